@@ -105,7 +105,9 @@ impl Certificate {
         let issuer_parsed = issuer.parsed();
         self.parsed()
             .verify_signature(Some(issuer_parsed.public_key()))
-            .map_err(|e| CryptoError::NotEndorsed(format!("{} by {}: {e}", self.subject(), issuer.subject())))
+            .map_err(|e| {
+                CryptoError::NotEndorsed(format!("{} by {}: {e}", self.subject(), issuer.subject()))
+            })
     }
 
     /// Whether the certificate is valid at `now` (seconds since the Unix epoch).
@@ -151,7 +153,11 @@ fn ca_params(cn: &str, validity_days: i64) -> Result<CertificateParams, CryptoEr
 }
 
 /// A self-signed CA certificate for `key` (the service identity, `CN=CCF Service`).
-pub fn self_signed_ca(key: &SigningKey, cn: &str, validity_days: i64) -> Result<Certificate, CryptoError> {
+pub fn self_signed_ca(
+    key: &SigningKey,
+    cn: &str,
+    validity_days: i64,
+) -> Result<Certificate, CryptoError> {
     let params = ca_params(cn, validity_days)?;
     let kp = rcgen_key(key)?;
     let c = params
@@ -161,7 +167,11 @@ pub fn self_signed_ca(key: &SigningKey, cn: &str, validity_days: i64) -> Result<
 }
 
 /// A self-signed leaf certificate (users' and members' own identities).
-pub fn self_signed_leaf(key: &SigningKey, cn: &str, validity_days: i64) -> Result<Certificate, CryptoError> {
+pub fn self_signed_leaf(
+    key: &SigningKey,
+    cn: &str,
+    validity_days: i64,
+) -> Result<Certificate, CryptoError> {
     let params = base_params(cn, validity_days)?;
     let kp = rcgen_key(key)?;
     let c = params

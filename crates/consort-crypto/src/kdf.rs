@@ -13,10 +13,17 @@ impl hkdf::KeyType for Len {
 }
 
 /// HKDF-SHA256 (RFC 5869) of `ikm` with `salt` and `info`, producing `out.len()` bytes.
-pub fn hkdf_sha256(ikm: &[u8], salt: &[u8], info: &[u8], out: &mut [u8]) -> Result<(), CryptoError> {
+pub fn hkdf_sha256(
+    ikm: &[u8],
+    salt: &[u8],
+    info: &[u8],
+    out: &mut [u8],
+) -> Result<(), CryptoError> {
     let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(ikm);
     let info = [info];
-    let okm = prk.expand(&info, Len(out.len())).map_err(|_| CryptoError::Kdf)?;
+    let okm = prk
+        .expand(&info, Len(out.len()))
+        .map_err(|_| CryptoError::Kdf)?;
     okm.fill(out).map_err(|_| CryptoError::Kdf)
 }
 
@@ -76,6 +83,9 @@ mod tests {
             hex::encode(mac),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
-        assert_eq!(HmacKey::new(b"Jefe").sign(b"what do ya want for nothing?"), mac);
+        assert_eq!(
+            HmacKey::new(b"Jefe").sign(b"what do ya want for nothing?"),
+            mac
+        );
     }
 }

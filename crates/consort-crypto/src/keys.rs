@@ -177,7 +177,10 @@ mod ffi {
         }
     }
 
-    pub(super) fn ecdsa_sign_digest(pkcs8: &[u8], digest: &[u8; 32]) -> Result<Vec<u8>, CryptoError> {
+    pub(super) fn ecdsa_sign_digest(
+        pkcs8: &[u8],
+        digest: &[u8; 32],
+    ) -> Result<Vec<u8>, CryptoError> {
         // SAFETY: CBS borrows `pkcs8` for the duration of the parse only; every pointer
         // passed to AWS-LC is valid for the length given; the EVP_PKEY is owned by `Pkey`
         // and the EC_KEY is borrowed from it (get0) while it lives.

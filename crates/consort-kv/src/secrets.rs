@@ -1,0 +1,139 @@
+//! Ledger secrets: the AES-256-GCM keys that encrypt private maps in the ledger, and the
+//! commit-evidence key derived from each.
+
+use std::{collections::BTreeMap, fmt, sync::Arc};
+
+use consort_crypto::{aead::AesGcmKey, kdf, sha256, Sha256Digest};
+use zeroize::Zeroizing;
+
+use crate::{KvError, TxId, Version};
+
+const COMMIT_EVIDENCE_INFO: &[u8] = b"Consort commit evidence v1";
+
+/// One ledger secret. The raw bytes are zeroized on drop and never printed.
+pub struct LedgerSecret {
+    raw: Zeroizing<[u8; 32]>,
+    key: AesGcmKey,
+    commit_key: kdf::HmacKey,
+}
+
+impl fmt::Debug for LedgerSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LedgerSecret(<redacted>)")
+    }
+}
+
+impl LedgerSecret {
+    pub fn from_raw(raw: [u8; 32]) -> Result<Self, KvError> {
+        let raw = Zeroizing::new(raw);
+        let key = AesGcmKey::new(&raw)?;
+        let mut ck = Zeroizing::new([0u8; 32]);
+        kdf::hkdf_sha256(&raw[..], &[], COMMIT_EVIDENCE_INFO, &mut ck[..])?;
+        Ok(Self {
+            commit_key: kdf::HmacKey::new(&ck[..]),
+            raw,
+            key,
+        })
+    }
+
+    /// A fresh random secret.
+    pub fn generate() -> Result<Self, KvError> {
+        let mut raw = [0u8; 32];
+        consort_crypto::random_bytes(&mut raw)?;
+        Self::from_raw(raw)
+    }
+
+    /// The raw key, for sealing or wrapping only (never log or store in clear).
+    pub fn raw(&self) -> &[u8; 32] {
+        &self.raw
+    }
+
+    pub fn aead(&self) -> &AesGcmKey {
+        &self.key
+    }
+
+    /// CCF-style commit evidence `ce:<view>.<seqno>:<hex>`. Only the holder of the ledger
+    /// secret can produce it; services reveal it only for committed transactions.
+    pub fn commit_evidence(&self, txid: TxId) -> String {
+        let mut label = itoa_txid(txid);
+        let nonce = self.commit_key.sign(label.as_bytes());
+        label.insert_str(0, "ce:");
+        label.push(':');
+        label.push_str(&hex::encode(nonce));
+        label
+    }
+
+    /// SHA-256 of [`LedgerSecret::commit_evidence`], the value bound into the Merkle leaf.
+    pub fn commit_evidence_digest(&self, txid: TxId) -> Sha256Digest {
+        sha256(self.commit_evidence(txid).as_bytes())
+    }
+}
+
+fn itoa_txid(txid: TxId) -> String {
+    txid.to_string()
+}
+
+/// The ledger secrets of a service, each used from the version it was introduced at
+/// (a rekey starts a new one).
+#[derive(Debug, Clone, Default)]
+pub struct LedgerSecrets {
+    by_version: BTreeMap<Version, Arc<LedgerSecret>>,
+}
+
+impl LedgerSecrets {
+    /// A set with one secret used from the first transaction.
+    pub fn single(secret: LedgerSecret) -> Self {
+        let mut s = Self::default();
+        s.add(1, secret);
+        s
+    }
+
+    /// Use `secret` for versions `>= from`.
+    pub fn add(&mut self, from: Version, secret: LedgerSecret) {
+        self.by_version.insert(from, Arc::new(secret));
+    }
+
+    /// The secret for transaction `version`.
+    pub fn for_version(&self, version: Version) -> Result<&Arc<LedgerSecret>, KvError> {
+        self.by_version
+            .range(..=version)
+            .next_back()
+            .map(|(_, s)| s)
+            .ok_or(KvError::NoSecret(version))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_version.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_evidence_shape_and_secrecy() {
+        let s = LedgerSecret::from_raw([1u8; 32]).unwrap();
+        let ce = s.commit_evidence(TxId::new(2, 35));
+        assert!(ce.starts_with("ce:2.35:"), "{ce}");
+        assert_eq!(ce.len(), "ce:2.35:".len() + 64);
+        assert_eq!(ce, s.commit_evidence(TxId::new(2, 35)));
+        assert_ne!(ce, s.commit_evidence(TxId::new(2, 36)));
+        let other = LedgerSecret::from_raw([2u8; 32]).unwrap();
+        assert_ne!(ce, other.commit_evidence(TxId::new(2, 35)));
+        assert_eq!(
+            s.commit_evidence_digest(TxId::new(2, 35)),
+            sha256(ce.as_bytes())
+        );
+        assert!(!format!("{s:?}").contains("0101"));
+    }
+
+    #[test]
+    fn secrets_by_version() {
+        let mut ss = LedgerSecrets::single(LedgerSecret::from_raw([1u8; 32]).unwrap());
+        ss.add(10, LedgerSecret::from_raw([2u8; 32]).unwrap());
+        assert_eq!(ss.for_version(9).unwrap().raw(), &[1u8; 32]);
+        assert_eq!(ss.for_version(10).unwrap().raw(), &[2u8; 32]);
+        assert!(ss.for_version(0).is_err());
+    }
+}

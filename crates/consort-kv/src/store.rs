@@ -1,0 +1,342 @@
+//! MVCC store: immutable snapshots of persistent ordered maps, one version per transaction.
+
+use std::{
+    collections::VecDeque,
+    ops::Bound,
+    sync::{Arc, RwLock},
+};
+
+use bytes::Bytes;
+use imbl::OrdMap;
+
+use crate::{tx::ReadSet, KvError, Tx, TxId, Version, View, WriteSet};
+
+/// A value with the version that wrote it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Versioned {
+    pub(crate) version: Version,
+    pub(crate) value: Bytes,
+}
+
+/// One map's contents at some version.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct MapState {
+    pub(crate) data: OrdMap<Bytes, Versioned>,
+    /// Version of the last transaction that wrote (or removed) anything in this map.
+    pub(crate) last_write: Version,
+}
+
+/// An immutable, consistent view of every map at one version. Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub(crate) version: Version,
+    pub(crate) maps: OrdMap<Arc<str>, MapState>,
+}
+
+impl Snapshot {
+    /// The version (seqno of the last applied transaction) this snapshot reflects.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    pub fn get(&self, map: &str, key: &[u8]) -> Option<Bytes> {
+        self.maps.get(map)?.data.get(key).map(|v| v.value.clone())
+    }
+
+    /// Version at which `key` was last written, if present.
+    pub fn key_version(&self, map: &str, key: &[u8]) -> Option<Version> {
+        self.maps.get(map)?.data.get(key).map(|v| v.version)
+    }
+
+    /// Names of all maps that hold at least one key.
+    pub fn map_names(&self) -> Vec<String> {
+        self.maps
+            .iter()
+            .filter(|(_, m)| !m.data.is_empty())
+            .map(|(n, _)| n.to_string())
+            .collect()
+    }
+
+    /// Number of keys in `map`.
+    pub fn len(&self, map: &str) -> usize {
+        self.maps.get(map).map_or(0, |m| m.data.len())
+    }
+
+    /// Whether `map` is empty or absent.
+    pub fn is_empty(&self, map: &str) -> bool {
+        self.len(map) == 0
+    }
+
+    /// Key/value pairs of `map` within `range`, in key order.
+    pub fn range(&self, map: &str, range: (Bound<Bytes>, Bound<Bytes>)) -> Vec<(Bytes, Bytes)> {
+        match self.maps.get(map) {
+            None => Vec::new(),
+            Some(m) => m
+                .data
+                .range(range)
+                .map(|(k, v)| (k.clone(), v.value.clone()))
+                .collect(),
+        }
+    }
+
+    /// Every (key, value, version) of `map`, in key order.
+    pub fn entries(&self, map: &str) -> Vec<(Bytes, Bytes, Version)> {
+        match self.maps.get(map) {
+            None => Vec::new(),
+            Some(m) => m
+                .data
+                .iter()
+                .map(|(k, v)| (k.clone(), v.value.clone(), v.version))
+                .collect(),
+        }
+    }
+
+    pub(crate) fn map(&self, map: &str) -> Option<&MapState> {
+        self.maps.get(map)
+    }
+
+    /// Apply `ws` as version `version`, returning the new snapshot.
+    pub(crate) fn apply(&self, version: Version, ws: &WriteSet) -> Snapshot {
+        let mut maps = self.maps.clone();
+        for (name, writes) in &ws.maps {
+            if writes.is_empty() {
+                continue;
+            }
+            let key: Arc<str> = Arc::from(name.as_str());
+            let mut state = maps.get(&key).cloned().unwrap_or_default();
+            for (k, v) in writes {
+                match v {
+                    Some(value) => {
+                        state.data.insert(
+                            k.clone(),
+                            Versioned {
+                                version,
+                                value: value.clone(),
+                            },
+                        );
+                    }
+                    None => {
+                        state.data.remove(k);
+                    }
+                }
+            }
+            state.last_write = version;
+            maps.insert(key, state);
+        }
+        Snapshot { version, maps }
+    }
+}
+
+/// The result of committing a read-write transaction.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub txid: TxId,
+    /// Version of the snapshot the transaction executed against.
+    pub read_version: Version,
+    pub write_set: WriteSet,
+}
+
+/// What [`Store::commit`] did.
+#[derive(Debug, Clone)]
+pub enum CommitOutcome {
+    /// The transaction wrote nothing; it was serialized at its read version.
+    ReadOnly {
+        read_version: Version,
+    },
+    Committed(Committed),
+}
+
+#[derive(Debug)]
+struct Inner {
+    current: Snapshot,
+    view: View,
+    /// Snapshots at versions `base..=current.version`, oldest first, for rollback.
+    history: VecDeque<Snapshot>,
+}
+
+/// The transactional store. Share it behind an `Arc`; all methods take `&self`.
+#[derive(Debug)]
+pub struct Store {
+    inner: RwLock<Inner>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Store {
+    pub fn new() -> Self {
+        let current = Snapshot::default();
+        Self {
+            inner: RwLock::new(Inner {
+                history: VecDeque::from([current.clone()]),
+                current,
+                view: 0,
+            }),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The current committed-to-store snapshot.
+    pub fn snapshot(&self) -> Snapshot {
+        self.read().current.clone()
+    }
+
+    /// Version of the last applied transaction.
+    pub fn version(&self) -> Version {
+        self.read().current.version
+    }
+
+    /// The view new transactions are assigned.
+    pub fn view(&self) -> View {
+        self.read().view
+    }
+
+    /// Id of the last applied transaction (view of the store when it was applied is not
+    /// tracked here; the ledger records it).
+    pub fn set_view(&self, view: View) {
+        self.write().view = view;
+    }
+
+    /// Begin a transaction on the current snapshot.
+    pub fn begin(&self) -> Tx {
+        Tx::new(self.snapshot())
+    }
+
+    /// Validate and apply `tx`. `hook` runs under the store's write lock with the new
+    /// transaction's id and write set, before the new state becomes visible; if it fails,
+    /// nothing is applied. (The ledger serializes and appends the entry in the hook, so the
+    /// ledger order is the version order.)
+    pub fn commit<E: std::fmt::Display>(
+        &self,
+        tx: Tx,
+        hook: impl FnOnce(&Committed) -> Result<(), E>,
+    ) -> Result<CommitOutcome, KvError> {
+        let (snapshot, reads, write_set, _claims) = tx.into_parts();
+        if write_set.is_empty() {
+            return Ok(CommitOutcome::ReadOnly {
+                read_version: snapshot.version,
+            });
+        }
+        let mut inner = self.write();
+        validate(&snapshot, &inner.current, &reads)?;
+        let version = inner.current.version + 1;
+        let committed = Committed {
+            txid: TxId::new(inner.view, version),
+            read_version: snapshot.version,
+            write_set,
+        };
+        hook(&committed).map_err(|e| KvError::Hook(e.to_string()))?;
+        let next = inner.current.apply(version, &committed.write_set);
+        inner.history.push_back(next.clone());
+        inner.current = next;
+        Ok(CommitOutcome::Committed(committed))
+    }
+
+    /// Apply a write set received from the ledger or another node as transaction `txid`.
+    /// Its seqno must directly follow the current version.
+    pub fn apply(&self, txid: TxId, ws: &WriteSet) -> Result<(), KvError> {
+        let mut inner = self.write();
+        if txid.seqno != inner.current.version + 1 {
+            return Err(KvError::NonContiguous {
+                expected_after: inner.current.version,
+                got: txid,
+            });
+        }
+        let next = inner.current.apply(txid.seqno, ws);
+        inner.history.push_back(next.clone());
+        inner.current = next;
+        if txid.view > inner.view {
+            inner.view = txid.view;
+        }
+        Ok(())
+    }
+
+    /// Discard every version after `version`.
+    pub fn rollback(&self, version: Version) -> Result<(), KvError> {
+        let mut inner = self.write();
+        let min = inner.history.front().map_or(0, |s| s.version);
+        let max = inner.current.version;
+        if version < min || version > max {
+            return Err(KvError::RollbackOutOfRange {
+                target: version,
+                min,
+                max,
+            });
+        }
+        let keep = (version - min) as usize + 1;
+        inner.history.truncate(keep);
+        inner.current = inner.history.back().cloned().unwrap_or_default();
+        Ok(())
+    }
+
+    /// Forget rollback points before `version` (they were committed). Versions older than
+    /// `version` can no longer be rolled back to.
+    pub fn compact(&self, version: Version) {
+        let mut inner = self.write();
+        while inner.history.len() > 1 && inner.history.front().is_some_and(|s| s.version < version)
+        {
+            inner.history.pop_front();
+        }
+    }
+
+    /// Oldest version still available to [`Store::rollback`].
+    pub fn oldest_rollback_point(&self) -> Version {
+        self.read().history.front().map_or(0, |s| s.version)
+    }
+
+    /// Replace the whole state (e.g. from a snapshot), at `version`.
+    pub fn reset_to(&self, snapshot: Snapshot) {
+        let mut inner = self.write();
+        inner.history = VecDeque::from([snapshot.clone()]);
+        inner.current = snapshot;
+    }
+}
+
+/// Serializability check: every key and range `reads` observed in `snap` must be unchanged
+/// in `current`.
+fn validate(snap: &Snapshot, current: &Snapshot, reads: &ReadSet) -> Result<(), KvError> {
+    for (map, mr) in reads {
+        let cur = current.map(map);
+        if cur.is_none_or(|m| m.last_write <= snap.version) {
+            continue;
+        }
+        let conflict = || KvError::Conflict {
+            map: map.clone(),
+            read_version: snap.version,
+        };
+        for key in &mr.keys {
+            if snap.key_version(map, key) != current.key_version(map, key) {
+                return Err(conflict());
+            }
+        }
+        for range in &mr.ranges {
+            let empty = OrdMap::new();
+            let a = snap.map(map).map_or(&empty, |m| &m.data);
+            let b = cur.map_or(&empty, |m| &m.data);
+            let mut ia = a.range(range.clone()).map(|(k, v)| (k, v.version));
+            let mut ib = b.range(range.clone()).map(|(k, v)| (k, v.version));
+            loop {
+                match (ia.next(), ib.next()) {
+                    (None, None) => break,
+                    (x, y) if x == y => continue,
+                    _ => return Err(conflict()),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "store_test.rs"]
+mod store_test;

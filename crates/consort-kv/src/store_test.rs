@@ -1,0 +1,278 @@
+use bytes::Bytes;
+use proptest::prelude::*;
+
+use crate::{CommitOutcome, KvError, Store, TxId};
+
+fn ok(store: &Store, tx: crate::Tx) -> TxId {
+    match store.commit(tx, |_| Ok::<_, String>(())).unwrap() {
+        CommitOutcome::Committed(c) => c.txid,
+        CommitOutcome::ReadOnly { .. } => panic!("expected a write"),
+    }
+}
+
+#[test]
+fn versions_and_txids() {
+    let store = Store::new();
+    store.set_view(2);
+    let mut tx = store.begin();
+    tx.put("m", &b"a"[..], &b"1"[..]);
+    assert_eq!(ok(&store, tx), TxId::new(2, 1));
+    let mut tx = store.begin();
+    tx.put("m", &b"b"[..], &b"2"[..]);
+    assert_eq!(ok(&store, tx), TxId::new(2, 2));
+    assert_eq!(store.version(), 2);
+    let snap = store.snapshot();
+    assert_eq!(snap.key_version("m", b"a"), Some(1));
+    assert_eq!(snap.get("m", b"b").as_deref(), Some(&b"2"[..]));
+}
+
+#[test]
+fn read_write_conflict_and_retry() {
+    let store = Store::new();
+    let mut t0 = store.begin();
+    t0.put("m", &b"k"[..], &b"0"[..]);
+    ok(&store, t0);
+
+    let mut t1 = store.begin();
+    let mut t2 = store.begin();
+    let v1 = t1.get("m", b"k").unwrap();
+    let v2 = t2.get("m", b"k").unwrap();
+    t1.put("m", &b"k"[..], [v1.as_ref(), b"+1"].concat());
+    t2.put("m", &b"k"[..], [v2.as_ref(), b"+2"].concat());
+    ok(&store, t1);
+    let err = store.commit(t2, |_| Ok::<_, String>(())).unwrap_err();
+    assert!(matches!(err, KvError::Conflict { .. }), "{err}");
+    // Retry on a fresh snapshot succeeds and sees t1's write.
+    let mut t2 = store.begin();
+    let v = t2.get("m", b"k").unwrap();
+    t2.put("m", &b"k"[..], [v.as_ref(), b"+2"].concat());
+    ok(&store, t2);
+    assert_eq!(
+        store.snapshot().get("m", b"k").as_deref(),
+        Some(&b"0+1+2"[..])
+    );
+}
+
+#[test]
+fn blind_writes_and_disjoint_keys_do_not_conflict() {
+    let store = Store::new();
+    let mut t1 = store.begin();
+    let mut t2 = store.begin();
+    t1.get("m", b"a");
+    t1.put("m", &b"a"[..], &b"1"[..]);
+    t2.get("m", b"b");
+    t2.put("m", &b"b"[..], &b"1"[..]);
+    ok(&store, t1);
+    ok(&store, t2);
+}
+
+#[test]
+fn read_only_transactions_never_conflict() {
+    let store = Store::new();
+    let mut w = store.begin();
+    w.put("m", &b"a"[..], &b"1"[..]);
+    ok(&store, w);
+    let mut r = store.begin();
+    assert!(r.get("m", b"a").is_some());
+    let mut w = store.begin();
+    w.put("m", &b"a"[..], &b"2"[..]);
+    ok(&store, w);
+    // The reader still sees its snapshot and commits fine.
+    assert_eq!(r.get("m", b"a").as_deref(), Some(&b"1"[..]));
+    assert!(matches!(
+        store.commit(r, |_| Ok::<_, String>(())).unwrap(),
+        CommitOutcome::ReadOnly { read_version: 1 }
+    ));
+}
+
+#[test]
+fn range_phantoms_conflict() {
+    let store = Store::new();
+    let mut w = store.begin();
+    w.put("m", &b"a1"[..], &b"x"[..]);
+    ok(&store, w);
+
+    let mut t = store.begin();
+    let seen = t.range(
+        "m",
+        &(
+            std::ops::Bound::Included(&b"a"[..]),
+            std::ops::Bound::Excluded(&b"b"[..]),
+        ),
+    );
+    assert_eq!(seen.len(), 1);
+    t.put("count", &b"a"[..], &b"1"[..]);
+
+    // Another transaction inserts a key into the scanned range.
+    let mut w = store.begin();
+    w.put("m", &b"a2"[..], &b"y"[..]);
+    ok(&store, w);
+    assert!(matches!(
+        store.commit(t, |_| Ok::<_, String>(())),
+        Err(KvError::Conflict { .. })
+    ));
+
+    // An insert outside the range does not conflict.
+    let mut t = store.begin();
+    t.range(
+        "m",
+        &(
+            std::ops::Bound::Included(&b"a"[..]),
+            std::ops::Bound::Excluded(&b"b"[..]),
+        ),
+    );
+    t.put("count", &b"a"[..], &b"2"[..]);
+    let mut w = store.begin();
+    w.put("m", &b"c"[..], &b"z"[..]);
+    ok(&store, w);
+    ok(&store, t);
+}
+
+#[test]
+fn range_sees_own_writes_in_order() {
+    let store = Store::new();
+    let mut w = store.begin();
+    for k in ["b", "d", "f"] {
+        w.put("m", Bytes::from(k), Bytes::from("base"));
+    }
+    ok(&store, w);
+    let mut t = store.begin();
+    t.put("m", &b"c"[..], &b"mine"[..]);
+    t.remove("m", &b"d"[..]);
+    let keys: Vec<_> = t.range("m", &..).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(
+        keys,
+        vec![Bytes::from("b"), Bytes::from("c"), Bytes::from("f")]
+    );
+}
+
+#[test]
+fn pagination_walks_everything_once() {
+    let store = Store::new();
+    let mut w = store.begin();
+    for i in 0..25u32 {
+        w.put(
+            "m",
+            Bytes::from(format!("k{i:03}")),
+            Bytes::from(i.to_string()),
+        );
+    }
+    ok(&store, w);
+    let mut t = store.begin();
+    let mut after: Option<Bytes> = None;
+    let mut all = Vec::new();
+    loop {
+        let (page, next) = t.page("m", after.as_deref(), 10);
+        assert!(page.len() <= 10);
+        all.extend(page);
+        match next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(all.len(), 25);
+    assert!(all.windows(2).all(|w| w[0].0 < w[1].0));
+}
+
+#[test]
+fn snapshot_isolation_for_readers() {
+    let store = Store::new();
+    let mut w = store.begin();
+    w.put("m", &b"a"[..], &b"1"[..]);
+    ok(&store, w);
+    let snap = store.snapshot();
+    let mut w = store.begin();
+    w.put("m", &b"a"[..], &b"2"[..]);
+    w.put("m", &b"b"[..], &b"2"[..]);
+    ok(&store, w);
+    assert_eq!(snap.get("m", b"a").as_deref(), Some(&b"1"[..]));
+    assert_eq!(snap.get("m", b"b"), None);
+    assert_eq!(snap.version(), 1);
+}
+
+#[test]
+fn rollback_and_compact() {
+    let store = Store::new();
+    for i in 0..5u8 {
+        let mut w = store.begin();
+        w.put("m", vec![i], vec![i]);
+        ok(&store, w);
+    }
+    store.rollback(3).unwrap();
+    assert_eq!(store.version(), 3);
+    assert_eq!(store.snapshot().len("m"), 3);
+    // New transactions reuse the discarded seqnos.
+    let mut w = store.begin();
+    w.put("m", vec![9u8], vec![9u8]);
+    assert_eq!(ok(&store, w).seqno, 4);
+    store.compact(4);
+    assert!(matches!(
+        store.rollback(2),
+        Err(KvError::RollbackOutOfRange { .. })
+    ));
+    store.rollback(4).unwrap();
+    assert_eq!(store.oldest_rollback_point(), 4);
+}
+
+#[test]
+fn failed_hook_applies_nothing() {
+    let store = Store::new();
+    let mut w = store.begin();
+    w.put("m", &b"a"[..], &b"1"[..]);
+    let e = store.commit(w, |_| Err("disk full")).unwrap_err();
+    assert!(matches!(e, KvError::Hook(_)));
+    assert_eq!(store.version(), 0);
+    assert_eq!(store.snapshot().get("m", b"a"), None);
+}
+
+#[test]
+fn apply_requires_contiguous_seqnos() {
+    let store = Store::new();
+    let mut ws = crate::WriteSet::default();
+    ws.put("public:m", &b"a"[..], &b"1"[..]);
+    store.apply(TxId::new(3, 1), &ws).unwrap();
+    assert_eq!(store.view(), 3);
+    assert!(matches!(
+        store.apply(TxId::new(3, 3), &ws),
+        Err(KvError::NonContiguous { .. })
+    ));
+}
+
+proptest! {
+    /// Serializability: interleave many transactions `w := m[r] + 1`; replaying the
+    /// committed ones serially, in commit order, must reproduce every value they wrote and
+    /// the final state. Lost updates or stale reads would break the replay.
+    #[test]
+    fn committed_transactions_are_serializable(
+        ops in proptest::collection::vec((0u8..4, 0u8..4, 0usize..4, any::<bool>()), 1..80)
+    ) {
+        let store = Store::new();
+        let mut open: Vec<(u8, u8, crate::Tx)> = Vec::new();
+        let mut committed: Vec<(u8, u8, u8)> = Vec::new();
+        for (r, w, pick, do_commit) in ops {
+            if do_commit && !open.is_empty() {
+                let (r, w, tx) = open.remove(pick % open.len());
+                let written = tx.write_set().get("m").unwrap().get(&[w][..]).unwrap().clone().unwrap()[0];
+                if store.commit(tx, |_| Ok::<_, String>(())).is_ok() {
+                    committed.push((r, w, written));
+                }
+            } else {
+                let mut tx = store.begin();
+                let v = tx.get("m", &[r]).map(|b| b[0]).unwrap_or(0);
+                tx.put("m", vec![w], vec![v.wrapping_add(1)]);
+                open.push((r, w, tx));
+            }
+        }
+        let mut model = std::collections::BTreeMap::<u8, u8>::new();
+        for (r, w, written) in &committed {
+            let v = model.get(r).copied().unwrap_or(0).wrapping_add(1);
+            prop_assert_eq!(v, *written);
+            model.insert(*w, v);
+        }
+        let snap = store.snapshot();
+        prop_assert_eq!(snap.version() as usize, committed.len());
+        let state: std::collections::BTreeMap<u8, u8> =
+            snap.entries("m").into_iter().map(|(k, v, _)| (k[0], v[0])).collect();
+        prop_assert_eq!(state, model);
+    }
+}
