@@ -1,0 +1,547 @@
+//! The journal: KV transactions become ledger entries.
+//!
+//! [`Journal::commit`] validates a transaction in the [`Store`], serializes its write set
+//! (encrypting private maps), appends it to the chunk files and its leaf to the Merkle
+//! tree, all under one lock so that ledger order is version order. Every
+//! `sig_tx_interval` transactions (or `sig_ms_interval` of wall time, driven by
+//! [`Journal::tick`]) it appends a signature transaction over the Merkle root, fsyncs, and
+//! (standing alone, without consensus) commits everything up to it.
+//!
+//! [`Journal::open`] is restart: every entry is re-verified (structure, GCM tag, Merkle
+//! roots, node signatures), the store and tree are rebuilt, and the unsigned tail is
+//! rolled back. The next transactions use a new view so no IV is ever reused.
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    sync::{Arc, Mutex, MutexGuard},
+    time::{Duration, Instant},
+};
+
+use base64::Engine;
+use bytes::Bytes;
+use consort_crypto::{cert::Certificate, sha256, Sha256Digest};
+use consort_kv::{
+    entry::{self, EntryMeta, EntryView},
+    CommitOutcome, Committed, LedgerSecrets, Store, Tx, TxId, Version,
+};
+
+use crate::{
+    files::{LedgerFiles, RecoveryReport, DEFAULT_CHUNK_THRESHOLD},
+    identity::NodeIdentity,
+    merkle::MerkleTree,
+    receipt::{LeafComponents, Receipt},
+    tables::{self, NodeInfo, NodeStatus, QuoteInfo, ServiceInfo, ServiceStatus, SignatureRecord},
+    verify::{leaf_of, Auditor},
+    LedgerError,
+};
+
+/// Journal settings.
+#[derive(Debug, Clone)]
+pub struct JournalConfig {
+    pub dir: PathBuf,
+    /// Complete a chunk at the first signature after it reaches this many bytes.
+    pub chunk_threshold: u64,
+    /// Emit a signature after this many transactions.
+    pub sig_tx_interval: u64,
+    /// Emit a signature when this much time passed since the last one (see [`Journal::tick`]).
+    pub sig_ms_interval: u64,
+    /// Standing alone (no consensus), a durable signature commits everything before it.
+    pub commit_on_signature: bool,
+}
+
+impl JournalConfig {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            chunk_threshold: DEFAULT_CHUNK_THRESHOLD,
+            sig_tx_interval: 5000,
+            sig_ms_interval: 1000,
+            commit_on_signature: true,
+        }
+    }
+}
+
+/// What [`Journal::open`] did.
+#[derive(Debug, Clone, Default)]
+pub struct OpenReport {
+    pub files: RecoveryReport,
+    /// Transactions replayed and verified.
+    pub replayed: u64,
+    /// Transactions after the last signature that were rolled back.
+    pub rolled_back: u64,
+    pub last_signature: Option<TxId>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    files: LedgerFiles,
+    tree: MerkleTree,
+    secrets: LedgerSecrets,
+    signatures: BTreeMap<Version, SignatureRecord>,
+    txs_since_sig: u64,
+    last_sig_at: Option<Instant>,
+    committed: TxId,
+}
+
+/// KV store + ledger files + Merkle tree + signatures.
+#[derive(Debug)]
+pub struct Journal {
+    store: Arc<Store>,
+    config: JournalConfig,
+    node: Arc<NodeIdentity>,
+    inner: Mutex<Inner>,
+}
+
+impl Journal {
+    /// Start a new ledger in an empty directory, at view 1.
+    pub fn create(
+        config: JournalConfig,
+        store: Arc<Store>,
+        node: Arc<NodeIdentity>,
+        secrets: LedgerSecrets,
+    ) -> Result<Self, LedgerError> {
+        let (files, _) = LedgerFiles::open(&config.dir, config.chunk_threshold)?;
+        if files.last_seqno() != 0 {
+            return Err(LedgerError::Invalid {
+                path: config.dir.clone(),
+                reason: "directory already holds a ledger; open it instead".into(),
+            });
+        }
+        if store.version() != 0 {
+            return Err(LedgerError::Invalid {
+                path: config.dir.clone(),
+                reason: "the store must be empty".into(),
+            });
+        }
+        store.set_view(store.view().max(1));
+        let mut tree = MerkleTree::new();
+        tree.append(Sha256Digest::ZERO);
+        Ok(Self {
+            store,
+            node,
+            inner: Mutex::new(Inner {
+                files,
+                tree,
+                secrets,
+                signatures: BTreeMap::new(),
+                txs_since_sig: 0,
+                last_sig_at: None,
+                committed: TxId::default(),
+            }),
+            config,
+        })
+    }
+
+    /// Reopen an existing ledger: verify every entry, rebuild the store (which must be
+    /// empty) and the Merkle tree, and roll back the unsigned tail.
+    pub fn open(
+        config: JournalConfig,
+        store: Arc<Store>,
+        node: Arc<NodeIdentity>,
+        secrets: LedgerSecrets,
+    ) -> Result<(Self, OpenReport), LedgerError> {
+        let (mut files, file_report) = LedgerFiles::open(&config.dir, config.chunk_threshold)?;
+        if store.version() != 0 {
+            return Err(LedgerError::Invalid {
+                path: config.dir.clone(),
+                reason: "the store must be empty".into(),
+            });
+        }
+        let mut auditor = Auditor::new();
+        let mut signatures = BTreeMap::new();
+        let mut max_view = 0;
+        files.for_each_entry(|seqno, bytes| {
+            let audited = auditor.add(seqno, bytes)?;
+            let decoded =
+                entry::decode_entry(bytes, &secrets).map_err(|e| LedgerError::Corrupt {
+                    seqno,
+                    reason: e.to_string(),
+                })?;
+            store.apply(decoded.txid, &decoded.write_set)?;
+            max_view = max_view.max(decoded.txid.view);
+            if let Some(rec) = audited.signature {
+                signatures.insert(seqno, rec);
+                store.compact(seqno);
+            }
+            Ok(())
+        })?;
+        let last = auditor.last_txid().map_or(0, |t| t.seqno);
+        let last_sig = auditor.last_signature();
+        let signed = last_sig.map_or(0, |t| t.seqno);
+        let mut tree = auditor.into_tree();
+        if last > signed {
+            store.rollback(signed)?;
+            tree.truncate(signed + 1);
+            files.truncate(signed)?;
+        }
+        let mut committed = TxId::default();
+        if config.commit_on_signature {
+            files.commit(signed)?;
+            if let Some(t) = last_sig {
+                committed = t;
+            }
+        }
+        store.set_view(max_view + 1);
+        let report = OpenReport {
+            files: file_report,
+            replayed: last,
+            rolled_back: last - signed,
+            last_signature: last_sig,
+        };
+        tracing::info!(
+            replayed = report.replayed,
+            rolled_back = report.rolled_back,
+            "ledger reopened at {:?}",
+            last_sig
+        );
+        Ok((
+            Self {
+                store,
+                node,
+                inner: Mutex::new(Inner {
+                    files,
+                    tree,
+                    secrets,
+                    signatures,
+                    txs_since_sig: 0,
+                    last_sig_at: None,
+                    committed,
+                }),
+                config,
+            },
+            report,
+        ))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub fn node(&self) -> &NodeIdentity {
+        &self.node
+    }
+
+    pub fn config(&self) -> &JournalConfig {
+        &self.config
+    }
+
+    /// Begin a transaction on the current state.
+    pub fn begin(&self) -> Tx {
+        self.store.begin()
+    }
+
+    /// Commit `tx`: validate, serialize, append. May append a signature after it.
+    pub fn commit(&self, tx: Tx) -> Result<CommitOutcome, LedgerError> {
+        let claims = tx.claims_digest().unwrap_or(Sha256Digest::ZERO);
+        let mut inner = self.lock();
+        let outcome = self.commit_locked(&mut inner, tx, claims)?;
+        if matches!(outcome, CommitOutcome::Committed(_)) {
+            inner.txs_since_sig += 1;
+            if inner.txs_since_sig >= self.config.sig_tx_interval {
+                self.sign_locked(&mut inner)?;
+            }
+        }
+        Ok(outcome)
+    }
+
+    fn commit_locked(
+        &self,
+        inner: &mut Inner,
+        tx: Tx,
+        claims: Sha256Digest,
+    ) -> Result<CommitOutcome, LedgerError> {
+        let mut hook_err = None;
+        let r = self.store.commit(tx, |c: &Committed| {
+            append_entry(inner, c, claims).map_err(|e| {
+                let msg = e.to_string();
+                hook_err = Some(e);
+                msg
+            })
+        });
+        match (r, hook_err) {
+            (Ok(o), _) => Ok(o),
+            (Err(_), Some(e)) => Err(e),
+            (Err(e), None) => Err(e.into()),
+        }
+    }
+
+    /// Append a signature transaction now if any transaction is unsigned and the time
+    /// interval has passed since the last signature. `now` comes from the caller's clock.
+    pub fn tick(&self, now: Instant) -> Result<Option<TxId>, LedgerError> {
+        let mut inner = self.lock();
+        let due = match inner.last_sig_at {
+            None => {
+                inner.last_sig_at = Some(now);
+                false
+            }
+            Some(t) => now.duration_since(t) >= Duration::from_millis(self.config.sig_ms_interval),
+        };
+        if due && inner.txs_since_sig > 0 {
+            let id = self.sign_locked(&mut inner)?;
+            inner.last_sig_at = Some(now);
+            return Ok(Some(id));
+        }
+        Ok(None)
+    }
+
+    /// Append a signature transaction over the current Merkle root.
+    pub fn sign(&self) -> Result<TxId, LedgerError> {
+        let mut inner = self.lock();
+        self.sign_locked(&mut inner)
+    }
+
+    fn sign_locked(&self, inner: &mut Inner) -> Result<TxId, LedgerError> {
+        let root = inner.tree.root().expect("tree has the zero leaf");
+        let txid = TxId::new(self.store.view(), self.store.version() + 1);
+        let sig = self.node.key.sign_digest_sha256(&root)?;
+        let rec = SignatureRecord {
+            sig: base64::engine::general_purpose::STANDARD.encode(sig),
+            node: self.node.node_id.clone(),
+            seqno: txid.seqno,
+            view: txid.view,
+            commit_seqno: inner.committed.seqno,
+            commit_view: inner.committed.view,
+            root: root.to_hex(),
+            cert: self.node.cert.to_pem(),
+        };
+        let mut tx = self.store.begin();
+        tx.put(
+            tables::SIGNATURES,
+            Bytes::from_static(&tables::SINGLETON_KEY),
+            serde_json::to_vec(&rec).expect("serializable"),
+        );
+        let got = match self.commit_locked(inner, tx, Sha256Digest::ZERO)? {
+            CommitOutcome::Committed(c) => c.txid,
+            CommitOutcome::ReadOnly { .. } => unreachable!("signature writes"),
+        };
+        debug_assert_eq!(got, txid);
+        inner.signatures.insert(got.seqno, rec);
+        inner.txs_since_sig = 0;
+        inner.files.after_signature()?;
+        if self.config.commit_on_signature {
+            commit_to_locked(inner, &self.store, got)?;
+        }
+        Ok(got)
+    }
+
+    /// Write buffered entries to the chunk file (without fsync). Signatures always do this
+    /// and fsync; unsigned entries may otherwise sit in memory until the next one.
+    pub fn flush(&self) -> Result<(), LedgerError> {
+        self.lock().files.flush()
+    }
+
+    /// Mark everything up to `txid` committed (consensus calls this).
+    pub fn commit_to(&self, txid: TxId) -> Result<(), LedgerError> {
+        let mut inner = self.lock();
+        commit_to_locked(&mut inner, &self.store, txid)
+    }
+
+    /// Discard every uncommitted transaction after `seqno`.
+    pub fn rollback(&self, seqno: Version) -> Result<(), LedgerError> {
+        let mut inner = self.lock();
+        if seqno < inner.committed.seqno {
+            return Err(LedgerError::TruncateCommitted {
+                target: seqno,
+                committed: inner.committed.seqno,
+            });
+        }
+        inner.files.truncate(seqno)?;
+        inner.tree.truncate(seqno + 1);
+        self.store.rollback(seqno)?;
+        let _ = inner.signatures.split_off(&(seqno + 1));
+        Ok(())
+    }
+
+    /// The last committed transaction.
+    pub fn committed(&self) -> TxId {
+        self.lock().committed
+    }
+
+    /// The last transaction appended.
+    pub fn last_txid(&self) -> TxId {
+        TxId::new(self.store.view(), self.store.version())
+    }
+
+    /// Seqno of the last signature, if any.
+    pub fn last_signature(&self) -> Option<Version> {
+        self.lock().signatures.keys().next_back().copied()
+    }
+
+    /// Current Merkle root (over every transaction appended so far).
+    pub fn merkle_root(&self) -> Sha256Digest {
+        self.lock().tree.root().expect("tree has the zero leaf")
+    }
+
+    /// Raw bytes of entry `seqno`.
+    pub fn read_entry(&self, seqno: Version) -> Result<Vec<u8>, LedgerError> {
+        self.lock().files.read_entry(seqno)
+    }
+
+    /// Decode (and decrypt) entry `seqno`, for historical queries.
+    pub fn decode_entry(&self, seqno: Version) -> Result<entry::DecodedEntry, LedgerError> {
+        let inner = self.lock();
+        let bytes = inner.files.read_entry(seqno)?;
+        Ok(entry::decode_entry(&bytes, &inner.secrets)?)
+    }
+
+    /// A receipt for committed transaction `seqno`, from the first signature after it.
+    pub fn receipt(&self, seqno: Version) -> Result<Receipt, LedgerError> {
+        let inner = self.lock();
+        if seqno == 0 || seqno > inner.committed.seqno {
+            return Err(LedgerError::NotSigned(seqno));
+        }
+        let (sig_seqno, rec) = inner
+            .signatures
+            .range(seqno + 1..)
+            .next()
+            .ok_or(LedgerError::NotSigned(seqno))?;
+        let bytes = inner.files.read_entry(seqno)?;
+        let view = EntryView::parse(&bytes)?;
+        let public = entry::decode_public(view.public)?;
+        let write_set_digest = sha256(&bytes);
+        let commit_evidence = inner.secrets.for_version(seqno)?.commit_evidence(view.txid);
+        let proof = inner
+            .tree
+            .proof(seqno, *sig_seqno)
+            .ok_or(LedgerError::UnknownSeqno(seqno))?;
+        Ok(Receipt {
+            cert: rec.cert.clone(),
+            is_signature_transaction: false,
+            leaf_components: LeafComponents {
+                claims_digest: public.claims_digest.unwrap_or(Sha256Digest::ZERO),
+                commit_evidence,
+                write_set_digest,
+            },
+            node_id: rec.node.clone(),
+            proof,
+            signature: rec.sig.clone(),
+            service_endorsements: Vec::new(),
+        })
+    }
+
+    /// Record a new service (status `Opening`) with this node as its first, trusted node,
+    /// then sign. The first transaction of every ledger.
+    pub fn bootstrap_service(&self, service_cert: &Certificate) -> Result<TxId, LedgerError> {
+        let mut tx = self.begin();
+        let create_txid = TxId::new(self.store.view(), self.store.version() + 1);
+        put_json(
+            &mut tx,
+            tables::SERVICE_INFO,
+            &tables::SINGLETON_KEY,
+            &ServiceInfo {
+                cert: service_cert.to_pem(),
+                status: ServiceStatus::Opening,
+                recovery_count: 0,
+                service_data: serde_json::Value::Null,
+                current_service_create_txid: Some(create_txid.to_string()),
+            },
+        );
+        put_json(
+            &mut tx,
+            tables::NODES_INFO,
+            self.node.node_id.as_bytes(),
+            &NodeInfo {
+                status: NodeStatus::Trusted,
+                public_key: self.node.public_key_pem(),
+                quote_info: QuoteInfo {
+                    format: "Insecure_Virtual".into(),
+                    quote: String::new(),
+                    endorsements: String::new(),
+                },
+                node_data: serde_json::Value::Null,
+                retired_committed: false,
+                ledger_secret_seqno: 0,
+            },
+        );
+        tx.put(
+            tables::ENDORSED_CERTIFICATES,
+            Bytes::copy_from_slice(self.node.node_id.as_bytes()),
+            self.node.cert.to_pem().into_bytes(),
+        );
+        self.commit(tx)?;
+        self.sign()
+    }
+
+    /// Set the service status to `Open` and sign.
+    pub fn open_service(&self) -> Result<TxId, LedgerError> {
+        let mut tx = self.begin();
+        let raw = tx
+            .get(tables::SERVICE_INFO, &tables::SINGLETON_KEY)
+            .ok_or_else(|| LedgerError::Invalid {
+                path: self.config.dir.clone(),
+                reason: "no service record".into(),
+            })?;
+        let mut info: ServiceInfo =
+            serde_json::from_slice(&raw).map_err(|e| LedgerError::Invalid {
+                path: self.config.dir.clone(),
+                reason: format!("service record: {e}"),
+            })?;
+        info.status = ServiceStatus::Open;
+        put_json(&mut tx, tables::SERVICE_INFO, &tables::SINGLETON_KEY, &info);
+        self.commit(tx)?;
+        self.sign()
+    }
+}
+
+fn put_json<T: serde::Serialize>(tx: &mut Tx, map: &str, key: &[u8], value: &T) {
+    tx.put(
+        map,
+        Bytes::copy_from_slice(key),
+        serde_json::to_vec(value).expect("serializable"),
+    );
+}
+
+fn append_entry(inner: &mut Inner, c: &Committed, claims: Sha256Digest) -> Result<(), LedgerError> {
+    let secret = inner.secrets.for_version(c.txid.seqno)?;
+    let commit_evidence_digest = secret.commit_evidence_digest(c.txid);
+    let meta = EntryMeta {
+        txid: c.txid,
+        claims_digest: claims,
+        commit_evidence_digest,
+        max_conflict_version: c.read_version as i64,
+        read_version: c.read_version,
+        flags: 0,
+    };
+    let bytes = entry::serialize_entry(&meta, &c.write_set, &inner.secrets)?;
+    let seqno = inner.files.append(&bytes)?;
+    if seqno != c.txid.seqno {
+        return Err(LedgerError::Corrupt {
+            seqno,
+            reason: format!("ledger and store disagree: store assigned {}", c.txid),
+        });
+    }
+    let wsd = sha256(&bytes);
+    let leaf = consort_crypto::sha256_concat(&[
+        wsd.as_bytes(),
+        commit_evidence_digest.as_bytes(),
+        claims.as_bytes(),
+    ]);
+    debug_assert_eq!(
+        leaf,
+        leaf_of(
+            &wsd,
+            &entry::decode_public(EntryView::parse(&bytes)?.public)?
+        )
+    );
+    inner.tree.append(leaf);
+    Ok(())
+}
+
+fn commit_to_locked(inner: &mut Inner, store: &Store, txid: TxId) -> Result<(), LedgerError> {
+    if txid.seqno <= inner.committed.seqno {
+        return Ok(());
+    }
+    inner.files.commit(txid.seqno)?;
+    store.compact(txid.seqno);
+    inner.committed = txid;
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "journal_test.rs"]
+mod journal_test;

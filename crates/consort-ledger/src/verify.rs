@@ -1,0 +1,396 @@
+//! Offline verification of a ledger, needing no secret: the checks an auditor runs.
+//!
+//! [`Auditor`] takes entries in order and, like `ccf.ledger.LedgerValidator` (and more
+//! strictly), checks seqno continuity, the public domain's structure, node and service
+//! records, and at every signature transaction: that the signing node is known and not
+//! `Pending`, that its certificate is endorsed by the service identity, that the Merkle
+//! root over every earlier transaction equals the signed root, and that the ECDSA
+//! signature verifies. Any altered, dropped or reordered byte before the last signature
+//! changes a leaf and so the root.
+
+use std::{collections::HashMap, path::Path};
+
+use base64::Engine;
+use consort_crypto::{cert::Certificate, sha256, sha256_concat, Sha256Digest};
+use consort_kv::{
+    entry::{self, EntryView, PublicDomain},
+    TxId, Version, View,
+};
+use serde::Serialize;
+
+use crate::{
+    files::scan_dir,
+    merkle::MerkleTree,
+    tables::{self, NodeStatus, ServiceStatus, SignatureRecord},
+    LedgerError,
+};
+
+/// One entry as the auditor saw it.
+#[derive(Debug, Clone)]
+pub struct AuditedEntry {
+    pub txid: TxId,
+    pub public: PublicDomain,
+    pub write_set_digest: Sha256Digest,
+    pub leaf: Sha256Digest,
+    pub private_len: usize,
+    pub signature: Option<SignatureRecord>,
+}
+
+/// The Merkle leaf of an entry: SHA-256 of write-set digest ‖ commit-evidence digest ‖
+/// claims digest, with CCF's rules for older entry types.
+pub fn leaf_of(write_set_digest: &Sha256Digest, public: &PublicDomain) -> Sha256Digest {
+    match (public.commit_evidence_digest, public.claims_digest) {
+        (None, None) => *write_set_digest,
+        (Some(ce), None) => sha256_concat(&[write_set_digest.as_bytes(), ce.as_bytes()]),
+        (ce, Some(claims)) => sha256_concat(&[
+            write_set_digest.as_bytes(),
+            ce.unwrap_or(Sha256Digest::ZERO).as_bytes(),
+            claims.as_bytes(),
+        ]),
+    }
+}
+
+/// Replays entries in order and checks the ledger's integrity.
+#[derive(Debug)]
+pub struct Auditor {
+    tree: MerkleTree,
+    next_seqno: Version,
+    last_view: View,
+    node_certs: HashMap<String, Certificate>,
+    node_status: HashMap<String, NodeStatus>,
+    service_cert: Option<Certificate>,
+    service_status: Option<ServiceStatus>,
+    signatures: u64,
+    last_signature: Option<TxId>,
+    last_txid: Option<TxId>,
+}
+
+impl Default for Auditor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct NodeStatusOnly {
+    status: NodeStatus,
+}
+
+#[derive(serde::Deserialize)]
+struct ServiceOnly {
+    cert: String,
+    status: ServiceStatus,
+}
+
+impl Auditor {
+    /// An auditor for a ledger starting at seqno 1 (the tree's leaf 0 is all zeros, as in CCF).
+    pub fn new() -> Self {
+        let mut tree = MerkleTree::new();
+        tree.append(Sha256Digest::ZERO);
+        Self {
+            tree,
+            next_seqno: 1,
+            last_view: 0,
+            node_certs: HashMap::new(),
+            node_status: HashMap::new(),
+            service_cert: None,
+            service_status: None,
+            signatures: 0,
+            last_signature: None,
+            last_txid: None,
+        }
+    }
+
+    pub fn tree(&self) -> &MerkleTree {
+        &self.tree
+    }
+
+    pub fn into_tree(self) -> MerkleTree {
+        self.tree
+    }
+
+    pub fn last_signature(&self) -> Option<TxId> {
+        self.last_signature
+    }
+
+    pub fn last_txid(&self) -> Option<TxId> {
+        self.last_txid
+    }
+
+    pub fn signature_count(&self) -> u64 {
+        self.signatures
+    }
+
+    /// The service identity certificate recorded in the ledger so far.
+    pub fn service_cert(&self) -> Option<&Certificate> {
+        self.service_cert.as_ref()
+    }
+
+    /// Check and absorb the entry expected at `seqno`.
+    pub fn add(&mut self, seqno: Version, bytes: &[u8]) -> Result<AuditedEntry, LedgerError> {
+        let corrupt = |reason: String| LedgerError::Corrupt { seqno, reason };
+        if seqno != self.next_seqno {
+            return Err(corrupt(format!("expected seqno {}", self.next_seqno)));
+        }
+        let view = EntryView::parse(bytes).map_err(|e| corrupt(e.to_string()))?;
+        if view.bytes.len() != bytes.len() {
+            return Err(corrupt("trailing bytes after entry".into()));
+        }
+        if view.txid.seqno != seqno {
+            return Err(corrupt(format!(
+                "entry header carries seqno {} (entries dropped or reordered)",
+                view.txid.seqno
+            )));
+        }
+        if view.is_snapshot {
+            return Err(corrupt("snapshot entry inside the ledger".into()));
+        }
+        if view.version != entry::ENTRY_FORMAT_VERSION {
+            return Err(corrupt(format!(
+                "unknown entry format version {}",
+                view.version
+            )));
+        }
+        if view.flags & !0x3 != 0 {
+            return Err(corrupt(format!("unknown entry flags {:#x}", view.flags)));
+        }
+        if view.txid.view < self.last_view {
+            return Err(corrupt(format!(
+                "view {} goes back from {}",
+                view.txid.view, self.last_view
+            )));
+        }
+        let public = entry::decode_public(view.public).map_err(|e| corrupt(e.to_string()))?;
+        if public.seqno != seqno as i64 {
+            return Err(corrupt(format!(
+                "public domain carries seqno {}",
+                public.seqno
+            )));
+        }
+        let write_set_digest = sha256(bytes);
+        let leaf = leaf_of(&write_set_digest, &public);
+
+        if let Some(nodes) = public.maps.get(tables::NODES_INFO) {
+            for (k, v) in nodes {
+                let id = String::from_utf8(k.to_vec())
+                    .map_err(|_| corrupt("node id is not UTF-8".into()))?;
+                match v {
+                    None => {
+                        self.node_status.remove(&id);
+                    }
+                    Some(v) => {
+                        let n: NodeStatusOnly = serde_json::from_slice(v)
+                            .map_err(|e| corrupt(format!("bad node record for {id}: {e}")))?;
+                        self.node_status.insert(id, n.status);
+                    }
+                }
+            }
+        }
+        if let Some(certs) = public.maps.get(tables::ENDORSED_CERTIFICATES) {
+            for (k, v) in certs {
+                let id = String::from_utf8(k.to_vec())
+                    .map_err(|_| corrupt("node id is not UTF-8".into()))?;
+                match v {
+                    None => {
+                        self.node_certs.remove(&id);
+                    }
+                    Some(v) => {
+                        let pem = std::str::from_utf8(v)
+                            .map_err(|_| corrupt(format!("certificate of {id} is not PEM")))?;
+                        let c = Certificate::from_pem(pem)
+                            .map_err(|e| corrupt(format!("certificate of {id}: {e}")))?;
+                        self.node_certs.insert(id, c);
+                    }
+                }
+            }
+        }
+        let mut signature = None;
+        if let Some(sigs) = public.maps.get(tables::SIGNATURES) {
+            for v in sigs.values() {
+                let v = v
+                    .as_ref()
+                    .ok_or_else(|| corrupt("signature record removed".into()))?;
+                let rec: SignatureRecord = serde_json::from_slice(v)
+                    .map_err(|e| corrupt(format!("bad signature record: {e}")))?;
+                self.check_signature(view.txid, &rec).map_err(corrupt)?;
+                self.signatures += 1;
+                self.last_signature = Some(view.txid);
+                signature = Some(rec);
+            }
+        }
+        if let Some(svc) = public.maps.get(tables::SERVICE_INFO) {
+            if let Some(Some(v)) = svc.get(&tables::SINGLETON_KEY[..]) {
+                let s: ServiceOnly = serde_json::from_slice(v)
+                    .map_err(|e| corrupt(format!("bad service record: {e}")))?;
+                self.check_service_transition(s.status).map_err(corrupt)?;
+                self.service_cert = Some(
+                    Certificate::from_pem(&s.cert)
+                        .map_err(|e| corrupt(format!("service certificate: {e}")))?,
+                );
+                self.service_status = Some(s.status);
+            }
+        }
+        self.tree.append(leaf);
+        self.next_seqno += 1;
+        self.last_view = view.txid.view;
+        self.last_txid = Some(view.txid);
+        Ok(AuditedEntry {
+            txid: view.txid,
+            public,
+            write_set_digest,
+            leaf,
+            private_len: view.private.len(),
+            signature,
+        })
+    }
+
+    fn check_signature(&self, txid: TxId, rec: &SignatureRecord) -> Result<(), String> {
+        if rec.seqno != txid.seqno || rec.view != txid.view {
+            return Err(format!(
+                "signature record names {}.{} but sits at {txid}",
+                rec.view, rec.seqno
+            ));
+        }
+        let cert = self.node_certs.get(&rec.node).ok_or_else(|| {
+            format!(
+                "signed by node {} which has no endorsed certificate",
+                rec.node
+            )
+        })?;
+        match self.node_status.get(&rec.node) {
+            None => {
+                return Err(format!(
+                    "signed by node {} which is not part of the network",
+                    rec.node
+                ))
+            }
+            Some(NodeStatus::Pending) => {
+                return Err(format!(
+                    "signed by node {} which is still Pending",
+                    rec.node
+                ))
+            }
+            Some(_) => {}
+        }
+        let sig_cert = Certificate::from_pem(&rec.cert)
+            .map_err(|e| format!("certificate in signature: {e}"))?;
+        if sig_cert.public_key_der() != cert.public_key_der() {
+            return Err(format!(
+                "certificate in signature does not match node {}",
+                rec.node
+            ));
+        }
+        let service = self
+            .service_cert
+            .as_ref()
+            .ok_or("signature before any service identity was recorded")?;
+        cert.verify_issued_by(service).map_err(|e| {
+            format!(
+                "node {} certificate not endorsed by the service identity: {e}",
+                rec.node
+            )
+        })?;
+        let root = self.tree.root().expect("tree has the zero leaf");
+        if rec.root != root.to_hex() {
+            return Err(format!(
+                "Merkle root mismatch: computed {root}, signed {} (an earlier transaction was altered)",
+                rec.root
+            ));
+        }
+        let sig = base64::engine::general_purpose::STANDARD
+            .decode(&rec.sig)
+            .map_err(|e| format!("signature is not base64: {e}"))?;
+        cert.verifying_key()
+            .and_then(|k| k.verify_digest_sha256(&root, &sig))
+            .map_err(|_| {
+                format!(
+                    "signature of node {} over the Merkle root does not verify",
+                    rec.node
+                )
+            })
+    }
+
+    fn check_service_transition(&self, to: ServiceStatus) -> Result<(), String> {
+        use ServiceStatus::*;
+        let ok = match (self.service_status, to) {
+            (_, Opening) => true,
+            (None, _) => true,
+            (Some(a), b) if a == b => true,
+            (Some(Opening), Open | WaitingForRecoveryShares) => true,
+            (Some(Recovering), WaitingForRecoveryShares) => true,
+            (Some(WaitingForRecoveryShares), Open) => true,
+            (Some(Open), Recovering) => true,
+            _ => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "invalid service status transition {:?} -> {to:?}",
+                self.service_status
+            ))
+        }
+    }
+}
+
+/// Result of [`verify_dir`].
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub chunks: usize,
+    pub transactions: u64,
+    pub signatures: u64,
+    /// Last transaction covered by a verified signature.
+    pub verified_up_to: Option<TxId>,
+    pub last_txid: Option<TxId>,
+    /// Transactions after the last signature (not covered by any signature yet).
+    pub unsigned_tail: u64,
+}
+
+/// Visit every entry of the ledger in `dir` in order, without modifying anything.
+pub fn for_each_entry(
+    dir: &Path,
+    mut f: impl FnMut(Version, &[u8]) -> Result<(), LedgerError>,
+) -> Result<usize, LedgerError> {
+    let chunks = scan_dir(dir)?;
+    if chunks.is_empty() {
+        return Err(LedgerError::Invalid {
+            path: dir.to_path_buf(),
+            reason: "no ledger chunk files (ledger_*) found".into(),
+        });
+    }
+    for c in &chunks {
+        let bytes = std::fs::read(&c.path).map_err(LedgerError::io(&c.path))?;
+        let offs = &c.layout.offsets;
+        for (i, off) in offs.iter().enumerate() {
+            let end = offs.get(i + 1).map_or(c.layout.entries_end, |o| *o as u64) as usize;
+            f(c.name.start + i as u64, &bytes[*off as usize..end])?;
+        }
+        if c.layout.torn_tail > 0 {
+            return Err(LedgerError::Corrupt {
+                seqno: c.end() + 1,
+                reason: format!(
+                    "{}: {} bytes of an incomplete entry at the end (torn write)",
+                    c.path.display(),
+                    c.layout.torn_tail
+                ),
+            });
+        }
+    }
+    Ok(chunks.len())
+}
+
+/// Verify the ledger in `dir` (all chunks, committed or not) with an [`Auditor`].
+pub fn verify_dir(dir: &Path) -> Result<VerifyReport, LedgerError> {
+    let mut auditor = Auditor::new();
+    let chunks = for_each_entry(dir, |seqno, bytes| auditor.add(seqno, bytes).map(|_| ()))?;
+    let last = auditor.last_txid();
+    let signed = auditor.last_signature();
+    Ok(VerifyReport {
+        chunks,
+        transactions: last.map_or(0, |t| t.seqno),
+        signatures: auditor.signature_count(),
+        verified_up_to: signed,
+        last_txid: last,
+        unsigned_tail: last.map_or(0, |t| t.seqno) - signed.map_or(0, |t| t.seqno),
+    })
+}
