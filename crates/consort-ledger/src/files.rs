@@ -73,6 +73,9 @@ pub struct ScannedChunk {
     pub name: ChunkName,
     pub path: PathBuf,
     pub layout: chunk::ChunkLayout,
+    /// A mismatch between the chunk's name and its contents, reported by readers after its
+    /// entries (so that a dropped or reordered entry is named precisely first).
+    pub problem: Option<(Version, String)>,
 }
 
 impl ScannedChunk {
@@ -105,7 +108,9 @@ pub fn scan_dir(dir: &Path) -> Result<Vec<ScannedChunk>, LedgerError> {
             seqno,
             reason: format!("{}: {reason}", path.display()),
         };
-        let expected_start = out.last().map_or(name.start, |c| c.end() + 1);
+        let expected_start = out
+            .last()
+            .map_or(name.start, |c| c.name.end.unwrap_or(c.end()) + 1);
         if name.start != expected_start {
             return Err(corrupt(
                 expected_start.min(name.start),
@@ -131,13 +136,15 @@ pub fn scan_dir(dir: &Path) -> Result<Vec<ScannedChunk>, LedgerError> {
                 format!("{} bytes after the last complete entry", lay.torn_tail),
             ));
         }
+        let mut problem = None;
         if let Some(end) = name.end {
             let expect = end - name.start + 1;
             if lay.offsets.len() as u64 != expect || !lay.has_table {
-                return Err(corrupt(
+                problem = Some((
                     first_missing.min(end),
                     format!(
-                        "name says {expect} entries, file holds {}{}",
+                        "{}: name says {expect} entries, file holds {}{}",
+                        path.display(),
                         lay.offsets.len(),
                         if lay.has_table {
                             ""
@@ -159,6 +166,7 @@ pub fn scan_dir(dir: &Path) -> Result<Vec<ScannedChunk>, LedgerError> {
             name,
             path,
             layout: lay,
+            problem,
         });
     }
     Ok(out)
@@ -176,7 +184,11 @@ impl LedgerFiles {
                 mut name,
                 path,
                 layout: lay,
+                problem,
             } = sc;
+            if let Some((seqno, reason)) = problem {
+                return Err(LedgerError::Corrupt { seqno, reason });
+            }
             if lay.torn_tail > 0 {
                 // Crash mid-append (or mid-completion): cut back to the last whole entry.
                 let f = OpenOptions::new()

@@ -365,6 +365,12 @@ pub fn for_each_entry(
             let end = offs.get(i + 1).map_or(c.layout.entries_end, |o| *o as u64) as usize;
             f(c.name.start + i as u64, &bytes[*off as usize..end])?;
         }
+        if let Some((seqno, reason)) = &c.problem {
+            return Err(LedgerError::Corrupt {
+                seqno: *seqno,
+                reason: reason.clone(),
+            });
+        }
         if c.layout.torn_tail > 0 {
             return Err(LedgerError::Corrupt {
                 seqno: c.end() + 1,
