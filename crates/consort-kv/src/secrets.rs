@@ -55,22 +55,34 @@ impl LedgerSecret {
     /// CCF-style commit evidence `ce:<view>.<seqno>:<hex>`. Only the holder of the ledger
     /// secret can produce it; services reveal it only for committed transactions.
     pub fn commit_evidence(&self, txid: TxId) -> String {
-        let mut label = itoa_txid(txid);
-        let nonce = self.commit_key.sign(label.as_bytes());
-        label.insert_str(0, "ce:");
-        label.push(':');
-        label.push_str(&hex::encode(nonce));
-        label
+        let mut buf = [0u8; 128];
+        let n = self.write_commit_evidence(txid, &mut buf);
+        String::from_utf8(buf[..n].to_vec()).expect("ASCII")
     }
 
     /// SHA-256 of [`LedgerSecret::commit_evidence`], the value bound into the Merkle leaf.
     pub fn commit_evidence_digest(&self, txid: TxId) -> Sha256Digest {
-        sha256(self.commit_evidence(txid).as_bytes())
+        let mut buf = [0u8; 128];
+        let n = self.write_commit_evidence(txid, &mut buf);
+        sha256(&buf[..n])
     }
-}
 
-fn itoa_txid(txid: TxId) -> String {
-    txid.to_string()
+    /// Write the commit evidence into `buf` without allocating; returns its length.
+    fn write_commit_evidence(&self, txid: TxId, buf: &mut [u8; 128]) -> usize {
+        use std::io::Write;
+        let mut cur = std::io::Cursor::new(&mut buf[..]);
+        write!(cur, "ce:{}.{}", txid.view, txid.seqno).expect("fits");
+        let label_end = cur.position() as usize;
+        let nonce = self.commit_key.sign(&cur.get_ref()[3..label_end]);
+        let out = cur.into_inner();
+        out[label_end] = b':';
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for (i, b) in nonce.iter().enumerate() {
+            out[label_end + 1 + 2 * i] = HEX[(b >> 4) as usize];
+            out[label_end + 2 + 2 * i] = HEX[(b & 15) as usize];
+        }
+        label_end + 1 + 64
+    }
 }
 
 /// The ledger secrets of a service, each used from the version it was introduced at

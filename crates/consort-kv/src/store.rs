@@ -95,36 +95,78 @@ impl Snapshot {
         self.maps.get(map)
     }
 
-    /// Apply `ws` as version `version`, returning the new snapshot.
-    pub(crate) fn apply(&self, version: Version, ws: &WriteSet) -> Snapshot {
-        let mut maps = self.maps.clone();
+    /// Apply `ws` as version `version` in place (nodes shared with other snapshots are
+    /// copied on write; unshared ones are mutated), returning what undoes it.
+    pub(crate) fn apply_in_place(&mut self, version: Version, ws: &WriteSet) -> Undo {
+        let mut undo = Undo {
+            version,
+            maps: Vec::with_capacity(ws.maps.len()),
+        };
         for (name, writes) in &ws.maps {
             if writes.is_empty() {
                 continue;
             }
-            let key: Arc<str> = Arc::from(name.as_str());
-            let mut state = maps.get(&key).cloned().unwrap_or_default();
+            let state = match self.maps.get_mut(name.as_str()) {
+                Some(s) => s,
+                None => {
+                    self.maps
+                        .insert(Arc::from(name.as_str()), MapState::default());
+                    self.maps.get_mut(name.as_str()).expect("just inserted")
+                }
+            };
+            let mut prev = Vec::with_capacity(writes.len());
             for (k, v) in writes {
-                match v {
-                    Some(value) => {
-                        state.data.insert(
-                            k.clone(),
-                            Versioned {
-                                version,
-                                value: value.clone(),
-                            },
-                        );
-                    }
-                    None => {
-                        state.data.remove(k);
+                let old = match v {
+                    Some(value) => state.data.insert(
+                        k.clone(),
+                        Versioned {
+                            version,
+                            value: value.clone(),
+                        },
+                    ),
+                    None => state.data.remove(k),
+                };
+                prev.push((k.clone(), old));
+            }
+            undo.maps
+                .push((Arc::from(name.as_str()), state.last_write, prev));
+            state.last_write = version;
+        }
+        self.version = version;
+        undo
+    }
+
+    /// Revert the transaction recorded in `undo` (which must be the last one applied).
+    fn revert(&mut self, undo: Undo) {
+        debug_assert_eq!(undo.version, self.version);
+        for (name, last_write, prev) in undo.maps.into_iter().rev() {
+            if let Some(state) = self.maps.get_mut(&name) {
+                for (k, old) in prev.into_iter().rev() {
+                    match old {
+                        Some(v) => {
+                            state.data.insert(k, v);
+                        }
+                        None => {
+                            state.data.remove(&k);
+                        }
                     }
                 }
+                state.last_write = last_write;
             }
-            state.last_write = version;
-            maps.insert(key, state);
         }
-        Snapshot { version, maps }
+        self.version -= 1;
     }
+}
+
+/// One map's part of an [`Undo`]: name, previous `last_write`, previous values.
+type MapUndo = (Arc<str>, Version, Vec<(Bytes, Option<Versioned>)>);
+
+/// What it takes to revert one applied transaction: each map's previous `last_write`, and
+/// each written key's previous value.
+#[derive(Debug)]
+pub(crate) struct Undo {
+    version: Version,
+    maps: Vec<MapUndo>,
 }
 
 /// The result of committing a read-write transaction.
@@ -150,8 +192,10 @@ pub enum CommitOutcome {
 struct Inner {
     current: Snapshot,
     view: View,
-    /// Snapshots at versions `base..=current.version`, oldest first, for rollback.
-    history: VecDeque<Snapshot>,
+    /// Undo records of versions after `base`, oldest first, for rollback.
+    undo: VecDeque<Undo>,
+    /// Oldest version [`Store::rollback`] can return to.
+    base: Version,
 }
 
 /// The transactional store. Share it behind an `Arc`; all methods take `&self`.
@@ -168,12 +212,12 @@ impl Default for Store {
 
 impl Store {
     pub fn new() -> Self {
-        let current = Snapshot::default();
         Self {
             inner: RwLock::new(Inner {
-                history: VecDeque::from([current.clone()]),
-                current,
+                current: Snapshot::default(),
                 view: 0,
+                undo: VecDeque::new(),
+                base: 0,
             }),
         }
     }
@@ -186,7 +230,7 @@ impl Store {
         self.inner.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The current committed-to-store snapshot.
+    /// The current snapshot (every applied transaction).
     pub fn snapshot(&self) -> Snapshot {
         self.read().current.clone()
     }
@@ -201,8 +245,7 @@ impl Store {
         self.read().view
     }
 
-    /// Id of the last applied transaction (view of the store when it was applied is not
-    /// tracked here; the ledger records it).
+    /// Set the view assigned to new transactions.
     pub fn set_view(&self, view: View) {
         self.write().view = view;
     }
@@ -229,16 +272,18 @@ impl Store {
         }
         let mut inner = self.write();
         validate(&snapshot, &inner.current, &reads)?;
+        let read_version = snapshot.version;
+        // Release the transaction's snapshot so unshared nodes are updated in place.
+        drop(snapshot);
         let version = inner.current.version + 1;
         let committed = Committed {
             txid: TxId::new(inner.view, version),
-            read_version: snapshot.version,
+            read_version,
             write_set,
         };
         hook(&committed).map_err(|e| KvError::Hook(e.to_string()))?;
-        let next = inner.current.apply(version, &committed.write_set);
-        inner.history.push_back(next.clone());
-        inner.current = next;
+        let undo = inner.current.apply_in_place(version, &committed.write_set);
+        inner.undo.push_back(undo);
         Ok(CommitOutcome::Committed(committed))
     }
 
@@ -252,9 +297,8 @@ impl Store {
                 got: txid,
             });
         }
-        let next = inner.current.apply(txid.seqno, ws);
-        inner.history.push_back(next.clone());
-        inner.current = next;
+        let undo = inner.current.apply_in_place(txid.seqno, ws);
+        inner.undo.push_back(undo);
         if txid.view > inner.view {
             inner.view = txid.view;
         }
@@ -264,8 +308,7 @@ impl Store {
     /// Discard every version after `version`.
     pub fn rollback(&self, version: Version) -> Result<(), KvError> {
         let mut inner = self.write();
-        let min = inner.history.front().map_or(0, |s| s.version);
-        let max = inner.current.version;
+        let (min, max) = (inner.base, inner.current.version);
         if version < min || version > max {
             return Err(KvError::RollbackOutOfRange {
                 target: version,
@@ -273,31 +316,36 @@ impl Store {
                 max,
             });
         }
-        let keep = (version - min) as usize + 1;
-        inner.history.truncate(keep);
-        inner.current = inner.history.back().cloned().unwrap_or_default();
+        while inner.current.version > version {
+            let undo = inner
+                .undo
+                .pop_back()
+                .expect("undo record for every version after base");
+            inner.current.revert(undo);
+        }
         Ok(())
     }
 
-    /// Forget rollback points before `version` (they were committed). Versions older than
-    /// `version` can no longer be rolled back to.
+    /// Forget how to roll back to versions before `version` (they are committed).
     pub fn compact(&self, version: Version) {
         let mut inner = self.write();
-        while inner.history.len() > 1 && inner.history.front().is_some_and(|s| s.version < version)
-        {
-            inner.history.pop_front();
+        let version = version.min(inner.current.version);
+        while inner.undo.front().is_some_and(|u| u.version <= version) {
+            inner.undo.pop_front();
         }
+        inner.base = inner.base.max(version);
     }
 
     /// Oldest version still available to [`Store::rollback`].
     pub fn oldest_rollback_point(&self) -> Version {
-        self.read().history.front().map_or(0, |s| s.version)
+        self.read().base
     }
 
-    /// Replace the whole state (e.g. from a snapshot), at `version`.
+    /// Replace the whole state (e.g. from a snapshot).
     pub fn reset_to(&self, snapshot: Snapshot) {
         let mut inner = self.write();
-        inner.history = VecDeque::from([snapshot.clone()]);
+        inner.undo.clear();
+        inner.base = snapshot.version;
         inner.current = snapshot;
     }
 }

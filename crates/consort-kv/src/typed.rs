@@ -91,11 +91,13 @@ impl Codec<u64> for U64Be {
 /// The key CCF uses for single-value tables: eight zero bytes.
 pub const SINGLETON_KEY: [u8; 8] = [0u8; 8];
 
+type Types<K, V, KC, VC> = fn() -> (K, V, KC, VC);
+
 /// A typed map handle.
 #[derive(Debug)]
 pub struct Map<K, V, KC, VC> {
     name: &'static str,
-    _p: PhantomData<fn() -> (K, V, KC, VC)>,
+    _p: PhantomData<Types<K, V, KC, VC>>,
 }
 
 impl<K, V, KC: Codec<K>, VC: Codec<V>> Map<K, V, KC, VC> {

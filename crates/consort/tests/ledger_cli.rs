@@ -49,7 +49,10 @@ fn entries_of(path: &Path) -> (Vec<Vec<u8>>, bool) {
     let lay = chunk::layout(path, &bytes).unwrap();
     let mut out = Vec::new();
     for (i, off) in lay.offsets.iter().enumerate() {
-        let end = lay.offsets.get(i + 1).map_or(lay.entries_end, |o| *o as u64) as usize;
+        let end = lay
+            .offsets
+            .get(i + 1)
+            .map_or(lay.entries_end, |o| *o as u64) as usize;
         out.push(bytes[*off as usize..end].to_vec());
     }
     (out, lay.has_table)
@@ -72,7 +75,11 @@ fn write_chunk(path: &Path, entries: &[Vec<u8>], with_table: bool) {
 }
 
 fn verify_cli(dir: &Path) -> (bool, String, String) {
-    let out = consort().args(["ledger", "verify"]).arg(dir).output().unwrap();
+    let out = consort()
+        .args(["ledger", "verify"])
+        .arg(dir)
+        .output()
+        .unwrap();
     (out.status.success(), text(&out.stdout), text(&out.stderr))
 }
 
@@ -94,10 +101,15 @@ fn verify_accepts_an_intact_ledger() {
     assert!(ok, "{stdout}{stderr}");
     let last = svc.journal.last_txid();
     assert!(
-        stdout.contains(&format!("{} transactions", last.seqno)) && stdout.contains(&format!("verified up to {last}")),
+        stdout.contains(&format!("{} transactions", last.seqno))
+            && stdout.contains(&format!("verified up to {last}")),
         "{stdout}"
     );
-    let out = consort().args(["ledger", "verify", "--json"]).arg(d.path()).output().unwrap();
+    let out = consort()
+        .args(["ledger", "verify", "--json"])
+        .arg(d.path())
+        .output()
+        .unwrap();
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["unsigned_tail"], 0);
     assert!(j["chunks"].as_u64().unwrap() >= 3);
@@ -150,19 +162,29 @@ fn forge_signature(svc: &TestService, dir: &Path, rogue_cert_in_record: bool) ->
         for (i, e) in entries.clone().iter().enumerate() {
             let view = EntryView::parse(e).unwrap();
             let public = entry::decode_public(view.public).unwrap();
-            let Some(sig) = public.maps.get(tables::SIGNATURES) else { continue };
+            let Some(sig) = public.maps.get(tables::SIGNATURES) else {
+                continue;
+            };
             if view.txid.seqno < 30 {
                 continue;
             }
-            let mut rec: SignatureRecord = serde_json::from_slice(sig.values().next().unwrap().as_ref().unwrap()).unwrap();
+            let mut rec: SignatureRecord =
+                serde_json::from_slice(sig.values().next().unwrap().as_ref().unwrap()).unwrap();
             let rogue = SigningKey::generate().unwrap();
             let root = Sha256Digest::from_hex(&rec.root).unwrap();
-            rec.sig = base64::engine::general_purpose::STANDARD.encode(rogue.sign_digest_sha256(&root).unwrap());
+            rec.sig = base64::engine::general_purpose::STANDARD
+                .encode(rogue.sign_digest_sha256(&root).unwrap());
             if rogue_cert_in_record {
-                rec.cert = cert::self_signed_leaf(&rogue, "CCF Node", 30).unwrap().to_pem();
+                rec.cert = cert::self_signed_leaf(&rogue, "CCF Node", 30)
+                    .unwrap()
+                    .to_pem();
             }
             let mut ws = public.maps.clone();
-            ws.put(tables::SIGNATURES, &tables::SINGLETON_KEY[..], serde_json::to_vec(&rec).unwrap());
+            ws.put(
+                tables::SIGNATURES,
+                &tables::SINGLETON_KEY[..],
+                serde_json::to_vec(&rec).unwrap(),
+            );
             let meta = EntryMeta {
                 txid: view.txid,
                 claims_digest: public.claims_digest.unwrap(),
@@ -189,7 +211,10 @@ fn verify_rejects_forged_signatures() {
         let (ok, _, stderr) = verify_cli(d.path());
         assert!(!ok, "forged signature accepted");
         assert_eq!(bad_seqno(&stderr), seqno, "{stderr}");
-        assert!(stderr.contains("signature") || stderr.contains("certificate"), "{stderr}");
+        assert!(
+            stderr.contains("signature") || stderr.contains("certificate"),
+            "{stderr}"
+        );
     }
 }
 
@@ -197,24 +222,50 @@ fn verify_rejects_forged_signatures() {
 fn show_prints_public_transactions_as_json_lines() {
     let d = tempfile::tempdir().unwrap();
     let svc = generate(d.path(), 40);
-    let out = consort().args(["ledger", "show"]).arg(d.path()).output().unwrap();
+    let out = consort()
+        .args(["ledger", "show"])
+        .arg(d.path())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let lines: Vec<serde_json::Value> = text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len() as u64, svc.journal.last_txid().seqno);
     assert_eq!(lines[0]["txid"], "1.1");
     let info = &lines[0]["tables"]["public:ccf.gov.service.info"]["writes"][0]["value"];
     assert_eq!(info["status"], "Opening");
-    assert!(lines.iter().any(|l| l["tables"]["public:records"]["writes"][0]["value"] == "value-000000"));
+    assert!(lines
+        .iter()
+        .any(|l| l["tables"]["public:records"]["writes"][0]["value"] == "value-000000"));
     // Private values are never shown.
     assert!(!text(&out.stdout).contains("value-000001"));
-    assert!(lines.iter().any(|l| l["private_bytes"].as_u64().unwrap() > 0));
+    assert!(lines
+        .iter()
+        .any(|l| l["private_bytes"].as_u64().unwrap() > 0));
 
-    let out = consort().args(["ledger", "show", "--table", "gov"]).arg(d.path()).output().unwrap();
-    let gov: Vec<serde_json::Value> = text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let out = consort()
+        .args(["ledger", "show", "--table", "gov"])
+        .arg(d.path())
+        .output()
+        .unwrap();
+    let gov: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(gov.len(), 2, "bootstrap and open");
-    assert!(gov.iter().all(|l| l["tables"].as_object().unwrap().keys().all(|k| k.contains("gov"))));
+    assert!(gov.iter().all(|l| l["tables"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .all(|k| k.contains("gov"))));
 
-    let out = consort().args(["ledger", "show", "--table", "("]).arg(d.path()).output().unwrap();
+    let out = consort()
+        .args(["ledger", "show", "--table", "("])
+        .arg(d.path())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("invalid --table regex"));
 }
@@ -228,19 +279,37 @@ fn receipt_verify_cli() {
     fs::write(&rp, serde_json::to_vec_pretty(&r).unwrap()).unwrap();
     let cp = d.path().join("service_cert.pem");
     fs::write(&cp, svc.service.cert.to_pem()).unwrap();
-    let out = consort().args(["receipt", "verify"]).arg(&rp).arg("--service-cert").arg(&cp).output().unwrap();
+    let out = consort()
+        .args(["receipt", "verify"])
+        .arg(&rp)
+        .arg("--service-cert")
+        .arg(&cp)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("transaction 1.10 is in the ledger"));
 
     let mut bad = r.clone();
     bad.proof.pop();
     fs::write(&rp, serde_json::to_vec(&bad).unwrap()).unwrap();
-    let out = consort().args(["receipt", "verify"]).arg(&rp).arg("--service-cert").arg(&cp).output().unwrap();
+    let out = consort()
+        .args(["receipt", "verify"])
+        .arg(&rp)
+        .arg("--service-cert")
+        .arg(&cp)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("FAILED"));
 
     fs::write(&rp, b"{not json").unwrap();
-    let out = consort().args(["receipt", "verify"]).arg(&rp).arg("--service-cert").arg(&cp).output().unwrap();
+    let out = consort()
+        .args(["receipt", "verify"])
+        .arg(&rp)
+        .arg("--service-cert")
+        .arg(&cp)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("not valid receipt JSON"));
 }

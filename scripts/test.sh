@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every test exactly as CI does. Sets up what the tests need first:
+#  - a Python virtualenv (.venv) with CCF's own `ccf` package, the independent checker of
+#    our ledger and receipt formats (read_ledger.py, ccf.receipt);
+#  - cargo-nextest.
+# Tests that need a tool fail (never skip) when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CCF_VERSION="6.0.28"
+if ! .venv/bin/python -c "import ccf, importlib.metadata as m; assert m.version('ccf') == '$CCF_VERSION'" 2>/dev/null; then
+  echo "==> creating .venv with ccf==$CCF_VERSION"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --upgrade pip
+  .venv/bin/pip install --quiet "ccf==$CCF_VERSION"
+fi
+export CONSORT_PYTHON="$PWD/.venv/bin/python"
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "==> installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> cargo nextest"
+cargo nextest run --workspace --locked --no-fail-fast "$@"
