@@ -63,6 +63,7 @@ pub struct Auditor {
     signatures: u64,
     last_signature: Option<TxId>,
     last_txid: Option<TxId>,
+    expected_service: Option<Certificate>,
 }
 
 impl Default for Auditor {
@@ -98,7 +99,15 @@ impl Auditor {
             signatures: 0,
             last_signature: None,
             last_txid: None,
+            expected_service: None,
         }
+    }
+
+    /// Also require every service identity recorded in the ledger to be `cert` (what a
+    /// client trusts), so that a self-consistent ledger of another service is rejected.
+    pub fn with_service_cert(mut self, cert: Certificate) -> Self {
+        self.expected_service = Some(cert);
+        self
     }
 
     pub fn tree(&self) -> &MerkleTree {
@@ -223,10 +232,15 @@ impl Auditor {
                 let s: ServiceOnly = serde_json::from_slice(v)
                     .map_err(|e| corrupt(format!("bad service record: {e}")))?;
                 self.check_service_transition(s.status).map_err(corrupt)?;
-                self.service_cert = Some(
-                    Certificate::from_pem(&s.cert)
-                        .map_err(|e| corrupt(format!("service certificate: {e}")))?,
-                );
+                let cert = Certificate::from_pem(&s.cert)
+                    .map_err(|e| corrupt(format!("service certificate: {e}")))?;
+                if self.expected_service.as_ref().is_some_and(|e| *e != cert) {
+                    return Err(corrupt(
+                        "the ledger's service identity is not the expected service certificate"
+                            .into(),
+                    ));
+                }
+                self.service_cert = Some(cert);
                 self.service_status = Some(s.status);
             }
         }
@@ -387,8 +401,18 @@ pub fn for_each_entry(
 
 /// Verify the ledger in `dir` (all chunks, committed or not) with an [`Auditor`].
 pub fn verify_dir(dir: &Path) -> Result<VerifyReport, LedgerError> {
-    let mut auditor = Auditor::new();
+    verify_dir_with(dir, Auditor::new())
+}
+
+/// [`verify_dir`] with a configured auditor (e.g. [`Auditor::with_service_cert`]).
+pub fn verify_dir_with(dir: &Path, mut auditor: Auditor) -> Result<VerifyReport, LedgerError> {
     let chunks = for_each_entry(dir, |seqno, bytes| auditor.add(seqno, bytes).map(|_| ()))?;
+    if auditor.expected_service.is_some() && auditor.service_cert.is_none() {
+        return Err(LedgerError::Corrupt {
+            seqno: 1,
+            reason: "no service identity recorded in the ledger".into(),
+        });
+    }
     let last = auditor.last_txid();
     let signed = auditor.last_signature();
     Ok(VerifyReport {

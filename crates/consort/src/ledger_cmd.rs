@@ -26,6 +26,9 @@ pub(crate) enum LedgerCmd {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Require the ledger's service identity to be this certificate (PEM file).
+        #[arg(long)]
+        service_cert: Option<PathBuf>,
     },
     /// Print the ledger's transactions as JSON lines (public maps; private maps by size).
     Show {
@@ -51,7 +54,11 @@ pub(crate) enum ReceiptCmd {
 
 pub(crate) fn run_ledger(cmd: LedgerCmd) -> Result<ExitCode> {
     match cmd {
-        LedgerCmd::Verify { dir, json } => match verify::verify_dir(&dir) {
+        LedgerCmd::Verify {
+            dir,
+            json,
+            service_cert,
+        } => match verify::verify_dir_with(&dir, auditor_for(service_cert)?) {
             Ok(r) => {
                 if json {
                     println!("{}", serde_json::to_string(&r)?);
@@ -113,6 +120,16 @@ pub(crate) fn run_ledger(cmd: LedgerCmd) -> Result<ExitCode> {
             }
         }
     }
+}
+
+fn auditor_for(service_cert: Option<PathBuf>) -> Result<verify::Auditor> {
+    let mut a = verify::Auditor::new();
+    if let Some(p) = service_cert {
+        let pem =
+            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+        a = a.with_service_cert(Certificate::from_pem(&pem).context("service certificate")?);
+    }
+    Ok(a)
 }
 
 fn render(b: &Bytes, as_json: bool) -> Value {
