@@ -23,7 +23,7 @@ use bytes::Bytes;
 use consort_crypto::{cert::Certificate, sha256, Sha256Digest};
 use consort_kv::{
     entry::{self, EntryMeta, EntryView},
-    CommitOutcome, Committed, LedgerSecrets, Store, Tx, TxId, Version,
+    CommitOutcome, Committed, LedgerSecrets, Store, Tx, TxId, Version, View,
 };
 
 use crate::{
@@ -79,6 +79,8 @@ struct Inner {
     tree: MerkleTree,
     secrets: LedgerSecrets,
     signatures: BTreeMap<Version, SignatureRecord>,
+    /// First seqno of each view present in the ledger.
+    views: BTreeMap<Version, View>,
     txs_since_sig: u64,
     last_sig_at: Option<Instant>,
     committed: TxId,
@@ -125,6 +127,7 @@ impl Journal {
                 tree,
                 secrets,
                 signatures: BTreeMap::new(),
+                views: BTreeMap::new(),
                 txs_since_sig: 0,
                 last_sig_at: None,
                 committed: TxId::default(),
@@ -151,6 +154,7 @@ impl Journal {
         let mut auditor = Auditor::new();
         let mut signatures = BTreeMap::new();
         let mut max_view = 0;
+        let mut views = BTreeMap::new();
         files.for_each_entry(|seqno, bytes| {
             let audited = auditor.add(seqno, bytes)?;
             let decoded =
@@ -160,6 +164,7 @@ impl Journal {
                 })?;
             store.apply(decoded.txid, &decoded.write_set)?;
             max_view = max_view.max(decoded.txid.view);
+            note_view(&mut views, decoded.txid);
             if let Some(rec) = audited.signature {
                 signatures.insert(seqno, rec);
                 store.compact(seqno);
@@ -173,6 +178,7 @@ impl Journal {
         if last > signed {
             store.rollback(signed)?;
             tree.truncate(signed + 1);
+            let _ = views.split_off(&(signed + 1));
             files.truncate(signed)?;
         }
         let mut committed = TxId::default();
@@ -204,6 +210,7 @@ impl Journal {
                     tree,
                     secrets,
                     signatures,
+                    views,
                     txs_since_sig: 0,
                     last_sig_at: None,
                     committed,
@@ -352,9 +359,46 @@ impl Journal {
         }
         inner.files.truncate(seqno)?;
         inner.tree.truncate(seqno + 1);
+        let _ = inner.views.split_off(&(seqno + 1));
         self.store.rollback(seqno)?;
         let _ = inner.signatures.split_off(&(seqno + 1));
         Ok(())
+    }
+
+    /// The status of transaction `txid`.
+    pub fn tx_status(&self, txid: TxId) -> TxStatus {
+        let inner = self.lock();
+        let last = self.store.version();
+        if txid.seqno == 0 {
+            return TxStatus::Invalid;
+        }
+        if txid.seqno > last {
+            // A future seqno: possible only in the current view or a later one.
+            return if txid.view >= self.store.view() {
+                TxStatus::Unknown
+            } else {
+                TxStatus::Invalid
+            };
+        }
+        match view_at(&inner.views, txid.seqno) {
+            Some(v) if v == txid.view => {
+                if txid.seqno <= inner.committed.seqno {
+                    TxStatus::Committed
+                } else {
+                    TxStatus::Pending
+                }
+            }
+            Some(v) if v < txid.view && txid.seqno > inner.committed.seqno => TxStatus::Unknown,
+            _ => TxStatus::Invalid,
+        }
+    }
+
+    /// The view transaction `seqno` was written in.
+    pub fn view_of(&self, seqno: Version) -> Option<View> {
+        if seqno == 0 || seqno > self.store.version() {
+            return None;
+        }
+        view_at(&self.lock().views, seqno)
     }
 
     /// The last committed transaction.
@@ -529,7 +573,30 @@ fn append_entry(inner: &mut Inner, c: &Committed, claims: Sha256Digest) -> Resul
         )
     );
     inner.tree.append(leaf);
+    note_view(&mut inner.views, c.txid);
     Ok(())
+}
+
+fn note_view(views: &mut BTreeMap<Version, View>, txid: TxId) {
+    if views.values().next_back() != Some(&txid.view) {
+        views.insert(txid.seqno, txid.view);
+    }
+}
+
+fn view_at(views: &BTreeMap<Version, View>, seqno: Version) -> Option<View> {
+    views.range(..=seqno).next_back().map(|(_, v)| *v)
+}
+
+/// Status of a transaction id, as CCF's `/node/tx` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum TxStatus {
+    /// Not known to this node (it may yet happen).
+    Unknown,
+    /// Appended here but not yet committed.
+    Pending,
+    Committed,
+    /// Can never be committed (its seqno was taken in another view).
+    Invalid,
 }
 
 fn commit_to_locked(inner: &mut Inner, store: &Store, txid: TxId) -> Result<(), LedgerError> {

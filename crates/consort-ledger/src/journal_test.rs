@@ -228,3 +228,35 @@ fn conflicting_commit_leaves_ledger_untouched() {
     svc.journal.sign().unwrap();
     verify_dir(d.path()).unwrap();
 }
+
+#[test]
+fn tx_status_follows_ccf() {
+    use crate::journal::TxStatus::*;
+    let d = tempfile::tempdir().unwrap();
+    let svc = TestService::create(d.path(), |c| c.sig_tx_interval = 1_000_000).unwrap();
+    let w = svc.write_records(3, "v").unwrap();
+    let j = &svc.journal;
+    let t = w[0].txid;
+    assert_eq!(j.tx_status(t), Pending);
+    assert_eq!(j.tx_status(TxId::new(t.view + 1, t.seqno)), Unknown);
+    assert_eq!(j.tx_status(TxId::new(t.view, 1000)), Unknown);
+    j.sign().unwrap();
+    assert_eq!(j.tx_status(t), Committed);
+    assert_eq!(j.tx_status(TxId::new(t.view + 1, t.seqno)), Invalid);
+    assert_eq!(j.tx_status(TxId::new(t.view, 0)), Invalid);
+    // A rolled-back seqno reused in a new view: the old id is Invalid.
+    let w = svc.write_records(2, "tail").unwrap();
+    j.flush().unwrap();
+    let (svc, _) = svc.reopen().unwrap();
+    let j = &svc.journal;
+    assert_eq!(
+        j.tx_status(w[0].txid),
+        Invalid,
+        "rolled back, and the view moved on"
+    );
+    let again = svc.write_records(1, "new").unwrap();
+    assert_eq!(again[0].txid.seqno, w[0].txid.seqno);
+    assert_eq!(j.tx_status(w[0].txid), Invalid);
+    assert_eq!(j.tx_status(again[0].txid), Pending);
+    assert_eq!(j.view_of(again[0].txid.seqno), Some(again[0].txid.view));
+}
