@@ -16,6 +16,7 @@ mod error;
 mod hash;
 pub mod kdf;
 pub mod keys;
+pub mod rsa;
 
 pub use error::CryptoError;
 pub use hash::{sha256, sha256_concat, Sha256Digest};

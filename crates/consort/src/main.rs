@@ -4,7 +4,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod keygen;
 mod ledger_cmd;
+mod node_cmd;
+mod sandbox;
+mod signals;
 
 /// Consort: a confidential consortium ledger.
 #[derive(Debug, Parser)]
@@ -16,13 +20,43 @@ enum Cli {
     /// Verify receipts offline.
     #[command(subcommand)]
     Receipt(ledger_cmd::ReceiptCmd),
+    /// Run a node.
+    #[command(subcommand)]
+    Node(node_cmd::NodeCmd),
+    /// Start a local service: keys, a node, an open service; Ctrl-C stops it.
+    Sandbox(sandbox::SandboxArgs),
+    /// Make an identity (P-384 key and self-signed certificate) for a member or user.
+    Keygen {
+        /// Name; files are <name>_privk.pem and <name>_cert.pem.
+        name: String,
+        /// Directory to write into.
+        #[arg(long, default_value = ".")]
+        dir: std::path::PathBuf,
+        /// Also make an RSA-2048 recovery encryption key pair (members).
+        #[arg(long)]
+        encryption_key: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CONSORT_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let result = match cli {
         Cli::Ledger(cmd) => ledger_cmd::run_ledger(cmd),
         Cli::Receipt(cmd) => ledger_cmd::run_receipt(cmd),
+        Cli::Node(cmd) => node_cmd::run(cmd),
+        Cli::Sandbox(args) => sandbox::run(args),
+        Cli::Keygen {
+            name,
+            dir,
+            encryption_key,
+        } => keygen::run(&name, &dir, encryption_key),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,176 @@
+//! A small HTTPS client for Consort services.
+//!
+//! Trusts exactly the service identity certificate (node certificates are issued by it)
+//! and can present a client certificate (users and members). One [`Connection`] is one
+//! HTTP/1.1 keep-alive connection; open several for concurrency.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use bytes::Bytes;
+use consort_crypto::{cert::Certificate, keys::SigningKey};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use thiserror::Error;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+#[derive(Debug, Error)]
+pub enum ClientError {
+    #[error("TLS configuration: {0}")]
+    Tls(String),
+    #[error("connection to {addr}: {source}")]
+    Connect {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("HTTP: {0}")]
+    Http(String),
+}
+
+/// How to reach a service: its address and identity, and who we are.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    pub addr: SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+}
+
+impl ClientConfig {
+    /// Trust `service_cert`; present `identity` (certificate and key) if given.
+    pub fn new(
+        addr: SocketAddr,
+        service_cert: &Certificate,
+        identity: Option<(&Certificate, &SigningKey)>,
+    ) -> Result<Self, ClientError> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from(service_cert.der().to_vec()))
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+        let b = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ClientError::Tls(e.to_string()))?
+            .with_root_certificates(roots);
+        let cfg = match identity {
+            Some((cert, key)) => b
+                .with_client_auth_cert(
+                    vec![CertificateDer::from(cert.der().to_vec())],
+                    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.pkcs8_der().to_vec())),
+                )
+                .map_err(|e| ClientError::Tls(e.to_string()))?,
+            None => b.with_no_client_auth(),
+        };
+        Ok(Self {
+            addr,
+            tls: Arc::new(cfg),
+        })
+    }
+
+    /// Open a connection.
+    pub async fn connect(&self) -> Result<Connection, ClientError> {
+        let tcp = TcpStream::connect(self.addr)
+            .await
+            .map_err(|source| ClientError::Connect {
+                addr: self.addr,
+                source,
+            })?;
+        let _ = tcp.set_nodelay(true);
+        let name = ServerName::from(self.addr.ip());
+        let tls = TlsConnector::from(self.tls.clone())
+            .connect(name, tcp)
+            .await
+            .map_err(|source| ClientError::Connect {
+                addr: self.addr,
+                source,
+            })?;
+        let (sender, conn) = http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Connection { sender })
+    }
+}
+
+/// A response: status, transaction id header (if any), body.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub txid: Option<String>,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> Result<serde_json::Value, ClientError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| ClientError::Http(format!("response is not JSON: {e}")))
+    }
+}
+
+/// One keep-alive HTTP/1.1 connection.
+#[derive(Debug)]
+pub struct Connection {
+    sender: http1::SendRequest<Full<Bytes>>,
+}
+
+impl Connection {
+    pub async fn request(
+        &mut self,
+        method: http::Method,
+        path: &str,
+        body: Option<Bytes>,
+    ) -> Result<Reply, ClientError> {
+        let mut b = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::HOST, "consort");
+        if body.is_some() {
+            b = b.header(http::header::CONTENT_TYPE, "application/json");
+        }
+        let req = b
+            .body(Full::new(body.unwrap_or_default()))
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        self.sender
+            .ready()
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        let resp = self
+            .sender
+            .send_request(req)
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let txid = resp
+            .headers()
+            .get("x-ms-ccf-transaction-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?
+            .to_bytes();
+        Ok(Reply { status, txid, body })
+    }
+
+    pub async fn get(&mut self, path: &str) -> Result<Reply, ClientError> {
+        self.request(http::Method::GET, path, None).await
+    }
+
+    pub async fn post_json(
+        &mut self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<Reply, ClientError> {
+        self.request(
+            http::Method::POST,
+            path,
+            Some(Bytes::from(serde_json::to_vec(body).expect("json"))),
+        )
+        .await
+    }
+}

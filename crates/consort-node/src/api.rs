@@ -1,0 +1,177 @@
+//! Requests, responses and CCF-style errors of the endpoint framework.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use consort_crypto::cert::Certificate;
+use http::{HeaderMap, Method, StatusCode};
+use serde::Serialize;
+
+/// CCF's error body: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    pub fn invalid_input(message: impl Into<String>) -> Self {
+        Self::bad_request("InvalidInput", message)
+    }
+    pub fn invalid_query(message: impl Into<String>) -> Self {
+        Self::bad_request("InvalidQueryParameterValue", message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "ResourceNotFound", message)
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationInfo",
+            message,
+        )
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "AuthorizationFailed", message)
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", message)
+    }
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+    }
+
+    pub fn body(&self) -> Bytes {
+        Bytes::from(
+            serde_json::to_vec(
+                &serde_json::json!({"error": {"code": self.code, "message": self.message}}),
+            )
+            .expect("json"),
+        )
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
+    }
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    Anonymous,
+    User { id: String },
+    Member { id: String },
+}
+
+impl Caller {
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Caller::Anonymous => None,
+            Caller::User { id } | Caller::Member { id } => Some(id),
+        }
+    }
+}
+
+/// A request as handlers see it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    pub path: String,
+    /// Values of `{name}` segments of the endpoint's path template.
+    pub params: BTreeMap<String, String>,
+    pub query: BTreeMap<String, String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub caller: Caller,
+    /// The TLS client certificate, if one was presented.
+    pub client_cert: Option<Certificate>,
+}
+
+impl Request {
+    /// Parse the body as JSON, or fail with 400 `InvalidInput`.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            ApiError::invalid_input(format!(
+                "request body is not valid JSON for this endpoint: {e}"
+            ))
+        })
+    }
+
+    /// A required query parameter, parsed.
+    pub fn query_param<T: std::str::FromStr>(&self, name: &str) -> Result<T, ApiError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        let v = self
+            .query
+            .get(name)
+            .ok_or_else(|| ApiError::invalid_query(format!("missing query parameter '{name}'")))?;
+        v.parse().map_err(|e| {
+            ApiError::invalid_query(format!("invalid value for query parameter '{name}': {e}"))
+        })
+    }
+
+    pub fn query_opt<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, ApiError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        if self.query.contains_key(name) {
+            self.query_param(name).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+/// A response from a handler.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: StatusCode,
+    pub content_type: &'static str,
+    pub body: Bytes,
+    pub headers: Vec<(http::HeaderName, String)>,
+}
+
+impl Response {
+    pub fn json<T: Serialize + ?Sized>(v: &T) -> Self {
+        Self {
+            status: StatusCode::OK,
+            content_type: "application/json",
+            body: Bytes::from(serde_json::to_vec(v).expect("json")),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn text(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Self {
+        Self {
+            status,
+            content_type,
+            body: body.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+}

@@ -1,0 +1,192 @@
+//! CCF's logging sample, the standard workload: records by integer id in a private map
+//! (`records`, encrypted in the ledger) and a public one (`public:records`).
+//!
+//! Keys are big-endian u64, so the maps are ordered by id and `GET …/range` pages through
+//! them (CCF's maps are unordered).
+
+use bytes::Bytes;
+use consort_kv::{TxId, Version};
+use http::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{
+    api::{ApiError, Response},
+    builtin::receipt_for,
+    framework::{AuthPolicy::*, Ctx, Mode::*, Registry},
+};
+
+const PRIVATE: &str = "records";
+const PUBLIC: &str = "public:records";
+/// Longest message accepted.
+pub const MAX_MSG_BYTES: usize = 64 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogEntry {
+    id: u64,
+    msg: String,
+}
+
+fn key(id: u64) -> Bytes {
+    Bytes::copy_from_slice(&id.to_be_bytes())
+}
+
+fn decode_msg(v: &[u8]) -> Result<String, ApiError> {
+    serde_json::from_slice(v).map_err(|_| ApiError::internal("stored record is not a JSON string"))
+}
+
+fn historical(
+    ctx: &Ctx<'_>,
+    map: &str,
+    id: u64,
+    seqno: Version,
+) -> Result<(TxId, String), ApiError> {
+    let j = &ctx.node.journal;
+    let view = j.view_of(seqno).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "TransactionPendingOrUnknown",
+            format!("No transaction at seqno {seqno}."),
+        )
+    })?;
+    let txid = TxId::new(view, seqno);
+    if seqno > j.committed().seqno {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "TransactionPendingOrUnknown",
+            format!("Transaction {txid} is not committed yet."),
+        ));
+    }
+    let entry = j
+        .decode_entry(seqno)
+        .map_err(|e| ApiError::internal(format!("cannot read the ledger at {seqno}: {e}")))?;
+    match entry.write_set.get(map).and_then(|w| w.get(&key(id)[..])) {
+        Some(Some(v)) => Ok((txid, decode_msg(v)?)),
+        Some(None) => Err(ApiError::not_found(format!(
+            "Record {id} was deleted at {txid}."
+        ))),
+        None => Err(ApiError::not_found(format!(
+            "Transaction {txid} did not write record {id}."
+        ))),
+    }
+}
+
+/// Register the logging app's endpoints.
+pub fn register(r: &mut Registry) {
+    for (scope, map) in [("private", PRIVATE), ("public", PUBLIC)] {
+        let base = format!("/app/log/{scope}");
+        r.add(
+            Method::POST,
+            &base,
+            ReadWrite,
+            &[UserCert],
+            "Write a record",
+            move |ctx| {
+                let e: LogEntry = ctx.req.json()?;
+                if e.msg.len() > MAX_MSG_BYTES {
+                    return Err(ApiError::invalid_input(format!(
+                        "msg is longer than {MAX_MSG_BYTES} bytes"
+                    )));
+                }
+                ctx.tx
+                    .put(map, key(e.id), serde_json::to_vec(&e.msg).expect("json"));
+                Ok(Response::json(&true))
+            },
+        );
+        r.add(
+            Method::GET,
+            &base,
+            ReadOnly,
+            &[UserCert],
+            "Read a record",
+            move |ctx| {
+                let id: u64 = ctx.req.query_param("id")?;
+                match ctx.tx.get(map, &key(id)) {
+                    Some(v) => Ok(Response::json(&json!({"msg": decode_msg(&v)?}))),
+                    None => Err(ApiError::not_found(format!("No such record: {id}."))),
+                }
+            },
+        );
+        r.add(
+            Method::DELETE,
+            &base,
+            ReadWrite,
+            &[UserCert],
+            "Delete a record",
+            move |ctx| {
+                let id: u64 = ctx.req.query_param("id")?;
+                let existed = ctx.tx.remove(map, key(id));
+                Ok(Response::json(&existed))
+            },
+        );
+        r.add(
+            Method::GET,
+            &format!("{base}/range"),
+            ReadOnly,
+            &[UserCert],
+            "Records with ids in [from, to), in order, at most `limit` (default 100) per page",
+            move |ctx| {
+                let from: u64 = ctx.req.query_opt("from")?.unwrap_or(0);
+                let to: Option<u64> = ctx.req.query_opt("to")?;
+                let limit: usize = ctx
+                    .req
+                    .query_opt::<usize>("limit")?
+                    .unwrap_or(100)
+                    .clamp(1, 1000);
+                let start = std::ops::Bound::Included(key(from));
+                let end = to.map_or(std::ops::Bound::Unbounded, |t| {
+                    std::ops::Bound::Excluded(key(t))
+                });
+                let (lo, hi) = (start.as_ref().map(|b| &b[..]), end.as_ref().map(|b| &b[..]));
+                let rows = ctx.tx.range(map, &(lo, hi));
+                let mut out = Vec::new();
+                let mut next = None;
+                for (k, v) in rows {
+                    let id = u64::from_be_bytes(
+                        k[..]
+                            .try_into()
+                            .map_err(|_| ApiError::internal("bad key"))?,
+                    );
+                    if out.len() == limit {
+                        next = Some(id);
+                        break;
+                    }
+                    out.push(json!({"id": id, "msg": decode_msg(&v)?}));
+                }
+                Ok(Response::json(&json!({"records": out, "next": next})))
+            },
+        );
+        r.add(
+            Method::GET,
+            &format!("{base}/historical"),
+            ReadOnly,
+            &[UserCert],
+            "The record as written by the transaction at `seqno` (from the ledger)",
+            move |ctx| {
+                let id: u64 = ctx.req.query_param("id")?;
+                let seqno: u64 = ctx.req.query_param("seqno")?;
+                let (txid, msg) = historical(ctx, map, id, seqno)?;
+                Ok(Response::json(
+                    &json!({"msg": msg, "transaction_id": txid.to_string()}),
+                ))
+            },
+        );
+        r.add(
+            Method::GET,
+            &format!("{base}/historical_receipt"),
+            ReadOnly,
+            &[UserCert],
+            "The record written at `seqno` with the receipt of that transaction",
+            move |ctx| {
+                let id: u64 = ctx.req.query_param("id")?;
+                let seqno: u64 = ctx.req.query_param("seqno")?;
+                let (txid, msg) = historical(ctx, map, id, seqno)?;
+                let receipt = receipt_for(ctx, txid)?;
+                Ok(Response::json(
+                    &json!({"msg": msg, "transaction_id": txid.to_string(), "receipt": receipt}),
+                ))
+            },
+        );
+    }
+}

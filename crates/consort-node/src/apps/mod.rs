@@ -1,0 +1,3 @@
+//! Applications shipped with the node.
+
+pub mod logging;

@@ -1,0 +1,206 @@
+//! Node configuration, from a JSON or TOML file.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::NodeError;
+
+/// A member given at service creation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MemberConfig {
+    /// PEM certificate of the member's identity.
+    pub certificate_file: PathBuf,
+    /// PEM RSA public key for recovery shares (optional).
+    #[serde(default)]
+    pub encryption_public_key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub data: serde_json::Value,
+}
+
+/// A user given at service creation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub certificate_file: PathBuf,
+    #[serde(default)]
+    pub data: serde_json::Value,
+}
+
+/// Everything a node needs to start.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Address of the HTTPS interface for clients.
+    pub rpc_address: SocketAddr,
+    /// Directory for the node's identity, sealed secrets and the service certificate.
+    pub data_dir: PathBuf,
+    /// Ledger directory (default `<data_dir>/ledger`).
+    #[serde(default)]
+    pub ledger_dir: Option<PathBuf>,
+    /// Complete a ledger chunk at the next signature once it is this big.
+    #[serde(default = "default_chunk_size")]
+    pub ledger_chunk_bytes: u64,
+    /// Sign after this many transactions...
+    #[serde(default = "default_sig_tx")]
+    pub signature_tx_interval: u64,
+    /// ...or this many milliseconds.
+    #[serde(default = "default_sig_ms")]
+    pub signature_ms_interval: u64,
+    /// Members of a new service.
+    #[serde(default)]
+    pub members: Vec<MemberConfig>,
+    /// Users of a new service.
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+    /// Open a new service right away (until governance can open it by vote).
+    #[serde(default = "yes")]
+    pub open_service: bool,
+    /// Largest request body accepted, in bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Most requests executing at once; more wait in line.
+    #[serde(default = "default_workers")]
+    pub max_concurrent_requests: usize,
+    /// Most requests waiting in line; beyond this the node answers 503.
+    #[serde(default = "default_queue")]
+    pub max_queued_requests: usize,
+    /// Most open client connections.
+    #[serde(default = "default_conns")]
+    pub max_connections: usize,
+    /// A request not answered within this many milliseconds gets 503.
+    #[serde(default = "default_timeout")]
+    pub request_timeout_ms: u64,
+    /// IP addresses and DNS names for the node certificate.
+    #[serde(default)]
+    pub subject_alt_names: Vec<String>,
+}
+
+fn default_chunk_size() -> u64 {
+    consort_ledger::files::DEFAULT_CHUNK_THRESHOLD
+}
+fn default_sig_tx() -> u64 {
+    5000
+}
+fn default_sig_ms() -> u64 {
+    1000
+}
+fn yes() -> bool {
+    true
+}
+fn default_max_body() -> usize {
+    1 << 20
+}
+fn default_workers() -> usize {
+    64
+}
+fn default_queue() -> usize {
+    4096
+}
+fn default_conns() -> usize {
+    4096
+}
+fn default_timeout() -> u64 {
+    30_000
+}
+
+impl NodeConfig {
+    /// A config with defaults for everything but the address and data directory.
+    pub fn new(rpc_address: SocketAddr, data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            rpc_address,
+            data_dir: data_dir.into(),
+            ledger_dir: None,
+            ledger_chunk_bytes: default_chunk_size(),
+            signature_tx_interval: default_sig_tx(),
+            signature_ms_interval: default_sig_ms(),
+            members: Vec::new(),
+            users: Vec::new(),
+            open_service: true,
+            max_body_bytes: default_max_body(),
+            max_concurrent_requests: default_workers(),
+            max_queued_requests: default_queue(),
+            max_connections: default_conns(),
+            request_timeout_ms: default_timeout(),
+            subject_alt_names: Vec::new(),
+        }
+    }
+
+    /// Load from `path`: TOML if it ends in `.toml`, JSON otherwise. Relative paths inside
+    /// are resolved against the file's directory.
+    pub fn load(path: &Path) -> Result<Self, NodeError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| NodeError::Config(format!("cannot read {}: {e}", path.display())))?;
+        let mut c: NodeConfig = if path.extension().is_some_and(|e| e == "toml") {
+            toml::from_str(&text)
+                .map_err(|e| NodeError::Config(format!("{}: {e}", path.display())))?
+        } else {
+            serde_json::from_str(&text)
+                .map_err(|e| NodeError::Config(format!("{}: {e}", path.display())))?
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut c.data_dir);
+        if let Some(l) = c.ledger_dir.as_mut() {
+            fix(l);
+        }
+        for m in &mut c.members {
+            fix(&mut m.certificate_file);
+            if let Some(k) = m.encryption_public_key_file.as_mut() {
+                fix(k);
+            }
+        }
+        for u in &mut c.users {
+            fix(&mut u.certificate_file);
+        }
+        Ok(c)
+    }
+
+    pub fn ledger_dir(&self) -> PathBuf {
+        self.ledger_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("ledger"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_and_toml_with_relative_paths() {
+        let d = tempfile::tempdir().unwrap();
+        let j = d.path().join("n.json");
+        std::fs::write(
+            &j,
+            r#"{"rpc_address": "127.0.0.1:8000", "data_dir": "node0", "users": [{"certificate_file": "u.pem"}]}"#,
+        )
+        .unwrap();
+        let c = NodeConfig::load(&j).unwrap();
+        assert_eq!(c.data_dir, d.path().join("node0"));
+        assert_eq!(c.users[0].certificate_file, d.path().join("u.pem"));
+        assert_eq!(c.signature_tx_interval, 5000);
+        let t = d.path().join("n.toml");
+        std::fs::write(
+            &t,
+            "rpc_address = \"127.0.0.1:8001\"\ndata_dir = \"/x\"\nsignature_ms_interval = 50\n",
+        )
+        .unwrap();
+        let c = NodeConfig::load(&t).unwrap();
+        assert_eq!(c.signature_ms_interval, 50);
+        std::fs::write(
+            &t,
+            "rpc_address = \"127.0.0.1:8001\"\ndata_dir = \"/x\"\nbogus = 1\n",
+        )
+        .unwrap();
+        assert!(NodeConfig::load(&t).is_err());
+    }
+}

@@ -1,0 +1,33 @@
+use thiserror::Error;
+
+/// Errors starting or running a node.
+#[derive(Debug, Error)]
+pub enum NodeError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("I/O on {path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("sealed secrets: {0}")]
+    Seal(String),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error(transparent)]
+    Ledger(#[from] consort_ledger::LedgerError),
+    #[error(transparent)]
+    Kv(#[from] consort_kv::KvError),
+    #[error(transparent)]
+    Crypto(#[from] consort_crypto::CryptoError),
+}
+
+impl NodeError {
+    pub(crate) fn io(
+        path: impl Into<std::path::PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> NodeError {
+        let path = path.into();
+        move |source| NodeError::Io { path, source }
+    }
+}

@@ -1,0 +1,350 @@
+//! The endpoint framework: applications register handlers; the framework routes,
+//! authenticates, runs each handler in a KV transaction, commits (retrying on conflict),
+//! and returns the transaction id in `x-ms-ccf-transaction-id`.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use consort_kv::{CommitOutcome, KvError, Tx, TxId};
+use consort_ledger::LedgerError;
+use http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::{
+    api::{ApiError, Caller, Request, Response},
+    gov_tables,
+    node::NodeState,
+};
+
+/// Header carrying the id of the transaction a response reflects, as in CCF.
+pub const TXID_HEADER: &str = "x-ms-ccf-transaction-id";
+/// How many times a conflicting read-write transaction is re-executed.
+pub const MAX_RETRIES: usize = 32;
+
+/// Who may call an endpoint. Any listed policy that accepts the caller admits it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthPolicy {
+    /// Anyone (a client certificate, if presented, is ignored).
+    NoAuth,
+    /// A TLS client certificate registered in `public:ccf.gov.users.certs`.
+    UserCert,
+    /// A TLS client certificate registered in `public:ccf.gov.members.certs`.
+    MemberCert,
+}
+
+impl AuthPolicy {
+    fn openapi_name(self) -> Option<&'static str> {
+        match self {
+            AuthPolicy::NoAuth => None,
+            AuthPolicy::UserCert => Some("user_cert"),
+            AuthPolicy::MemberCert => Some("member_cert"),
+        }
+    }
+}
+
+/// Whether a handler may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    ReadOnly,
+    ReadWrite,
+}
+
+/// What a handler gets.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    pub tx: &'a mut Tx,
+    pub req: &'a Request,
+    pub node: &'a NodeState,
+}
+
+pub type Handler = Arc<dyn Fn(&mut Ctx<'_>) -> Result<Response, ApiError> + Send + Sync>;
+
+/// One endpoint.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub method: Method,
+    /// Path template, e.g. `/app/log/private` or `/gov/members/{id}`.
+    pub path: String,
+    pub mode: Mode,
+    pub auth: Vec<AuthPolicy>,
+    pub summary: String,
+    pub handler: Handler,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} ({:?}, {:?})",
+            self.method, self.path, self.mode, self.auth
+        )
+    }
+}
+
+/// All endpoints of a node.
+#[derive(Debug, Default, Clone)]
+pub struct Registry {
+    endpoints: Vec<Endpoint>,
+}
+
+fn match_template(template: &str, path: &str) -> Option<BTreeMap<String, String>> {
+    let t: Vec<&str> = template.trim_matches('/').split('/').collect();
+    let p: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if t.len() != p.len() {
+        return None;
+    }
+    let mut params = BTreeMap::new();
+    for (a, b) in t.iter().zip(&p) {
+        if let Some(name) = a.strip_prefix('{').and_then(|n| n.strip_suffix('}')) {
+            if b.is_empty() {
+                return None;
+            }
+            let v = url::form_urlencoded::parse(format!("x={b}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            params.insert(name.to_string(), v);
+        } else if a != b {
+            return None;
+        }
+    }
+    Some(params)
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Register a handler.
+    pub fn add(
+        &mut self,
+        method: Method,
+        path: &str,
+        mode: Mode,
+        auth: &[AuthPolicy],
+        summary: &str,
+        handler: impl Fn(&mut Ctx<'_>) -> Result<Response, ApiError> + Send + Sync + 'static,
+    ) {
+        self.endpoints.push(Endpoint {
+            method,
+            path: path.to_string(),
+            mode,
+            auth: auth.to_vec(),
+            summary: summary.to_string(),
+            handler: Arc::new(handler),
+        });
+    }
+
+    /// Find the endpoint for `method` and `path`: 404 if no endpoint has the path, 405 if
+    /// none has the method.
+    pub fn route(
+        &self,
+        method: &Method,
+        path: &str,
+    ) -> Result<(&Endpoint, BTreeMap<String, String>), ApiError> {
+        let mut allowed = Vec::new();
+        for e in &self.endpoints {
+            if let Some(params) = match_template(&e.path, path) {
+                if e.method == *method {
+                    return Ok((e, params));
+                }
+                allowed.push(e.method.as_str().to_string());
+            }
+        }
+        if allowed.is_empty() {
+            Err(ApiError::not_found(format!("Unknown path: {path}.")))
+        } else {
+            Err(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "UnsupportedHttpVerb",
+                format!("Allowed methods for '{path}' are: {}.", allowed.join(", ")),
+            ))
+        }
+    }
+
+    /// OpenAPI 3 document of the endpoints under `prefix` (`/app`, `/node`, `/gov`).
+    pub fn openapi(&self, prefix: &str, title: &str) -> serde_json::Value {
+        let mut paths = serde_json::Map::new();
+        for e in self.endpoints.iter().filter(|e| e.path.starts_with(prefix)) {
+            let security: Vec<serde_json::Value> = e
+                .auth
+                .iter()
+                .filter_map(|a| a.openapi_name())
+                .map(|n| json!({ n: [] }))
+                .collect();
+            let params: Vec<serde_json::Value> = e
+                .path
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+                .map(|n| json!({"name": n, "in": "path", "required": true, "schema": {"type": "string"}}))
+                .collect();
+            let mut op = json!({
+                "summary": e.summary,
+                "operationId": format!("{} {}", e.method, e.path),
+                "responses": {
+                    "200": {"description": "Success"},
+                    "default": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+                },
+                "x-consort-mode": if e.mode == Mode::ReadOnly { "readonly" } else { "readwrite" },
+            });
+            if !security.is_empty() {
+                op["security"] = json!(security);
+            }
+            if !params.is_empty() {
+                op["parameters"] = json!(params);
+            }
+            let entry = paths.entry(e.path.clone()).or_insert_with(|| json!({}));
+            entry[e.method.as_str().to_lowercase()] = op;
+        }
+        json!({
+            "openapi": "3.0.0",
+            "info": {"title": title, "version": env!("CARGO_PKG_VERSION")},
+            "servers": [],
+            "paths": paths,
+            "components": {
+                "schemas": {
+                    "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
+                        "code": {"type": "string"}, "message": {"type": "string"}}}}}
+                },
+                "securitySchemes": {
+                    "user_cert": {"type": "http", "scheme": "mutual TLS", "description": "TLS client certificate of a registered user"},
+                    "member_cert": {"type": "http", "scheme": "mutual TLS", "description": "TLS client certificate of a registered member"}
+                }
+            }
+        })
+    }
+}
+
+/// Decide who is calling an endpoint with `policies`, or refuse.
+pub(crate) fn authenticate(
+    node: &NodeState,
+    policies: &[AuthPolicy],
+    req: &Request,
+) -> Result<Caller, ApiError> {
+    if policies.contains(&AuthPolicy::NoAuth) {
+        return Ok(Caller::Anonymous);
+    }
+    let Some(cert) = &req.client_cert else {
+        return Err(ApiError::unauthorized(
+            "This endpoint requires a TLS client certificate of a registered user or member; none was presented.",
+        ));
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    if !cert.valid_at(now) {
+        return Err(ApiError::unauthorized(
+            "The client certificate is expired or not yet valid.",
+        ));
+    }
+    let id = cert.fingerprint().to_hex();
+    let mut tx = node.journal.begin();
+    let is_user = tx
+        .get(gov_tables::USERS_CERTS, id.as_bytes())
+        .is_some_and(|pem| pem.as_ref() == cert.to_pem().as_bytes());
+    let is_member = tx
+        .get(gov_tables::MEMBERS_CERTS, id.as_bytes())
+        .is_some_and(|pem| pem.as_ref() == cert.to_pem().as_bytes());
+    if policies.contains(&AuthPolicy::UserCert) && is_user {
+        return Ok(Caller::User { id });
+    }
+    if policies.contains(&AuthPolicy::MemberCert) && is_member {
+        return Ok(Caller::Member { id });
+    }
+    if is_user || is_member {
+        let want = if policies.contains(&AuthPolicy::UserCert) {
+            "user"
+        } else {
+            "member"
+        };
+        let is = if is_user { "user" } else { "member" };
+        return Err(ApiError::forbidden(format!(
+            "Caller {id} is a {is}; this endpoint is for {want}s."
+        )));
+    }
+    Err(ApiError::unauthorized(format!(
+        "Could not find matching user or member certificate (fingerprint {id})."
+    )))
+}
+
+/// Run `endpoint` for `req` (already authenticated): execute, commit, retry on conflict.
+pub(crate) fn execute(
+    node: &NodeState,
+    endpoint: &Endpoint,
+    req: &Request,
+) -> Result<Response, ApiError> {
+    for _ in 0..MAX_RETRIES {
+        let mut tx = node.journal.begin();
+        let read_version = tx.read_version();
+        let mut resp = {
+            let mut ctx = Ctx {
+                tx: &mut tx,
+                req,
+                node,
+            };
+            (endpoint.handler)(&mut ctx)?
+        };
+        if endpoint.mode == Mode::ReadOnly {
+            if !tx.is_read_only() {
+                return Err(ApiError::internal("read-only endpoint attempted a write"));
+            }
+            let view = node.journal.view_of(read_version).unwrap_or(0);
+            resp.headers.push((
+                http::HeaderName::from_static(TXID_HEADER),
+                TxId::new(view, read_version).to_string(),
+            ));
+            return Ok(resp);
+        }
+        if !resp.status.is_success() {
+            // Only successful responses commit.
+            return Ok(resp);
+        }
+        let started = std::time::Instant::now();
+        match node.journal.commit(tx) {
+            Ok(CommitOutcome::Committed(c)) => {
+                node.metrics.observe_commit(started.elapsed());
+                resp.headers.push((
+                    http::HeaderName::from_static(TXID_HEADER),
+                    c.txid.to_string(),
+                ));
+                return Ok(resp);
+            }
+            Ok(CommitOutcome::ReadOnly { read_version }) => {
+                let view = node.journal.view_of(read_version).unwrap_or(0);
+                resp.headers.push((
+                    http::HeaderName::from_static(TXID_HEADER),
+                    TxId::new(view, read_version).to_string(),
+                ));
+                return Ok(resp);
+            }
+            Err(LedgerError::Kv(KvError::Conflict { .. })) => {
+                node.metrics.conflicts.inc();
+                continue;
+            }
+            Err(e) => {
+                tracing::error!("commit failed: {e}");
+                return Err(ApiError::internal(
+                    "The transaction could not be committed.",
+                ));
+            }
+        }
+    }
+    Err(ApiError::unavailable(
+        "TransactionCommitAttemptsExceedLimit",
+        format!("Transaction conflicted {MAX_RETRIES} times; try again."),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates() {
+        assert!(match_template("/app/log/private", "/app/log/private").is_some());
+        assert!(match_template("/app/log/private", "/app/log/private/x").is_none());
+        let p = match_template("/gov/members/{id}", "/gov/members/ab%20c").unwrap();
+        assert_eq!(p["id"], "ab c");
+        assert!(match_template("/gov/members/{id}", "/gov/members/").is_none());
+    }
+}

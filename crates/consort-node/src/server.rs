@@ -1,0 +1,243 @@
+//! The HTTPS server: our own TLS accept loop (so handlers see client certificates), hyper
+//! for HTTP/1.1 and HTTP/2, bounded connections, body sizes, queue and worker pool.
+
+use std::{
+    collections::BTreeMap,
+    convert::Infallible,
+    future::Future,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use consort_crypto::cert::Certificate;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::{body::Incoming, service::service_fn};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::{net::TcpListener, sync::Semaphore};
+use tokio_rustls::TlsAcceptor;
+
+use crate::{
+    api::{ApiError, Caller, Request, Response},
+    framework,
+    metrics::RequestLabels,
+    node::NodeState,
+    tls, NodeError,
+};
+
+struct Limits {
+    workers: Semaphore,
+    queued: AtomicUsize,
+}
+
+/// Serve HTTPS on `listener` until `shutdown` resolves.
+pub async fn serve(
+    state: Arc<NodeState>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), NodeError> {
+    let acceptor = TlsAcceptor::from(tls::server_config(&state.node)?);
+    let conns = Arc::new(Semaphore::new(state.config.max_connections));
+    let limits = Arc::new(Limits {
+        workers: Semaphore::new(state.config.max_concurrent_requests.max(1)),
+        queued: AtomicUsize::new(0),
+    });
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => return Ok(()),
+        };
+        let Ok(permit) = conns.clone().try_acquire_owned() else {
+            tracing::warn!("connection limit reached; dropping {peer}");
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let (acceptor, state, limits) = (acceptor.clone(), state.clone(), limits.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            let tls =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(t)) => t,
+                    Ok(Err(e)) => {
+                        tracing::debug!("TLS handshake with {peer} failed: {e}");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+            let client_cert = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(|c| Certificate::from_der(c).ok());
+            state.metrics.open_connections.inc();
+            let svc = {
+                let state = state.clone();
+                service_fn(move |req| {
+                    let (state, limits, cert) =
+                        (state.clone(), limits.clone(), client_cert.clone());
+                    async move { Ok::<_, Infallible>(handle(state, limits, cert, req).await) }
+                })
+            };
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30))
+                .max_buf_size(64 * 1024);
+            builder.http2().max_concurrent_streams(64);
+            if let Err(e) = builder.serve_connection(TokioIo::new(tls), svc).await {
+                tracing::debug!("connection from {peer} ended: {e}");
+            }
+            state.metrics.open_connections.dec();
+        });
+    }
+}
+
+fn to_http(r: Result<Response, ApiError>) -> http::Response<Full<Bytes>> {
+    let (status, ctype, body, headers) = match r {
+        Ok(r) => (r.status, r.content_type, r.body, r.headers),
+        Err(e) => (e.status, "application/json", e.body(), Vec::new()),
+    };
+    let mut b = http::Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, ctype);
+    for (k, v) in headers {
+        b = b.header(k, v);
+    }
+    b.body(Full::new(body)).expect("valid response")
+}
+
+async fn handle(
+    state: Arc<NodeState>,
+    limits: Arc<Limits>,
+    client_cert: Option<Certificate>,
+    req: http::Request<Incoming>,
+) -> http::Response<Full<Bytes>> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let r = handle_inner(&state, &limits, client_cert, req).await;
+    let resp = to_http(r);
+    state
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            method: method.to_string(),
+            status: resp.status().as_u16(),
+        })
+        .inc();
+    state
+        .metrics
+        .request_latency
+        .observe(started.elapsed().as_secs_f64());
+    resp
+}
+
+async fn handle_inner(
+    state: &Arc<NodeState>,
+    limits: &Arc<Limits>,
+    client_cert: Option<Certificate>,
+    req: http::Request<Incoming>,
+) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let (_, params) = state.registry.route(&parts.method, &path)?;
+    let query: BTreeMap<String, String> = parts
+        .uri
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let max = state.config.max_body_bytes;
+    let too_large = || {
+        ApiError::new(
+            http::StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestBodyTooLarge",
+            format!("Request body exceeds the limit of {max} bytes."),
+        )
+    };
+    if let Some(len) = parts.headers.get(http::header::CONTENT_LENGTH) {
+        if len
+            .to_str()
+            .ok()
+            .and_then(|l| l.parse::<usize>().ok())
+            .is_some_and(|l| l > max)
+        {
+            return Err(too_large());
+        }
+    }
+    let body = Limited::new(body, max)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                too_large()
+            } else {
+                ApiError::invalid_input(format!("could not read request body: {e}"))
+            }
+        })?
+        .to_bytes();
+    let request = Request {
+        method: parts.method,
+        path,
+        params,
+        query,
+        headers: parts.headers,
+        body,
+        caller: Caller::Anonymous,
+        client_cert,
+    };
+
+    if limits.queued.fetch_add(1, Ordering::SeqCst) >= state.config.max_queued_requests {
+        limits.queued.fetch_sub(1, Ordering::SeqCst);
+        return Err(ApiError::unavailable(
+            "TooManyPendingRequests",
+            "The node is overloaded; retry later.",
+        ));
+    }
+    let timeout = Duration::from_millis(state.config.request_timeout_ms);
+    let run = async {
+        let permit = limits
+            .workers
+            .acquire()
+            .await
+            .expect("semaphore never closed");
+        let state = state.clone();
+        let res = tokio::task::spawn_blocking(move || {
+            let (endpoint, _) = state.registry.route(&request.method, &request.path)?;
+            let mut request = request;
+            request.caller = framework::authenticate(&state, &endpoint.auth, &request)?;
+            framework::execute(&state, endpoint, &request)
+        })
+        .await;
+        drop(permit);
+        res.unwrap_or_else(|e| {
+            tracing::error!("handler panicked: {e}");
+            Err(ApiError::internal("The request handler failed."))
+        })
+    };
+    let out = tokio::time::timeout(timeout, run).await;
+    limits.queued.fetch_sub(1, Ordering::SeqCst);
+    out.unwrap_or_else(|_| {
+        Err(ApiError::unavailable(
+            "RequestTimeout",
+            "The request timed out.",
+        ))
+    })
+}
