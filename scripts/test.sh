@@ -8,12 +8,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CCF_VERSION="6.0.28"
-if ! .venv/bin/python -c "import ccf, importlib.metadata as m; assert m.version('ccf') == '$CCF_VERSION'" 2>/dev/null; then
-  echo "==> creating .venv with ccf==$CCF_VERSION"
+PY_PACKAGES=("ccf==$CCF_VERSION" "requests==2.32.*" "httpx==0.28.*")
+if ! .venv/bin/python -c "import ccf, requests, httpx, importlib.metadata as m; assert m.version('ccf') == '$CCF_VERSION'" 2>/dev/null; then
+  echo "==> creating .venv with ${PY_PACKAGES[*]}"
   python3 -m venv .venv
   .venv/bin/pip install --quiet --upgrade pip
-  .venv/bin/pip install --quiet "ccf==$CCF_VERSION"
+  .venv/bin/pip install --quiet "${PY_PACKAGES[@]}"
 fi
+command -v curl >/dev/null || { echo "curl is required by the end-to-end tests" >&2; exit 1; }
 export CONSORT_PYTHON="$PWD/.venv/bin/python"
 
 if ! cargo nextest --version >/dev/null 2>&1; then

@@ -135,7 +135,8 @@ fn base_params(cn: &str, validity_days: i64) -> Result<CertificateParams, Crypto
     dn.push(DnType::CommonName, cn);
     params.distinguished_name = dn;
     let now = OffsetDateTime::now_utc();
-    params.not_before = now - Duration::days(1);
+    // A negative validity makes an already-expired certificate (for tests of expiry).
+    params.not_before = now - Duration::days(1 + (-validity_days).max(0) * 2);
     params.not_after = now + Duration::days(validity_days);
     params.serial_number = Some(serial()?);
     Ok(params)
@@ -208,6 +209,8 @@ pub fn endorse(
     for ip in &sans.ips {
         params.subject_alt_names.push(SanType::IpAddress(*ip));
     }
+    // Strict verifiers (OpenSSL's X509_STRICT, as urllib3 uses) require the AKI.
+    params.use_authority_key_identifier_extension = true;
     let spki = SubjectPublicKeyInfo::from_der(subject_public_key_der)
         .map_err(|e| CryptoError::InvalidKey(e.to_string()))?;
     let kp = rcgen_key(issuer_key)?;

@@ -14,7 +14,7 @@ use std::{
 
 use bytes::Bytes;
 use consort_crypto::cert::Certificate;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::{body::Incoming, service::service_fn};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::{net::TcpListener, sync::Semaphore};
@@ -105,6 +105,44 @@ pub async fn serve(
     }
 }
 
+/// Most bytes of an oversized body read (and discarded) so the client sees a clean 413
+/// rather than a reset; beyond this the connection is dropped.
+const DRAIN_LIMIT: u64 = 64 << 20;
+
+/// Read a body of at most `max` bytes. `Ok(None)`: too large (the rest was drained, up to
+/// [`DRAIN_LIMIT`]); memory use never exceeds `max`.
+async fn read_body(
+    mut body: Incoming,
+    max: usize,
+    declared: Option<u64>,
+) -> Result<Option<Bytes>, ApiError> {
+    let mut buf = bytes::BytesMut::new();
+    let mut total: u64 = 0;
+    let mut too_large = declared.is_some_and(|d| d > max as u64);
+    if declared.is_some_and(|d| d > DRAIN_LIMIT) {
+        return Ok(None);
+    }
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| ApiError::invalid_input(format!("could not read request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            total += data.len() as u64;
+            if total > max as u64 {
+                too_large = true;
+                buf = bytes::BytesMut::new();
+            }
+            if too_large {
+                if total > DRAIN_LIMIT {
+                    break;
+                }
+                continue;
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(if too_large { None } else { Some(buf.freeze()) })
+}
+
 fn to_http(r: Result<Response, ApiError>) -> http::Response<Full<Bytes>> {
     let (status, ctype, body, headers) = match r {
         Ok(r) => (r.status, r.content_type, r.body, r.headers),
@@ -170,29 +208,13 @@ async fn handle_inner(
             format!("Request body exceeds the limit of {max} bytes."),
         )
     };
-    if let Some(len) = parts.headers.get(http::header::CONTENT_LENGTH) {
-        if len
-            .to_str()
-            .ok()
-            .and_then(|l| l.parse::<usize>().ok())
-            .is_some_and(|l| l > max)
-        {
-            return Err(too_large());
-        }
-    }
-    let body = Limited::new(body, max)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                too_large()
-            } else {
-                ApiError::invalid_input(format!("could not read request body: {e}"))
-            }
-        })?
-        .to_bytes();
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|l| l.to_str().ok()?.parse::<u64>().ok());
+    let body = read_body(body, max, declared)
+        .await?
+        .ok_or_else(too_large)?;
     let request = Request {
         method: parts.method,
         path,

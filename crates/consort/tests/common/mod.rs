@@ -45,3 +45,152 @@ pub fn consort() -> Command {
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `consort sandbox` process, stopped (SIGTERM) on drop.
+pub struct Sandbox {
+    pub child: std::process::Child,
+    pub dir: PathBuf,
+    pub port: u16,
+    pub stdout: String,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Sandbox {
+    /// Start a sandbox in a fresh temporary directory and wait for its `ready` line.
+    pub fn start() -> Sandbox {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let mut s = Sandbox::start_in(&dir);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    pub fn start_in(dir: &Path) -> Sandbox {
+        use std::io::BufRead;
+        let port = free_port();
+        let mut child = consort()
+            .args(["sandbox", "--dir"])
+            .arg(dir)
+            .args(["--port", &port.to_string(), "--signature-ms", "50"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let mut reader = std::io::BufReader::new(out);
+        let mut stdout = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap() == 0 {
+                panic!("sandbox exited before ready:\n{stdout}");
+            }
+            stdout.push_str(&line);
+            if line.trim() == "ready" {
+                break;
+            }
+        }
+        // Keep draining stdout so the sandbox never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while reader.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
+                sink.clear();
+            }
+        });
+        Sandbox {
+            child,
+            dir: dir.to_path_buf(),
+            port,
+            stdout,
+            _tmp: None,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn file(&self, name: &str) -> String {
+        self.dir.join(name).to_str().unwrap().to_string()
+    }
+
+    /// curl with the service certificate trusted and `who`'s identity (or none).
+    pub fn curl(&self, who: Option<&str>, args: &[&str]) -> (u16, String, String) {
+        let mut c = Command::new("curl");
+        c.args([
+            "-sS",
+            "--cacert",
+            &self.file("service_cert.pem"),
+            "-D",
+            "-",
+            "-o",
+            "-",
+        ]);
+        if let Some(w) = who {
+            c.args([
+                "--cert",
+                &self.file(&format!("{w}_cert.pem")),
+                "--key",
+                &self.file(&format!("{w}_privk.pem")),
+            ]);
+        }
+        c.args(args);
+        let out = c
+            .output()
+            .expect("curl is required by the end-to-end tests");
+        assert!(out.status.success(), "curl failed: {}", text(&out.stderr));
+        let all = text(&out.stdout);
+        let (head, body) = all.split_once("\r\n\r\n").unwrap_or((&all, ""));
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let txid = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("x-ms-ccf-transaction-id:")
+                    .map(|v| v.trim().to_string())
+            })
+            .unwrap_or_default();
+        (status, txid, body.to_string())
+    }
+
+    /// Wait until `txid` is Committed (per /node/tx).
+    pub fn wait_committed(&self, txid: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let (s, _, body) = self.curl(
+                None,
+                &[&self.url(&format!("/node/tx?transaction_id={txid}"))],
+            );
+            assert_eq!(s, 200, "{body}");
+            let j: serde_json::Value = serde_json::from_str(&body).unwrap();
+            match j["status"].as_str().unwrap() {
+                "Committed" => return,
+                "Pending" | "Unknown" => {}
+                other => panic!("{txid} became {other}"),
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{txid} not committed in time"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
