@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod bench;
 mod keygen;
 mod ledger_cmd;
 mod node_cmd;
@@ -25,6 +26,9 @@ enum Cli {
     Node(node_cmd::NodeCmd),
     /// Start a local service: keys, a node, an open service; Ctrl-C stops it.
     Sandbox(sandbox::SandboxArgs),
+    /// Load-test the logging app over HTTPS on a local node; reports committed writes/s and
+    /// p50/p99 commit latency next to an in-process baseline from the same run.
+    Bench(bench::BenchArgs),
     /// Make an identity (P-384 key and self-signed certificate) for a member or user.
     Keygen {
         /// Name; files are <name>_privk.pem and <name>_cert.pem.
@@ -52,6 +56,7 @@ fn main() -> ExitCode {
         Cli::Receipt(cmd) => ledger_cmd::run_receipt(cmd),
         Cli::Node(cmd) => node_cmd::run(cmd),
         Cli::Sandbox(args) => sandbox::run(args),
+        Cli::Bench(args) => bench::run(args),
         Cli::Keygen {
             name,
             dir,
