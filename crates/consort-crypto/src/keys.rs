@@ -124,11 +124,11 @@ impl fmt::Debug for VerifyingKey {
 }
 
 impl VerifyingKey {
-    /// From an uncompressed SEC1 point on P-384.
+    /// From an uncompressed SEC1 point on P-384 (97 bytes) or P-256 (65 bytes).
     pub fn from_point(point: &[u8]) -> Result<Self, CryptoError> {
-        if point.len() != 97 || point[0] != 4 {
+        if !(point.len() == 97 || point.len() == 65) || point.first() != Some(&4) {
             return Err(CryptoError::InvalidKey(
-                "expected an uncompressed P-384 point".into(),
+                "expected an uncompressed P-384 or P-256 point".into(),
             ));
         }
         Ok(Self {
@@ -153,11 +153,57 @@ impl VerifyingKey {
             .map_err(|_| CryptoError::BadSignature)
     }
 
+    /// Whether the key is on P-384 (else P-256).
+    pub fn is_p384(&self) -> bool {
+        self.point.len() == 97
+    }
+
+    /// Verify a fixed-size (r‖s) ECDSA signature over `msg` as JOSE/COSE use it: ES256
+    /// (P-256, SHA-256) or ES384 (P-384, SHA-384), chosen by `alg` and the key's curve.
+    pub fn verify_fixed(&self, alg: EcdsaAlg, msg: &[u8], sig: &[u8]) -> Result<(), CryptoError> {
+        let a: &'static dyn signature::VerificationAlgorithm = match (alg, self.is_p384()) {
+            (EcdsaAlg::Es256, false) => &signature::ECDSA_P256_SHA256_FIXED,
+            (EcdsaAlg::Es384, true) => &signature::ECDSA_P384_SHA384_FIXED,
+            _ => return Err(CryptoError::BadSignature),
+        };
+        UnparsedPublicKey::new(a, &self.point)
+            .verify(msg, sig)
+            .map_err(|_| CryptoError::BadSignature)
+    }
+
     /// Verify a DER ECDSA P-384 / SHA-384 signature over `msg`.
     pub fn verify_sha384(&self, msg: &[u8], sig_der: &[u8]) -> Result<(), CryptoError> {
         UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_ASN1, &self.point)
             .verify(msg, sig_der)
             .map_err(|_| CryptoError::BadSignature)
+    }
+}
+
+/// ECDSA algorithms of JOSE and COSE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EcdsaAlg {
+    Es256,
+    Es384,
+}
+
+/// Verify an RSASSA-PKCS1-v1_5 / SHA-256 signature (JWT `RS256`) with the key `(n, e)`
+/// given as big-endian bytes.
+pub fn verify_rs256(n: &[u8], e: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), CryptoError> {
+    signature::RsaPublicKeyComponents { n, e }
+        .verify(&signature::RSA_PKCS1_2048_8192_SHA256, msg, sig)
+        .map_err(|_| CryptoError::BadSignature)
+}
+
+impl SigningKey {
+    /// Fixed-size (r‖s) ECDSA P-384 / SHA-384 signature (COSE ES384).
+    pub fn sign_es384(&self, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, &self.pkcs8)
+                .map_err(|_| CryptoError::Sign)?;
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        pair.sign(&rng, msg)
+            .map(|s| s.as_ref().to_vec())
+            .map_err(|_| CryptoError::Sign)
     }
 }
 

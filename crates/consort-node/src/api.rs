@@ -78,8 +78,17 @@ impl std::fmt::Display for ApiError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
     Anonymous,
-    User { id: String },
-    Member { id: String },
+    User {
+        id: String,
+    },
+    Member {
+        id: String,
+    },
+    /// A bearer token from a trusted issuer.
+    Jwt {
+        issuer: String,
+        subject: String,
+    },
 }
 
 impl Caller {
@@ -87,6 +96,7 @@ impl Caller {
         match self {
             Caller::Anonymous => None,
             Caller::User { id } | Caller::Member { id } => Some(id),
+            Caller::Jwt { subject, .. } => Some(subject),
         }
     }
 }
@@ -104,6 +114,9 @@ pub struct Request {
     pub caller: Caller,
     /// The TLS client certificate, if one was presented.
     pub client_cert: Option<Certificate>,
+    /// For COSE Sign1 requests: the protected header parameters with text labels (e.g.
+    /// `ccf.gov.msg.type`), after the signature was verified. The body is then the payload.
+    pub cose_headers: BTreeMap<String, serde_json::Value>,
 }
 
 impl Request {

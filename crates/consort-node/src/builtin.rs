@@ -159,7 +159,7 @@ pub fn register(r: &mut Registry) {
         Method::GET,
         "/app/receipt",
         ReadOnly,
-        &[UserCert, MemberCert],
+        &[UserCert, MemberCert, UserCose, MemberCose, Jwt],
         "Receipt for a committed transaction",
         |ctx| {
             let t = txid_param(ctx)?;

@@ -31,6 +31,16 @@ pub struct UserConfig {
     pub data: serde_json::Value,
 }
 
+/// A JWT issuer trusted at service creation, with its signing keys.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct JwtIssuerConfig {
+    /// The `iss` value of its tokens.
+    pub issuer: String,
+    /// JWKS document (`{"keys": [...]}`) with the issuer's public signing keys.
+    pub jwks_file: PathBuf,
+}
+
 /// Everything a node needs to start.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -57,6 +67,9 @@ pub struct NodeConfig {
     /// Users of a new service.
     #[serde(default)]
     pub users: Vec<UserConfig>,
+    /// JWT issuers trusted by a new service.
+    #[serde(default)]
+    pub jwt_issuers: Vec<JwtIssuerConfig>,
     /// Open a new service right away (until governance can open it by vote).
     #[serde(default = "yes")]
     pub open_service: bool,
@@ -120,6 +133,7 @@ impl NodeConfig {
             signature_ms_interval: default_sig_ms(),
             members: Vec::new(),
             users: Vec::new(),
+            jwt_issuers: Vec::new(),
             open_service: true,
             max_body_bytes: default_max_body(),
             max_concurrent_requests: default_workers(),
@@ -160,6 +174,9 @@ impl NodeConfig {
         }
         for u in &mut c.users {
             fix(&mut u.certificate_file);
+        }
+        for j in &mut c.jwt_issuers {
+            fix(&mut j.jwks_file);
         }
         Ok(c)
     }

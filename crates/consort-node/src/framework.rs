@@ -10,8 +10,7 @@ use http::{Method, StatusCode};
 use serde_json::json;
 
 use crate::{
-    api::{ApiError, Caller, Request, Response},
-    gov_tables,
+    api::{ApiError, Request, Response},
     node::NodeState,
 };
 
@@ -20,26 +19,7 @@ pub const TXID_HEADER: &str = "x-ms-ccf-transaction-id";
 /// How many times a conflicting read-write transaction is re-executed.
 pub const MAX_RETRIES: usize = 32;
 
-/// Who may call an endpoint. Any listed policy that accepts the caller admits it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthPolicy {
-    /// Anyone (a client certificate, if presented, is ignored).
-    NoAuth,
-    /// A TLS client certificate registered in `public:ccf.gov.users.certs`.
-    UserCert,
-    /// A TLS client certificate registered in `public:ccf.gov.members.certs`.
-    MemberCert,
-}
-
-impl AuthPolicy {
-    fn openapi_name(self) -> Option<&'static str> {
-        match self {
-            AuthPolicy::NoAuth => None,
-            AuthPolicy::UserCert => Some("user_cert"),
-            AuthPolicy::MemberCert => Some("member_cert"),
-        }
-    }
-}
+pub use crate::auth::AuthPolicy;
 
 /// Whether a handler may write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,63 +188,14 @@ impl Registry {
                 },
                 "securitySchemes": {
                     "user_cert": {"type": "http", "scheme": "mutual TLS", "description": "TLS client certificate of a registered user"},
-                    "member_cert": {"type": "http", "scheme": "mutual TLS", "description": "TLS client certificate of a registered member"}
+                    "member_cert": {"type": "http", "scheme": "mutual TLS", "description": "TLS client certificate of a registered member"},
+                    "user_cose_sign1": {"type": "http", "scheme": "cose_sign1", "description": "Request body is a COSE Sign1 envelope signed by a registered user (kid = certificate fingerprint)"},
+                    "member_cose_sign1": {"type": "http", "scheme": "cose_sign1", "description": "Request body is a COSE Sign1 envelope signed by a registered member"},
+                    "jwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
                 }
             }
         })
     }
-}
-
-/// Decide who is calling an endpoint with `policies`, or refuse.
-pub(crate) fn authenticate(
-    node: &NodeState,
-    policies: &[AuthPolicy],
-    req: &Request,
-) -> Result<Caller, ApiError> {
-    if policies.contains(&AuthPolicy::NoAuth) {
-        return Ok(Caller::Anonymous);
-    }
-    let Some(cert) = &req.client_cert else {
-        return Err(ApiError::unauthorized(
-            "This endpoint requires a TLS client certificate of a registered user or member; none was presented.",
-        ));
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    if !cert.valid_at(now) {
-        return Err(ApiError::unauthorized(
-            "The client certificate is expired or not yet valid.",
-        ));
-    }
-    let id = cert.fingerprint().to_hex();
-    let mut tx = node.journal.begin();
-    let is_user = tx
-        .get(gov_tables::USERS_CERTS, id.as_bytes())
-        .is_some_and(|pem| pem.as_ref() == cert.to_pem().as_bytes());
-    let is_member = tx
-        .get(gov_tables::MEMBERS_CERTS, id.as_bytes())
-        .is_some_and(|pem| pem.as_ref() == cert.to_pem().as_bytes());
-    if policies.contains(&AuthPolicy::UserCert) && is_user {
-        return Ok(Caller::User { id });
-    }
-    if policies.contains(&AuthPolicy::MemberCert) && is_member {
-        return Ok(Caller::Member { id });
-    }
-    if is_user || is_member {
-        let want = if policies.contains(&AuthPolicy::UserCert) {
-            "user"
-        } else {
-            "member"
-        };
-        let is = if is_user { "user" } else { "member" };
-        return Err(ApiError::forbidden(format!(
-            "Caller {id} is a {is}; this endpoint is for {want}s."
-        )));
-    }
-    Err(ApiError::unauthorized(format!(
-        "Could not find matching user or member certificate (fingerprint {id})."
-    )))
 }
 
 /// Run `endpoint` for `req` (already authenticated): execute, commit, retry on conflict.

@@ -11,6 +11,33 @@ pub const USERS_INFO: &str = "public:ccf.gov.users.info";
 pub const MEMBERS_CERTS: &str = "public:ccf.gov.members.certs";
 pub const MEMBERS_INFO: &str = "public:ccf.gov.members.info";
 pub const MEMBERS_ENC_KEYS: &str = "public:ccf.gov.members.encryption_public_keys";
+pub const JWT_ISSUERS: &str = "public:ccf.gov.jwt.issuers";
+pub const JWT_KEYS: &str = "public:ccf.gov.jwt.public_signing_keys";
+
+/// Trust a JWT issuer and its signing keys (a JWKS document: `{"keys": [...]}`).
+pub fn set_jwt_issuer(
+    tx: &mut Tx,
+    issuer: &str,
+    jwks: &serde_json::Value,
+) -> Result<usize, String> {
+    let keys = jwks["keys"].as_array().ok_or("JWKS has no keys array")?;
+    tx.put(
+        JWT_ISSUERS,
+        Bytes::from(issuer.to_string()),
+        serde_json::to_vec(&json!({"issuer": issuer})).expect("json"),
+    );
+    for k in keys {
+        let jwk: crate::auth::Jwk =
+            serde_json::from_value(k.clone()).map_err(|e| format!("bad JWK: {e}"))?;
+        let kid = jwk.kid.clone().ok_or("JWK without kid")?;
+        tx.put(
+            JWT_KEYS,
+            Bytes::from(kid),
+            serde_json::to_vec(&json!({"issuer": issuer, "jwk": jwk})).expect("json"),
+        );
+    }
+    Ok(keys.len())
+}
 
 /// Register a user: id = hex SHA-256 of the DER certificate (as CCF does).
 pub fn add_user(tx: &mut Tx, cert: &Certificate, data: &serde_json::Value) -> String {

@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod apps;
+pub mod auth;
 pub mod builtin;
 pub mod config;
 mod error;

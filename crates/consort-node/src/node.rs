@@ -166,6 +166,12 @@ impl NodeState {
                 let cert = Certificate::from_pem(&read_text(&u.certificate_file)?)?;
                 gov_tables::add_user(&mut tx, &cert, &u.data);
             }
+            for j in &config.jwt_issuers {
+                let jwks: serde_json::Value = serde_json::from_str(&read_text(&j.jwks_file)?)
+                    .map_err(|e| NodeError::Config(format!("{}: {e}", j.jwks_file.display())))?;
+                gov_tables::set_jwt_issuer(&mut tx, &j.issuer, &jwks)
+                    .map_err(|e| NodeError::Config(format!("{}: {e}", j.jwks_file.display())))?;
+            }
             journal.commit(tx)?;
             journal.sign()?;
             if config.open_service {

@@ -224,6 +224,7 @@ async fn handle_inner(
         body,
         caller: Caller::Anonymous,
         client_cert,
+        cose_headers: BTreeMap::new(),
     };
 
     if limits.queued.fetch_add(1, Ordering::SeqCst) >= state.config.max_queued_requests {
@@ -244,7 +245,7 @@ async fn handle_inner(
         let res = tokio::task::spawn_blocking(move || {
             let (endpoint, _) = state.registry.route(&request.method, &request.path)?;
             let mut request = request;
-            request.caller = framework::authenticate(&state, &endpoint.auth, &request)?;
+            request.caller = crate::auth::authenticate(&state, &endpoint.auth, &mut request)?;
             framework::execute(&state, endpoint, &request)
         })
         .await;

@@ -284,3 +284,65 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
         "no transaction was committed by bad requests"
     );
 }
+
+#[test]
+fn cose_signed_requests_from_ccf_tooling() {
+    let sb = Sandbox::start();
+    let script = r#"
+import sys, json, time, datetime
+import requests
+from ccf.cose import create_cose_sign1
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+base, ca, ucert, ukey, mcert, mkey = sys.argv[1:7]
+def post(env):
+    return requests.post(base + "/app/log/private", data=env, headers={"content-type": "application/cose"}, verify=ca)
+payload = json.dumps({"id": 9, "msg": "signed with COSE"}).encode()
+hdr = {"ccf.msg.created_at": int(time.time())}
+env = create_cose_sign1(payload, open(ukey).read(), open(ucert).read(), hdr)
+r = post(env)
+assert r.status_code == 200 and r.json() is True, r.text
+before = r.headers["x-ms-ccf-transaction-id"]
+r = requests.get(base + "/app/log/private", params={"id": 9}, verify=ca, cert=(ucert, ukey))
+assert r.json()["msg"] == "signed with COSE", r.text
+# Tampered envelope: one payload byte changed.
+bad = bytearray(env); i = bytes(env).find(b"signed with"); bad[i] ^= 1
+r = post(bytes(bad)); assert r.status_code == 401 and r.json()["error"]["code"] == "InvalidAuthenticationInfo", r.text
+assert "signature" in r.json()["error"]["message"], r.text
+# Not COSE at all.
+r = post(b"garbage"); assert r.status_code == 401, r.text
+# Signed by a key nobody registered.
+k = ec.generate_private_key(ec.SECP384R1())
+name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mallory")])
+now = datetime.datetime.now(datetime.timezone.utc)
+c = x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(k.public_key()).serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1)).sign(k, hashes.SHA384())
+kp = k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+cp = c.public_bytes(serialization.Encoding.PEM).decode()
+r = post(create_cose_sign1(payload, kp, cp, hdr)); assert r.status_code == 401, r.text
+# A member's signature on a user endpoint: authenticated, not authorised.
+r = post(create_cose_sign1(payload, open(mkey).read(), open(mcert).read(), hdr)); assert r.status_code == 403, r.text
+# Nothing the rejected requests carried was written.
+r = requests.get(base + "/app/log/private", params={"id": 9}, verify=ca, cert=(ucert, ukey))
+assert r.json()["msg"] == "signed with COSE" and r.headers["x-ms-ccf-transaction-id"] >= before
+print("ok")
+"#;
+    let out = run_python(&[
+        "-c",
+        script,
+        &sb.url(""),
+        &sb.file("service_cert.pem"),
+        &sb.file("user0_cert.pem"),
+        &sb.file("user0_privk.pem"),
+        &sb.file("member0_cert.pem"),
+        &sb.file("member0_privk.pem"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stdout).trim(), "ok");
+}

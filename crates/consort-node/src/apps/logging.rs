@@ -17,6 +17,8 @@ use crate::{
 };
 
 const PRIVATE: &str = "records";
+/// Who may use the app: users by certificate, COSE-signed request, or JWT.
+const USERS: &[crate::framework::AuthPolicy] = &[UserCert, UserCose, Jwt];
 const PUBLIC: &str = "public:records";
 /// Longest message accepted.
 pub const MAX_MSG_BYTES: usize = 64 * 1024;
@@ -80,7 +82,7 @@ pub fn register(r: &mut Registry) {
             Method::POST,
             &base,
             ReadWrite,
-            &[UserCert],
+            USERS,
             "Write a record",
             move |ctx| {
                 let e: LogEntry = ctx.req.json()?;
@@ -98,7 +100,7 @@ pub fn register(r: &mut Registry) {
             Method::GET,
             &base,
             ReadOnly,
-            &[UserCert],
+            USERS,
             "Read a record",
             move |ctx| {
                 let id: u64 = ctx.req.query_param("id")?;
@@ -112,7 +114,7 @@ pub fn register(r: &mut Registry) {
             Method::DELETE,
             &base,
             ReadWrite,
-            &[UserCert],
+            USERS,
             "Delete a record",
             move |ctx| {
                 let id: u64 = ctx.req.query_param("id")?;
@@ -124,7 +126,7 @@ pub fn register(r: &mut Registry) {
             Method::GET,
             &format!("{base}/range"),
             ReadOnly,
-            &[UserCert],
+            USERS,
             "Records with ids in [from, to), in order, at most `limit` (default 100) per page",
             move |ctx| {
                 let from: u64 = ctx.req.query_opt("from")?.unwrap_or(0);
@@ -161,7 +163,7 @@ pub fn register(r: &mut Registry) {
             Method::GET,
             &format!("{base}/historical"),
             ReadOnly,
-            &[UserCert],
+            USERS,
             "The record as written by the transaction at `seqno` (from the ledger)",
             move |ctx| {
                 let id: u64 = ctx.req.query_param("id")?;
@@ -176,7 +178,7 @@ pub fn register(r: &mut Registry) {
             Method::GET,
             &format!("{base}/historical_receipt"),
             ReadOnly,
-            &[UserCert],
+            USERS,
             "The record written at `seqno` with the receipt of that transaction",
             move |ctx| {
                 let id: u64 = ctx.req.query_param("id")?;
