@@ -174,3 +174,39 @@ impl Connection {
         .await
     }
 }
+
+/// Wait until the node at `addr` reports the service `Open` on `/node/network`, reading
+/// the service certificate from `service_cert_file` once the node has written it.
+/// `still_running` is polled so a node that dies is noticed at once.
+pub async fn wait_until_open(
+    addr: SocketAddr,
+    service_cert_file: &std::path::Path,
+    timeout: std::time::Duration,
+    mut still_running: impl FnMut() -> bool,
+) -> Result<Certificate, ClientError> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if !still_running() {
+            return Err(ClientError::Http(
+                "the node exited before opening the service".into(),
+            ));
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(ClientError::Http(format!(
+                "the service did not open within {timeout:?}"
+            )));
+        }
+        if let Ok(pem) = std::fs::read_to_string(service_cert_file) {
+            if let Ok(cert) = Certificate::from_pem(&pem) {
+                if let Ok(mut c) = ClientConfig::new(addr, &cert, None)?.connect().await {
+                    if let Ok(r) = c.get("/node/network").await {
+                        if r.json().is_ok_and(|j| j["service_status"] == "Open") {
+                            return Ok(cert);
+                        }
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

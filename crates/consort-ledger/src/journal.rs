@@ -86,6 +86,28 @@ struct Inner {
     committed: TxId,
 }
 
+impl Inner {
+    fn new(
+        files: LedgerFiles,
+        tree: MerkleTree,
+        secrets: LedgerSecrets,
+        signatures: BTreeMap<Version, SignatureRecord>,
+        views: BTreeMap<Version, View>,
+        committed: TxId,
+    ) -> Self {
+        Self {
+            files,
+            tree,
+            secrets,
+            signatures,
+            views,
+            txs_since_sig: 0,
+            last_sig_at: None,
+            committed,
+        }
+    }
+}
+
 /// KV store + ledger files + Merkle tree + signatures.
 #[derive(Debug)]
 pub struct Journal {
@@ -122,16 +144,14 @@ impl Journal {
         Ok(Self {
             store,
             node,
-            inner: Mutex::new(Inner {
+            inner: Mutex::new(Inner::new(
                 files,
                 tree,
                 secrets,
-                signatures: BTreeMap::new(),
-                views: BTreeMap::new(),
-                txs_since_sig: 0,
-                last_sig_at: None,
-                committed: TxId::default(),
-            }),
+                BTreeMap::new(),
+                BTreeMap::new(),
+                TxId::default(),
+            )),
             config,
         })
     }
@@ -205,16 +225,9 @@ impl Journal {
             Self {
                 store,
                 node,
-                inner: Mutex::new(Inner {
-                    files,
-                    tree,
-                    secrets,
-                    signatures,
-                    views,
-                    txs_since_sig: 0,
-                    last_sig_at: None,
-                    committed,
-                }),
+                inner: Mutex::new(Inner::new(
+                    files, tree, secrets, signatures, views, committed,
+                )),
                 config,
             },
             report,

@@ -166,25 +166,13 @@ fn load(
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let service = loop {
-            if Instant::now() > deadline {
-                bail!("node did not start");
-            }
-            if let Ok(pem) = std::fs::read_to_string(dir.join("node/service_cert.pem")) {
-                let c = Certificate::from_pem(&pem)?;
-                if let Ok(mut conn) = ClientConfig::new(addr, &c, None)?.connect().await {
-                    if conn
-                        .get("/node/network")
-                        .await
-                        .is_ok_and(|r| r.json().is_ok_and(|j| j["service_status"] == "Open"))
-                    {
-                        break c;
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let service = consort_client::wait_until_open(
+            addr,
+            &dir.join("node/service_cert.pem"),
+            Duration::from_secs(30),
+            || true,
+        )
+        .await?;
         let client = ClientConfig::new(addr, &service, Some((cert, key)))?;
         let sent: Arc<Mutex<Vec<Sent>>> = Arc::default();
         let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));

@@ -11,8 +11,6 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use consort_client::ClientConfig;
-use consort_crypto::cert::Certificate;
 use serde_json::json;
 
 use crate::keygen::{make_identity, write_file};
@@ -107,45 +105,21 @@ pub(crate) fn run(args: SandboxArgs) -> Result<ExitCode> {
         .worker_threads(2)
         .build()?;
     let node_cert = node_dir.join("service_cert.pem");
-    let ready = rt.block_on(async {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = child.try_wait()? {
-                bail!(
-                    "node0 exited ({status}) before opening the service:\n{}",
-                    log_tail(&log_path)
-                );
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "node0 did not open the service within 60 s:\n{}",
-                    log_tail(&log_path)
-                );
-            }
-            if let Ok(pem) = std::fs::read_to_string(&node_cert) {
-                let cert = Certificate::from_pem(&pem)?;
-                if let Ok(mut c) = ClientConfig::new(addr, &cert, None)?.connect().await {
-                    if let Ok(r) = c.get("/node/network").await {
-                        if r.json()
-                            .ok()
-                            .and_then(|j| j["service_status"].as_str().map(str::to_string))
-                            .as_deref()
-                            == Some("Open")
-                        {
-                            return Ok(pem);
-                        }
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    });
+    let ready = rt.block_on(consort_client::wait_until_open(
+        addr,
+        &node_cert,
+        Duration::from_secs(60),
+        || matches!(child.try_wait(), Ok(None)),
+    ));
     let pem = match ready {
-        Ok(p) => p,
+        Ok(cert) => cert.to_pem(),
         Err(e) => {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(e);
+            bail!(
+                "node0 did not open the service: {e}\n{}",
+                log_tail(&log_path)
+            );
         }
     };
     let service_cert = dir.join("service_cert.pem");

@@ -28,25 +28,14 @@ fn start_node(config: &Path) -> std::process::Child {
 }
 
 async fn wait_open(addr: SocketAddr, dir: &Path) -> Certificate {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        assert!(Instant::now() < deadline, "node did not open");
-        if let Ok(pem) = std::fs::read_to_string(dir.join("service_cert.pem")) {
-            let cert = Certificate::from_pem(&pem).unwrap();
-            if let Ok(mut c) = ClientConfig::new(addr, &cert, None)
-                .unwrap()
-                .connect()
-                .await
-            {
-                if let Ok(r) = c.get("/node/network").await {
-                    if r.json().unwrap()["service_status"] == "Open" {
-                        return cert;
-                    }
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    consort_client::wait_until_open(
+        addr,
+        &dir.join("service_cert.pem"),
+        Duration::from_secs(30),
+        || true,
+    )
+    .await
+    .unwrap()
 }
 
 #[derive(Clone, Debug)]

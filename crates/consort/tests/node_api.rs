@@ -51,23 +51,14 @@ async fn start(extra: serde_json::Value) -> Node {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let service = loop {
-        assert!(std::time::Instant::now() < deadline, "node did not start");
-        if let Ok(pem) = std::fs::read_to_string(tmp.path().join("node0/service_cert.pem")) {
-            let c = Certificate::from_pem(&pem).unwrap();
-            if let Ok(mut conn) = ClientConfig::new(addr, &c, None).unwrap().connect().await {
-                if conn
-                    .get("/node/network")
-                    .await
-                    .is_ok_and(|r| r.json().unwrap()["service_status"] == "Open")
-                {
-                    break c;
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let service = consort_client::wait_until_open(
+        addr,
+        &tmp.path().join("node0/service_cert.pem"),
+        Duration::from_secs(30),
+        || true,
+    )
+    .await
+    .unwrap();
     Node {
         child,
         _tmp: tmp,
