@@ -1,0 +1,582 @@
+//! The Raft engine: one handler per message kind and role transition.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+
+use crate::message::{Entry, EntryKind, Message, NodeId, Seqno, View};
+
+/// Timing and batching.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub id: NodeId,
+    /// Every voting member, including `id`.
+    pub members: Vec<NodeId>,
+    /// An election starts after a random timeout in `[min, max)` ms without a leader.
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// The leader sends (possibly empty) AppendEntries this often.
+    pub heartbeat_ms: u64,
+    /// Most entries per AppendEntries.
+    pub max_batch: usize,
+}
+
+impl Config {
+    pub fn new(id: NodeId, members: Vec<NodeId>) -> Self {
+        Self {
+            id,
+            members,
+            election_timeout_min_ms: 150,
+            election_timeout_max_ms: 300,
+            heartbeat_ms: 30,
+            max_batch: 64,
+        }
+    }
+}
+
+/// A node's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Follower,
+    Candidate,
+    Leader,
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Send {
+        to: NodeId,
+        msg: Message,
+    },
+    /// Append these entries to the durable log (after any truncation in the same batch).
+    Append(Vec<Entry>),
+    /// Discard every entry after `seqno` (never a committed one).
+    Truncate {
+        after: Seqno,
+    },
+    /// Everything up to `seqno` (a signature) is committed.
+    Commit {
+        seqno: Seqno,
+    },
+    /// The persistent view or vote changed; persist `(view, voted_for)`.
+    PersistVote {
+        view: View,
+        voted_for: Option<NodeId>,
+    },
+    RoleChanged {
+        role: Role,
+        view: View,
+        leader: Option<NodeId>,
+    },
+}
+
+/// Deterministic PRNG (splitmix64) for election timeouts, seeded by the driver.
+#[derive(Debug, Clone)]
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// The consensus state machine of one node.
+#[derive(Debug, Clone)]
+pub struct Raft {
+    cfg: Config,
+    // Persistent.
+    view: View,
+    voted_for: Option<NodeId>,
+    log: Vec<Entry>,
+    // Volatile.
+    role: Role,
+    leader: Option<NodeId>,
+    commit: Seqno,
+    now: u64,
+    election_deadline: u64,
+    last_heartbeat: u64,
+    votes: BTreeSet<NodeId>,
+    next: BTreeMap<NodeId, Seqno>,
+    matched: BTreeMap<NodeId, Seqno>,
+    rng: Rng,
+}
+
+impl Raft {
+    /// A node starting from its persisted state (`log` must be contiguous from seqno 1).
+    pub fn new(
+        cfg: Config,
+        view: View,
+        voted_for: Option<NodeId>,
+        log: Vec<Entry>,
+        seed: u64,
+        now: u64,
+    ) -> Self {
+        debug_assert!(log.iter().enumerate().all(|(i, e)| e.seqno == i as u64 + 1));
+        let mut r = Self {
+            cfg,
+            view,
+            voted_for,
+            log,
+            role: Role::Follower,
+            leader: None,
+            commit: 0,
+            now,
+            election_deadline: 0,
+            last_heartbeat: 0,
+            votes: BTreeSet::new(),
+            next: BTreeMap::new(),
+            matched: BTreeMap::new(),
+            rng: Rng(seed ^ 0x5EED),
+        };
+        r.reset_election_timer();
+        r
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.cfg.id
+    }
+    pub fn role(&self) -> Role {
+        self.role
+    }
+    pub fn view(&self) -> View {
+        self.view
+    }
+    pub fn voted_for(&self) -> Option<NodeId> {
+        self.voted_for
+    }
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+    pub fn commit_seqno(&self) -> Seqno {
+        self.commit
+    }
+    pub fn log(&self) -> &[Entry] {
+        &self.log
+    }
+    pub fn last_seqno(&self) -> Seqno {
+        self.log.len() as Seqno
+    }
+
+    fn view_at(&self, seqno: Seqno) -> View {
+        if seqno == 0 {
+            0
+        } else {
+            self.log[seqno as usize - 1].view
+        }
+    }
+
+    /// The last signature entry: (view, seqno), or (0, 0).
+    pub fn last_committable(&self) -> (View, Seqno) {
+        self.log
+            .iter()
+            .rev()
+            .find(|e| e.kind == EntryKind::Signature)
+            .map_or((0, 0), |e| (e.view, e.seqno))
+    }
+
+    fn majority(&self) -> usize {
+        self.cfg.members.len() / 2 + 1
+    }
+
+    fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
+        let me = self.cfg.id;
+        self.cfg.members.iter().copied().filter(move |m| *m != me)
+    }
+
+    fn reset_election_timer(&mut self) {
+        let span = self
+            .cfg
+            .election_timeout_max_ms
+            .saturating_sub(self.cfg.election_timeout_min_ms)
+            .max(1);
+        self.election_deadline =
+            self.now + self.cfg.election_timeout_min_ms + self.rng.next() % span;
+    }
+
+    fn set_role(&mut self, role: Role, out: &mut Vec<Action>) {
+        self.role = role;
+        out.push(Action::RoleChanged {
+            role,
+            view: self.view,
+            leader: self.leader,
+        });
+    }
+
+    fn become_follower(&mut self, view: View, leader: Option<NodeId>, out: &mut Vec<Action>) {
+        if view > self.view {
+            self.view = view;
+            self.voted_for = None;
+            out.push(Action::PersistVote {
+                view,
+                voted_for: None,
+            });
+        }
+        let changed = self.role != Role::Follower || self.leader != leader;
+        self.leader = leader;
+        if changed {
+            self.set_role(Role::Follower, out);
+        }
+        self.reset_election_timer();
+    }
+
+    fn truncate(&mut self, after: Seqno, out: &mut Vec<Action>) {
+        if after < self.last_seqno() {
+            assert!(
+                after >= self.commit,
+                "node {} would truncate committed entries",
+                self.cfg.id
+            );
+            self.log.truncate(after as usize);
+            out.push(Action::Truncate { after });
+        }
+    }
+
+    /// Time passes.
+    pub fn tick(&mut self, now: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.now = now.max(self.now);
+        match self.role {
+            Role::Leader => {
+                if self.now >= self.last_heartbeat + self.cfg.heartbeat_ms {
+                    self.broadcast_append(&mut out);
+                }
+            }
+            Role::Follower | Role::Candidate => {
+                if self.now >= self.election_deadline {
+                    self.start_election(&mut out);
+                }
+            }
+        }
+        out
+    }
+
+    fn start_election(&mut self, out: &mut Vec<Action>) {
+        // CCF: roll back the unsigned tail; it can never be committed.
+        let (_, lc) = self.last_committable();
+        self.truncate(lc.max(self.commit), out);
+        self.view += 1;
+        self.voted_for = Some(self.cfg.id);
+        out.push(Action::PersistVote {
+            view: self.view,
+            voted_for: self.voted_for,
+        });
+        self.leader = None;
+        self.votes = BTreeSet::from([self.cfg.id]);
+        self.set_role(Role::Candidate, out);
+        self.reset_election_timer();
+        let (lcv, lcs) = self.last_committable();
+        for p in self.peers().collect::<Vec<_>>() {
+            out.push(Action::Send {
+                to: p,
+                msg: Message::RequestVote {
+                    view: self.view,
+                    last_committable_view: lcv,
+                    last_committable_seqno: lcs,
+                },
+            });
+        }
+        if self.votes.len() >= self.majority() {
+            self.become_leader(out);
+        }
+    }
+
+    fn become_leader(&mut self, out: &mut Vec<Action>) {
+        self.leader = Some(self.cfg.id);
+        self.set_role(Role::Leader, out);
+        let next = self.last_seqno() + 1;
+        for p in self.peers().collect::<Vec<_>>() {
+            self.next.insert(p, next);
+            self.matched.insert(p, 0);
+        }
+        // A signature opens the view, so that earlier entries become committable.
+        self.append_local(EntryKind::Signature, Bytes::new(), out);
+        self.broadcast_append(out);
+    }
+
+    fn append_local(&mut self, kind: EntryKind, data: Bytes, out: &mut Vec<Action>) -> Seqno {
+        let e = Entry {
+            view: self.view,
+            seqno: self.last_seqno() + 1,
+            kind,
+            data,
+        };
+        let seqno = e.seqno;
+        self.log.push(e.clone());
+        out.push(Action::Append(vec![e]));
+        if self.cfg.members.len() == 1 {
+            self.advance_commit(out);
+        }
+        seqno
+    }
+
+    /// Leader only: append a client transaction. Returns its seqno, or `None` when this node
+    /// is not the leader.
+    pub fn propose(&mut self, data: Bytes) -> (Option<(View, Seqno)>, Vec<Action>) {
+        let mut out = Vec::new();
+        if self.role != Role::Leader {
+            return (None, out);
+        }
+        let s = self.append_local(EntryKind::Normal, data, &mut out);
+        (Some((self.view, s)), out)
+    }
+
+    /// Leader only: append a signature entry (the driver decides when: every N
+    /// transactions or T ms) and replicate.
+    pub fn propose_signature(&mut self, data: Bytes) -> (Option<(View, Seqno)>, Vec<Action>) {
+        let mut out = Vec::new();
+        if self.role != Role::Leader {
+            return (None, out);
+        }
+        let s = self.append_local(EntryKind::Signature, data, &mut out);
+        self.broadcast_append(&mut out);
+        (Some((self.view, s)), out)
+    }
+
+    fn broadcast_append(&mut self, out: &mut Vec<Action>) {
+        self.last_heartbeat = self.now;
+        for p in self.peers().collect::<Vec<_>>() {
+            self.send_append(p, out);
+        }
+    }
+
+    fn send_append(&mut self, to: NodeId, out: &mut Vec<Action>) {
+        let next = *self.next.get(&to).unwrap_or(&1);
+        let prev = next - 1;
+        let end = (self.last_seqno()).min(prev + self.cfg.max_batch as u64);
+        let entries = self.log[prev as usize..end as usize].to_vec();
+        out.push(Action::Send {
+            to,
+            msg: Message::AppendEntries {
+                view: self.view,
+                prev_seqno: prev,
+                prev_view: self.view_at(prev),
+                entries,
+                leader_commit: self.commit,
+            },
+        });
+    }
+
+    /// A message from `from`.
+    pub fn receive(&mut self, from: NodeId, msg: Message) -> Vec<Action> {
+        let mut out = Vec::new();
+        if !self.cfg.members.contains(&from) || from == self.cfg.id {
+            return out;
+        }
+        if msg.view() > self.view {
+            let leader = matches!(msg, Message::AppendEntries { .. }).then_some(from);
+            self.become_follower(msg.view(), leader, &mut out);
+        }
+        match msg {
+            Message::RequestVote {
+                view,
+                last_committable_view,
+                last_committable_seqno,
+            } => self.on_request_vote(
+                from,
+                view,
+                (last_committable_view, last_committable_seqno),
+                &mut out,
+            ),
+            Message::RequestVoteResponse { view, granted } => {
+                self.on_vote(from, view, granted, &mut out)
+            }
+            Message::AppendEntries {
+                view,
+                prev_seqno,
+                prev_view,
+                entries,
+                leader_commit,
+            } => self.on_append(
+                from,
+                view,
+                prev_seqno,
+                prev_view,
+                entries,
+                leader_commit,
+                &mut out,
+            ),
+            Message::AppendEntriesResponse {
+                view,
+                success,
+                last_seqno,
+            } => self.on_append_response(from, view, success, last_seqno, &mut out),
+        }
+        out
+    }
+
+    fn on_request_vote(
+        &mut self,
+        from: NodeId,
+        view: View,
+        candidate_lc: (View, Seqno),
+        out: &mut Vec<Action>,
+    ) {
+        let up_to_date = candidate_lc >= self.last_committable();
+        let granted = view == self.view
+            && self.role != Role::Leader
+            && self.voted_for.is_none_or(|v| v == from)
+            && up_to_date;
+        if granted {
+            self.voted_for = Some(from);
+            out.push(Action::PersistVote {
+                view: self.view,
+                voted_for: self.voted_for,
+            });
+            self.reset_election_timer();
+        }
+        out.push(Action::Send {
+            to: from,
+            msg: Message::RequestVoteResponse {
+                view: self.view,
+                granted,
+            },
+        });
+    }
+
+    fn on_vote(&mut self, from: NodeId, view: View, granted: bool, out: &mut Vec<Action>) {
+        if self.role != Role::Candidate || view != self.view || !granted {
+            return;
+        }
+        self.votes.insert(from);
+        if self.votes.len() >= self.majority() {
+            self.become_leader(out);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_append(
+        &mut self,
+        from: NodeId,
+        view: View,
+        prev_seqno: Seqno,
+        prev_view: View,
+        entries: Vec<Entry>,
+        leader_commit: Seqno,
+        out: &mut Vec<Action>,
+    ) {
+        let reply = |success, last_seqno, view| Action::Send {
+            to: from,
+            msg: Message::AppendEntriesResponse {
+                view,
+                success,
+                last_seqno,
+            },
+        };
+        if view < self.view {
+            out.push(reply(false, self.last_seqno(), self.view));
+            return;
+        }
+        // Same view: from the leader of this view.
+        if self.role != Role::Follower || self.leader != Some(from) {
+            self.become_follower(view, Some(from), out);
+        } else {
+            self.reset_election_timer();
+        }
+        if prev_seqno > self.last_seqno() {
+            out.push(reply(false, self.last_seqno(), self.view));
+            return;
+        }
+        if self.view_at(prev_seqno) != prev_view {
+            // Conflict at prev: the leader will back up; hint before our commit point is
+            // never needed because committed entries always match.
+            out.push(reply(
+                false,
+                prev_seqno.saturating_sub(1).max(self.commit),
+                self.view,
+            ));
+            return;
+        }
+        let matched_end = prev_seqno + entries.len() as u64;
+        let mut appended = Vec::new();
+        for e in entries {
+            let s = e.seqno;
+            if s <= self.last_seqno() {
+                if self.view_at(s) == e.view {
+                    continue;
+                }
+                self.truncate(s - 1, out);
+            }
+            self.log.push(e.clone());
+            appended.push(e);
+        }
+        if !appended.is_empty() {
+            out.push(Action::Append(appended));
+        }
+        // Commit: the last signature at or below both the leader's commit and what we know
+        // matches the leader's log.
+        let bound = leader_commit.min(matched_end);
+        if bound > self.commit {
+            if let Some(sig) = self.log[self.commit as usize..bound as usize]
+                .iter()
+                .rev()
+                .find(|e| e.kind == EntryKind::Signature)
+                .map(|e| e.seqno)
+            {
+                self.commit = sig;
+                out.push(Action::Commit { seqno: sig });
+            }
+        }
+        out.push(reply(true, matched_end, self.view));
+    }
+
+    fn on_append_response(
+        &mut self,
+        from: NodeId,
+        view: View,
+        success: bool,
+        last_seqno: Seqno,
+        out: &mut Vec<Action>,
+    ) {
+        if self.role != Role::Leader || view != self.view {
+            return;
+        }
+        if success {
+            let m = self.matched.entry(from).or_insert(0);
+            if last_seqno > *m {
+                *m = last_seqno;
+            }
+            let m = *m;
+            self.next.insert(from, m + 1);
+            self.advance_commit(out);
+            if m < self.last_seqno() {
+                self.send_append(from, out);
+            }
+        } else {
+            let n = self.next.entry(from).or_insert(1);
+            *n = (last_seqno + 1).min(n.saturating_sub(1)).max(1);
+            self.send_append(from, out);
+        }
+    }
+
+    fn advance_commit(&mut self, out: &mut Vec<Action>) {
+        let mut m: Vec<Seqno> = self
+            .peers()
+            .map(|p| *self.matched.get(&p).unwrap_or(&0))
+            .collect();
+        m.push(self.last_seqno());
+        m.sort_unstable_by(|a, b| b.cmp(a));
+        let replicated = m[self.majority() - 1];
+        if replicated <= self.commit {
+            return;
+        }
+        // Only a signature of the current view commits (and with it, everything before).
+        if let Some(sig) = self.log[self.commit as usize..replicated as usize]
+            .iter()
+            .rev()
+            .find(|e| e.kind == EntryKind::Signature && e.view == self.view)
+            .map(|e| e.seqno)
+        {
+            self.commit = sig;
+            out.push(Action::Commit { seqno: sig });
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "engine_test.rs"]
+mod engine_test;
