@@ -355,6 +355,75 @@ impl Journal {
         self.lock().files.flush()
     }
 
+    /// Backup path: append an entry exactly as the primary wrote it. The entry is
+    /// authenticated (GCM tag, with the ledger secret) and decoded, must carry the next
+    /// seqno, and a signature entry must sign the Merkle root of everything before it, by a
+    /// trusted node whose certificate the service identity endorsed. On any failure nothing
+    /// is applied. Returns the entry's transaction id.
+    pub fn append_replicated(&self, bytes: &[u8]) -> Result<TxId, LedgerError> {
+        let mut inner = self.lock();
+        let expected = self.store.version() + 1;
+        let corrupt = |reason: String| LedgerError::Corrupt {
+            seqno: expected,
+            reason,
+        };
+        let decoded =
+            entry::decode_entry(bytes, &inner.secrets).map_err(|e| corrupt(e.to_string()))?;
+        let txid = decoded.txid;
+        if txid.seqno != expected {
+            return Err(corrupt(format!("received seqno {}", txid.seqno)));
+        }
+        if txid.view < inner.views.values().next_back().copied().unwrap_or(0) {
+            return Err(corrupt(format!("view {} goes backwards", txid.view)));
+        }
+        let signature = match decoded.public.maps.get(tables::SIGNATURES) {
+            None => None,
+            Some(w) => {
+                let raw = w
+                    .values()
+                    .next()
+                    .and_then(|v| v.as_ref())
+                    .ok_or_else(|| corrupt("empty signature record".into()))?;
+                let rec: SignatureRecord = serde_json::from_slice(raw)
+                    .map_err(|e| corrupt(format!("bad signature record: {e}")))?;
+                let snap = self.store.snapshot();
+                let cert = snap
+                    .get(tables::ENDORSED_CERTIFICATES, rec.node.as_bytes())
+                    .and_then(|p| Certificate::from_pem(std::str::from_utf8(&p).ok()?).ok());
+                let status = snap
+                    .get(tables::NODES_INFO, rec.node.as_bytes())
+                    .and_then(|v| serde_json::from_slice::<NodeInfo>(&v).ok())
+                    .map(|n| n.status);
+                let service = snap
+                    .get(tables::SERVICE_INFO, &tables::SINGLETON_KEY)
+                    .and_then(|v| serde_json::from_slice::<ServiceInfo>(&v).ok())
+                    .and_then(|s| Certificate::from_pem(&s.cert).ok());
+                let root = inner.tree.root().expect("tree has the zero leaf");
+                crate::verify::check_signature_record(
+                    txid,
+                    &rec,
+                    cert.as_ref(),
+                    status,
+                    service.as_ref(),
+                    &root,
+                )
+                .map_err(corrupt)?;
+                Some(rec)
+            }
+        };
+        let leaf = leaf_of(&sha256(bytes), &decoded.public);
+        let seqno = inner.files.append(bytes)?;
+        debug_assert_eq!(seqno, txid.seqno);
+        self.store.apply(txid, &decoded.write_set)?;
+        inner.tree.append(leaf);
+        note_view(&mut inner.views, txid);
+        if let Some(rec) = signature {
+            inner.signatures.insert(txid.seqno, rec);
+            inner.files.after_signature()?;
+        }
+        Ok(txid)
+    }
+
     /// Mark everything up to `txid` committed (consensus calls this).
     pub fn commit_to(&self, txid: TxId) -> Result<(), LedgerError> {
         let mut inner = self.lock();
@@ -625,3 +694,7 @@ fn commit_to_locked(inner: &mut Inner, store: &Store, txid: TxId) -> Result<(), 
 #[cfg(test)]
 #[path = "journal_test.rs"]
 mod journal_test;
+
+#[cfg(test)]
+#[path = "replication_test.rs"]
+mod replication_test;

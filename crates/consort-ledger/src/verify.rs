@@ -259,69 +259,14 @@ impl Auditor {
     }
 
     fn check_signature(&self, txid: TxId, rec: &SignatureRecord) -> Result<(), String> {
-        if rec.seqno != txid.seqno || rec.view != txid.view {
-            return Err(format!(
-                "signature record names {}.{} but sits at {txid}",
-                rec.view, rec.seqno
-            ));
-        }
-        let cert = self.node_certs.get(&rec.node).ok_or_else(|| {
-            format!(
-                "signed by node {} which has no endorsed certificate",
-                rec.node
-            )
-        })?;
-        match self.node_status.get(&rec.node) {
-            None => {
-                return Err(format!(
-                    "signed by node {} which is not part of the network",
-                    rec.node
-                ))
-            }
-            Some(NodeStatus::Pending) => {
-                return Err(format!(
-                    "signed by node {} which is still Pending",
-                    rec.node
-                ))
-            }
-            Some(_) => {}
-        }
-        let sig_cert = Certificate::from_pem(&rec.cert)
-            .map_err(|e| format!("certificate in signature: {e}"))?;
-        if sig_cert.public_key_der() != cert.public_key_der() {
-            return Err(format!(
-                "certificate in signature does not match node {}",
-                rec.node
-            ));
-        }
-        let service = self
-            .service_cert
-            .as_ref()
-            .ok_or("signature before any service identity was recorded")?;
-        cert.verify_issued_by(service).map_err(|e| {
-            format!(
-                "node {} certificate not endorsed by the service identity: {e}",
-                rec.node
-            )
-        })?;
-        let root = self.tree.root().expect("tree has the zero leaf");
-        if rec.root != root.to_hex() {
-            return Err(format!(
-                "Merkle root mismatch: computed {root}, signed {} (an earlier transaction was altered)",
-                rec.root
-            ));
-        }
-        let sig = base64::engine::general_purpose::STANDARD
-            .decode(&rec.sig)
-            .map_err(|e| format!("signature is not base64: {e}"))?;
-        cert.verifying_key()
-            .and_then(|k| k.verify_digest_sha256(&root, &sig))
-            .map_err(|_| {
-                format!(
-                    "signature of node {} over the Merkle root does not verify",
-                    rec.node
-                )
-            })
+        check_signature_record(
+            txid,
+            rec,
+            self.node_certs.get(&rec.node),
+            self.node_status.get(&rec.node).copied(),
+            self.service_cert.as_ref(),
+            &self.tree.root().expect("tree has the zero leaf"),
+        )
     }
 
     fn check_service_transition(&self, to: ServiceStatus) -> Result<(), String> {
@@ -345,6 +290,79 @@ impl Auditor {
             ))
         }
     }
+}
+
+/// Check a signature transaction's record: it names its own position, the signing node is
+/// known (`node_cert`), not `Pending`, endorsed by the service identity, the record's
+/// certificate carries the node's key, `root` (over every earlier transaction) is the
+/// signed root, and the ECDSA signature verifies.
+pub fn check_signature_record(
+    txid: TxId,
+    rec: &SignatureRecord,
+    node_cert: Option<&Certificate>,
+    node_status: Option<NodeStatus>,
+    service_cert: Option<&Certificate>,
+    root: &Sha256Digest,
+) -> Result<(), String> {
+    if rec.seqno != txid.seqno || rec.view != txid.view {
+        return Err(format!(
+            "signature record names {}.{} but sits at {txid}",
+            rec.view, rec.seqno
+        ));
+    }
+    let cert = node_cert.ok_or_else(|| {
+        format!(
+            "signed by node {} which has no endorsed certificate",
+            rec.node
+        )
+    })?;
+    match node_status {
+        None => {
+            return Err(format!(
+                "signed by node {} which is not part of the network",
+                rec.node
+            ))
+        }
+        Some(NodeStatus::Pending) => {
+            return Err(format!(
+                "signed by node {} which is still Pending",
+                rec.node
+            ))
+        }
+        Some(_) => {}
+    }
+    let sig_cert =
+        Certificate::from_pem(&rec.cert).map_err(|e| format!("certificate in signature: {e}"))?;
+    if sig_cert.public_key_der() != cert.public_key_der() {
+        return Err(format!(
+            "certificate in signature does not match node {}",
+            rec.node
+        ));
+    }
+    let service = service_cert.ok_or("signature before any service identity was recorded")?;
+    cert.verify_issued_by(service).map_err(|e| {
+        format!(
+            "node {} certificate not endorsed by the service identity: {e}",
+            rec.node
+        )
+    })?;
+    if rec.root != root.to_hex() {
+        return Err(format!(
+            "Merkle root mismatch: computed {root}, signed {} (an earlier transaction was altered)",
+            rec.root
+        ));
+    }
+    let sig = base64::engine::general_purpose::STANDARD
+        .decode(&rec.sig)
+        .map_err(|e| format!("signature is not base64: {e}"))?;
+    cert.verifying_key()
+        .and_then(|k| k.verify_digest_sha256(root, &sig))
+        .map_err(|_| {
+            format!(
+                "signature of node {} over the Merkle root does not verify",
+                rec.node
+            )
+        })
 }
 
 /// Result of [`verify_dir`].
