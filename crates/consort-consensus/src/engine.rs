@@ -69,6 +69,9 @@ pub enum Action {
         view: View,
         leader: Option<NodeId>,
     },
+    /// This node just became leader: produce a signature transaction (over the ledger as
+    /// it stands) and hand it to [`Raft::propose_signature`], which opens the view.
+    EmitSignature,
 }
 
 /// Deterministic PRNG (splitmix64) for election timeouts, seeded by the driver.
@@ -293,8 +296,9 @@ impl Raft {
             self.next.insert(p, next);
             self.matched.insert(p, 0);
         }
-        // A signature opens the view, so that earlier entries become committable.
-        self.append_local(EntryKind::Signature, Bytes::new(), out);
+        // A signature opens the view, so that earlier entries become committable; the
+        // driver makes it (it is a real ledger transaction) and proposes it.
+        out.push(Action::EmitSignature);
         self.broadcast_append(out);
     }
 

@@ -28,7 +28,9 @@ fn single_node_elects_itself_and_commits_signatures_only() {
     let mut r = node(1, 1);
     let acts = r.tick(1000);
     assert_eq!(r.role(), Role::Leader);
-    // The opening signature commits at once.
+    // The driver is asked for the opening signature, which commits at once.
+    assert!(acts.contains(&Action::EmitSignature));
+    let (_, acts) = r.propose_signature(Bytes::new());
     assert!(acts.contains(&Action::Commit { seqno: 1 }));
     let (s, acts) = r.propose(Bytes::from_static(b"a"));
     assert_eq!(s, Some((1, 2)));
@@ -51,6 +53,8 @@ fn three_nodes_elect_replicate_and_commit_at_majority() {
     let resp = sends(&nodes[1].receive(1, rv));
     let acts = nodes[0].receive(2, resp[0].1.clone());
     assert_eq!(nodes[0].role(), Role::Leader);
+    assert!(acts.contains(&Action::EmitSignature));
+    let (_, acts) = nodes[0].propose_signature(Bytes::new());
     // Leader's opening signature goes to node 2, which acks; commit follows.
     let ae = sends(&acts).into_iter().find(|(to, _)| *to == 2).unwrap().1;
     let resp = sends(&nodes[1].receive(1, ae));

@@ -169,6 +169,7 @@ impl Sim {
     }
 
     fn apply(&mut self, id: NodeId, actions: Vec<Action>) -> Result<(), Violation> {
+        let mut pending = Vec::new();
         for a in actions {
             match a {
                 Action::Send { to, msg } => {
@@ -215,7 +216,16 @@ impl Sim {
                 }
                 Action::Commit { seqno } => self.record_commit(id, seqno)?,
                 Action::RoleChanged { .. } => {}
+                Action::EmitSignature => {
+                    let r = self.nodes[id as usize - 1].raft.as_mut().expect("live");
+                    let (_, acts) = r.propose_signature(Bytes::from_static(b"opening signature"));
+                    // Applied after the current batch, as a driver would.
+                    pending.extend(acts);
+                }
             }
+        }
+        if !pending.is_empty() {
+            self.apply(id, pending)?;
         }
         Ok(())
     }
