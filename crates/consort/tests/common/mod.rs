@@ -194,3 +194,4 @@ impl Drop for Sandbox {
         let _ = self.child.wait();
     }
 }
+pub mod linearizability;

@@ -1,0 +1,86 @@
+//! The linearizability checker accepts linearizable histories and rejects the classic
+//! anomalies (stale read, lost write, read of a value never written).
+
+mod common;
+
+use common::linearizability::{check, Event, Op};
+
+fn w(key: u64, v: &str, invoked: u64, returned: Option<u64>) -> Event {
+    Event {
+        key,
+        op: Op::Write(v.into()),
+        invoked,
+        returned,
+    }
+}
+
+fn r(key: u64, v: Option<&str>, invoked: u64, returned: u64) -> Event {
+    Event {
+        key,
+        op: Op::Read(v.map(Into::into)),
+        invoked,
+        returned: Some(returned),
+    }
+}
+
+#[test]
+fn sequential_and_concurrent_histories() {
+    assert!(check(&[w(1, "a", 0, Some(1)), r(1, Some("a"), 2, 3)]).is_ok());
+    // Concurrent writes: either order, reads consistent with one of them.
+    let h = [
+        w(1, "a", 0, Some(10)),
+        w(1, "b", 1, Some(9)),
+        r(1, Some("a"), 11, 12),
+        r(1, Some("a"), 13, 14),
+    ];
+    assert!(check(&h).is_ok());
+    // A read concurrent with a write may see either value.
+    assert!(check(&[
+        w(1, "a", 0, Some(1)),
+        w(1, "b", 2, Some(6)),
+        r(1, Some("a"), 3, 4)
+    ])
+    .is_ok());
+    assert!(check(&[r(1, None, 0, 1), w(1, "a", 2, Some(3))]).is_ok());
+    // Keys are independent.
+    assert!(check(&[
+        w(1, "a", 0, Some(1)),
+        w(2, "b", 0, Some(1)),
+        r(2, Some("b"), 2, 3),
+        r(1, Some("a"), 2, 3)
+    ])
+    .is_ok());
+}
+
+#[test]
+fn anomalies_are_rejected() {
+    // Stale read: after "b" is acknowledged, a later read returns "a".
+    let stale = [
+        w(1, "a", 0, Some(1)),
+        w(1, "b", 2, Some(3)),
+        r(1, Some("a"), 4, 5),
+    ];
+    assert!(check(&stale).is_err());
+    // Lost write: an acknowledged write is not seen by a later read.
+    assert!(check(&[w(1, "a", 0, Some(1)), r(1, None, 2, 3)]).is_err());
+    // A value nobody wrote.
+    assert!(check(&[w(1, "a", 0, Some(1)), r(1, Some("zzz"), 2, 3)]).is_err());
+    // Non-monotonic reads after both writes completed.
+    let flip = [
+        w(1, "a", 0, Some(1)),
+        w(1, "b", 0, Some(1)),
+        r(1, Some("a"), 2, 3),
+        r(1, Some("b"), 4, 5),
+        r(1, Some("a"), 6, 7),
+    ];
+    assert!(check(&flip).is_err());
+}
+
+#[test]
+fn unknown_outcomes_may_or_may_not_have_happened() {
+    // A write whose response was lost (the node died): both outcomes are fine...
+    assert!(check(&[w(1, "a", 0, None), r(1, Some("a"), 5, 6)]).is_ok());
+    assert!(check(&[w(1, "a", 0, None), r(1, None, 5, 6)]).is_ok());
+    // ...but not both, one after the other.
+    assert!(check(&[w(1, "a", 0, None), r(1, Some("a"), 5, 6), r(1, None, 7, 8)]).is_err());
+}
