@@ -48,6 +48,9 @@ struct Ack {
     returned: u64,
 }
 
+/// A write cut off by the crash: (path, id, msg, invoked).
+type Unknown = (&'static str, u64, String, u64);
+
 /// Microseconds since the test started (one clock for the whole history).
 fn micros(t0: Instant) -> u64 {
     t0.elapsed().as_micros() as u64
@@ -83,7 +86,7 @@ async fn committed_writes_survive_kill_9() {
 
     let acks: Arc<Mutex<Vec<Ack>>> = Arc::default();
     // Writes whose outcome the client never learned (the node died mid-request).
-    let unknown: Arc<Mutex<Vec<(&'static str, u64, String, u64)>>> = Arc::default();
+    let unknown: Arc<Mutex<Vec<Unknown>>> = Arc::default();
     let t0 = Instant::now();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut writers = Vec::new();
