@@ -137,3 +137,95 @@ fn votes_require_an_up_to_date_committable_entry() {
             granted: false
         }));
 }
+
+fn sig(view: View, seqno: Seqno) -> Entry {
+    Entry {
+        view,
+        seqno,
+        kind: EntryKind::Signature,
+        data: Bytes::from(format!("sig {view}.{seqno}")),
+    }
+}
+
+/// Raft's "Figure 8" in CCF's form: a leader must not commit an earlier view's signature
+/// just because it reached a majority; only a signature of its own view commits.
+#[test]
+fn figure_8_old_view_signature_is_not_committed_by_counting_replicas() {
+    let members = vec![1, 2, 3, 4, 5];
+    let cfg = |id| {
+        let mut c = Config::new(id, members.clone());
+        c.max_batch = 1;
+        c
+    };
+    // n1 led view 2 and replicated its opening signature (2.2) to n2 only; n3 never got it.
+    let mut n1 = Raft::new(cfg(1), 3, None, vec![sig(1, 1), sig(2, 2)], 1, 0);
+    let mut n2 = Raft::new(cfg(2), 3, None, vec![sig(1, 1), sig(2, 2)], 2, 0);
+    let mut n3 = Raft::new(cfg(3), 3, None, vec![sig(1, 1)], 3, 0);
+    // n1 is elected in view 4 by n2 and n3.
+    let acts = n1.tick(10_000);
+    assert_eq!((n1.role(), n1.view()), (Role::Candidate, 4));
+    let rv = sends(&acts).into_iter().find(|(to, _)| *to == 2).unwrap().1;
+    let v2 = sends(&n2.receive(1, rv.clone()));
+    let v3 = sends(&n3.receive(1, rv));
+    n1.receive(2, v2[0].1.clone());
+    let acts = n1.receive(3, v3[0].1.clone());
+    assert_eq!(n1.role(), Role::Leader);
+    assert!(acts.contains(&Action::EmitSignature));
+    let heartbeats = sends(&acts);
+    let (_, acts) = n1.propose_signature(Bytes::from_static(b"sig 4.3"));
+    let mut all = acts;
+    // n2 acknowledges up to 2 (the heartbeat sent before 4.3 existed).
+    let hb2 = heartbeats
+        .iter()
+        .find(|(to, _)| *to == 2)
+        .unwrap()
+        .1
+        .clone();
+    let r2 = sends(&n2.receive(1, hb2));
+    all.extend(n1.receive(2, r2[0].1.clone()));
+    // n3 lacks 2.2: it refuses, the leader backs up and sends 2.2 alone (max_batch 1).
+    let hb3 = heartbeats
+        .iter()
+        .find(|(to, _)| *to == 3)
+        .unwrap()
+        .1
+        .clone();
+    let r3 = sends(&n3.receive(1, hb3));
+    let retry = n1.receive(3, r3[0].1.clone());
+    let ae = sends(&retry)
+        .into_iter()
+        .find(|(to, _)| *to == 3)
+        .unwrap()
+        .1;
+    match &ae {
+        Message::AppendEntries { entries, .. } => {
+            assert_eq!(entries.iter().map(|e| e.seqno).collect::<Vec<_>>(), vec![2])
+        }
+        m => panic!("{m:?}"),
+    }
+    let r3 = sends(&n3.receive(1, ae));
+    all.extend(retry);
+    all.extend(n1.receive(3, r3[0].1.clone()));
+    // 2.2 is now on a majority (n1, n2, n3), but it is a view-2 signature: not committed.
+    assert!(
+        !all.iter().any(|a| matches!(a, Action::Commit { .. })),
+        "committed an old view's signature by counting replicas: {all:?}"
+    );
+    assert_eq!(n1.commit_seqno(), 0);
+    // Had it been, n5 (holding 5.2 from its own view 3) could still be elected by n3 and n4
+    // and overwrite 2.2 — which is why it must not count.
+    let mut n5 = Raft::new(cfg(5), 4, None, vec![sig(1, 1), sig(3, 2)], 5, 0);
+    let mut n4 = Raft::new(cfg(4), 4, None, vec![sig(1, 1)], 4, 0);
+    let acts = n5.tick(10_000);
+    let rv = sends(&acts).into_iter().find(|(to, _)| *to == 3).unwrap().1;
+    let g3 = sends(&n3.receive(5, rv.clone()));
+    let g4 = sends(&n4.receive(5, rv));
+    assert!(matches!(
+        g3[0].1,
+        Message::RequestVoteResponse { granted: true, .. }
+    ));
+    assert!(matches!(
+        g4[0].1,
+        Message::RequestVoteResponse { granted: true, .. }
+    ));
+}
