@@ -84,11 +84,11 @@ pub struct EntryMeta {
     pub flags: u8,
 }
 
-fn put_u64(out: &mut Vec<u8>, v: u64) {
+pub(crate) fn put_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+pub(crate) fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     put_u64(out, b.len() as u64);
     out.extend_from_slice(b);
 }
@@ -287,13 +287,13 @@ pub struct PublicDomain {
     pub read_versions: Vec<(String, i64)>,
 }
 
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
+pub(crate) struct Reader<'a> {
+    pub(crate) buf: &'a [u8],
+    pub(crate) pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: u64) -> Result<&'a [u8], KvError> {
+    pub(crate) fn take(&mut self, n: u64) -> Result<&'a [u8], KvError> {
         let left = (self.buf.len() - self.pos) as u64;
         if n > left {
             return Err(KvError::Malformed(format!(
@@ -306,19 +306,19 @@ impl<'a> Reader<'a> {
         self.pos += n as usize;
         Ok(s)
     }
-    fn u64(&mut self) -> Result<u64, KvError> {
+    pub(crate) fn u64(&mut self) -> Result<u64, KvError> {
         Ok(u64::from_le_bytes(
             self.take(8)?.try_into().expect("8 bytes"),
         ))
     }
-    fn digest(&mut self) -> Result<Sha256Digest, KvError> {
+    pub(crate) fn digest(&mut self) -> Result<Sha256Digest, KvError> {
         Ok(Sha256Digest(self.take(32)?.try_into().expect("32 bytes")))
     }
-    fn sized(&mut self) -> Result<&'a [u8], KvError> {
+    pub(crate) fn sized(&mut self) -> Result<&'a [u8], KvError> {
         let n = self.u64()?;
         self.take(n)
     }
-    fn done(&self) -> bool {
+    pub(crate) fn done(&self) -> bool {
         self.pos >= self.buf.len()
     }
 }

@@ -17,6 +17,7 @@
 pub mod entry;
 mod error;
 pub mod secrets;
+pub mod snapshot;
 mod store;
 mod tx;
 mod txid;
