@@ -44,55 +44,127 @@ pub fn root_from_proof(leaf: &Sha256Digest, proof: &[ProofStep]) -> Sha256Digest
 }
 
 /// An append-only Merkle tree with truncation.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct MerkleTree {
-    /// `levels[0]` are the leaves; `levels[k][i]` is the complete node over leaves
-    /// `[i * 2^k, (i + 1) * 2^k)`.
+    /// `levels[k][j]` is the complete node `starts[k] + j` of level `k`, covering leaves
+    /// `[i * 2^k, (i + 1) * 2^k)`; level 0 holds the leaves. A tree restored from a
+    /// snapshot starts at its frontier (see [`MerkleTree::from_frontier`]).
     levels: Vec<Vec<Sha256Digest>>,
+    starts: Vec<u64>,
+    /// Number of leaves.
+    size: u64,
+    /// Size the tree was restored at (nothing below it can be truncated or proven).
+    base: u64,
+}
+
+impl Default for MerkleTree {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl MerkleTree {
     pub fn new() -> Self {
         Self {
             levels: vec![Vec::new()],
+            starts: vec![0],
+            size: 0,
+            base: 0,
         }
     }
 
+    /// The nodes a tree of `size` leaves needs to grow and compute roots: for each level
+    /// `k` where `size >> k` is odd, the last complete node. (CCF keeps the equivalent in
+    /// snapshots.)
+    pub fn frontier(&self) -> Vec<(u32, Sha256Digest)> {
+        let mut out = Vec::new();
+        for k in 0..64usize {
+            let n = self.size >> k;
+            if n == 0 {
+                break;
+            }
+            if n % 2 == 1 {
+                if let Some(h) = self.complete(k, n - 1) {
+                    out.push((k as u32, h));
+                }
+            }
+        }
+        out
+    }
+
+    /// A tree of `size` leaves known only by its [`MerkleTree::frontier`].
+    pub fn from_frontier(size: u64, frontier: &[(u32, Sha256Digest)]) -> Option<Self> {
+        let mut levels = Vec::new();
+        let mut starts = Vec::new();
+        for k in 0..64usize {
+            let n = size >> k;
+            if n == 0 && k > 0 {
+                break;
+            }
+            if n % 2 == 1 {
+                let h = frontier.iter().find(|(l, _)| *l as usize == k)?.1;
+                levels.push(vec![h]);
+                starts.push(n - 1);
+            } else {
+                levels.push(Vec::new());
+                starts.push(n);
+            }
+        }
+        Some(Self {
+            levels,
+            starts,
+            size,
+            base: size,
+        })
+    }
+
     pub fn len(&self) -> u64 {
-        self.levels[0].len() as u64
+        self.size
     }
 
     pub fn is_empty(&self) -> bool {
-        self.levels[0].is_empty()
+        self.size == 0
+    }
+
+    fn complete(&self, k: usize, i: u64) -> Option<Sha256Digest> {
+        let start = *self.starts.get(k)?;
+        i.checked_sub(start).and_then(|j| self.levels[k].get(j as usize).copied())
     }
 
     pub fn leaf(&self, index: u64) -> Option<Sha256Digest> {
-        self.levels[0].get(index as usize).copied()
+        self.complete(0, index)
     }
 
     /// Append a leaf (already a digest; it is not hashed again).
     pub fn append(&mut self, leaf: Sha256Digest) {
         self.levels[0].push(leaf);
+        self.size += 1;
         let mut k = 0;
-        while self.levels[k].len() % 2 == 0 {
-            let n = self.levels[k].len();
-            let parent = node_hash(&self.levels[k][n - 2], &self.levels[k][n - 1]);
+        loop {
+            let count = self.starts[k] + self.levels[k].len() as u64;
+            if count % 2 != 0 {
+                break;
+            }
+            let right = self.complete(k, count - 1).expect("just pushed");
+            let left = self.complete(k, count - 2).expect("left sibling stored or in the frontier");
+            let parent = node_hash(&left, &right);
             if self.levels.len() == k + 1 {
                 self.levels.push(Vec::new());
+                self.starts.push(0);
             }
             self.levels[k + 1].push(parent);
             k += 1;
         }
     }
 
-    /// Keep only the first `size` leaves.
+    /// Keep only the first `size` leaves (never below a restored tree's base).
     pub fn truncate(&mut self, size: u64) {
+        assert!(size >= self.base, "cannot truncate a restored tree below its snapshot");
         for (k, level) in self.levels.iter_mut().enumerate() {
-            level.truncate((size >> k) as usize);
+            let keep = (size >> k).saturating_sub(self.starts[k]);
+            level.truncate(keep as usize);
         }
-        while self.levels.len() > 1 && self.levels.last().is_some_and(|l| l.is_empty()) {
-            self.levels.pop();
-        }
+        self.size = size.min(self.size);
     }
 
     /// Number of nodes at level `k` of the tree with `size` leaves.
@@ -104,16 +176,16 @@ impl MerkleTree {
     }
 
     /// Node `i` at level `k` of the tree as it was with `size` leaves.
-    fn node(&self, size: u64, k: usize, i: u64) -> Sha256Digest {
+    fn node(&self, size: u64, k: usize, i: u64) -> Option<Sha256Digest> {
         let complete = (i + 1).checked_shl(k as u32).is_some_and(|end| end <= size);
         if complete {
-            return self.levels[k][i as usize];
+            return self.complete(k, i);
         }
-        let left = self.node(size, k - 1, 2 * i);
+        let left = self.node(size, k - 1, 2 * i)?;
         if 2 * i + 1 < Self::count(size, k - 1) {
-            node_hash(&left, &self.node(size, k - 1, 2 * i + 1))
+            Some(node_hash(&left, &self.node(size, k - 1, 2 * i + 1)?))
         } else {
-            left
+            Some(left)
         }
     }
 
@@ -132,15 +204,15 @@ impl MerkleTree {
 
     /// Root of the tree as it was with its first `size` leaves.
     pub fn root_at(&self, size: u64) -> Option<Sha256Digest> {
-        if size == 0 || size > self.len() {
+        if size == 0 || size > self.len() || size < self.base {
             return None;
         }
-        Some(self.node(size, Self::height(size), 0))
+        self.node(size, Self::height(size), 0)
     }
 
     /// Inclusion proof of leaf `index` in the tree of the first `size` leaves, bottom-up.
     pub fn proof(&self, index: u64, size: u64) -> Option<Vec<ProofStep>> {
-        if index >= size || size > self.len() {
+        if index >= size || size > self.len() || size < self.base {
             return None;
         }
         let mut out = Vec::new();
@@ -148,7 +220,7 @@ impl MerkleTree {
         for k in 0..Self::height(size) {
             let sibling = i ^ 1;
             if sibling < Self::count(size, k) {
-                let h = self.node(size, k, sibling);
+                let h = self.node(size, k, sibling)?;
                 out.push(if sibling < i {
                     ProofStep::Left(h)
                 } else {
@@ -230,6 +302,31 @@ mod tests {
     }
 
     proptest! {
+        /// A tree restored from its frontier grows, roots and proves (for new leaves)
+        /// exactly like the full tree.
+        #[test]
+        fn frontier_restore_matches_full_tree(n in 1usize..300, extra in 1usize..80, cut in 0usize..80) {
+            let ls = leaves(n + extra);
+            let mut full = MerkleTree::new();
+            for l in &ls[..n] { full.append(*l); }
+            let mut restored = MerkleTree::from_frontier(n as u64, &full.frontier()).unwrap();
+            prop_assert_eq!(restored.root(), full.root());
+            for l in &ls[n..] { full.append(*l); restored.append(*l); }
+            prop_assert_eq!(restored.root(), full.root());
+            let size = (n + extra) as u64;
+            for idx in n as u64..size {
+                prop_assert_eq!(restored.proof(idx, size), full.proof(idx, size));
+            }
+            let cut = (n + cut.min(extra)) as u64;
+            restored.truncate(cut);
+            full.truncate(cut);
+            prop_assert_eq!(restored.root(), full.root());
+            // Proofs of leaves before the frontier are usually unavailable; any given is valid.
+            if let (Some(p), Some(l)) = (restored.proof(0, cut), restored.leaf(0)) {
+                prop_assert_eq!(Some(root_from_proof(&l, &p)), restored.root());
+            }
+        }
+
         #[test]
         fn truncate_then_append_equals_fresh(n in 1usize..300, cut in 0usize..300, extra in 0usize..50) {
             let cut = cut.min(n);
