@@ -19,7 +19,10 @@ use consort_crypto::Sha256Digest;
 use imbl::OrdMap;
 
 use crate::{
-    entry::{self, put_bytes, put_u64, EntryView, Reader, ENTRY_FORMAT_VERSION, HEADER_LEN, PUBLIC_OFFSET},
+    entry::{
+        self, put_bytes, put_u64, EntryView, Reader, ENTRY_FORMAT_VERSION, HEADER_LEN,
+        PUBLIC_OFFSET,
+    },
     is_public,
     store::{MapState, Versioned},
     KvError, LedgerSecrets, Snapshot, TxId, Version,
@@ -59,7 +62,10 @@ pub fn serialize_snapshot(
     secrets: &LedgerSecrets,
 ) -> Result<Vec<u8>, KvError> {
     if snap.version != txid.seqno {
-        return Err(KvError::Malformed(format!("snapshot at {} named {txid}", snap.version)));
+        return Err(KvError::Malformed(format!(
+            "snapshot at {} named {txid}",
+            snap.version
+        )));
     }
     let secret = secrets.for_version(txid.seqno)?;
     let mut out = vec![0u8; PUBLIC_OFFSET];
@@ -71,17 +77,27 @@ pub fn serialize_snapshot(
     for v in view_history {
         put_u64(&mut out, *v);
     }
-    for (name, state) in snap.maps.iter().filter(|(n, m)| !m.data.is_empty() && is_public(n)) {
+    for (name, state) in snap
+        .maps
+        .iter()
+        .filter(|(n, m)| !m.data.is_empty() && is_public(n))
+    {
         put_map(&mut out, name, state);
     }
     let public_end = out.len();
-    for (name, state) in snap.maps.iter().filter(|(n, m)| !m.data.is_empty() && !is_public(n)) {
+    for (name, state) in snap
+        .maps
+        .iter()
+        .filter(|(n, m)| !m.data.is_empty() && !is_public(n))
+    {
         put_map(&mut out, name, state);
     }
     let size = (out.len() - HEADER_LEN) as u64;
     let iv = entry::iv_for(txid, true);
     let (head, rest) = out.split_at_mut(public_end);
-    let tag = secret.aead().seal_in_place(&iv, &head[PUBLIC_OFFSET..], rest)?;
+    let tag = secret
+        .aead()
+        .seal_in_place(&iv, &head[PUBLIC_OFFSET..], rest)?;
     out[0] = ENTRY_FORMAT_VERSION;
     out[1] = 0;
     out[2..8].copy_from_slice(&size.to_le_bytes()[..6]);
@@ -118,7 +134,9 @@ fn read_maps(r: &mut Reader<'_>, maps: &mut OrdMap<Arc<str>, MapState>) -> Resul
             m.take(((8 - k.len() % 8) % 8) as u64)?;
             let vsize = m.u64()?;
             if vsize < 8 {
-                return Err(KvError::Malformed("snapshot value shorter than its version".into()));
+                return Err(KvError::Malformed(
+                    "snapshot value shorter than its version".into(),
+                ));
             }
             let version = m.u64()?;
             let v = m.take(vsize - 8)?;
@@ -143,23 +161,34 @@ fn read_maps(r: &mut Reader<'_>, maps: &mut OrdMap<Arc<str>, MapState>) -> Resul
 pub fn decode_snapshot(bytes: &[u8], secrets: &LedgerSecrets) -> Result<DecodedSnapshot, KvError> {
     let view = EntryView::parse(bytes)?;
     if !view.is_snapshot {
-        return Err(KvError::Malformed("not a snapshot entry (IV snapshot bit unset)".into()));
+        return Err(KvError::Malformed(
+            "not a snapshot entry (IV snapshot bit unset)".into(),
+        ));
     }
-    let mut r = Reader { buf: view.public, pos: 0 };
+    let mut r = Reader {
+        buf: view.public,
+        pos: 0,
+    };
     if r.take(1)?[0] != SNAPSHOT_TYPE {
         return Err(KvError::Malformed("not a snapshot entry type".into()));
     }
     let seqno = r.u64()?;
     if seqno != view.txid.seqno {
-        return Err(KvError::Malformed("snapshot seqno disagrees with its IV".into()));
+        return Err(KvError::Malformed(
+            "snapshot seqno disagrees with its IV".into(),
+        ));
     }
     let _max_conflict = r.u64()?;
-    let root = Sha256Digest::from_slice(r.sized()?).ok_or_else(|| KvError::Malformed("bad snapshot hash".into()))?;
+    let root = Sha256Digest::from_slice(r.sized()?)
+        .ok_or_else(|| KvError::Malformed("bad snapshot hash".into()))?;
     let vh = r.sized()?;
     if vh.len() % 8 != 0 {
         return Err(KvError::Malformed("bad view history".into()));
     }
-    let view_history = vh.chunks(8).map(|c| u64::from_le_bytes(c.try_into().expect("8"))).collect();
+    let view_history = vh
+        .chunks(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("8")))
+        .collect();
     let secret = secrets.for_version(seqno)?;
     let mut plain = view.private.to_vec();
     secret
@@ -168,13 +197,19 @@ pub fn decode_snapshot(bytes: &[u8], secrets: &LedgerSecrets) -> Result<DecodedS
         .map_err(|_| KvError::Decrypt(view.txid))?;
     let mut maps = OrdMap::new();
     read_maps(&mut r, &mut maps)?;
-    let mut pr = Reader { buf: &plain, pos: 0 };
+    let mut pr = Reader {
+        buf: &plain,
+        pos: 0,
+    };
     read_maps(&mut pr, &mut maps)?;
     Ok(DecodedSnapshot {
         txid: view.txid,
         root,
         view_history,
-        snapshot: Snapshot { version: seqno, maps },
+        snapshot: Snapshot {
+            version: seqno,
+            maps,
+        },
     })
 }
 

@@ -91,6 +91,15 @@ impl Snapshot {
         }
     }
 
+    /// A copy with `ws` applied at this snapshot's version (for tables that exist only in
+    /// a snapshot file, or to drop them again).
+    pub fn with_writes(&self, ws: &WriteSet) -> Snapshot {
+        let mut s = self.clone();
+        let v = s.version;
+        s.apply_in_place(v, ws);
+        s
+    }
+
     pub(crate) fn map(&self, map: &str) -> Option<&MapState> {
         self.maps.get(map)
     }

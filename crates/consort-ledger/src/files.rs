@@ -59,6 +59,8 @@ pub struct LedgerFiles {
     chunks: Vec<Chunk>,
     open: Option<OpenFile>,
     committed: Version,
+    /// First seqno of an empty ledger (1, or the seqno after a snapshot).
+    start: Version,
 }
 
 fn sync_dir(dir: &Path) -> Result<(), LedgerError> {
@@ -254,6 +256,7 @@ impl LedgerFiles {
                 chunks,
                 open,
                 committed,
+                start: 1,
             },
             report,
         ))
@@ -263,14 +266,28 @@ impl LedgerFiles {
         &self.dir
     }
 
-    /// Seqno of the last entry (0 when empty).
+    /// Seqno of the last entry (`start - 1` when empty).
     pub fn last_seqno(&self) -> Version {
-        self.chunks.last().map_or(0, |c| c.end())
+        self.chunks.last().map_or(self.start - 1, |c| c.end())
+    }
+
+    /// Make an empty ledger start at `first` (a node starting from a snapshot at
+    /// `first - 1`). Everything up to the snapshot counts as committed.
+    pub fn start_at(&mut self, first: Version) -> Result<(), LedgerError> {
+        if !self.chunks.is_empty() {
+            return Err(LedgerError::Invalid {
+                path: self.dir.clone(),
+                reason: "the ledger is not empty".into(),
+            });
+        }
+        self.start = first.max(1);
+        self.committed = self.start - 1;
+        Ok(())
     }
 
     /// First seqno held (1 unless the ledger starts from a snapshot).
     pub fn first_seqno(&self) -> Version {
-        self.chunks.first().map_or(1, |c| c.name.start)
+        self.chunks.first().map_or(self.start, |c| c.name.start)
     }
 
     /// Highest seqno of a chunk renamed `.committed` (or passed to [`Self::commit`]).

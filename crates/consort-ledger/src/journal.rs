@@ -84,6 +84,8 @@ struct Inner {
     txs_since_sig: u64,
     last_sig_at: Option<Instant>,
     committed: TxId,
+    /// For a journal started from a snapshot: the evidence still to be checked.
+    pending_evidence: Option<snapshot_support::PendingEvidence>,
 }
 
 impl Inner {
@@ -104,6 +106,7 @@ impl Inner {
             txs_since_sig: 0,
             last_sig_at: None,
             committed,
+            pending_evidence: None,
         }
     }
 }
@@ -411,12 +414,23 @@ impl Journal {
                 Some(rec)
             }
         };
+        if let Some(p) = &inner.pending_evidence {
+            p.check(txid.seqno, bytes, &decoded.public)
+                .map_err(corrupt)?;
+        }
         let leaf = leaf_of(&sha256(bytes), &decoded.public);
         let seqno = inner.files.append(bytes)?;
         debug_assert_eq!(seqno, txid.seqno);
         self.store.apply(txid, &decoded.write_set)?;
         inner.tree.append(leaf);
         note_view(&mut inner.views, txid);
+        if inner
+            .pending_evidence
+            .as_ref()
+            .is_some_and(|p| p.seqno() == txid.seqno)
+        {
+            inner.pending_evidence = None;
+        }
         if let Some(rec) = signature {
             inner.signatures.insert(txid.seqno, rec);
             inner.files.after_signature()?;
@@ -690,6 +704,10 @@ fn commit_to_locked(inner: &mut Inner, store: &Store, txid: TxId) -> Result<(), 
     inner.committed = txid;
     Ok(())
 }
+
+#[path = "journal_snapshot.rs"]
+mod snapshot_support;
+pub use snapshot_support::{SNAPSHOT_EVIDENCE, TREE_TABLE};
 
 #[cfg(test)]
 #[path = "journal_test.rs"]

@@ -128,7 +128,8 @@ impl MerkleTree {
 
     fn complete(&self, k: usize, i: u64) -> Option<Sha256Digest> {
         let start = *self.starts.get(k)?;
-        i.checked_sub(start).and_then(|j| self.levels[k].get(j as usize).copied())
+        i.checked_sub(start)
+            .and_then(|j| self.levels[k].get(j as usize).copied())
     }
 
     pub fn leaf(&self, index: u64) -> Option<Sha256Digest> {
@@ -146,7 +147,9 @@ impl MerkleTree {
                 break;
             }
             let right = self.complete(k, count - 1).expect("just pushed");
-            let left = self.complete(k, count - 2).expect("left sibling stored or in the frontier");
+            let left = self
+                .complete(k, count - 2)
+                .expect("left sibling stored or in the frontier");
             let parent = node_hash(&left, &right);
             if self.levels.len() == k + 1 {
                 self.levels.push(Vec::new());
@@ -159,7 +162,10 @@ impl MerkleTree {
 
     /// Keep only the first `size` leaves (never below a restored tree's base).
     pub fn truncate(&mut self, size: u64) {
-        assert!(size >= self.base, "cannot truncate a restored tree below its snapshot");
+        assert!(
+            size >= self.base,
+            "cannot truncate a restored tree below its snapshot"
+        );
         for (k, level) in self.levels.iter_mut().enumerate() {
             let keep = (size >> k).saturating_sub(self.starts[k]);
             level.truncate(keep as usize);

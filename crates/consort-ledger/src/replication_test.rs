@@ -109,3 +109,128 @@ fn bad_entries_are_refused_and_change_nothing() {
     b.append_replicated(&primary.journal.read_entry(11).unwrap())
         .unwrap();
 }
+
+#[test]
+fn a_backup_starts_from_a_snapshot_and_replays_the_suffix() {
+    let (pd, sd, bd) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let primary = TestService::create(pd.path(), |c| {
+        c.chunk_threshold = 4096;
+        c.sig_tx_interval = 20;
+    })
+    .unwrap();
+    primary.write_records(100, "before").unwrap();
+    primary.journal.sign().unwrap();
+    let snap = primary.journal.write_snapshot(sd.path()).unwrap();
+    let name = snap.file_name().unwrap().to_str().unwrap().to_string();
+    assert!(
+        name.starts_with("snapshot_") && name.ends_with(".committed"),
+        "{name}"
+    );
+    let s: u64 = name.split('_').nth(1).unwrap().parse().unwrap();
+    primary.write_records(60, "after").unwrap();
+    primary.journal.sign().unwrap();
+
+    let node = Arc::new(NodeIdentity::generate(&primary.service, &Default::default()).unwrap());
+    let mut cfg = JournalConfig::new(bd.path());
+    replicated(&mut cfg);
+    let b = Journal::open_from_snapshot(
+        cfg,
+        Arc::new(Store::new()),
+        node,
+        primary.secrets.clone(),
+        &snap,
+        &primary.service.cert,
+    )
+    .unwrap();
+    assert_eq!(b.last_txid().seqno, s);
+    for seqno in s + 1..=primary.journal.last_txid().seqno {
+        b.append_replicated(&primary.journal.read_entry(seqno).unwrap())
+            .unwrap();
+    }
+    let (ps, bs) = (primary.journal.store().snapshot(), b.store().snapshot());
+    for m in ps.map_names() {
+        assert_eq!(ps.entries(&m), bs.entries(&m), "{m}");
+    }
+    assert_eq!(b.merkle_root(), primary.journal.merkle_root());
+    // Only the suffix is on the backup's disk.
+    let first = files(bd.path()).first().unwrap().0.clone();
+    assert!(first.starts_with(&format!("ledger_{}", s + 1)), "{first}");
+}
+
+#[test]
+fn snapshots_that_do_not_match_their_evidence_are_refused() {
+    let (pd, sd, bd, bd2) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let primary = TestService::create(pd.path(), |c| c.sig_tx_interval = 1000).unwrap();
+    primary.write_records(20, "v").unwrap();
+    primary.journal.sign().unwrap();
+    let snap = primary.journal.write_snapshot(sd.path()).unwrap();
+    let bytes = fs::read(&snap).unwrap();
+    let len = consort_kv::entry::entry_len(&bytes).unwrap() as usize;
+    let mk = |dir: &Path| {
+        let node = Arc::new(NodeIdentity::generate(&primary.service, &Default::default()).unwrap());
+        let mut cfg = JournalConfig::new(dir);
+        replicated(&mut cfg);
+        (cfg, node)
+    };
+    // A forged state with the genuine receipt: accepted at first (the receipt is valid),
+    // refused when the evidence transaction arrives.
+    let decoded = consort_kv::snapshot::decode_snapshot(&bytes[..len], &primary.secrets).unwrap();
+    let mut ws = consort_kv::WriteSet::default();
+    ws.put("records", &b"00000001"[..], &b"FORGED"[..]);
+    let forged_state = decoded.snapshot.with_writes(&ws);
+    let forged = consort_kv::snapshot::serialize_snapshot(
+        decoded.txid,
+        &forged_state,
+        &decoded.root,
+        &decoded.view_history,
+        &primary.secrets,
+    )
+    .unwrap();
+    let forged_path = sd.path().join("forged.committed");
+    fs::write(&forged_path, [forged, bytes[len..].to_vec()].concat()).unwrap();
+    let (cfg, node) = mk(bd.path());
+    let b = Journal::open_from_snapshot(
+        cfg,
+        Arc::new(Store::new()),
+        node,
+        primary.secrets.clone(),
+        &forged_path,
+        &primary.service.cert,
+    )
+    .unwrap();
+    let s = decoded.txid.seqno;
+    let err = (s + 1..=primary.journal.last_txid().seqno)
+        .map(|q| b.append_replicated(&primary.journal.read_entry(q).unwrap()))
+        .find_map(Result::err)
+        .expect("the forged snapshot must be caught");
+    assert!(
+        err.to_string().contains("not the one the ledger attests"),
+        "{err}"
+    );
+
+    // A damaged receipt: refused at once.
+    let mut bad = bytes.clone();
+    let at = len + (bytes.len() - len) / 2;
+    bad[at] = if bad[at] == b'a' { b'b' } else { b'a' };
+    let bad_path = sd.path().join("bad.committed");
+    fs::write(&bad_path, bad).unwrap();
+    let (cfg, node) = mk(bd2.path());
+    assert!(Journal::open_from_snapshot(
+        cfg,
+        Arc::new(Store::new()),
+        node,
+        primary.secrets.clone(),
+        &bad_path,
+        &primary.service.cert
+    )
+    .is_err());
+}

@@ -1,0 +1,247 @@
+//! Snapshots (CCF's format and naming) and starting a journal from one.
+//!
+//! A snapshot at committed seqno `S` is the snapshot entry (see `consort_kv::snapshot`,
+//! including the Merkle frontier in `public:ccf.internal.tree`), then — once the evidence
+//! transaction `E` (`public:ccf.internal.snapshot_evidence`: the snapshot's SHA-256 and `S`)
+//! is committed — the receipt for `E` appended as JSON, in `snapshot_<S>_<E>.committed`.
+//! `ccf.ledger.Snapshot` reads and checks exactly this.
+//!
+//! A node starting from a snapshot trusts it only as far as it can check: the receipt must
+//! verify against the service identity; the frontier must give the root recorded in the
+//! snapshot; when `E` itself arrives, its digest must be the receipt's and its evidence must
+//! name this snapshot's hash; and the first signature after `S` must sign a root computed
+//! over the restored frontier.
+
+use std::{
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use consort_kv::{snapshot, WriteSet};
+
+use super::*;
+
+/// Snapshot evidence: the hash of a snapshot and the seqno it was taken at.
+pub const SNAPSHOT_EVIDENCE: &str = "public:ccf.internal.snapshot_evidence";
+/// The Merkle frontier, carried only inside snapshot files.
+pub const TREE_TABLE: &str = "public:ccf.internal.tree";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Evidence {
+    hash: String,
+    version: u64,
+}
+
+/// What a journal started from a snapshot still has to check when the evidence arrives.
+#[derive(Debug, Clone)]
+pub(super) struct PendingEvidence {
+    evidence_seqno: Version,
+    write_set_digest: Sha256Digest,
+    snapshot_hash: Sha256Digest,
+}
+
+impl PendingEvidence {
+    /// Called with the entry at `evidence_seqno` before it is applied.
+    pub(super) fn check(
+        &self,
+        seqno: Version,
+        bytes: &[u8],
+        public: &entry::PublicDomain,
+    ) -> Result<(), String> {
+        if seqno != self.evidence_seqno {
+            return Ok(());
+        }
+        if sha256(bytes) != self.write_set_digest {
+            return Err(
+                "snapshot evidence transaction differs from the one its receipt proves".into(),
+            );
+        }
+        let ev = public
+            .maps
+            .get(SNAPSHOT_EVIDENCE)
+            .and_then(|w| w.values().next().cloned().flatten())
+            .ok_or("snapshot evidence transaction carries no evidence")?;
+        let ev: Evidence =
+            serde_json::from_slice(&ev).map_err(|e| format!("bad snapshot evidence: {e}"))?;
+        if ev.hash != self.snapshot_hash.to_hex() {
+            return Err(
+                "the snapshot this node started from is not the one the ledger attests".into(),
+            );
+        }
+        Ok(())
+    }
+
+    pub(super) fn seqno(&self) -> Version {
+        self.evidence_seqno
+    }
+}
+
+fn view_history(views: &BTreeMap<Version, View>) -> Vec<Version> {
+    let max = views.values().copied().max().unwrap_or(0);
+    let mut out = vec![0u64; max as usize + 1];
+    let mut next = 0;
+    for v in (0..=max).rev() {
+        if let Some((s, _)) = views.iter().find(|(_, vv)| **vv == v) {
+            next = *s;
+        }
+        out[v as usize] = next;
+    }
+    out
+}
+
+impl Journal {
+    /// Snapshot the state at the commit point (nothing may be pending: sign first), record
+    /// its evidence, sign, and write `snapshot_<S>_<E>.committed` into `dir` (or, if the
+    /// evidence is not committed yet, `snapshot_<S>_<E>`). Returns the file's path.
+    pub fn write_snapshot(&self, dir: &Path) -> Result<PathBuf, LedgerError> {
+        let (s, bytes) = {
+            let inner = self.lock();
+            let snap = self.store.snapshot();
+            let s = snap.version();
+            if s == 0 || s != inner.committed.seqno {
+                return Err(LedgerError::Invalid {
+                    path: dir.to_path_buf(),
+                    reason: format!(
+                        "snapshots are taken at the commit point: state is at {s}, committed {}",
+                        inner.committed
+                    ),
+                });
+            }
+            let mut tree = WriteSet::default();
+            for (level, h) in inner.tree.frontier() {
+                tree.put(
+                    TREE_TABLE,
+                    (level as u64).to_be_bytes().to_vec(),
+                    h.0.to_vec(),
+                );
+            }
+            let root = inner.tree.root().expect("tree has the zero leaf");
+            let txid = TxId::new(view_at(&inner.views, s).unwrap_or(0), s);
+            let bytes = snapshot::serialize_snapshot(
+                txid,
+                &snap.with_writes(&tree),
+                &root,
+                &view_history(&inner.views),
+                &inner.secrets,
+            )?;
+            (s, bytes)
+        };
+        let mut tx = self.begin();
+        tx.put(
+            SNAPSHOT_EVIDENCE,
+            bytes::Bytes::from_static(&tables::SINGLETON_KEY),
+            serde_json::to_vec(&Evidence {
+                hash: sha256(&bytes).to_hex(),
+                version: s,
+            })
+            .expect("json"),
+        );
+        let e = match self.commit(tx)? {
+            CommitOutcome::Committed(c) => c.txid.seqno,
+            CommitOutcome::ReadOnly { .. } => unreachable!("evidence writes"),
+        };
+        self.sign()?;
+        fs::create_dir_all(dir).map_err(LedgerError::io(dir))?;
+        let mut contents = bytes;
+        let name = if self.committed().seqno >= e {
+            let receipt = self.receipt(e)?;
+            contents.extend(serde_json::to_vec(&receipt).expect("json"));
+            format!("snapshot_{s}_{e}.committed")
+        } else {
+            format!("snapshot_{s}_{e}")
+        };
+        let path = dir.join(name);
+        let tmp = dir.join(format!(".{s}.tmp"));
+        let mut f = fs::File::create(&tmp).map_err(LedgerError::io(&tmp))?;
+        f.write_all(&contents)
+            .and_then(|_| f.sync_all())
+            .map_err(LedgerError::io(&tmp))?;
+        fs::rename(&tmp, &path).map_err(LedgerError::io(&path))?;
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(LedgerError::io(dir))?;
+        Ok(path)
+    }
+
+    /// Start a journal (in an empty ledger directory) from a committed snapshot file, as a
+    /// joining node does; the entries after the snapshot then come through
+    /// [`Journal::append_replicated`].
+    pub fn open_from_snapshot(
+        config: JournalConfig,
+        store: Arc<Store>,
+        node: Arc<NodeIdentity>,
+        secrets: LedgerSecrets,
+        snapshot_file: &Path,
+        service_cert: &Certificate,
+    ) -> Result<Self, LedgerError> {
+        let invalid = |reason: String| LedgerError::Invalid {
+            path: snapshot_file.to_path_buf(),
+            reason,
+        };
+        let bytes = fs::read(snapshot_file).map_err(LedgerError::io(snapshot_file))?;
+        let len =
+            entry::entry_len(&bytes).ok_or_else(|| invalid("truncated snapshot".into()))? as usize;
+        if len > bytes.len() {
+            return Err(invalid("truncated snapshot".into()));
+        }
+        let (entry_bytes, receipt_bytes) = bytes.split_at(len);
+        let receipt: Receipt = serde_json::from_slice(receipt_bytes).map_err(|e| {
+            invalid(format!(
+                "no valid receipt after the snapshot (is it committed?): {e}"
+            ))
+        })?;
+        let evidence_txid = receipt
+            .verify(service_cert)
+            .map_err(|e| invalid(format!("snapshot receipt: {e}")))?;
+        let decoded =
+            snapshot::decode_snapshot(entry_bytes, &secrets).map_err(|e| invalid(e.to_string()))?;
+        let s = decoded.txid.seqno;
+        if evidence_txid.seqno <= s {
+            return Err(invalid(
+                "snapshot evidence must come after the snapshot".into(),
+            ));
+        }
+        let tree_entries = decoded.snapshot.entries(TREE_TABLE);
+        let mut frontier = Vec::new();
+        let mut drop_tree = WriteSet::default();
+        for (k, v, _) in tree_entries {
+            let level = u64::from_be_bytes(
+                k[..]
+                    .try_into()
+                    .map_err(|_| invalid("bad tree level".into()))?,
+            );
+            let h = Sha256Digest::from_slice(&v).ok_or_else(|| invalid("bad tree node".into()))?;
+            frontier.push((level as u32, h));
+            drop_tree.remove(TREE_TABLE, k);
+        }
+        let tree = MerkleTree::from_frontier(s + 1, &frontier)
+            .ok_or_else(|| invalid("incomplete Merkle frontier".into()))?;
+        if tree.root() != Some(decoded.root) {
+            return Err(invalid(
+                "Merkle frontier does not give the snapshot's root".into(),
+            ));
+        }
+        let (mut files, _) = LedgerFiles::open(&config.dir, config.chunk_threshold)?;
+        files.start_at(s + 1)?;
+        if store.version() != 0 {
+            return Err(invalid("the store must be empty".into()));
+        }
+        store.reset_to(decoded.snapshot.with_writes(&drop_tree));
+        store.set_view(decoded.txid.view.max(1));
+        let mut views = BTreeMap::new();
+        views.insert(s, decoded.txid.view);
+        let mut inner = Inner::new(files, tree, secrets, BTreeMap::new(), views, decoded.txid);
+        inner.pending_evidence = Some(PendingEvidence {
+            evidence_seqno: evidence_txid.seqno,
+            write_set_digest: receipt.leaf_components.write_set_digest,
+            snapshot_hash: sha256(entry_bytes),
+        });
+        Ok(Self {
+            store,
+            node,
+            inner: Mutex::new(inner),
+            config,
+        })
+    }
+}
