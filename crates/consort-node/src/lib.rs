@@ -18,6 +18,7 @@ mod files;
 pub mod framework;
 pub mod gov_tables;
 pub mod metrics;
+pub mod n2n;
 pub mod node;
 pub mod seal;
 pub mod server;
