@@ -61,6 +61,13 @@ pub struct NodeConfig {
     /// ...or this many milliseconds.
     #[serde(default = "default_sig_ms")]
     pub signature_ms_interval: u64,
+    /// Write a snapshot (CCF format, `snapshot_<seqno>_<evidence>.committed`) after this many
+    /// committed transactions; 0 disables.
+    #[serde(default)]
+    pub snapshot_tx_interval: u64,
+    /// Snapshot directory (default `<data_dir>/snapshots`).
+    #[serde(default)]
+    pub snapshot_dir: Option<PathBuf>,
     /// Members of a new service.
     #[serde(default)]
     pub members: Vec<MemberConfig>,
@@ -131,6 +138,8 @@ impl NodeConfig {
             ledger_chunk_bytes: default_chunk_size(),
             signature_tx_interval: default_sig_tx(),
             signature_ms_interval: default_sig_ms(),
+            snapshot_tx_interval: 0,
+            snapshot_dir: None,
             members: Vec::new(),
             users: Vec::new(),
             jwt_issuers: Vec::new(),
@@ -166,6 +175,9 @@ impl NodeConfig {
         if let Some(l) = c.ledger_dir.as_mut() {
             fix(l);
         }
+        if let Some(d) = c.snapshot_dir.as_mut() {
+            fix(d);
+        }
         for m in &mut c.members {
             fix(&mut m.certificate_file);
             if let Some(k) = m.encryption_public_key_file.as_mut() {
@@ -179,6 +191,12 @@ impl NodeConfig {
             fix(&mut j.jwks_file);
         }
         Ok(c)
+    }
+
+    pub fn snapshot_dir(&self) -> PathBuf {
+        self.snapshot_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("snapshots"))
     }
 
     pub fn ledger_dir(&self) -> PathBuf {

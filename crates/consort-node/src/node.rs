@@ -199,13 +199,28 @@ impl NodeState {
         let journal = self.journal.clone();
         let stop = self.stop.clone();
         let period = Duration::from_millis((self.config.signature_ms_interval / 4).clamp(1, 250));
+        let snapshot_every = self.config.snapshot_tx_interval;
+        let snapshot_dir = self.config.snapshot_dir();
         std::thread::Builder::new()
             .name("consort-signer".into())
             .spawn(move || {
+                let mut last_snapshot = journal.committed().seqno;
                 while !stop.load(Ordering::Relaxed) {
                     std::thread::sleep(period);
                     if let Err(e) = journal.tick(Instant::now()) {
                         tracing::error!("signature failed: {e}");
+                    }
+                    let committed = journal.committed().seqno;
+                    if snapshot_every > 0 && committed >= last_snapshot + snapshot_every {
+                        // Snapshots are taken at the commit point; if writes are in flight
+                        // this fails harmlessly and is retried on a later tick.
+                        match journal.write_snapshot(&snapshot_dir) {
+                            Ok(p) => {
+                                tracing::info!("snapshot written: {}", p.display());
+                                last_snapshot = committed;
+                            }
+                            Err(e) => tracing::debug!("snapshot deferred: {e}"),
+                        }
                     }
                 }
             })

@@ -242,3 +242,45 @@ async fn a_flood_is_bounded_and_the_node_survives() {
         "after"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_writes_snapshots_ccf_can_read() {
+    let node = start(json!({"snapshot_tx_interval": 50})).await;
+    let mut c = node.client().connect().await.unwrap();
+    for id in 0..120u64 {
+        let r = c
+            .post_json(
+                "/app/log/public",
+                &json!({"id": id, "msg": format!("snap-{id}")}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200);
+    }
+    let dir = node._tmp.path().join("node0/snapshots");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let snap = loop {
+        let found = std::fs::read_dir(&dir).ok().and_then(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .find(|p| p.to_string_lossy().ends_with(".committed"))
+        });
+        if let Some(p) = found {
+            break p;
+        }
+        assert!(std::time::Instant::now() < deadline, "no snapshot written");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let script = "import sys, ccf.ledger\ns = ccf.ledger.Snapshot(sys.argv[1])\nprint(s.get_public_domain().get_seqno())";
+    let out = run_python(&["-c", script, snap.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let seqno: u64 = text(&out.stdout).trim().parse().unwrap();
+    assert!(snap
+        .to_string_lossy()
+        .contains(&format!("snapshot_{seqno}_")));
+}
