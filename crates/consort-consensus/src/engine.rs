@@ -239,6 +239,35 @@ impl Raft {
         }
     }
 
+    /// The current voting members.
+    pub fn members(&self) -> &[NodeId] {
+        &self.cfg.members
+    }
+
+    /// Replace the voting members. Configuration changes take effect when the entry making
+    /// them is appended (not committed), one at a time, as in Raft's single-server changes:
+    /// the driver calls this when such an entry is appended, and again after a truncation.
+    pub fn set_members(&mut self, members: Vec<NodeId>) -> Vec<Action> {
+        let mut out = Vec::new();
+        if members == self.cfg.members {
+            return out;
+        }
+        self.cfg.members = members;
+        if self.role == Role::Leader {
+            let next = self.last_seqno() + 1;
+            let peers: Vec<NodeId> = self.peers().collect();
+            self.next.retain(|p, _| peers.contains(p));
+            self.matched.retain(|p, _| peers.contains(p));
+            for p in peers {
+                self.next.entry(p).or_insert(next);
+                self.matched.entry(p).or_insert(0);
+            }
+            self.advance_commit(&mut out);
+            self.broadcast_append(&mut out);
+        }
+        out
+    }
+
     /// Time passes.
     pub fn tick(&mut self, now: u64) -> Vec<Action> {
         let mut out = Vec::new();
@@ -250,7 +279,9 @@ impl Raft {
                 }
             }
             Role::Follower | Role::Candidate => {
-                if self.now >= self.election_deadline {
+                // A node with an empty log is joining: it waits to be caught up rather than
+                // disrupting the service with elections it cannot win.
+                if self.now >= self.election_deadline && !self.log.is_empty() {
                     self.start_election(&mut out);
                 }
             }

@@ -2,15 +2,10 @@ use bytes::Bytes;
 
 use super::*;
 
+/// A node; the first holds the genesis signature (empty-log nodes never campaign).
 fn node(id: NodeId, n: u64) -> Raft {
-    Raft::new(
-        Config::new(id, (1..=n).collect()),
-        0,
-        None,
-        Vec::new(),
-        id,
-        0,
-    )
+    let log = if id == 1 { vec![sig(0, 1)] } else { Vec::new() };
+    Raft::new(Config::new(id, (1..=n).collect()), 0, None, log, id, 0)
 }
 
 fn sends(actions: &[Action]) -> Vec<(NodeId, Message)> {
@@ -31,15 +26,15 @@ fn single_node_elects_itself_and_commits_signatures_only() {
     // The driver is asked for the opening signature, which commits at once.
     assert!(acts.contains(&Action::EmitSignature));
     let (_, acts) = r.propose_signature(Bytes::new());
-    assert!(acts.contains(&Action::Commit { seqno: 1 }));
+    assert!(acts.contains(&Action::Commit { seqno: 2 }), "{acts:?}");
     let (s, acts) = r.propose(Bytes::from_static(b"a"));
-    assert_eq!(s, Some((1, 2)));
+    assert_eq!(s, Some((1, 3)));
     assert!(
         !acts.iter().any(|a| matches!(a, Action::Commit { .. })),
         "a normal entry alone never commits"
     );
     let (_, acts) = r.propose_signature(Bytes::new());
-    assert!(acts.contains(&Action::Commit { seqno: 3 }));
+    assert!(acts.contains(&Action::Commit { seqno: 4 }));
 }
 
 #[test]
@@ -54,13 +49,44 @@ fn three_nodes_elect_replicate_and_commit_at_majority() {
     let acts = nodes[0].receive(2, resp[0].1.clone());
     assert_eq!(nodes[0].role(), Role::Leader);
     assert!(acts.contains(&Action::EmitSignature));
-    let (_, acts) = nodes[0].propose_signature(Bytes::new());
-    // Leader's opening signature goes to node 2, which acks; commit follows.
-    let ae = sends(&acts).into_iter().find(|(to, _)| *to == 2).unwrap().1;
-    let resp = sends(&nodes[1].receive(1, ae));
-    let acts = nodes[0].receive(2, resp[0].1.clone());
-    assert!(acts.contains(&Action::Commit { seqno: 1 }), "{acts:?}");
-    assert_eq!(nodes[1].log().len(), 1);
+    let (_, _) = nodes[0].propose_signature(Bytes::new());
+    // Node 2 (empty) refuses the heartbeat; the leader backs up and sends the genesis and
+    // its opening signature one batch at a time; commit follows the acknowledgements.
+    let mut ae = sends(&acts).into_iter().find(|(to, _)| *to == 2).unwrap().1;
+    let mut committed = false;
+    for _ in 0..6 {
+        let resp = sends(&nodes[1].receive(1, ae.clone()));
+        let acts = nodes[0].receive(2, resp[0].1.clone());
+        committed |= acts.contains(&Action::Commit { seqno: 2 });
+        match sends(&acts).into_iter().find(|(to, _)| *to == 2) {
+            Some((_, m)) => ae = m,
+            None => break,
+        }
+    }
+    assert!(committed);
+    assert_eq!(nodes[1].log().len(), 2);
+}
+
+#[test]
+fn empty_nodes_wait_and_membership_changes_take_effect() {
+    let mut empty = node(2, 3);
+    assert!(
+        empty.tick(100_000).is_empty(),
+        "an empty node does not campaign"
+    );
+    assert_eq!(empty.role(), Role::Follower);
+    let mut r = node(1, 1);
+    r.tick(1000);
+    r.propose_signature(Bytes::new());
+    assert_eq!(r.commit_seqno(), 2);
+    // Growing to two members: commits now need node 2.
+    let acts = r.set_members(vec![1, 2]);
+    assert!(sends(&acts)
+        .iter()
+        .any(|(to, m)| *to == 2 && matches!(m, Message::AppendEntries { .. })));
+    let (_, acts) = r.propose_signature(Bytes::new());
+    assert!(!acts.iter().any(|a| matches!(a, Action::Commit { .. })));
+    assert_eq!(r.members(), &[1, 2]);
 }
 
 #[test]

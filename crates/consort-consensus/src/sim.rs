@@ -133,18 +133,32 @@ impl Sim {
     pub fn with_config(seed: u64, cfg: SimConfig) -> Self {
         let mut rng = Rng::new(seed ^ 0xC0FFEE);
         let ids = members(cfg.nodes);
+        // Node 1 holds the genesis (a signature, as a new service's first node does); the
+        // others start empty and wait to be caught up.
+        let genesis = vec![Entry {
+            view: 0,
+            seqno: 1,
+            kind: EntryKind::Signature,
+            data: Bytes::from_static(b"genesis"),
+        }];
         let nodes = ids
             .iter()
-            .map(|&id| SimNode {
-                raft: Some(Raft::new(
-                    Config::new(id, ids.clone()),
-                    0,
-                    None,
-                    Vec::new(),
-                    rng.next_u64(),
-                    0,
-                )),
-                disk: Disk::default(),
+            .map(|&id| {
+                let log = if id == 1 { genesis.clone() } else { Vec::new() };
+                SimNode {
+                    raft: Some(Raft::new(
+                        Config::new(id, ids.clone()),
+                        0,
+                        None,
+                        log.clone(),
+                        rng.next_u64(),
+                        0,
+                    )),
+                    disk: Disk {
+                        log,
+                        ..Disk::default()
+                    },
+                }
             })
             .collect();
         Self {

@@ -20,6 +20,7 @@ pub mod gov_tables;
 pub mod metrics;
 pub mod n2n;
 pub mod node;
+pub mod replica;
 pub mod seal;
 pub mod server;
 pub mod tls;
