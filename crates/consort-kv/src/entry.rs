@@ -163,19 +163,33 @@ pub fn serialize_entry(
     for (name, writes) in ws.private() {
         put_map(&mut out, name, meta.read_version, writes);
     }
+    seal_entry(out, public_end, meta.txid, false, meta.flags, secret)
+}
+
+/// The common end of writing a transaction or snapshot entry: encrypt `out[public_end..]`
+/// (the private maps) with the public domain as AAD, and fill in the header, tag, IV and
+/// public-domain size.
+pub(crate) fn seal_entry(
+    mut out: Vec<u8>,
+    public_end: usize,
+    txid: TxId,
+    snapshot: bool,
+    flags: u8,
+    secret: &crate::LedgerSecret,
+) -> Result<Vec<u8>, KvError> {
     let size = (out.len() - HEADER_LEN) as u64;
     if size > MAX_SIZE {
         return Err(KvError::Malformed(format!(
             "entry of {size} bytes is too large"
         )));
     }
-    let iv = iv_for(meta.txid, false);
+    let iv = iv_for(txid, snapshot);
     let (head, rest) = out.split_at_mut(public_end);
     let tag = secret
         .aead()
         .seal_in_place(&iv, &head[PUBLIC_OFFSET..], rest)?;
     out[0] = ENTRY_FORMAT_VERSION;
-    out[1] = meta.flags;
+    out[1] = flags;
     out[2..8].copy_from_slice(&size.to_le_bytes()[..6]);
     out[8..8 + TAG_LEN].copy_from_slice(&tag);
     out[8 + TAG_LEN..8 + GCM_HEADER_LEN].copy_from_slice(&iv);
@@ -255,14 +269,20 @@ impl<'a> EntryView<'a> {
         })
     }
 
-    /// Check the GCM tag and decrypt the private maps.
-    pub fn decrypt_private(&self, secrets: &LedgerSecrets) -> Result<WriteSet, KvError> {
+    /// Check the GCM tag (over the public domain too) and decrypt the private domain.
+    pub fn open_private(&self, secrets: &LedgerSecrets) -> Result<Vec<u8>, KvError> {
         let secret = secrets.for_version(self.txid.seqno)?;
         let mut plain = self.private.to_vec();
         secret
             .aead()
             .open_in_place(&self.iv, self.public, &mut plain, &self.tag)
             .map_err(|_| KvError::Decrypt(self.txid))?;
+        Ok(plain)
+    }
+
+    /// Check the GCM tag and decrypt the private maps.
+    pub fn decrypt_private(&self, secrets: &LedgerSecrets) -> Result<WriteSet, KvError> {
+        let plain = self.open_private(secrets)?;
         let mut ws = WriteSet::default();
         let mut r = Reader {
             buf: &plain,

@@ -19,10 +19,7 @@ use consort_crypto::Sha256Digest;
 use imbl::OrdMap;
 
 use crate::{
-    entry::{
-        self, put_bytes, put_u64, EntryView, Reader, ENTRY_FORMAT_VERSION, HEADER_LEN,
-        PUBLIC_OFFSET,
-    },
+    entry::{self, put_bytes, put_u64, EntryView, Reader, PUBLIC_OFFSET},
     is_public,
     store::{MapState, Versioned},
     KvError, LedgerSecrets, Snapshot, TxId, Version,
@@ -92,19 +89,7 @@ pub fn serialize_snapshot(
     {
         put_map(&mut out, name, state);
     }
-    let size = (out.len() - HEADER_LEN) as u64;
-    let iv = entry::iv_for(txid, true);
-    let (head, rest) = out.split_at_mut(public_end);
-    let tag = secret
-        .aead()
-        .seal_in_place(&iv, &head[PUBLIC_OFFSET..], rest)?;
-    out[0] = ENTRY_FORMAT_VERSION;
-    out[1] = 0;
-    out[2..8].copy_from_slice(&size.to_le_bytes()[..6]);
-    out[8..24].copy_from_slice(&tag);
-    out[24..36].copy_from_slice(&iv);
-    out[36..44].copy_from_slice(&((public_end - PUBLIC_OFFSET) as u64).to_le_bytes());
-    Ok(out)
+    entry::seal_entry(out, public_end, txid, true, 0, secret)
 }
 
 /// A decoded snapshot.
@@ -189,12 +174,7 @@ pub fn decode_snapshot(bytes: &[u8], secrets: &LedgerSecrets) -> Result<DecodedS
         .chunks(8)
         .map(|c| u64::from_le_bytes(c.try_into().expect("8")))
         .collect();
-    let secret = secrets.for_version(seqno)?;
-    let mut plain = view.private.to_vec();
-    secret
-        .aead()
-        .open_in_place(&view.iv, view.public, &mut plain, &view.tag)
-        .map_err(|_| KvError::Decrypt(view.txid))?;
+    let plain = view.open_private(secrets)?;
     let mut maps = OrdMap::new();
     read_maps(&mut r, &mut maps)?;
     let mut pr = Reader {

@@ -31,7 +31,7 @@ use crate::{
     identity::NodeIdentity,
     merkle::MerkleTree,
     receipt::{LeafComponents, Receipt},
-    tables::{self, NodeInfo, NodeStatus, QuoteInfo, ServiceInfo, ServiceStatus, SignatureRecord},
+    tables::{self, NodeInfo, ServiceInfo, ServiceStatus, SignatureRecord},
     verify::{leaf_of, Auditor},
     LedgerError,
 };
@@ -585,18 +585,7 @@ impl Journal {
             &mut tx,
             tables::NODES_INFO,
             self.node.node_id.as_bytes(),
-            &NodeInfo {
-                status: NodeStatus::Trusted,
-                public_key: self.node.public_key_pem(),
-                quote_info: QuoteInfo {
-                    format: "Insecure_Virtual".into(),
-                    quote: String::new(),
-                    endorsements: String::new(),
-                },
-                node_data: serde_json::Value::Null,
-                retired_committed: false,
-                ledger_secret_seqno: 0,
-            },
+            &NodeInfo::trusted(self.node.public_key_pem()),
         );
         tx.put(
             tables::ENDORSED_CERTIFICATES,

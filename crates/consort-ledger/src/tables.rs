@@ -65,6 +65,24 @@ pub struct NodeInfo {
     pub ledger_secret_seqno: u64,
 }
 
+impl NodeInfo {
+    /// A trusted node with `public_key` (PEM) and no attestation (virtual mode).
+    pub fn trusted(public_key: String) -> Self {
+        Self {
+            status: NodeStatus::Trusted,
+            public_key,
+            quote_info: QuoteInfo {
+                format: "Insecure_Virtual".into(),
+                quote: String::new(),
+                endorsements: String::new(),
+            },
+            node_data: serde_json::Value::Null,
+            retired_committed: false,
+            ledger_secret_seqno: 0,
+        }
+    }
+}
+
 /// Service status, as in CCF.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ServiceStatus {

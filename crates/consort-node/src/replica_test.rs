@@ -6,10 +6,7 @@ use std::{collections::VecDeque, path::Path, sync::Arc, time::Instant};
 
 use consort_kv::{Bytes, Store};
 use consort_ledger::{
-    identity::NodeIdentity,
-    tables::{NodeInfo, NodeStatus, QuoteInfo},
-    testing::TestService,
-    Journal, JournalConfig,
+    identity::NodeIdentity, tables::NodeInfo, testing::TestService, Journal, JournalConfig,
 };
 
 use super::*;
@@ -103,18 +100,7 @@ fn backup_journal(svc: &TestService, dir: &Path) -> (Journal, Arc<NodeIdentity>)
 }
 
 fn trust(tx: &mut Tx, node: &NodeIdentity) {
-    let info = NodeInfo {
-        status: NodeStatus::Trusted,
-        public_key: node.public_key_pem(),
-        quote_info: QuoteInfo {
-            format: "Insecure_Virtual".into(),
-            quote: String::new(),
-            endorsements: String::new(),
-        },
-        node_data: serde_json::Value::Null,
-        retired_committed: false,
-        ledger_secret_seqno: 0,
-    };
+    let info = NodeInfo::trusted(node.public_key_pem());
     tx.put(
         tables::NODES_INFO,
         Bytes::from(node.node_id.clone()),
