@@ -16,7 +16,7 @@ use consort_crypto::{
 use consort_kv::{LedgerSecret, LedgerSecrets, Store};
 use consort_ledger::{
     identity::{NodeIdentity, ServiceIdentity},
-    Journal, JournalConfig,
+    tables, Journal, JournalConfig,
 };
 
 use crate::{
@@ -126,6 +126,20 @@ impl NodeState {
             let node = Arc::new(NodeIdentity::from_parts(key, node_cert)?);
             let service_cert = Certificate::from_pem(&read_text(&files.service_cert)?)?;
             let (journal, report) = Journal::open(jc, store, node.clone(), secrets)?;
+            // The identity files must be the ones the (verified) ledger records.
+            let recorded = journal
+                .store()
+                .snapshot()
+                .get(tables::SERVICE_INFO, &tables::SINGLETON_KEY)
+                .and_then(|v| serde_json::from_slice::<tables::ServiceInfo>(&v).ok())
+                .and_then(|i| Certificate::from_pem(&i.cert).ok());
+            if recorded.as_ref() != Some(&service_cert) {
+                return Err(NodeError::Config(format!(
+                    "{} is not the service identity recorded in the ledger",
+                    files.service_cert.display()
+                )));
+            }
+            node.cert.verify_issued_by(&service_cert)?;
             tracing::info!(
                 replayed = report.replayed,
                 rolled_back = report.rolled_back,

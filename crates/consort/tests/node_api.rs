@@ -284,3 +284,27 @@ async fn the_node_writes_snapshots_ccf_can_read() {
         .to_string_lossy()
         .contains(&format!("snapshot_{seqno}_")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_refuses_identity_files_the_ledger_does_not_record() {
+    let mut node = start(json!({})).await;
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(node.child.id().to_string())
+        .status();
+    node.child.wait().unwrap();
+    let dir = node._tmp.path().to_path_buf();
+    let other = consort_ledger::identity::ServiceIdentity::generate().unwrap();
+    std::fs::write(dir.join("node0/service_cert.pem"), other.cert.to_pem()).unwrap();
+    let out = consort()
+        .args(["node", "start", "--config"])
+        .arg(dir.join("node.toml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("not the service identity recorded in the ledger"),
+        "{}",
+        text(&out.stderr)
+    );
+}
