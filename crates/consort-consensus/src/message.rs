@@ -1,6 +1,7 @@
 //! Log entries and the messages nodes exchange.
 
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
 /// A position in the log (1-based; the transaction's seqno).
 pub type Seqno = u64;
@@ -10,7 +11,7 @@ pub type View = u64;
 pub type NodeId = u64;
 
 /// What an entry is, as far as consensus cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EntryKind {
     /// An ordinary transaction.
     Normal,
@@ -19,7 +20,7 @@ pub enum EntryKind {
 }
 
 /// One log entry. `data` is opaque to consensus (a serialized ledger entry).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     pub view: View,
     pub seqno: Seqno,
@@ -28,7 +29,7 @@ pub struct Entry {
 }
 
 /// Node-to-node messages.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
     RequestVote {
         view: View,

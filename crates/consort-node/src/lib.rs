@@ -12,6 +12,7 @@ pub mod api;
 pub mod apps;
 pub mod auth;
 pub mod builtin;
+pub mod cluster;
 pub mod config;
 mod error;
 mod files;
