@@ -1,0 +1,274 @@
+//! The constitution runtime.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use rquickjs::{Context, Ctx, Function, Module, Runtime, Value};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// The constitution a new service starts with.
+pub const DEFAULT_CONSTITUTION: &str = include_str!("default_constitution.js");
+
+/// Resource limits for every script call.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub memory_bytes: usize,
+    pub stack_bytes: usize,
+    pub time: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 32 << 20,
+            stack_bytes: 512 << 10,
+            time: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Why a script did not give an answer.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ScriptError {
+    #[error("the constitution does not compile: {0}")]
+    Compile(String),
+    #[error("the script threw: {0}")]
+    Exception(String),
+    #[error("the script ran longer than {0:?} and was stopped")]
+    Timeout(Duration),
+    #[error("the script exceeded its memory or stack limit")]
+    ResourceLimit,
+    #[error("the script returned {0}, which is not a valid answer")]
+    BadReturn(String),
+    #[error("the script has no exported function {0}")]
+    Missing(&'static str),
+}
+
+/// A proposal's state as the constitution decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProposalState {
+    Open,
+    Accepted,
+    Rejected,
+}
+
+/// `validate`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Validation {
+    pub valid: bool,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// One member's ballot outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vote {
+    pub member_id: String,
+    pub vote: bool,
+}
+
+/// A QuickJS runtime holding one constitution. Not shared between threads; create one per
+/// governance transaction (or keep one per thread).
+pub struct Engine {
+    _rt: Runtime,
+    ctx: Context,
+    limits: Limits,
+    deadline_ms: Arc<AtomicU64>,
+    interrupted: Arc<AtomicBool>,
+    epoch: Instant,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Engine({:?})", self.limits)
+    }
+}
+
+fn describe(ctx: &Ctx<'_>, e: rquickjs::Error) -> String {
+    if let rquickjs::Error::Exception = e {
+        let v: Value<'_> = ctx.catch();
+        if let Some(ex) = v.as_exception() {
+            return ex.message().unwrap_or_default();
+        }
+        return ctx
+            .json_stringify(v)
+            .ok()
+            .flatten()
+            .and_then(|s| s.to_string().ok())
+            .unwrap_or_else(|| "exception".into());
+    }
+    e.to_string()
+}
+
+impl Engine {
+    /// Compile and load `constitution` (an ES module).
+    pub fn new(constitution: &str, limits: Limits) -> Result<Self, ScriptError> {
+        let rt = Runtime::new().map_err(|e| ScriptError::Compile(e.to_string()))?;
+        rt.set_memory_limit(limits.memory_bytes);
+        rt.set_max_stack_size(limits.stack_bytes);
+        let deadline_ms = Arc::new(AtomicU64::new(u64::MAX));
+        let interrupted = Arc::new(AtomicBool::new(false));
+        let epoch = Instant::now();
+        {
+            let (d, i) = (deadline_ms.clone(), interrupted.clone());
+            rt.set_interrupt_handler(Some(Box::new(move || {
+                let now = epoch.elapsed().as_millis() as u64;
+                let stop = now > d.load(Ordering::Relaxed);
+                if stop {
+                    i.store(true, Ordering::Relaxed);
+                }
+                stop
+            })));
+        }
+        let ctx = Context::full(&rt).map_err(|e| ScriptError::Compile(e.to_string()))?;
+        let engine = Self {
+            _rt: rt,
+            ctx,
+            limits,
+            deadline_ms,
+            interrupted,
+            epoch,
+        };
+        engine.load("constitution", constitution)?;
+        Ok(engine)
+    }
+
+    fn arm(&self) {
+        self.interrupted.store(false, Ordering::Relaxed);
+        let deadline =
+            self.epoch.elapsed().as_millis() as u64 + self.limits.time.as_millis() as u64;
+        self.deadline_ms.store(deadline, Ordering::Relaxed);
+    }
+
+    fn classify(&self, msg: String) -> ScriptError {
+        if self.interrupted.load(Ordering::Relaxed) {
+            ScriptError::Timeout(self.limits.time)
+        } else if msg.contains("out of memory")
+            || msg.contains("stack overflow")
+            || msg.contains("too much recursion")
+        {
+            ScriptError::ResourceLimit
+        } else {
+            ScriptError::Exception(msg)
+        }
+    }
+
+    fn load(&self, name: &str, source: &str) -> Result<(), ScriptError> {
+        self.arm();
+        self.ctx.with(|ctx| {
+            let m = Module::declare(ctx.clone(), name, source)
+                .map_err(|e| ScriptError::Compile(describe(&ctx, e)))?;
+            let (m, promise) = m.eval().map_err(|e| self.classify(describe(&ctx, e)))?;
+            promise
+                .finish::<()>()
+                .map_err(|e| self.classify(describe(&ctx, e)))?;
+            // Keep the module's exports reachable from the global object.
+            let ns: rquickjs::Object<'_> = m
+                .namespace()
+                .map_err(|e| ScriptError::Compile(describe(&ctx, e)))?;
+            ctx.globals()
+                .set(format!("__module_{name}"), ns)
+                .map_err(|e| ScriptError::Compile(describe(&ctx, e)))?;
+            Ok(())
+        })
+    }
+
+    /// Call exported `func` of module `module` with JSON-encoded `args`; returns the
+    /// result as JSON.
+    fn call(
+        &self,
+        module: &str,
+        func: &'static str,
+        args: &[serde_json::Value],
+    ) -> Result<serde_json::Value, ScriptError> {
+        self.arm();
+        let out = self.ctx.with(|ctx| -> Result<String, ScriptError> {
+            let ns: rquickjs::Object<'_> = ctx
+                .globals()
+                .get(format!("__module_{module}"))
+                .map_err(|_| ScriptError::Missing(func))?;
+            let f: Function<'_> = ns.get(func).map_err(|_| ScriptError::Missing(func))?;
+            let mut js_args = rquickjs::function::Args::new(ctx.clone(), args.len());
+            for a in args {
+                let v = ctx
+                    .json_parse(serde_json::to_string(a).expect("json"))
+                    .map_err(|e| self.classify(describe(&ctx, e)))?;
+                js_args
+                    .push_arg(v)
+                    .map_err(|e| self.classify(describe(&ctx, e)))?;
+            }
+            let r: Value<'_> = f
+                .call_arg(js_args)
+                .map_err(|e| self.classify(describe(&ctx, e)))?;
+            let s = ctx
+                .json_stringify(r)
+                .map_err(|e| self.classify(describe(&ctx, e)))?
+                .map(|s| s.to_string())
+                .transpose()
+                .map_err(|e| self.classify(describe(&ctx, e)))?;
+            Ok(s.unwrap_or_else(|| "null".into()))
+        })?;
+        serde_json::from_str(&out).map_err(|_| ScriptError::BadReturn(out))
+    }
+
+    /// The constitution's `validate(proposal)`.
+    pub fn validate(&self, proposal_json: &str) -> Result<Validation, ScriptError> {
+        let v = self.call(
+            "constitution",
+            "validate",
+            &[serde_json::Value::String(proposal_json.to_string())],
+        )?;
+        serde_json::from_value(v.clone()).map_err(|_| ScriptError::BadReturn(v.to_string()))
+    }
+
+    /// The constitution's `resolve(proposal, proposerId, votes, activeMembers)`.
+    pub fn resolve(
+        &self,
+        proposal_json: &str,
+        proposer_id: &str,
+        votes: &[Vote],
+        active_members: &[String],
+    ) -> Result<ProposalState, ScriptError> {
+        let v = self.call(
+            "constitution",
+            "resolve",
+            &[
+                serde_json::Value::String(proposal_json.to_string()),
+                serde_json::Value::String(proposer_id.to_string()),
+                serde_json::to_value(votes).expect("json"),
+                serde_json::to_value(active_members).expect("json"),
+            ],
+        )?;
+        serde_json::from_value(v.clone()).map_err(|_| ScriptError::BadReturn(v.to_string()))
+    }
+
+    /// Run a ballot: a module exporting `vote(proposal, proposerId)`, returning a boolean.
+    pub fn ballot(
+        &self,
+        ballot_source: &str,
+        proposal_json: &str,
+        proposer_id: &str,
+    ) -> Result<bool, ScriptError> {
+        self.load("ballot", ballot_source)?;
+        let v = self.call(
+            "ballot",
+            "vote",
+            &[
+                serde_json::Value::String(proposal_json.to_string()),
+                serde_json::Value::String(proposer_id.to_string()),
+            ],
+        )?;
+        v.as_bool()
+            .ok_or_else(|| ScriptError::BadReturn(v.to_string()))
+    }
+}
+
+#[cfg(test)]
+#[path = "constitution_test.rs"]
+mod constitution_test;
