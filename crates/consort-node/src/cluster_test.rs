@@ -1,34 +1,19 @@
 //! Three networked replicas in one process, over real mutual-TLS sockets: grow 1→3,
 //! replicate, lose the primary, elect another, carry on; committed ledgers agree.
 
-use std::{path::Path, time::Duration};
+use std::time::Duration;
 
 use consort_kv::{Bytes, Store};
 use consort_ledger::{tables, testing::TestService, Journal, JournalConfig};
 
 use super::*;
+use crate::replica::test_support::committed_files;
 
 fn replicated(c: &mut JournalConfig) {
     c.commit_on_signature = false;
     c.sig_tx_interval = 10;
     c.sig_ms_interval = 50;
     c.chunk_threshold = 2048;
-}
-
-fn committed_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".committed"))
-        .map(|e| {
-            (
-                e.file_name().into_string().unwrap(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 async fn until(what: &str, mut f: impl FnMut() -> bool) {

@@ -238,3 +238,23 @@ impl Replica {
 #[cfg(test)]
 #[path = "replica_test.rs"]
 mod replica_test;
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    /// The committed chunk files of a ledger directory (name, bytes), sorted.
+    pub(crate) fn committed_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".committed"))
+            .map(|e| {
+                (
+                    e.file_name().into_string().unwrap(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+}

@@ -10,6 +10,7 @@ use consort_ledger::{
 };
 
 use super::*;
+use crate::replica::test_support::committed_files;
 
 struct Cluster {
     replicas: Vec<Replica>,
@@ -111,22 +112,6 @@ fn trust(tx: &mut Tx, node: &NodeIdentity) {
         Bytes::from(node.node_id.clone()),
         node.cert.to_pem().into_bytes(),
     );
-}
-
-fn committed_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".committed"))
-        .map(|e| {
-            (
-                e.file_name().into_string().unwrap(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]
