@@ -144,6 +144,20 @@ fn read_maps(r: &mut Reader<'_>, maps: &mut OrdMap<Arc<str>, MapState>) -> Resul
 /// Authenticate and decode a snapshot entry (the entry alone, without the receipt that
 /// follows it in a `.committed` file).
 pub fn decode_snapshot(bytes: &[u8], secrets: &LedgerSecrets) -> Result<DecodedSnapshot, KvError> {
+    let (view, mut decoded) = decode_snapshot_public(bytes)?;
+    let plain = view.open_private(secrets)?;
+    let mut pr = Reader {
+        buf: &plain,
+        pos: 0,
+    };
+    read_maps(&mut pr, &mut decoded.snapshot.maps)?;
+    Ok(decoded)
+}
+
+/// Decode a snapshot's public domain only (no secret needed): header and public maps. An
+/// auditor uses this; nothing private is read, and the GCM tag is not checked (the
+/// snapshot is authenticated through its evidence in the ledger instead).
+pub fn decode_snapshot_public(bytes: &[u8]) -> Result<(EntryView<'_>, DecodedSnapshot), KvError> {
     let view = EntryView::parse(bytes)?;
     if !view.is_snapshot {
         return Err(KvError::Malformed(
@@ -174,23 +188,20 @@ pub fn decode_snapshot(bytes: &[u8], secrets: &LedgerSecrets) -> Result<DecodedS
         .chunks(8)
         .map(|c| u64::from_le_bytes(c.try_into().expect("8")))
         .collect();
-    let plain = view.open_private(secrets)?;
     let mut maps = OrdMap::new();
     read_maps(&mut r, &mut maps)?;
-    let mut pr = Reader {
-        buf: &plain,
-        pos: 0,
-    };
-    read_maps(&mut pr, &mut maps)?;
-    Ok(DecodedSnapshot {
-        txid: view.txid,
-        root,
-        view_history,
-        snapshot: Snapshot {
-            version: seqno,
-            maps,
+    Ok((
+        view,
+        DecodedSnapshot {
+            txid: view.txid,
+            root,
+            view_history,
+            snapshot: Snapshot {
+                version: seqno,
+                maps,
+            },
         },
-    })
+    ))
 }
 
 #[cfg(test)]

@@ -27,55 +27,7 @@ pub const SNAPSHOT_EVIDENCE: &str = "public:ccf.internal.snapshot_evidence";
 /// The Merkle frontier, carried only inside snapshot files.
 pub const TREE_TABLE: &str = "public:ccf.internal.tree";
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Evidence {
-    hash: String,
-    version: u64,
-}
-
-/// What a journal started from a snapshot still has to check when the evidence arrives.
-#[derive(Debug, Clone)]
-pub(super) struct PendingEvidence {
-    evidence_seqno: Version,
-    write_set_digest: Sha256Digest,
-    snapshot_hash: Sha256Digest,
-}
-
-impl PendingEvidence {
-    /// Called with the entry at `evidence_seqno` before it is applied.
-    pub(super) fn check(
-        &self,
-        seqno: Version,
-        bytes: &[u8],
-        public: &entry::PublicDomain,
-    ) -> Result<(), String> {
-        if seqno != self.evidence_seqno {
-            return Ok(());
-        }
-        if sha256(bytes) != self.write_set_digest {
-            return Err(
-                "snapshot evidence transaction differs from the one its receipt proves".into(),
-            );
-        }
-        let ev = public
-            .maps
-            .get(SNAPSHOT_EVIDENCE)
-            .and_then(|w| w.values().next().cloned().flatten())
-            .ok_or("snapshot evidence transaction carries no evidence")?;
-        let ev: Evidence =
-            serde_json::from_slice(&ev).map_err(|e| format!("bad snapshot evidence: {e}"))?;
-        if ev.hash != self.snapshot_hash.to_hex() {
-            return Err(
-                "the snapshot this node started from is not the one the ledger attests".into(),
-            );
-        }
-        Ok(())
-    }
-
-    pub(super) fn seqno(&self) -> Version {
-        self.evidence_seqno
-    }
-}
+pub(super) use crate::verify::{Evidence, PendingEvidence};
 
 fn view_history(views: &BTreeMap<Version, View>) -> Vec<Version> {
     let max = views.values().copied().max().unwrap_or(0);

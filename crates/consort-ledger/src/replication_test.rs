@@ -156,6 +156,32 @@ fn a_backup_starts_from_a_snapshot_and_replays_the_suffix() {
         assert_eq!(ps.entries(&m), bs.entries(&m), "{m}");
     }
     assert_eq!(b.merkle_root(), primary.journal.merkle_root());
+    // An auditor with no secret verifies the backup's ledger from the snapshot on...
+    b.flush().unwrap();
+    let snap_bytes = fs::read(&snap).unwrap();
+    let auditor = crate::verify::Auditor::from_snapshot(&snap_bytes)
+        .unwrap()
+        .with_service_cert(primary.service.cert.clone());
+    let report = crate::verify::verify_dir_with(bd.path(), auditor).unwrap();
+    assert_eq!(
+        report.last_txid.unwrap().seqno,
+        primary.journal.last_txid().seqno
+    );
+    // ...and refuses it with a snapshot whose public state was altered (genuine receipt).
+    let len = consort_kv::entry::entry_len(&snap_bytes).unwrap() as usize;
+    let mut forged = snap_bytes.clone();
+    let at = forged[..len]
+        .windows(10)
+        .position(|w| w == b"before-000")
+        .expect("a public value");
+    forged[at] = b'B';
+    let auditor = crate::verify::Auditor::from_snapshot(&forged).unwrap();
+    let err = crate::verify::verify_dir_with(bd.path(), auditor).unwrap_err();
+    assert!(
+        err.to_string().contains("not the one the ledger attests"),
+        "{err}"
+    );
+
     // Only the suffix is on the backup's disk.
     let first = files(bd.path()).first().unwrap().0.clone();
     assert!(first.starts_with(&format!("ledger_{}", s + 1)), "{first}");

@@ -64,6 +64,8 @@ pub struct Auditor {
     last_signature: Option<TxId>,
     last_txid: Option<TxId>,
     expected_service: Option<Certificate>,
+    /// For a ledger that starts after a snapshot: the evidence still to be checked.
+    pending: Option<PendingEvidence>,
 }
 
 impl Default for Auditor {
@@ -100,7 +102,85 @@ impl Auditor {
             last_signature: None,
             last_txid: None,
             expected_service: None,
+            pending: None,
         }
+    }
+
+    /// An auditor for a ledger that continues from the committed snapshot file `file` (as a
+    /// node that joined from a snapshot holds): node and service records come from the
+    /// snapshot's public maps, the Merkle tree from its frontier (checked against its root),
+    /// the evidence receipt must verify against the service identity, and the evidence
+    /// transaction, when reached, must name this snapshot. Needs no secret.
+    pub fn from_snapshot(file: &[u8]) -> Result<Self, LedgerError> {
+        let bad = |reason: String| LedgerError::Invalid {
+            path: "<snapshot>".into(),
+            reason,
+        };
+        let len = entry::entry_len(file).ok_or_else(|| bad("truncated snapshot".into()))? as usize;
+        if len > file.len() {
+            return Err(bad("truncated snapshot".into()));
+        }
+        let (entry_bytes, receipt_bytes) = file.split_at(len);
+        let receipt: crate::Receipt = serde_json::from_slice(receipt_bytes)
+            .map_err(|e| bad(format!("no receipt after the snapshot: {e}")))?;
+        let (_, d) = consort_kv::snapshot::decode_snapshot_public(entry_bytes)
+            .map_err(|e| bad(e.to_string()))?;
+        let s = d.txid.seqno;
+        let mut a = Auditor::new();
+        for (k, v, _) in d.snapshot.entries(tables::NODES_INFO) {
+            let n: NodeStatusOnly =
+                serde_json::from_slice(&v).map_err(|e| bad(format!("node record: {e}")))?;
+            a.node_status
+                .insert(String::from_utf8_lossy(&k).into_owned(), n.status);
+        }
+        for (k, v, _) in d.snapshot.entries(tables::ENDORSED_CERTIFICATES) {
+            let c = Certificate::from_pem(&String::from_utf8_lossy(&v))
+                .map_err(|e| bad(format!("node certificate: {e}")))?;
+            a.node_certs
+                .insert(String::from_utf8_lossy(&k).into_owned(), c);
+        }
+        let svc = d
+            .snapshot
+            .get(tables::SERVICE_INFO, &tables::SINGLETON_KEY)
+            .ok_or_else(|| bad("no service record in the snapshot".into()))?;
+        let svc: ServiceOnly =
+            serde_json::from_slice(&svc).map_err(|e| bad(format!("service record: {e}")))?;
+        let service_cert = Certificate::from_pem(&svc.cert)
+            .map_err(|e| bad(format!("service certificate: {e}")))?;
+        let evidence = receipt
+            .verify(&service_cert)
+            .map_err(|e| bad(format!("snapshot receipt: {e}")))?;
+        if evidence.seqno <= s {
+            return Err(bad("snapshot evidence must come after the snapshot".into()));
+        }
+        let mut frontier = Vec::new();
+        for (k, v, _) in d.snapshot.entries(crate::journal::TREE_TABLE) {
+            let level =
+                u64::from_be_bytes(k[..].try_into().map_err(|_| bad("bad tree level".into()))?);
+            frontier.push((
+                level as u32,
+                Sha256Digest::from_slice(&v).ok_or_else(|| bad("bad tree node".into()))?,
+            ));
+        }
+        a.tree = MerkleTree::from_frontier(s + 1, &frontier)
+            .ok_or_else(|| bad("incomplete Merkle frontier".into()))?;
+        if a.tree.root() != Some(d.root) {
+            return Err(bad(
+                "Merkle frontier does not give the snapshot's root".into()
+            ));
+        }
+        a.service_cert = Some(service_cert);
+        a.service_status = Some(svc.status);
+        a.next_seqno = s + 1;
+        a.last_view = d.txid.view;
+        a.last_txid = Some(d.txid);
+        a.last_signature = Some(d.txid);
+        a.pending = Some(PendingEvidence {
+            evidence_seqno: evidence.seqno,
+            write_set_digest: receipt.leaf_components.write_set_digest,
+            snapshot_hash: sha256(entry_bytes),
+        });
+        Ok(a)
     }
 
     /// Also require every service identity recorded in the ledger to be `cert` (what a
@@ -178,6 +258,12 @@ impl Auditor {
         }
         let write_set_digest = sha256(bytes);
         let leaf = leaf_of(&write_set_digest, &public);
+        if let Some(p) = &self.pending {
+            p.check(seqno, bytes, &public).map_err(corrupt)?;
+            if p.seqno() == seqno {
+                self.pending = None;
+            }
+        }
 
         if let Some(nodes) = public.maps.get(tables::NODES_INFO) {
             for (k, v) in nodes {
@@ -365,6 +451,56 @@ pub fn check_signature_record(
         })
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct Evidence {
+    pub(crate) hash: String,
+    pub(crate) version: u64,
+}
+
+/// What a journal started from a snapshot still has to check when the evidence arrives.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingEvidence {
+    pub(crate) evidence_seqno: Version,
+    pub(crate) write_set_digest: Sha256Digest,
+    pub(crate) snapshot_hash: Sha256Digest,
+}
+
+impl PendingEvidence {
+    /// Called with the entry at `evidence_seqno` before it is applied.
+    pub(crate) fn check(
+        &self,
+        seqno: Version,
+        bytes: &[u8],
+        public: &entry::PublicDomain,
+    ) -> Result<(), String> {
+        if seqno != self.evidence_seqno {
+            return Ok(());
+        }
+        if sha256(bytes) != self.write_set_digest {
+            return Err(
+                "snapshot evidence transaction differs from the one its receipt proves".into(),
+            );
+        }
+        let ev = public
+            .maps
+            .get(crate::journal::SNAPSHOT_EVIDENCE)
+            .and_then(|w| w.values().next().cloned().flatten())
+            .ok_or("snapshot evidence transaction carries no evidence")?;
+        let ev: Evidence =
+            serde_json::from_slice(&ev).map_err(|e| format!("bad snapshot evidence: {e}"))?;
+        if ev.hash != self.snapshot_hash.to_hex() {
+            return Err(
+                "the snapshot this node started from is not the one the ledger attests".into(),
+            );
+        }
+        Ok(())
+    }
+
+    pub(crate) fn seqno(&self) -> Version {
+        self.evidence_seqno
+    }
+}
+
 /// Result of [`verify_dir`].
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
@@ -425,6 +561,15 @@ pub fn verify_dir(dir: &Path) -> Result<VerifyReport, LedgerError> {
 /// [`verify_dir`] with a configured auditor (e.g. [`Auditor::with_service_cert`]).
 pub fn verify_dir_with(dir: &Path, mut auditor: Auditor) -> Result<VerifyReport, LedgerError> {
     let chunks = for_each_entry(dir, |seqno, bytes| auditor.add(seqno, bytes).map(|_| ()))?;
+    if let (Some(e), Some(c)) = (&auditor.expected_service, &auditor.service_cert) {
+        if e != c {
+            return Err(LedgerError::Corrupt {
+                seqno: auditor.next_seqno,
+                reason: "the snapshot's service identity is not the expected service certificate"
+                    .into(),
+            });
+        }
+    }
     if auditor.expected_service.is_some() && auditor.service_cert.is_none() {
         return Err(LedgerError::Corrupt {
             seqno: 1,

@@ -29,6 +29,10 @@ pub(crate) enum LedgerCmd {
         /// Require the ledger's service identity to be this certificate (PEM file).
         #[arg(long)]
         service_cert: Option<PathBuf>,
+        /// The ledger continues from this committed snapshot file (a node that joined from a
+        /// snapshot); its evidence receipt and the evidence transaction are checked.
+        #[arg(long)]
+        snapshot: Option<PathBuf>,
     },
     /// Print the ledger's transactions as JSON lines (public maps; private maps by size).
     Show {
@@ -58,7 +62,8 @@ pub(crate) fn run_ledger(cmd: LedgerCmd) -> Result<ExitCode> {
             dir,
             json,
             service_cert,
-        } => match verify::verify_dir_with(&dir, auditor_for(service_cert)?) {
+            snapshot,
+        } => match verify::verify_dir_with(&dir, auditor_for(service_cert, snapshot)?) {
             Ok(r) => {
                 if json {
                     println!("{}", serde_json::to_string(&r)?);
@@ -122,8 +127,16 @@ pub(crate) fn run_ledger(cmd: LedgerCmd) -> Result<ExitCode> {
     }
 }
 
-fn auditor_for(service_cert: Option<PathBuf>) -> Result<verify::Auditor> {
-    let mut a = verify::Auditor::new();
+fn auditor_for(
+    service_cert: Option<PathBuf>,
+    snapshot: Option<PathBuf>,
+) -> Result<verify::Auditor> {
+    let mut a = match snapshot {
+        Some(p) => verify::Auditor::from_snapshot(
+            &std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?,
+        )?,
+        None => verify::Auditor::new(),
+    };
     if let Some(p) = service_cert {
         let pem =
             std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
