@@ -280,8 +280,10 @@ impl Raft {
             }
             Role::Follower | Role::Candidate => {
                 // A node with an empty log is joining: it waits to be caught up rather than
-                // disrupting the service with elections it cannot win.
-                if self.now >= self.election_deadline && !self.log.is_empty() {
+                // disrupting the service with elections it cannot win. A node that is the
+                // only member need not wait for a timeout to lead.
+                let alone = self.cfg.members == [self.cfg.id];
+                if (self.now >= self.election_deadline || alone) && !self.log.is_empty() {
                     self.start_election(&mut out);
                 }
             }

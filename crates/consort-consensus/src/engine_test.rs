@@ -76,7 +76,12 @@ fn empty_nodes_wait_and_membership_changes_take_effect() {
     );
     assert_eq!(empty.role(), Role::Follower);
     let mut r = node(1, 1);
-    r.tick(1000);
+    r.tick(1);
+    assert_eq!(
+        r.role(),
+        Role::Leader,
+        "a lone member leads at its first tick"
+    );
     r.propose_signature(Bytes::new());
     assert_eq!(r.commit_seqno(), 2);
     // Growing to two members: commits now need node 2.
