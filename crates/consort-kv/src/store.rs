@@ -273,7 +273,7 @@ impl Store {
         tx: Tx,
         hook: impl FnOnce(&Committed) -> Result<(), E>,
     ) -> Result<CommitOutcome, KvError> {
-        let (snapshot, reads, write_set, _claims) = tx.into_parts();
+        let (snapshot, reads, write_set) = tx.into_parts();
         if write_set.is_empty() {
             return Ok(CommitOutcome::ReadOnly {
                 read_version: snapshot.version,

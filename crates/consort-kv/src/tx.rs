@@ -64,8 +64,8 @@ impl Tx {
         }
     }
 
-    pub(crate) fn into_parts(self) -> (Snapshot, ReadSet, WriteSet, Option<Sha256Digest>) {
-        (self.snapshot, self.reads, self.writes, self.claims_digest)
+    pub(crate) fn into_parts(self) -> (Snapshot, ReadSet, WriteSet) {
+        (self.snapshot, self.reads, self.writes)
     }
 
     /// Version of the snapshot this transaction reads.

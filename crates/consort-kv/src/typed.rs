@@ -93,6 +93,13 @@ pub const SINGLETON_KEY: [u8; 8] = [0u8; 8];
 
 type Types<K, V, KC, VC> = fn() -> (K, V, KC, VC);
 
+fn codec_error(map: &str) -> impl FnOnce(String) -> KvError + '_ {
+    move |message| KvError::Codec {
+        map: map.to_string(),
+        message,
+    }
+}
+
 /// A typed map handle.
 #[derive(Debug)]
 pub struct Map<K, V, KC, VC> {
@@ -113,10 +120,7 @@ impl<K, V, KC: Codec<K>, VC: Codec<V>> Map<K, V, KC, VC> {
     }
 
     fn decode_value(&self, b: &[u8]) -> Result<V, KvError> {
-        VC::decode(b).map_err(|message| KvError::Codec {
-            map: self.name.to_string(),
-            message,
-        })
+        VC::decode(b).map_err(codec_error(self.name))
     }
 
     pub fn get(&self, tx: &mut Tx, key: &K) -> Result<Option<V>, KvError> {
@@ -142,10 +146,7 @@ impl<K, V, KC: Codec<K>, VC: Codec<V>> Map<K, V, KC, VC> {
         tx.range(self.name, &..)
             .into_iter()
             .map(|(k, v)| {
-                let k = KC::decode(&k).map_err(|message| KvError::Codec {
-                    map: self.name.to_string(),
-                    message,
-                })?;
+                let k = KC::decode(&k).map_err(codec_error(self.name))?;
                 Ok((k, self.decode_value(&v)?))
             })
             .collect()
@@ -173,12 +174,7 @@ impl<V, VC: Codec<V>> Value<V, VC> {
 
     pub fn get(&self, tx: &mut Tx) -> Result<Option<V>, KvError> {
         tx.get(self.name, &SINGLETON_KEY)
-            .map(|b| {
-                VC::decode(&b).map_err(|message| KvError::Codec {
-                    map: self.name.to_string(),
-                    message,
-                })
-            })
+            .map(|b| VC::decode(&b).map_err(codec_error(self.name)))
             .transpose()
     }
 

@@ -190,7 +190,8 @@ async fn handle_inner(
 ) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
-    let (_, params) = state.registry.route(&parts.method, &path)?;
+    let (endpoint, params) = state.registry.route(&parts.method, &path)?;
+    let endpoint = endpoint.clone();
     let query: BTreeMap<String, String> = parts
         .uri
         .query()
@@ -243,10 +244,9 @@ async fn handle_inner(
             .expect("semaphore never closed");
         let state = state.clone();
         let res = tokio::task::spawn_blocking(move || {
-            let (endpoint, _) = state.registry.route(&request.method, &request.path)?;
             let mut request = request;
             request.caller = crate::auth::authenticate(&state, &endpoint.auth, &mut request)?;
-            framework::execute(&state, endpoint, &request)
+            framework::execute(&state, &endpoint, &request)
         })
         .await;
         drop(permit);
