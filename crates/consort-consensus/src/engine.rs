@@ -19,6 +19,10 @@ pub struct Config {
     pub heartbeat_ms: u64,
     /// Most entries per AppendEntries.
     pub max_batch: usize,
+    /// A leader that has not heard from a majority within `election_timeout_max_ms` steps
+    /// down (CCF's "check quorum"), so a partitioned primary stops accepting writes it
+    /// could never commit.
+    pub check_quorum: bool,
 }
 
 impl Config {
@@ -30,6 +34,7 @@ impl Config {
             election_timeout_max_ms: 300,
             heartbeat_ms: 30,
             max_batch: 64,
+            check_quorum: true,
         }
     }
 }
@@ -106,6 +111,9 @@ pub struct Raft {
     votes: BTreeSet<NodeId>,
     next: BTreeMap<NodeId, Seqno>,
     matched: BTreeMap<NodeId, Seqno>,
+    /// Leader: when each peer last answered in this view.
+    contact: BTreeMap<NodeId, u64>,
+    leader_since: u64,
     rng: Rng,
 }
 
@@ -134,6 +142,8 @@ impl Raft {
             votes: BTreeSet::new(),
             next: BTreeMap::new(),
             matched: BTreeMap::new(),
+            contact: BTreeMap::new(),
+            leader_since: 0,
             rng: Rng(seed ^ 0x5EED),
         };
         r.reset_election_timer();
@@ -258,9 +268,12 @@ impl Raft {
             let peers: Vec<NodeId> = self.peers().collect();
             self.next.retain(|p, _| peers.contains(p));
             self.matched.retain(|p, _| peers.contains(p));
+            self.contact.retain(|p, _| peers.contains(p));
             for p in peers {
                 self.next.entry(p).or_insert(next);
                 self.matched.entry(p).or_insert(0);
+                // A new member gets a full timeout to answer before it counts as absent.
+                self.contact.entry(p).or_insert(self.now);
             }
             self.advance_commit(&mut out);
             self.broadcast_append(&mut out);
@@ -274,6 +287,10 @@ impl Raft {
         self.now = now.max(self.now);
         match self.role {
             Role::Leader => {
+                if self.cfg.check_quorum && !self.has_quorum_contact() {
+                    self.become_follower(self.view, None, &mut out);
+                    return out;
+                }
                 if self.now >= self.last_heartbeat + self.cfg.heartbeat_ms {
                     self.broadcast_append(&mut out);
                 }
@@ -321,8 +338,25 @@ impl Raft {
         }
     }
 
+    /// Leader: whether a majority (counting itself) answered within the last election
+    /// timeout, or it has not led that long yet.
+    fn has_quorum_contact(&self) -> bool {
+        let window = self.cfg.election_timeout_max_ms;
+        if self.now < self.leader_since + window {
+            return true;
+        }
+        let cutoff = self.now - window;
+        let live = 1 + self
+            .peers()
+            .filter(|p| self.contact.get(p).is_some_and(|t| *t >= cutoff))
+            .count();
+        live >= self.majority()
+    }
+
     fn become_leader(&mut self, out: &mut Vec<Action>) {
         self.leader = Some(self.cfg.id);
+        self.leader_since = self.now;
+        self.contact.clear();
         self.set_role(Role::Leader, out);
         let next = self.last_seqno() + 1;
         for p in self.peers().collect::<Vec<_>>() {
@@ -572,6 +606,7 @@ impl Raft {
         if self.role != Role::Leader || view != self.view {
             return;
         }
+        self.contact.insert(from, self.now);
         if success {
             let m = self.matched.entry(from).or_insert(0);
             if last_seqno > *m {

@@ -260,3 +260,37 @@ fn figure_8_old_view_signature_is_not_committed_by_counting_replicas() {
         Message::RequestVoteResponse { granted: true, .. }
     ));
 }
+
+#[test]
+fn leader_without_quorum_contact_steps_down() {
+    let mut nodes: Vec<Raft> = (1..=3).map(|i| node(i, 3)).collect();
+    let acts = nodes[0].tick(10_000);
+    let (_, rv) = sends(&acts).into_iter().find(|(to, _)| *to == 2).unwrap();
+    let resp = sends(&nodes[1].receive(1, rv));
+    nodes[0].receive(2, resp[0].1.clone());
+    assert_eq!(nodes[0].role(), Role::Leader);
+    // Node 2 keeps answering: the leader stays.
+    let mut now = 10_000;
+    for _ in 0..20 {
+        now += 50;
+        for (to, m) in sends(&nodes[0].tick(now)) {
+            if to == 2 {
+                for (_, r) in sends(&nodes[1].receive(1, m)) {
+                    nodes[0].receive(2, r);
+                }
+            }
+        }
+    }
+    assert_eq!(nodes[0].role(), Role::Leader, "a majority answers");
+    // Cut off from both peers: within one maximum election timeout it steps down, in the
+    // same view, and proposals are refused.
+    let view = nodes[0].view();
+    let limit = now + nodes[0].cfg.election_timeout_max_ms + 100;
+    while nodes[0].role() == Role::Leader && now < limit {
+        now += 50;
+        nodes[0].tick(now);
+    }
+    assert_eq!(nodes[0].role(), Role::Follower);
+    assert_eq!(nodes[0].view(), view);
+    assert_eq!(nodes[0].propose(Bytes::from_static(b"x")).0, None);
+}
