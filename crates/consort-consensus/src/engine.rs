@@ -100,7 +100,10 @@ pub struct Raft {
     // Persistent.
     view: View,
     voted_for: Option<NodeId>,
+    /// Entries after `base` (a node started from a snapshot at `base` has none before).
     log: Vec<Entry>,
+    base: Seqno,
+    base_view: View,
     // Volatile.
     role: Role,
     leader: Option<NodeId>,
@@ -127,15 +130,34 @@ impl Raft {
         seed: u64,
         now: u64,
     ) -> Self {
-        debug_assert!(log.iter().enumerate().all(|(i, e)| e.seqno == i as u64 + 1));
+        Self::with_base(cfg, view, voted_for, (0, 0), log, seed, now)
+    }
+
+    /// A node whose log starts after `base = (seqno, view)`, a committed point it holds as a
+    /// snapshot (`log` must be contiguous from `seqno + 1`).
+    pub fn with_base(
+        cfg: Config,
+        view: View,
+        voted_for: Option<NodeId>,
+        base: (Seqno, View),
+        log: Vec<Entry>,
+        seed: u64,
+        now: u64,
+    ) -> Self {
+        debug_assert!(log
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e.seqno == base.0 + i as u64 + 1));
         let mut r = Self {
             cfg,
             view,
             voted_for,
             log,
+            base: base.0,
+            base_view: base.1,
             role: Role::Follower,
             leader: None,
-            commit: 0,
+            commit: base.0,
             now,
             election_deadline: 0,
             last_heartbeat: 0,
@@ -168,28 +190,44 @@ impl Raft {
     pub fn commit_seqno(&self) -> Seqno {
         self.commit
     }
+    /// The entries held (after [`Raft::base`]).
     pub fn log(&self) -> &[Entry] {
         &self.log
     }
+    /// The snapshot point the log starts after (0 for a full log).
+    pub fn base(&self) -> Seqno {
+        self.base
+    }
     pub fn last_seqno(&self) -> Seqno {
-        self.log.len() as Seqno
+        self.base + self.log.len() as Seqno
     }
 
-    fn view_at(&self, seqno: Seqno) -> View {
-        if seqno == 0 {
-            0
-        } else {
-            self.log[seqno as usize - 1].view
+    /// Index into `log` of entry `seqno` (which must be after `base`).
+    fn idx(&self, seqno: Seqno) -> usize {
+        (seqno - self.base) as usize
+    }
+
+    /// The view of entry `seqno`. Entries up to `base` are committed and so match any
+    /// leader's: asked about one before `base`, answer as if it matched (`None`).
+    fn view_at_opt(&self, seqno: Seqno) -> Option<View> {
+        match seqno.cmp(&self.base) {
+            std::cmp::Ordering::Less => None,
+            std::cmp::Ordering::Equal => Some(self.base_view),
+            std::cmp::Ordering::Greater => Some(self.log[self.idx(seqno) - 1].view),
         }
     }
 
-    /// The last signature entry: (view, seqno), or (0, 0).
+    fn view_at(&self, seqno: Seqno) -> View {
+        self.view_at_opt(seqno).unwrap_or(0)
+    }
+
+    /// The last signature entry: (view, seqno), or the base (or (0, 0)).
     pub fn last_committable(&self) -> (View, Seqno) {
         self.log
             .iter()
             .rev()
             .find(|e| e.kind == EntryKind::Signature)
-            .map_or((0, 0), |e| (e.view, e.seqno))
+            .map_or((self.base_view, self.base), |e| (e.view, e.seqno))
     }
 
     fn majority(&self) -> usize {
@@ -244,8 +282,16 @@ impl Raft {
                 "node {} would truncate committed entries",
                 self.cfg.id
             );
-            self.log.truncate(after as usize);
+            self.log.truncate(self.idx(after));
             out.push(Action::Truncate { after });
+        }
+    }
+
+    /// At start: entries up to `seqno` are known committed (the durable ledger says so).
+    /// Ignored beyond the log or below the current commit point.
+    pub fn restore_commit(&mut self, seqno: Seqno) {
+        if seqno <= self.last_seqno() && seqno > self.commit {
+            self.commit = seqno;
         }
     }
 
@@ -300,7 +346,7 @@ impl Raft {
                 // disrupting the service with elections it cannot win. A node that is the
                 // only member need not wait for a timeout to lead.
                 let alone = self.cfg.members == [self.cfg.id];
-                if (self.now >= self.election_deadline || alone) && !self.log.is_empty() {
+                if (self.now >= self.election_deadline || alone) && self.last_seqno() > 0 {
                     self.start_election(&mut out);
                 }
             }
@@ -416,10 +462,11 @@ impl Raft {
     }
 
     fn send_append(&mut self, to: NodeId, out: &mut Vec<Action>) {
-        let next = *self.next.get(&to).unwrap_or(&1);
+        // A peer behind our base would need a snapshot transfer; we can only send from it.
+        let next = (*self.next.get(&to).unwrap_or(&1)).max(self.base + 1);
         let prev = next - 1;
         let end = (self.last_seqno()).min(prev + self.cfg.max_batch as u64);
-        let entries = self.log[prev as usize..end as usize].to_vec();
+        let entries = self.log[self.idx(prev)..self.idx(end)].to_vec();
         out.push(Action::Send {
             to,
             msg: Message::AppendEntries {
@@ -552,7 +599,7 @@ impl Raft {
             out.push(reply(false, self.last_seqno(), self.view));
             return;
         }
-        if self.view_at(prev_seqno) != prev_view {
+        if self.view_at_opt(prev_seqno).is_some_and(|v| v != prev_view) {
             // Conflict at prev: the leader will back up; hint before our commit point is
             // never needed because committed entries always match.
             out.push(reply(
@@ -566,6 +613,9 @@ impl Raft {
         let mut appended = Vec::new();
         for e in entries {
             let s = e.seqno;
+            if s <= self.base {
+                continue; // in our snapshot: committed, so the same
+            }
             if s <= self.last_seqno() {
                 if self.view_at(s) == e.view {
                     continue;
@@ -582,7 +632,7 @@ impl Raft {
         // matches the leader's log.
         let bound = leader_commit.min(matched_end);
         if bound > self.commit {
-            if let Some(sig) = self.log[self.commit as usize..bound as usize]
+            if let Some(sig) = self.log[self.idx(self.commit)..self.idx(bound)]
                 .iter()
                 .rev()
                 .find(|e| e.kind == EntryKind::Signature)
@@ -637,7 +687,7 @@ impl Raft {
             return;
         }
         // Only a signature of the current view commits (and with it, everything before).
-        if let Some(sig) = self.log[self.commit as usize..replicated as usize]
+        if let Some(sig) = self.log[self.idx(self.commit)..self.idx(replicated)]
             .iter()
             .rev()
             .find(|e| e.kind == EntryKind::Signature && e.view == self.view)

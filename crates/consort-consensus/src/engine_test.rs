@@ -294,3 +294,50 @@ fn leader_without_quorum_contact_steps_down() {
     assert_eq!(nodes[0].view(), view);
     assert_eq!(nodes[0].propose(Bytes::from_static(b"x")).0, None);
 }
+
+#[test]
+fn a_node_started_from_a_snapshot_follows_from_its_base() {
+    // Leader with a full log of 6 entries (signatures at 1, 3 and 6); a follower that holds
+    // a snapshot at 3 and nothing after.
+    let log: Vec<Entry> = (1..=6)
+        .map(|s| {
+            if [1, 3, 6].contains(&s) {
+                sig(1, s)
+            } else {
+                Entry {
+                    view: 1,
+                    seqno: s,
+                    kind: EntryKind::Normal,
+                    data: Bytes::new(),
+                }
+            }
+        })
+        .collect();
+    let mut leader = Raft::new(Config::new(1, vec![1, 2]), 1, Some(1), log, 1, 0);
+    let mut follower = Raft::with_base(Config::new(2, vec![1, 2]), 1, None, (3, 1), vec![], 2, 0);
+    assert_eq!(follower.last_seqno(), 3);
+    assert_eq!(follower.commit_seqno(), 3);
+    assert_eq!(follower.last_committable(), (1, 3));
+    // The leader wins (the follower's base is as up to date as its own committable point
+    // is not: the leader's last signature is at 6).
+    let acts = leader.tick(10_000);
+    let (_, rv) = sends(&acts).into_iter().find(|(to, _)| *to == 2).unwrap();
+    let resp = sends(&follower.receive(1, rv));
+    let acts = leader.receive(2, resp[0].1.clone());
+    assert_eq!(leader.role(), Role::Leader);
+    leader.propose_signature(Bytes::new());
+    let mut msgs = sends(&acts);
+    for _ in 0..10 {
+        let Some((_, m)) = msgs.into_iter().find(|(to, _)| *to == 2) else {
+            break;
+        };
+        let replies = sends(&follower.receive(1, m));
+        msgs = Vec::new();
+        for (_, r) in replies {
+            msgs.extend(sends(&leader.receive(2, r)));
+        }
+    }
+    assert_eq!(follower.last_seqno(), 7, "caught up from its base");
+    assert_eq!(follower.log().first().map(|e| e.seqno), Some(4));
+    assert_eq!(leader.commit_seqno(), 7);
+}

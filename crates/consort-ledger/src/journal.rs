@@ -210,6 +210,12 @@ impl Journal {
             if let Some(t) = last_sig {
                 committed = t;
             }
+        } else {
+            // Under consensus: what the chunk files already record as committed.
+            let c = files.committed_seqno().min(signed);
+            if c > 0 {
+                committed = TxId::new(view_at(&views, c).unwrap_or(0), c);
+            }
         }
         store.set_view(max_view + 1);
         let report = OpenReport {
@@ -512,6 +518,16 @@ impl Journal {
         self.lock().signatures.keys().next_back().copied()
     }
 
+    /// The first seqno this ledger holds (after the snapshot it started from, if any).
+    pub fn first_seqno(&self) -> Version {
+        self.lock().files.first_seqno()
+    }
+
+    /// Whether transaction `seqno` is a signature transaction.
+    pub fn is_signature(&self, seqno: Version) -> bool {
+        self.lock().signatures.contains_key(&seqno)
+    }
+
     /// Current Merkle root (over every transaction appended so far).
     pub fn merkle_root(&self) -> Sha256Digest {
         self.lock().tree.root().expect("tree has the zero leaf")
@@ -696,7 +712,7 @@ fn commit_to_locked(inner: &mut Inner, store: &Store, txid: TxId) -> Result<(), 
 
 #[path = "journal_snapshot.rs"]
 mod snapshot_support;
-pub use snapshot_support::{SNAPSHOT_EVIDENCE, TREE_TABLE};
+pub use snapshot_support::{PendingSnapshot, SNAPSHOT_EVIDENCE, TREE_TABLE};
 
 #[cfg(test)]
 #[path = "journal_test.rs"]

@@ -42,22 +42,47 @@ fn view_history(views: &BTreeMap<Version, View>) -> Vec<Version> {
     out
 }
 
+/// A snapshot written but not yet usable: its evidence transaction is not committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingSnapshot {
+    /// The seqno the snapshot was taken at.
+    pub seqno: Version,
+    /// The seqno of its evidence transaction.
+    pub evidence: Version,
+    /// `snapshot_<S>_<E>` (without a receipt).
+    pub path: PathBuf,
+}
+
+fn write_atomically(dir: &Path, name: &str, contents: &[u8]) -> Result<PathBuf, LedgerError> {
+    fs::create_dir_all(dir).map_err(LedgerError::io(dir))?;
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut f = fs::File::create(&tmp).map_err(LedgerError::io(&tmp))?;
+    f.write_all(contents)
+        .and_then(|_| f.sync_all())
+        .map_err(LedgerError::io(&tmp))?;
+    fs::rename(&tmp, &path).map_err(LedgerError::io(&path))?;
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(LedgerError::io(dir))?;
+    Ok(path)
+}
+
 impl Journal {
-    /// Snapshot the state at the commit point (nothing may be pending: sign first), record
-    /// its evidence, sign, and write `snapshot_<S>_<E>.committed` into `dir` (or, if the
-    /// evidence is not committed yet, `snapshot_<S>_<E>`). Returns the file's path.
-    pub fn write_snapshot(&self, dir: &Path) -> Result<PathBuf, LedgerError> {
+    /// Snapshot the current state (at seqno `S`), append its evidence transaction `E`
+    /// (not signed yet) and write `snapshot_<S>_<E>` into `dir`. The snapshot becomes
+    /// usable once `E` is committed: then [`Journal::complete_snapshot`] appends the receipt
+    /// for `E` and renames it `snapshot_<S>_<E>.committed`. If `E` is rolled back instead,
+    /// the caller deletes the file.
+    pub fn begin_snapshot(&self, dir: &Path) -> Result<PendingSnapshot, LedgerError> {
         let (s, bytes) = {
             let inner = self.lock();
             let snap = self.store.snapshot();
             let s = snap.version();
-            if s == 0 || s != inner.committed.seqno {
+            if s == 0 {
                 return Err(LedgerError::Invalid {
                     path: dir.to_path_buf(),
-                    reason: format!(
-                        "snapshots are taken at the commit point: state is at {s}, committed {}",
-                        inner.committed
-                    ),
+                    reason: "nothing to snapshot".into(),
                 });
             }
             let mut tree = WriteSet::default();
@@ -93,27 +118,37 @@ impl Journal {
             CommitOutcome::Committed(c) => c.txid.seqno,
             CommitOutcome::ReadOnly { .. } => unreachable!("evidence writes"),
         };
-        self.sign()?;
-        fs::create_dir_all(dir).map_err(LedgerError::io(dir))?;
-        let mut contents = bytes;
-        let name = if self.committed().seqno >= e {
-            let receipt = self.receipt(e)?;
-            contents.extend(serde_json::to_vec(&receipt).expect("json"));
-            format!("snapshot_{s}_{e}.committed")
-        } else {
-            format!("snapshot_{s}_{e}")
-        };
-        let path = dir.join(name);
-        let tmp = dir.join(format!(".{s}.tmp"));
-        let mut f = fs::File::create(&tmp).map_err(LedgerError::io(&tmp))?;
-        f.write_all(&contents)
-            .and_then(|_| f.sync_all())
-            .map_err(LedgerError::io(&tmp))?;
-        fs::rename(&tmp, &path).map_err(LedgerError::io(&path))?;
-        fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(LedgerError::io(dir))?;
+        let path = write_atomically(dir, &format!("snapshot_{s}_{e}"), &bytes)?;
+        Ok(PendingSnapshot {
+            seqno: s,
+            evidence: e,
+            path,
+        })
+    }
+
+    /// Finish a pending snapshot whose evidence is committed: append the receipt for `E`
+    /// and rename it `snapshot_<S>_<E>.committed`. Returns the new path.
+    pub fn complete_snapshot(&self, p: &PendingSnapshot) -> Result<PathBuf, LedgerError> {
+        let receipt = self.receipt(p.evidence)?;
+        let mut contents = fs::read(&p.path).map_err(LedgerError::io(&p.path))?;
+        contents.extend(serde_json::to_vec(&receipt).expect("json"));
+        let dir = p.path.parent().unwrap_or(Path::new("."));
+        let name = format!("snapshot_{}_{}.committed", p.seqno, p.evidence);
+        let path = write_atomically(dir, &name, &contents)?;
+        fs::remove_file(&p.path).map_err(LedgerError::io(&p.path))?;
         Ok(path)
+    }
+
+    /// Standing alone: snapshot, sign, and (when the signature commits, as it does with
+    /// `commit_on_signature`) complete it. Returns the file's path (`.committed` if done).
+    pub fn write_snapshot(&self, dir: &Path) -> Result<PathBuf, LedgerError> {
+        let p = self.begin_snapshot(dir)?;
+        self.sign()?;
+        if self.committed().seqno >= p.evidence {
+            self.complete_snapshot(&p)
+        } else {
+            Ok(p.path)
+        }
     }
 
     /// Start a journal (in an empty ledger directory) from a committed snapshot file, as a

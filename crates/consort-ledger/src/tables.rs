@@ -63,7 +63,23 @@ pub struct NodeInfo {
     pub retired_committed: bool,
     #[serde(default)]
     pub ledger_secret_seqno: u64,
+    /// Where other nodes reach this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_to_node_interface: Option<NetInterface>,
+    /// Where clients reach this one (CCF: by interface name).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub rpc_interfaces: std::collections::BTreeMap<String, NetInterface>,
 }
+
+/// A network interface of a node, as CCF records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetInterface {
+    pub bind_address: String,
+    pub published_address: String,
+}
+
+/// CCF's name for a node's main client interface.
+pub const PRIMARY_RPC_INTERFACE: &str = "primary_rpc_interface";
 
 impl NodeInfo {
     /// A trusted node with `public_key` (PEM) and no attestation (virtual mode).
@@ -79,6 +95,8 @@ impl NodeInfo {
             node_data: serde_json::Value::Null,
             retired_committed: false,
             ledger_secret_seqno: 0,
+            node_to_node_interface: None,
+            rpc_interfaces: Default::default(),
         }
     }
 }

@@ -159,7 +159,7 @@ impl Request {
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: StatusCode,
-    pub content_type: &'static str,
+    pub content_type: std::borrow::Cow<'static, str>,
     pub body: Bytes,
     pub headers: Vec<(http::HeaderName, String)>,
 }
@@ -168,7 +168,7 @@ impl Response {
     pub fn json<T: Serialize + ?Sized>(v: &T) -> Self {
         Self {
             status: StatusCode::OK,
-            content_type: "application/json",
+            content_type: "application/json".into(),
             body: Bytes::from(serde_json::to_vec(v).expect("json")),
             headers: Vec::new(),
         }
@@ -177,7 +177,7 @@ impl Response {
     pub fn text(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Self {
         Self {
             status,
-            content_type,
+            content_type: content_type.into(),
             body: body.into(),
             headers: Vec::new(),
         }

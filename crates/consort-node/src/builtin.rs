@@ -116,29 +116,61 @@ pub fn register(r: &mut Registry) {
             Ok(Response::json(&json!({
                 "service_status": info.get("status"),
                 "service_certificate": info.get("cert"),
-                "current_view": ctx.node.journal.store().view(),
-                "primary_id": ctx.node.node.node_id,
+                "current_view": ctx.node.cluster.with(|r| r.raft.view()),
+                "primary_id": ctx.node.primary_node_id(),
                 "recovery_count": info.get("recovery_count").cloned().unwrap_or(json!(0)),
                 "service_data": info.get("service_data"),
                 "current_service_create_txid": info.get("current_service_create_txid"),
             })))
         },
     );
-    r.add(Method::GET, "/node/network/nodes", ReadOnly, &[NoAuth], "Nodes of the service", |ctx| {
-        let mut nodes = Vec::new();
-        for (k, v) in ctx.tx.range(tables::NODES_INFO, &..) {
-            let id = String::from_utf8_lossy(&k).to_string();
-            let info: serde_json::Value = serde_json::from_slice(&v).unwrap_or_default();
-            nodes.push(json!({
-                "node_id": id,
-                "status": info.get("status"),
-                "primary": id == ctx.node.node.node_id,
-                "node_data": info.get("node_data"),
-                "rpc_interfaces": {"primary_rpc_interface": {"published_address": ctx.node.config.rpc_address.to_string()}},
-            }));
-        }
-        Ok(Response::json(&json!({"nodes": nodes})))
-    });
+    r.add(
+        Method::GET,
+        "/node/network/nodes",
+        ReadOnly,
+        &[NoAuth],
+        "Nodes of the service",
+        |ctx| {
+            let primary = ctx.node.primary_node_id();
+            let mut nodes = Vec::new();
+            for (k, v) in ctx.tx.range(tables::NODES_INFO, &..) {
+                let id = String::from_utf8_lossy(&k).to_string();
+                let info: serde_json::Value = serde_json::from_slice(&v).unwrap_or_default();
+                nodes.push(json!({
+                    "node_id": id,
+                    "status": info.get("status"),
+                    "primary": primary.as_deref() == Some(id.as_str()),
+                    "node_data": info.get("node_data"),
+                    "rpc_interfaces": info.get("rpc_interfaces"),
+                    "node_to_node_interface": info.get("node_to_node_interface"),
+                }));
+            }
+            Ok(Response::json(&json!({"nodes": nodes})))
+        },
+    );
+    r.add(
+        Method::GET,
+        "/node/consensus",
+        ReadOnly,
+        &[NoAuth],
+        "This node's view of consensus",
+        |ctx| {
+            let primary = ctx.node.primary_node_id();
+            let d = ctx.node.cluster.with(|r| {
+                json!({
+                    "leadership_state": format!("{:?}", r.raft.role()),
+                    "current_view": r.raft.view(),
+                    "commit_seqno": r.commit_seqno(),
+                    "last_seqno": r.raft.last_seqno(),
+                    "members": r.raft.members().len(),
+                })
+            });
+            let mut d = d;
+            d["primary_id"] = json!(primary);
+            d["node_id"] = json!(ctx.node.node.node_id);
+            Ok(Response::json(&json!({"details": d})))
+        },
+    );
     r.add(
         Method::GET,
         "/node/metrics",

@@ -1,15 +1,26 @@
-//! A replica on the network: consensus messages between nodes over `n2n` channels.
+//! A replica on the network: consensus messages and forwarded requests between nodes over
+//! `n2n` channels.
 //!
 //! Inbound: an accept loop takes mutually authenticated connections; every frame must come
 //! from the node its certificate names (the frame's sender id is checked against the
 //! peer's certificate). Outbound: one queue and writer task per peer, reconnecting as
 //! needed; a message that cannot be sent is dropped (consensus tolerates loss). A ticker
-//! drives time. The replica sits behind a mutex shared with request handlers.
+//! drives time and refreshes the address book from `public:ccf.gov.nodes.info`. The
+//! replica sits behind a mutex shared with request handlers.
+//!
+//! Forwarding: a backup sends a write request (with the caller's TLS certificate) to the
+//! primary as a `Forward` frame; the primary runs it through the same pipeline as its own
+//! requests (the forward handler) and answers with a `ForwardReply` on its own channel.
 
 use std::{
     collections::HashMap,
+    future::Future,
     net::SocketAddr,
-    sync::{Arc, Mutex},
+    pin::Pin,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, OnceLock,
+    },
     time::{Duration, Instant},
 };
 
@@ -17,9 +28,16 @@ use bytes::Bytes;
 use consort_consensus::{Message, NodeId};
 use consort_crypto::cert::Certificate;
 use consort_kv::{CommitOutcome, Tx};
-use consort_ledger::identity::NodeIdentity;
+use consort_ledger::{
+    identity::NodeIdentity,
+    tables::{self, NodeInfo},
+};
 use serde::{Deserialize, Serialize};
-use tokio::{net::TcpListener, sync::mpsc, task::JoinHandle};
+use tokio::{
+    net::TcpListener,
+    sync::{mpsc, oneshot},
+    task::JoinHandle,
+};
 
 use crate::{
     n2n,
@@ -30,10 +48,79 @@ use crate::{
 /// Where peers listen for node-to-node connections.
 pub type AddressBook = Arc<Mutex<HashMap<NodeId, SocketAddr>>>;
 
+/// A client request forwarded from a backup to the primary.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ForwardedRequest {
+    pub method: String,
+    /// Path and query.
+    pub uri: String,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Vec<u8>,
+    /// DER of the caller's TLS client certificate (the backup checked possession).
+    pub client_cert: Option<Vec<u8>>,
+}
+
+/// The primary's answer to a forwarded request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ForwardedResponse {
+    pub status: u16,
+    pub content_type: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Runs forwarded requests on this node.
+pub type ForwardHandler = Arc<
+    dyn Fn(ForwardedRequest) -> Pin<Box<dyn Future<Output = ForwardedResponse> + Send>>
+        + Send
+        + Sync,
+>;
+
 #[derive(Serialize, Deserialize)]
-struct Frame {
-    from: NodeId,
-    msg: Message,
+enum Frame {
+    Raft {
+        from: NodeId,
+        msg: Message,
+    },
+    Forward {
+        from: NodeId,
+        id: u64,
+        req: ForwardedRequest,
+    },
+    ForwardReply {
+        from: NodeId,
+        id: u64,
+        resp: ForwardedResponse,
+    },
+}
+
+impl Frame {
+    fn from(&self) -> NodeId {
+        match self {
+            Frame::Raft { from, .. }
+            | Frame::Forward { from, .. }
+            | Frame::ForwardReply { from, .. } => *from,
+        }
+    }
+}
+
+/// Node-to-node addresses of the nodes recorded in `public:ccf.gov.nodes.info`.
+pub fn recorded_addresses(journal: &consort_ledger::Journal) -> HashMap<NodeId, SocketAddr> {
+    journal
+        .store()
+        .snapshot()
+        .entries(tables::NODES_INFO)
+        .into_iter()
+        .filter_map(|(k, v, _)| {
+            let info: NodeInfo = serde_json::from_slice(&v).ok()?;
+            let addr = info
+                .node_to_node_interface?
+                .published_address
+                .parse()
+                .ok()?;
+            Some((raft_id(&String::from_utf8_lossy(&k)), addr))
+        })
+        .collect()
 }
 
 /// A networked replica.
@@ -45,6 +132,9 @@ pub struct Cluster {
     connector: tokio_rustls::TlsConnector,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     started: Instant,
+    forward_handler: OnceLock<ForwardHandler>,
+    pending: Mutex<HashMap<u64, oneshot::Sender<ForwardedResponse>>>,
+    next_id: AtomicU64,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -72,6 +162,9 @@ impl Cluster {
             connector: n2n::connector(node, service_cert)?,
             tasks: Mutex::new(Vec::new()),
             started: Instant::now(),
+            forward_handler: OnceLock::new(),
+            pending: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
         });
         let me = c.clone();
         let accept = tokio::spawn(async move {
@@ -87,15 +180,14 @@ impl Cluster {
                         let Ok(f) = postcard::from_bytes::<Frame>(&frame) else {
                             break;
                         };
-                        if f.from != peer_id {
+                        if f.from() != peer_id {
                             tracing::warn!(
                                 "dropping a frame claiming to be from {} on {peer}'s channel",
-                                f.from
+                                f.from()
                             );
                             break;
                         }
-                        let out = me.with_replica(|r| r.receive(f.from, f.msg));
-                        me.dispatch(out);
+                        me.on_frame(f);
                     }
                 });
                 me.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(h);
@@ -104,15 +196,110 @@ impl Cluster {
         let me = c.clone();
         let ticker = tokio::spawn(async move {
             let mut iv = tokio::time::interval(tick);
+            iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_refresh = Instant::now() - Duration::from_secs(1);
             loop {
                 iv.tick().await;
                 let now = me.started.elapsed().as_millis() as u64;
                 let out = me.with_replica(|r| r.tick(now, Instant::now()));
                 me.dispatch(out);
+                if last_refresh.elapsed() >= Duration::from_millis(100) {
+                    last_refresh = Instant::now();
+                    me.refresh_addresses();
+                }
             }
         });
         c.tasks.lock().expect("fresh").extend([accept, ticker]);
         Ok(c)
+    }
+
+    /// Add the addresses recorded in the ledger to the address book (peers whose address
+    /// changed get a fresh connection).
+    fn refresh_addresses(&self) {
+        let recorded = self.with(|r| recorded_addresses(&r.journal));
+        let mut book = self.addresses.lock().unwrap_or_else(|p| p.into_inner());
+        for (id, addr) in recorded {
+            if id != self.id && book.get(&id) != Some(&addr) {
+                book.insert(id, addr);
+                self.peers
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&id);
+            }
+        }
+    }
+
+    fn on_frame(self: &Arc<Self>, f: Frame) {
+        match f {
+            Frame::Raft { from, msg } => {
+                let out = self.with_replica(|r| r.receive(from, msg));
+                self.dispatch(out);
+            }
+            Frame::Forward { from, id, req } => {
+                let Some(h) = self.forward_handler.get().cloned() else {
+                    return;
+                };
+                let me = self.clone();
+                tokio::spawn(async move {
+                    let resp = h(req).await;
+                    me.send_frame(
+                        from,
+                        &Frame::ForwardReply {
+                            from: me.id,
+                            id,
+                            resp,
+                        },
+                    );
+                });
+            }
+            Frame::ForwardReply { id, resp, .. } => {
+                if let Some(tx) = self
+                    .pending
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&id)
+                {
+                    let _ = tx.send(resp);
+                }
+            }
+        }
+    }
+
+    /// Set how forwarded requests are run on this node (once).
+    pub fn set_forward_handler(&self, h: ForwardHandler) {
+        let _ = self.forward_handler.set(h);
+    }
+
+    /// Send `req` to node `to` (the primary) and wait for its answer.
+    pub async fn forward(
+        &self,
+        to: NodeId,
+        req: ForwardedRequest,
+        timeout: Duration,
+    ) -> Option<ForwardedResponse> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, tx);
+        self.send_frame(
+            to,
+            &Frame::Forward {
+                from: self.id,
+                id,
+                req,
+            },
+        );
+        let r = tokio::time::timeout(timeout, rx)
+            .await
+            .ok()
+            .and_then(Result::ok);
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        r
     }
 
     fn with_replica(
@@ -128,14 +315,16 @@ impl Cluster {
 
     fn dispatch(&self, out: Vec<(NodeId, Message)>) {
         for (to, msg) in out {
-            let bytes = Bytes::from(
-                postcard::to_allocvec(&Frame { from: self.id, msg }).expect("serializable"),
-            );
-            let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
-            let q = peers.entry(to).or_insert_with(|| self.spawn_writer(to));
-            if q.send(bytes).is_err() {
-                peers.remove(&to);
-            }
+            self.send_frame(to, &Frame::Raft { from: self.id, msg });
+        }
+    }
+
+    fn send_frame(&self, to: NodeId, frame: &Frame) {
+        let bytes = Bytes::from(postcard::to_allocvec(frame).expect("serializable"));
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        let q = peers.entry(to).or_insert_with(|| self.spawn_writer(to));
+        if q.send(bytes).is_err() {
+            peers.remove(&to);
         }
     }
 
@@ -190,6 +379,15 @@ impl Cluster {
         };
         self.dispatch(out);
         Ok(())
+    }
+
+    /// The primary this node knows of (itself included).
+    pub fn primary(&self) -> Option<NodeId> {
+        self.with(|r| r.raft.leader())
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.id
     }
 
     /// Read the replica (role, commit point, journal).

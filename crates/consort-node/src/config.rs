@@ -41,12 +41,51 @@ pub struct JwtIssuerConfig {
     pub jwks_file: PathBuf,
 }
 
+/// How a new node joins an existing service (used when its ledger directory is empty).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct JoinConfig {
+    /// HTTPS address of any node of the service.
+    pub target_rpc_address: SocketAddr,
+    /// The service identity certificate: the only thing the joiner trusts.
+    pub service_certificate_file: PathBuf,
+    /// Token the service's operators configured for auto-trust (`join_token`).
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Start from the target's latest committed snapshot (verified) instead of replaying
+    /// the whole ledger.
+    #[serde(default = "yes")]
+    pub fetch_snapshot: bool,
+}
+
 /// Everything a node needs to start.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
     /// Address of the HTTPS interface for clients.
     pub rpc_address: SocketAddr,
+    /// Address of the node-to-node interface (consensus, forwarding). Default: the RPC
+    /// address's IP with a free port (recorded in the ledger at creation or join; give it
+    /// explicitly for nodes that restart).
+    #[serde(default)]
+    pub node_to_node_address: Option<SocketAddr>,
+    /// Join the service of another node instead of creating a new one.
+    #[serde(default)]
+    pub join: Option<JoinConfig>,
+    /// Trust joining nodes at once, without a governance vote, if they present
+    /// `join_token` (operator-side policy; without a token any node that reaches this
+    /// port would be trusted, so a token is required).
+    #[serde(default)]
+    pub auto_trust_joiners: bool,
+    #[serde(default)]
+    pub join_token: Option<String>,
+    /// Election timeout (ms): a backup that hears nothing from a primary for between this
+    /// and twice this long starts an election.
+    #[serde(default = "default_election_timeout")]
+    pub election_timeout_ms: u64,
+    /// Primary heartbeat interval (ms).
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat_ms: u64,
     /// Directory for the node's identity, sealed secrets and the service certificate.
     pub data_dir: PathBuf,
     /// Ledger directory (default `<data_dir>/ledger`).
@@ -103,6 +142,12 @@ pub struct NodeConfig {
 fn default_chunk_size() -> u64 {
     consort_ledger::files::DEFAULT_CHUNK_THRESHOLD
 }
+fn default_election_timeout() -> u64 {
+    1000
+}
+fn default_heartbeat() -> u64 {
+    50
+}
 fn default_sig_tx() -> u64 {
     5000
 }
@@ -133,6 +178,12 @@ impl NodeConfig {
     pub fn new(rpc_address: SocketAddr, data_dir: impl Into<PathBuf>) -> Self {
         Self {
             rpc_address,
+            node_to_node_address: None,
+            join: None,
+            auto_trust_joiners: false,
+            join_token: None,
+            election_timeout_ms: default_election_timeout(),
+            heartbeat_ms: default_heartbeat(),
             data_dir: data_dir.into(),
             ledger_dir: None,
             ledger_chunk_bytes: default_chunk_size(),
@@ -189,6 +240,15 @@ impl NodeConfig {
         }
         for j in &mut c.jwt_issuers {
             fix(&mut j.jwks_file);
+        }
+        if let Some(j) = c.join.as_mut() {
+            fix(&mut j.service_certificate_file);
+        }
+        if c.auto_trust_joiners && c.join_token.as_deref().unwrap_or("").is_empty() {
+            return Err(NodeError::Config(format!(
+                "{}: auto_trust_joiners needs a non-empty join_token",
+                path.display()
+            )));
         }
         Ok(c)
     }

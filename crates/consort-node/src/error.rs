@@ -21,6 +21,10 @@ pub enum NodeError {
     Kv(#[from] consort_kv::KvError),
     #[error(transparent)]
     Crypto(#[from] consort_crypto::CryptoError),
+    #[error(transparent)]
+    Replica(#[from] crate::replica::ReplicaError),
+    #[error("joining the service: {0}")]
+    Join(String),
 }
 
 impl NodeError {

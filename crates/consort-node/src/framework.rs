@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::{
     api::{ApiError, Request, Response},
     node::NodeState,
+    replica::ReplicaError,
 };
 
 /// Header carrying the id of the transaction a response reflects, as in CCF.
@@ -231,7 +232,7 @@ pub(crate) fn execute(
             return Ok(resp);
         }
         let started = std::time::Instant::now();
-        match node.journal.commit(tx) {
+        match node.cluster.submit(tx) {
             Ok(CommitOutcome::Committed(c)) => {
                 node.metrics.observe_commit(started.elapsed());
                 resp.headers.push((
@@ -248,9 +249,15 @@ pub(crate) fn execute(
                 ));
                 return Ok(resp);
             }
-            Err(LedgerError::Kv(KvError::Conflict { .. })) => {
+            Err(ReplicaError::Ledger(LedgerError::Kv(KvError::Conflict { .. }))) => {
                 node.metrics.conflicts.inc();
                 continue;
+            }
+            Err(ReplicaError::NotPrimary(_)) => {
+                return Err(ApiError::unavailable(
+                    "NotPrimary",
+                    "This node stopped being the primary; retry.",
+                ));
             }
             Err(e) => {
                 tracing::error!("commit failed: {e}");

@@ -18,6 +18,7 @@ mod error;
 mod files;
 pub mod framework;
 pub mod gov_tables;
+pub mod join;
 pub mod metrics;
 pub mod n2n;
 pub mod node;
@@ -34,6 +35,7 @@ pub use node::NodeState;
 pub fn default_registry() -> framework::Registry {
     let mut r = framework::Registry::new();
     builtin::register(&mut r);
+    join::register(&mut r);
     apps::logging::register(&mut r);
     r
 }

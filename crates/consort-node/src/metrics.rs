@@ -21,6 +21,7 @@ pub struct Metrics {
     pub requests: Family<RequestLabels, Counter>,
     pub committed_writes: Counter,
     pub conflicts: Counter,
+    pub forwarded: Counter,
     pub commit_latency: Histogram,
     pub request_latency: Histogram,
     pub ledger_bytes: Gauge,
@@ -40,6 +41,7 @@ impl Metrics {
             requests: Family::default(),
             committed_writes: Counter::default(),
             conflicts: Counter::default(),
+            forwarded: Counter::default(),
             commit_latency: Histogram::new(
                 prometheus_client::metrics::histogram::exponential_buckets(1e-6, 2.0, 22),
             ),
@@ -65,6 +67,11 @@ impl Metrics {
                 "tx_conflicts",
                 "Transaction conflicts (retried)",
                 m.conflicts.clone(),
+            );
+            r.register(
+                "requests_forwarded",
+                "Write requests forwarded to the primary",
+                m.forwarded.clone(),
             );
             r.register(
                 "commit_latency_seconds",

@@ -5,16 +5,21 @@
 //!
 //! Membership is the set of `Trusted` nodes in `public:ccf.gov.nodes.info`, re-read after
 //! every append or rollback (a configuration takes effect when appended, as in Raft's
-//! single-server changes). This type does no I/O of its own: the caller delivers the
-//! returned messages (in-process in tests, over `n2n` channels in a node).
+//! single-server changes). This type does no network I/O: the caller delivers the returned
+//! messages (in-process in tests, over `n2n` channels in a node). It persists the vote
+//! (before any message that depends on it leaves) and, on the primary, snapshots.
 
-use std::sync::Arc;
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use consort_consensus::{
     Action, Config, Entry, EntryKind, Message, NodeId, Raft, Role, Seqno, View,
 };
-use consort_kv::{entry, CommitOutcome, Tx, TxId};
+use consort_kv::{CommitOutcome, Tx, TxId};
 use consort_ledger::{
+    journal::PendingSnapshot,
     tables::{self, NodeInfo, NodeStatus},
     Journal, LedgerError,
 };
@@ -29,6 +34,8 @@ pub enum ReplicaError {
     Ledger(#[from] LedgerError),
     #[error("consensus and ledger disagree: {0}")]
     Diverged(String),
+    #[error("cannot persist the vote: {0}")]
+    Vote(String),
 }
 
 /// The consensus id of a node: the first 64 bits of its (hex) node id.
@@ -36,20 +43,58 @@ pub fn raft_id(node_id: &str) -> NodeId {
     u64::from_str_radix(node_id.get(..16).unwrap_or("0"), 16).unwrap_or(0)
 }
 
+/// How a replica persists its vote and snapshots, and its consensus timing.
+#[derive(Debug, Clone, Default)]
+pub struct ReplicaOptions {
+    /// Where `(view, voted_for)` is kept, written atomically before any message that
+    /// depends on it leaves. `None`: in memory only (tests).
+    pub vote_file: Option<PathBuf>,
+    /// Primary: write a snapshot after this many committed transactions (0: never) into
+    /// `snapshot_dir`.
+    pub snapshot_every: u64,
+    pub snapshot_dir: Option<PathBuf>,
+    /// Election timeout range and heartbeat, in ms (`None`: the engine's defaults).
+    pub election_timeout_ms: Option<(u64, u64)>,
+    pub heartbeat_ms: Option<u64>,
+}
+
 /// Consensus + journal for one node.
 #[derive(Debug)]
 pub struct Replica {
     pub raft: Raft,
     pub journal: Arc<Journal>,
-    /// Last persisted (view, vote); a node writes it to disk.
+    /// Last persisted (view, vote).
     pub vote: (View, Option<NodeId>),
+    opts: ReplicaOptions,
+    pending_snapshots: Vec<PendingSnapshot>,
+    last_snapshot: Seqno,
 }
 
-fn is_signature(bytes: &[u8]) -> bool {
-    entry::EntryView::parse(bytes)
-        .ok()
-        .and_then(|v| entry::decode_public(v.public).ok())
-        .is_some_and(|p| p.maps.get(tables::SIGNATURES).is_some())
+/// Read a persisted vote (missing file: none yet).
+pub fn read_vote(path: &Path) -> Result<(View, Option<NodeId>), ReplicaError> {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map_err(|e| ReplicaError::Vote(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((0, None)),
+        Err(e) => Err(ReplicaError::Vote(format!("{}: {e}", path.display()))),
+    }
+}
+
+fn write_vote(path: &Path, vote: (View, Option<NodeId>)) -> Result<(), ReplicaError> {
+    use std::io::Write;
+    let err = |e: std::io::Error| ReplicaError::Vote(format!("{}: {e}", path.display()));
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(err)?;
+    f.write_all(&serde_json::to_vec(&vote).expect("json"))
+        .and_then(|_| f.sync_all())
+        .map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)?;
+    if let Some(d) = path.parent() {
+        std::fs::File::open(d)
+            .and_then(|d| d.sync_all())
+            .map_err(err)?;
+    }
+    Ok(())
 }
 
 /// Trusted members recorded in the journal's state.
@@ -68,8 +113,7 @@ pub fn trusted_members(journal: &Journal) -> Vec<NodeId> {
 }
 
 impl Replica {
-    /// A replica over `journal`, whose entries become the consensus log. `members` is used
-    /// until the journal's state names any (a joining node knows its primary).
+    /// A replica over `journal` with an in-memory vote, starting at `vote`.
     pub fn new(
         journal: Arc<Journal>,
         members: Vec<NodeId>,
@@ -77,14 +121,46 @@ impl Replica {
         seed: u64,
         now: u64,
     ) -> Result<Self, ReplicaError> {
+        Self::build(journal, members, vote, ReplicaOptions::default(), seed, now)
+    }
+
+    /// A replica over `journal`, whose entries become the consensus log, with the vote
+    /// read from `opts.vote_file`. `members` is used until the journal's state names any
+    /// (a joining node is told the current members).
+    pub fn with_options(
+        journal: Arc<Journal>,
+        members: Vec<NodeId>,
+        opts: ReplicaOptions,
+        seed: u64,
+        now: u64,
+    ) -> Result<Self, ReplicaError> {
+        let vote = match &opts.vote_file {
+            Some(p) => read_vote(p)?,
+            None => (0, None),
+        };
+        Self::build(journal, members, vote, opts, seed, now)
+    }
+
+    fn build(
+        journal: Arc<Journal>,
+        members: Vec<NodeId>,
+        vote: (View, Option<NodeId>),
+        opts: ReplicaOptions,
+        seed: u64,
+        now: u64,
+    ) -> Result<Self, ReplicaError> {
+        let base = journal.first_seqno().saturating_sub(1);
         let last = journal.last_txid().seqno;
         let mut log = Vec::new();
-        for seqno in 1..=last {
+        let mut max_view = 0;
+        for seqno in base + 1..=last {
             let data = journal.read_entry(seqno)?;
+            let view = journal.view_of(seqno).unwrap_or(0);
+            max_view = max_view.max(view);
             log.push(Entry {
-                view: journal.view_of(seqno).unwrap_or(0),
+                view,
                 seqno,
-                kind: if is_signature(&data) {
+                kind: if journal.is_signature(seqno) {
                     EntryKind::Signature
                 } else {
                     EntryKind::Normal
@@ -92,13 +168,32 @@ impl Replica {
                 data: data.into(),
             });
         }
+        let base_view = if base > 0 {
+            journal.view_of(base).unwrap_or(0)
+        } else {
+            0
+        };
         let known = trusted_members(&journal);
         let id = raft_id(&journal.node().node_id);
-        let cfg = Config::new(id, if known.is_empty() { members } else { known });
+        let mut cfg = Config::new(id, if known.is_empty() { members } else { known });
+        if let Some((lo, hi)) = opts.election_timeout_ms {
+            cfg.election_timeout_min_ms = lo;
+            cfg.election_timeout_max_ms = hi.max(lo + 1);
+        }
+        if let Some(h) = opts.heartbeat_ms {
+            cfg.heartbeat_ms = h;
+        }
+        // Never below a view the ledger already holds: views name AES-GCM IVs.
+        let view = vote.0.max(max_view).max(base_view);
+        let mut raft = Raft::with_base(cfg, view, vote.1, (base, base_view), log, seed, now);
+        raft.restore_commit(journal.committed().seqno);
         Ok(Self {
-            raft: Raft::new(cfg, vote.0, vote.1, log, seed, now),
+            raft,
+            last_snapshot: journal.committed().seqno,
             journal,
-            vote,
+            vote: (view, vote.1),
+            opts,
+            pending_snapshots: Vec::new(),
         })
     }
 
@@ -132,7 +227,7 @@ impl Replica {
         self.propose_new()
     }
 
-    /// Time passes; the primary also signs on its journal's timer.
+    /// Time passes; the primary also signs on its journal's timer and snapshots.
     pub fn tick(
         &mut self,
         now: u64,
@@ -141,6 +236,9 @@ impl Replica {
         let mut out = Vec::new();
         if self.is_primary() && self.journal.tick(wall)?.is_some() {
             out.extend(self.propose_new()?);
+        }
+        if self.is_primary() {
+            out.extend(self.maybe_snapshot()?);
         }
         let acts = self.raft.tick(now);
         out.extend(self.drive(acts)?);
@@ -157,13 +255,58 @@ impl Replica {
         self.drive(acts)
     }
 
+    /// Primary: every `snapshot_every` committed transactions, snapshot the state, record
+    /// the evidence and sign; the file is completed when the evidence commits.
+    fn maybe_snapshot(&mut self) -> Result<Vec<(NodeId, Message)>, ReplicaError> {
+        let (every, Some(dir)) = (self.opts.snapshot_every, self.opts.snapshot_dir.clone()) else {
+            return Ok(Vec::new());
+        };
+        let committed = self.raft.commit_seqno();
+        if every == 0
+            || committed < self.last_snapshot + every
+            || !self.pending_snapshots.is_empty()
+        {
+            return Ok(Vec::new());
+        }
+        let p = self.journal.begin_snapshot(&dir)?;
+        tracing::info!("snapshot at {} (evidence {}) pending", p.seqno, p.evidence);
+        self.last_snapshot = committed;
+        self.pending_snapshots.push(p);
+        self.journal.sign()?;
+        self.propose_new()
+    }
+
+    fn on_commit(&mut self, seqno: Seqno) {
+        let (done, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_snapshots)
+            .into_iter()
+            .partition(|p| p.evidence <= seqno);
+        self.pending_snapshots = keep;
+        for p in done {
+            match self.journal.complete_snapshot(&p) {
+                Ok(path) => tracing::info!("snapshot written: {}", path.display()),
+                Err(e) => tracing::error!("cannot complete snapshot {}: {e}", p.path.display()),
+            }
+        }
+    }
+
+    fn on_truncate(&mut self, after: Seqno) {
+        self.pending_snapshots.retain(|p| {
+            if p.evidence > after {
+                let _ = std::fs::remove_file(&p.path);
+                false
+            } else {
+                true
+            }
+        });
+    }
+
     /// Hand every journal entry the engine has not seen to it, in order.
     fn propose_new(&mut self) -> Result<Vec<(NodeId, Message)>, ReplicaError> {
         let mut out = Vec::new();
         let last = self.journal.last_txid().seqno;
         for seqno in self.raft.last_seqno() + 1..=last {
             let data = self.journal.read_entry(seqno)?;
-            let (got, acts) = if is_signature(&data) {
+            let (got, acts) = if self.journal.is_signature(seqno) {
                 self.raft.propose_signature(data.into())
             } else {
                 self.raft.propose(data.into())
@@ -205,13 +348,20 @@ impl Replica {
                 }
                 Action::Truncate { after } => {
                     self.journal.rollback(after)?;
+                    self.on_truncate(after);
                     appended = true;
                 }
                 Action::Commit { seqno } => {
                     let view = self.journal.view_of(seqno).unwrap_or(0);
                     self.journal.commit_to(TxId::new(view, seqno))?;
+                    self.on_commit(seqno);
                 }
-                Action::PersistVote { view, voted_for } => self.vote = (view, voted_for),
+                Action::PersistVote { view, voted_for } => {
+                    if let Some(p) = &self.opts.vote_file {
+                        write_vote(p, (view, voted_for))?;
+                    }
+                    self.vote = (view, voted_for);
+                }
                 Action::RoleChanged { role, view, .. } => {
                     if role == Role::Leader {
                         self.journal.store().set_view(view);

@@ -22,7 +22,8 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::{
     api::{ApiError, Caller, Request, Response},
-    framework,
+    cluster::{ForwardedRequest, ForwardedResponse},
+    framework::{self, Mode},
     metrics::RequestLabels,
     node::NodeState,
     tls, NodeError,
@@ -146,11 +147,11 @@ async fn read_body(
 fn to_http(r: Result<Response, ApiError>) -> http::Response<Full<Bytes>> {
     let (status, ctype, body, headers) = match r {
         Ok(r) => (r.status, r.content_type, r.body, r.headers),
-        Err(e) => (e.status, "application/json", e.body(), Vec::new()),
+        Err(e) => (e.status, "application/json".into(), e.body(), Vec::new()),
     };
     let mut b = http::Response::builder()
         .status(status)
-        .header(http::header::CONTENT_TYPE, ctype);
+        .header(http::header::CONTENT_TYPE, ctype.as_ref());
     for (k, v) in headers {
         b = b.header(k, v);
     }
@@ -180,6 +181,151 @@ async fn handle(
         .request_latency
         .observe(started.elapsed().as_secs_f64());
     resp
+}
+
+/// Send a write to the primary. `Ok(None)`: this node is the primary after all.
+async fn forward(
+    state: &Arc<NodeState>,
+    req: ForwardedRequest,
+) -> Result<Option<Response>, ApiError> {
+    let timeout = Duration::from_millis(state.config.request_timeout_ms);
+    let deadline = Instant::now() + timeout;
+    loop {
+        match state.cluster.primary() {
+            Some(p) if p == state.cluster.id() => return Ok(None),
+            Some(p) => {
+                state.metrics.forwarded.inc();
+                let r = state
+                    .cluster
+                    .forward(p, req, timeout)
+                    .await
+                    .ok_or_else(|| {
+                        ApiError::unavailable(
+                            "RequestForwardingFailed",
+                            "The primary did not answer the forwarded request; retry.",
+                        )
+                    })?;
+                let mut resp = Response::text(
+                    http::StatusCode::from_u16(r.status)
+                        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
+                    "application/json",
+                    Bytes::from(r.body),
+                );
+                resp.content_type = r.content_type.into();
+                for (k, v) in r.headers {
+                    if let Ok(name) = http::HeaderName::from_bytes(k.as_bytes()) {
+                        resp.headers.push((name, v));
+                    }
+                }
+                return Ok(Some(resp));
+            }
+            None if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            None => {
+                return Err(ApiError::unavailable(
+                    "NoPrimary",
+                    "The service has no primary at the moment (election in progress); retry.",
+                ))
+            }
+        }
+    }
+}
+
+/// A 503 answer to a forwarded request.
+pub(crate) fn unavailable_reply(msg: &str) -> ForwardedResponse {
+    to_forwarded(Err(ApiError::unavailable("NodeUnavailable", msg)))
+}
+
+fn to_forwarded(r: Result<Response, ApiError>) -> ForwardedResponse {
+    match r {
+        Ok(r) => ForwardedResponse {
+            status: r.status.as_u16(),
+            content_type: r.content_type.into_owned(),
+            headers: r
+                .headers
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            body: r.body.to_vec(),
+        },
+        Err(e) => ForwardedResponse {
+            status: e.status.as_u16(),
+            content_type: "application/json".into(),
+            headers: Vec::new(),
+            body: e.body().to_vec(),
+        },
+    }
+}
+
+/// Run a request forwarded by a backup, as if its caller had sent it here.
+pub(crate) async fn run_forwarded(state: Arc<NodeState>, f: ForwardedRequest) -> ForwardedResponse {
+    let r = async {
+        let method = http::Method::from_bytes(f.method.as_bytes())
+            .map_err(|_| ApiError::invalid_input("bad forwarded method"))?;
+        let uri: http::Uri = f
+            .uri
+            .parse()
+            .map_err(|_| ApiError::invalid_input("bad forwarded URI"))?;
+        let path = uri.path().to_string();
+        let (endpoint, params) = state.registry.route(&method, &path)?;
+        let endpoint = endpoint.clone();
+        if endpoint.mode == Mode::ReadWrite && !state.is_primary() {
+            return Err(ApiError::unavailable(
+                "NotPrimary",
+                "This node is no longer the primary; retry.",
+            ));
+        }
+        let mut headers = http::HeaderMap::new();
+        for (k, v) in &f.headers {
+            if let (Ok(k), Ok(v)) = (
+                http::HeaderName::from_bytes(k.as_bytes()),
+                http::HeaderValue::from_bytes(v),
+            ) {
+                headers.append(k, v);
+            }
+        }
+        let client_cert = f
+            .client_cert
+            .as_deref()
+            .and_then(|d| Certificate::from_der(d).ok());
+        let query = uri
+            .query()
+            .map(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let request = Request {
+            method,
+            path,
+            params,
+            query,
+            headers,
+            body: Bytes::from(f.body),
+            caller: Caller::Anonymous,
+            client_cert,
+            cose_headers: BTreeMap::new(),
+        };
+        let timeout = Duration::from_millis(state.config.request_timeout_ms);
+        let state = state.clone();
+        let run = tokio::task::spawn_blocking(move || {
+            let mut request = request;
+            request.caller = crate::auth::authenticate(&state, &endpoint.auth, &mut request)?;
+            framework::execute(&state, &endpoint, &request)
+        });
+        match tokio::time::timeout(timeout, run).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(ApiError::internal("The request handler failed.")),
+            Err(_) => Err(ApiError::unavailable(
+                "RequestTimeout",
+                "The request timed out.",
+            )),
+        }
+    }
+    .await;
+    to_forwarded(r)
 }
 
 async fn handle_inner(
@@ -216,6 +362,26 @@ async fn handle_inner(
     let body = read_body(body, max, declared)
         .await?
         .ok_or_else(too_large)?;
+    if endpoint.mode == Mode::ReadWrite && !state.is_primary() {
+        let fwd = ForwardedRequest {
+            method: parts.method.to_string(),
+            uri: parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| path.clone(), |p| p.to_string()),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                .collect(),
+            body: body.to_vec(),
+            client_cert: client_cert.as_ref().map(|c| c.der().to_vec()),
+        };
+        if let Some(r) = forward(state, fwd).await? {
+            return Ok(r);
+        }
+        // This node became the primary meanwhile: run it here.
+    }
     let request = Request {
         method: parts.method,
         path,
