@@ -57,6 +57,9 @@ struct NetworkInfo {
     ledger_secrets: Vec<(u64, String)>,
     /// Node ids of the trusted nodes.
     trusted_nodes: Vec<String>,
+    /// Node-to-node addresses of the nodes (to answer them before the ledger arrives).
+    #[serde(default)]
+    node_to_node_addresses: std::collections::BTreeMap<String, SocketAddr>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -142,15 +145,24 @@ fn join_handler(ctx: &mut Ctx<'_>) -> Result<Response, ApiError> {
                 pem
             }
         };
-        let mut trusted: Vec<String> = ctx
-            .tx
-            .range(tables::NODES_INFO, &..)
-            .into_iter()
-            .filter(|(_, v)| {
-                serde_json::from_slice::<NodeInfo>(v).is_ok_and(|n| n.status == NodeStatus::Trusted)
-            })
-            .map(|(k, _)| String::from_utf8_lossy(&k).into_owned())
-            .collect();
+        let mut trusted = Vec::new();
+        let mut addresses = std::collections::BTreeMap::new();
+        for (k, v) in ctx.tx.range(tables::NODES_INFO, &..) {
+            let Ok(n) = serde_json::from_slice::<NodeInfo>(&v) else {
+                continue;
+            };
+            let id = String::from_utf8_lossy(&k).into_owned();
+            if let Some(a) = n
+                .node_to_node_interface
+                .as_ref()
+                .and_then(|i| i.published_address.parse().ok())
+            {
+                addresses.insert(id.clone(), a);
+            }
+            if n.status == NodeStatus::Trusted {
+                trusted.push(id);
+            }
+        }
         if !trusted.contains(&node_id) {
             trusted.push(node_id.clone());
         }
@@ -161,6 +173,7 @@ fn join_handler(ctx: &mut Ctx<'_>) -> Result<Response, ApiError> {
             service_key: sealed.service_key.clone(),
             ledger_secrets: sealed.ledger_secrets.clone(),
             trusted_nodes: trusted,
+            node_to_node_addresses: addresses,
         })
     } else {
         None
@@ -357,5 +370,10 @@ pub(crate) fn join(
         secrets,
         members,
         startup_seqno,
+        addresses: info
+            .node_to_node_addresses
+            .iter()
+            .map(|(id, a)| (raft_id(id), *a))
+            .collect(),
     })
 }

@@ -209,6 +209,8 @@ pub(crate) struct Boot {
     /// Voting members to assume until the ledger names them.
     pub(crate) members: Vec<NodeId>,
     pub(crate) startup_seqno: u64,
+    /// Node-to-node addresses known before the ledger names them.
+    pub(crate) addresses: std::collections::HashMap<NodeId, SocketAddr>,
 }
 
 impl NodeState {
@@ -251,6 +253,7 @@ impl NodeState {
             secrets,
             members,
             startup_seqno,
+            addresses: known_addresses,
         } = boot;
         let journal = Arc::new(journal);
         let mut seed = [0u8; 8];
@@ -264,7 +267,9 @@ impl NodeState {
         };
         let replica =
             Replica::with_options(journal.clone(), members, opts, u64::from_le_bytes(seed), 0)?;
-        let addresses = Arc::new(std::sync::Mutex::new(recorded_addresses(&journal)));
+        let mut book = known_addresses;
+        book.extend(recorded_addresses(&journal));
+        let addresses = Arc::new(std::sync::Mutex::new(book));
         n2n_listener
             .set_nonblocking(true)
             .map_err(NodeError::io("n2n"))?;
@@ -397,6 +402,7 @@ fn restart(config: &NodeConfig, files: &DataFiles, jc: JournalConfig) -> Result<
         node,
         service_cert,
         secrets,
+        addresses: Default::default(),
     })
 }
 
@@ -461,5 +467,6 @@ fn create(
         service_cert: service.cert,
         secrets,
         startup_seqno: 0,
+        addresses: Default::default(),
     })
 }

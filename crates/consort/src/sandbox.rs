@@ -23,9 +23,12 @@ pub(crate) struct SandboxArgs {
     /// Port of the first node's HTTPS interface.
     #[arg(long, default_value_t = 8000)]
     port: u16,
-    /// Number of nodes (1 until replication exists).
+    /// Number of nodes; nodes after the first join it and get the next ports.
     #[arg(long, default_value_t = 1)]
     nodes: usize,
+    /// Write a snapshot every this many committed transactions (0: never).
+    #[arg(long, default_value_t = 0)]
+    snapshot_tx_interval: u64,
     /// Milliseconds between signature transactions (how soon writes become Committed).
     #[arg(long, default_value_t = 1000)]
     signature_ms: u64,
@@ -50,9 +53,62 @@ fn log_tail(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// A free TCP port on the loopback interface.
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+struct SandboxNode {
+    name: String,
+    addr: SocketAddr,
+    log: PathBuf,
+    child: std::process::Child,
+}
+
+fn start_node(dir: &Path, name: &str, config: &serde_json::Value) -> Result<SandboxNode> {
+    let node_dir = dir.join(name);
+    std::fs::create_dir_all(&node_dir)?;
+    let config_path = node_dir.join("config.json");
+    write_file(&config_path, &serde_json::to_string_pretty(config)?, false)?;
+    let log = node_dir.join("out.log");
+    let f = std::fs::File::create(&log)?;
+    let child = std::process::Command::new(std::env::current_exe()?)
+        .args(["node", "start", "--config"])
+        .arg(&config_path)
+        .stdout(Stdio::from(f.try_clone()?))
+        .stderr(Stdio::from(f))
+        .spawn()
+        .with_context(|| format!("cannot start {name}"))?;
+    Ok(SandboxNode {
+        name: name.to_string(),
+        addr: config["rpc_address"].as_str().unwrap_or_default().parse()?,
+        log,
+        child,
+    })
+}
+
+fn stop_all(nodes: &mut [SandboxNode]) {
+    for n in nodes.iter() {
+        crate::signals::terminate(n.child.id());
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for n in nodes.iter_mut() {
+        while matches!(n.child.try_wait(), Ok(None)) {
+            if Instant::now() > deadline {
+                let _ = n.child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = n.child.wait();
+    }
+}
+
 pub(crate) fn run(args: SandboxArgs) -> Result<ExitCode> {
-    if args.nodes != 1 {
-        bail!("--nodes {}: multi-node networks need replication, which is not built yet; use --nodes 1", args.nodes);
+    if args.nodes == 0 || args.nodes > 9 {
+        bail!("--nodes {}: between 1 and 9", args.nodes);
     }
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("cannot create {}", args.dir.display()))?;
@@ -66,104 +122,141 @@ pub(crate) fn run(args: SandboxArgs) -> Result<ExitCode> {
         format!("member0 and user0 identities in {}", dir.display()),
     );
 
-    let node_dir = dir.join("node0");
-    std::fs::create_dir_all(&node_dir)?;
-    let addr: SocketAddr = format!("127.0.0.1:{}", args.port).parse()?;
-    let config = json!({
-        "rpc_address": addr.to_string(),
-        "data_dir": ".",
-        "ledger_dir": "ledger",
-        "signature_ms_interval": args.signature_ms,
-        "members": [{"certificate_file": "../member0_cert.pem", "encryption_public_key_file": "../member0_enc_pubk.pem"}],
-        "users": [{"certificate_file": "../user0_cert.pem"}],
-    });
-    let config_path = node_dir.join("config.json");
-    write_file(&config_path, &serde_json::to_string_pretty(&config)?, false)?;
+    // Nodes after the first join it with a token only these configurations know.
+    let mut token = [0u8; 16];
+    consort_crypto::random_bytes(&mut token)?;
+    let token = hex::encode(token);
+    let mut configs = Vec::new();
+    for i in 0..args.nodes {
+        let addr: SocketAddr = format!("127.0.0.1:{}", args.port + i as u16).parse()?;
+        let mut config = json!({
+            "rpc_address": addr.to_string(),
+            "node_to_node_address": format!("127.0.0.1:{}", free_port()?),
+            "data_dir": ".",
+            "ledger_dir": "ledger",
+            "signature_ms_interval": args.signature_ms,
+            "auto_trust_joiners": true,
+            "join_token": token,
+        });
+        if i == 0 {
+            config["members"] = json!([{"certificate_file": "../member0_cert.pem", "encryption_public_key_file": "../member0_enc_pubk.pem"}]);
+            config["users"] = json!([{"certificate_file": "../user0_cert.pem"}]);
+            config["snapshot_tx_interval"] = json!(args.snapshot_tx_interval);
+        } else {
+            config["join"] = json!({
+                "target_rpc_address": configs.first().map_or(json!(null), |c: &serde_json::Value| c["rpc_address"].clone()),
+                "service_certificate_file": "../service_cert.pem",
+                "token": token,
+            });
+            config["snapshot_tx_interval"] = json!(args.snapshot_tx_interval);
+        }
+        configs.push(config);
+    }
     step(
         2,
         total,
-        format!("node0 configuration: {}", config_path.display()),
-    );
-
-    let log_path = node_dir.join("out.log");
-    let log = std::fs::File::create(&log_path)?;
-    let mut child = std::process::Command::new(std::env::current_exe()?)
-        .args(["node", "start", "--config"])
-        .arg(&config_path)
-        .stdout(Stdio::from(log.try_clone()?))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .context("cannot start node0")?;
-    step(
-        3,
-        total,
-        format!("node0 starting (log: {})", log_path.display()),
+        format!(
+            "{} node configuration(s): {}",
+            args.nodes,
+            (0..args.nodes)
+                .map(|i| dir
+                    .join(format!("node{i}/config.json"))
+                    .display()
+                    .to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     );
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(2)
         .build()?;
-    let node_cert = node_dir.join("service_cert.pem");
-    let ready = rt.block_on(consort_client::wait_until_open(
-        addr,
-        &node_cert,
-        Duration::from_secs(60),
-        || matches!(child.try_wait(), Ok(None)),
-    ));
-    let pem = match ready {
-        Ok(cert) => cert.to_pem(),
-        Err(e) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!(
-                "node0 did not open the service: {e}\n{}",
-                log_tail(&log_path)
-            );
-        }
-    };
+    let mut nodes: Vec<SandboxNode> = Vec::new();
     let service_cert = dir.join("service_cert.pem");
-    write_file(&service_cert, &pem, false)?;
-    let url = format!("https://{addr}");
+    for (i, config) in configs.iter().enumerate() {
+        let name = format!("node{i}");
+        let mut node = start_node(&dir, &name, config)?;
+        // node0 writes the service certificate; joiners are given it.
+        let cert_file = if i == 0 {
+            dir.join("node0/service_cert.pem")
+        } else {
+            service_cert.clone()
+        };
+        let ready = rt.block_on(consort_client::wait_until_open(
+            node.addr,
+            &cert_file,
+            Duration::from_secs(60),
+            || matches!(node.child.try_wait(), Ok(None)),
+        ));
+        match ready {
+            Ok(cert) if i == 0 => write_file(&service_cert, &cert.to_pem(), false)?,
+            Ok(_) => {}
+            Err(e) => {
+                let tail = log_tail(&node.log);
+                nodes.push(node);
+                stop_all(&mut nodes);
+                bail!("{name} did not come up: {e}\n{tail}");
+            }
+        }
+        nodes.push(node);
+    }
+    step(
+        3,
+        total,
+        format!(
+            "{} node(s) running (logs: {})",
+            nodes.len(),
+            nodes
+                .iter()
+                .map(|n| n.log.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    let url = format!("https://{}", nodes[0].addr);
     let d = dir.display();
     step(4, total, format!("service open at {url}"));
+    for n in &nodes {
+        println!("  {}: https://{}", n.name, n.addr);
+    }
     println!("  service certificate: {}", service_cert.display());
     println!("  user0:   {d}/user0_cert.pem {d}/user0_privk.pem");
     println!("  member0: {d}/member0_cert.pem {d}/member0_privk.pem (recovery key {d}/member0_enc_pubk.pem)");
-    println!("  ledger:  {}", node_dir.join("ledger").display());
+    println!("  ledger:  {}", dir.join("node0/ledger").display());
     println!(
         "  try:     curl --cacert {d}/service_cert.pem --cert {d}/user0_cert.pem --key {d}/user0_privk.pem \
          {url}/app/log/private -H 'content-type: application/json' -d '{{\"id\": 1, \"msg\": \"hello\"}}'"
     );
     println!("ready");
 
-    let pid = child.id();
-    let exited = rt.block_on(async {
+    // A node that dies is reported; the others keep serving (a network tolerates a
+    // minority of failures). The sandbox stops on Ctrl-C / SIGTERM or when none is left.
+    let all_gone = rt.block_on(async {
+        let mut reported = vec![false; nodes.len()];
         tokio::select! {
             _ = crate::signals::shutdown() => false,
             _ = async {
                 loop {
-                    if matches!(child.try_wait(), Ok(Some(_))) { break; }
+                    for (i, n) in nodes.iter_mut().enumerate() {
+                        if !reported[i] && matches!(n.child.try_wait(), Ok(Some(_))) {
+                            reported[i] = true;
+                            println!("{} exited:\n{}", n.name, log_tail(&n.log));
+                        }
+                    }
+                    if reported.iter().all(|r| *r) {
+                        break;
+                    }
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             } => true,
         }
     });
-    if exited {
-        println!("node0 exited unexpectedly:\n{}", log_tail(&log_path));
+    if all_gone {
         return Ok(ExitCode::FAILURE);
     }
-    println!("stopping node0");
-    crate::signals::terminate(pid);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait()?.is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.wait();
+    println!("stopping");
+    stop_all(&mut nodes);
     println!("stopped");
     Ok(ExitCode::SUCCESS)
 }
