@@ -45,6 +45,9 @@ use crate::{
     NodeError,
 };
 
+/// Most frames queued for one peer; beyond this, frames are dropped.
+const PEER_QUEUE: usize = 4096;
+
 /// Where peers listen for node-to-node connections.
 pub type AddressBook = Arc<Mutex<HashMap<NodeId, SocketAddr>>>;
 
@@ -127,7 +130,7 @@ pub fn recorded_addresses(journal: &consort_ledger::Journal) -> HashMap<NodeId, 
 pub struct Cluster {
     id: NodeId,
     replica: Arc<Mutex<Replica>>,
-    peers: Mutex<HashMap<NodeId, mpsc::UnboundedSender<Bytes>>>,
+    peers: Mutex<HashMap<NodeId, mpsc::Sender<Bytes>>>,
     addresses: AddressBook,
     connector: tokio_rustls::TlsConnector,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -135,6 +138,8 @@ pub struct Cluster {
     forward_handler: OnceLock<ForwardHandler>,
     pending: Mutex<HashMap<u64, oneshot::Sender<ForwardedResponse>>>,
     next_id: AtomicU64,
+    /// Outbound connections leave from this address (the node-to-node interface's IP).
+    source_ip: Option<std::net::IpAddr>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -152,6 +157,7 @@ impl Cluster {
         listener: TcpListener,
         addresses: AddressBook,
         tick: Duration,
+        source_ip: Option<std::net::IpAddr>,
     ) -> Result<Arc<Self>, NodeError> {
         let acceptor = n2n::acceptor(node, service_cert)?;
         let c = Arc::new(Self {
@@ -165,6 +171,7 @@ impl Cluster {
             forward_handler: OnceLock::new(),
             pending: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
+            source_ip,
         });
         let me = c.clone();
         let accept = tokio::spawn(async move {
@@ -291,10 +298,17 @@ impl Cluster {
                 req,
             },
         );
-        let r = tokio::time::timeout(timeout, rx)
-            .await
-            .ok()
-            .and_then(Result::ok);
+        // Give up early if `to` stops being the primary (it died or was deposed): the
+        // caller learns at once that the outcome is unknown.
+        let deadline = Instant::now() + timeout;
+        let mut rx = rx;
+        let r = loop {
+            match tokio::time::timeout(Duration::from_millis(50), &mut rx).await {
+                Ok(r) => break r.ok(),
+                Err(_) if Instant::now() >= deadline || self.primary() != Some(to) => break None,
+                Err(_) => {}
+            }
+        };
         self.pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -323,14 +337,20 @@ impl Cluster {
         let bytes = Bytes::from(postcard::to_allocvec(frame).expect("serializable"));
         let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
         let q = peers.entry(to).or_insert_with(|| self.spawn_writer(to));
-        if q.send(bytes).is_err() {
-            peers.remove(&to);
+        match q.try_send(bytes) {
+            Ok(()) => {}
+            // A peer that cannot keep up loses messages, as on a lossy network.
+            Err(mpsc::error::TrySendError::Full(_)) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                peers.remove(&to);
+            }
         }
     }
 
-    fn spawn_writer(&self, to: NodeId) -> mpsc::UnboundedSender<Bytes> {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+    fn spawn_writer(&self, to: NodeId) -> mpsc::Sender<Bytes> {
+        let (tx, mut rx) = mpsc::channel::<Bytes>(PEER_QUEUE);
         let (addresses, connector) = (self.addresses.clone(), self.connector.clone());
+        let source = self.source_ip;
         let h = tokio::spawn(async move {
             let mut conn = None;
             while let Some(frame) = rx.recv().await {
@@ -343,11 +363,16 @@ impl Cluster {
                     if let Some(addr) = addr {
                         conn = tokio::time::timeout(
                             Duration::from_millis(500),
-                            n2n::connect(addr, &connector),
+                            n2n::connect(addr, &connector, source),
                         )
                         .await
                         .ok()
                         .and_then(Result::ok);
+                    }
+                    if conn.is_none() {
+                        // Unreachable: what is queued is stale by the time it could go.
+                        while rx.try_recv().is_ok() {}
+                        continue;
                     }
                 }
                 if let Some(s) = conn.as_mut() {

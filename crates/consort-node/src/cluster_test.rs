@@ -84,6 +84,7 @@ async fn networked_replicas_grow_replicate_and_fail_over() {
                 l,
                 book.clone(),
                 Duration::from_millis(10),
+                None,
             )
             .unwrap(),
         );

@@ -69,6 +69,10 @@ pub struct NodeConfig {
     /// explicitly for nodes that restart).
     #[serde(default)]
     pub node_to_node_address: Option<SocketAddr>,
+    /// The node-to-node address other nodes dial, if not the bound one (NAT, proxies).
+    /// Outbound node-to-node connections leave from the bound address's IP.
+    #[serde(default)]
+    pub node_to_node_published_address: Option<SocketAddr>,
     /// Join the service of another node instead of creating a new one.
     #[serde(default)]
     pub join: Option<JoinConfig>,
@@ -179,6 +183,7 @@ impl NodeConfig {
         Self {
             rpc_address,
             node_to_node_address: None,
+            node_to_node_published_address: None,
             join: None,
             auto_trust_joiners: false,
             join_token: None,

@@ -124,12 +124,24 @@ pub async fn accept(
     Ok((id, tls))
 }
 
-/// Connect to a peer node.
+/// Connect to a peer node, from `source` (this node's node-to-node IP) if given.
 pub async fn connect(
     addr: SocketAddr,
     connector: &TlsConnector,
+    source: Option<std::net::IpAddr>,
 ) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
-    let tcp = TcpStream::connect(addr).await?;
+    let tcp = match source {
+        Some(ip) => {
+            let sock = if ip.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                tokio::net::TcpSocket::new_v6()?
+            };
+            sock.bind(SocketAddr::new(ip, 0))?;
+            sock.connect(addr).await?
+        }
+        None => TcpStream::connect(addr).await?,
+    };
     let _ = tcp.set_nodelay(true);
     connector.connect(ServerName::from(addr.ip()), tcp).await
 }

@@ -38,7 +38,7 @@ async fn endorsed_nodes_talk_and_outsiders_are_refused() {
         results
     });
     // An endorsed peer: echo works, and the server learns its node id.
-    let mut s = connect(addr, &connector(&b, &service.cert).unwrap())
+    let mut s = connect(addr, &connector(&b, &service.cert).unwrap(), None)
         .await
         .unwrap();
     write_frame(&mut s, b"hello").await.unwrap();
@@ -49,7 +49,7 @@ async fn endorsed_nodes_talk_and_outsiders_are_refused() {
     let other = ServiceIdentity::generate().unwrap();
     let c = NodeIdentity::generate(&other, &sans()).unwrap();
     let r = async {
-        let mut s = connect(addr, &connector(&c, &service.cert).unwrap()).await?;
+        let mut s = connect(addr, &connector(&c, &service.cert).unwrap(), None).await?;
         write_frame(&mut s, b"x").await?;
         read_frame(&mut s).await
     }
@@ -61,7 +61,7 @@ async fn endorsed_nodes_talk_and_outsiders_are_refused() {
     let self_signed = cert::self_signed_leaf(&k, "CCF Node", 30).unwrap();
     let rogue = NodeIdentity::from_parts(k, self_signed).unwrap();
     let r = async {
-        let mut s = connect(addr, &connector(&rogue, &service.cert).unwrap()).await?;
+        let mut s = connect(addr, &connector(&rogue, &service.cert).unwrap(), None).await?;
         write_frame(&mut s, b"x").await?;
         read_frame(&mut s).await
     }

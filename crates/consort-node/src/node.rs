@@ -237,7 +237,11 @@ impl NodeState {
             .unwrap_or_else(|| SocketAddr::new(config.rpc_address.ip(), 0));
         let n2n_listener = std::net::TcpListener::bind(n2n_bind)
             .map_err(|e| NodeError::Config(format!("cannot listen on {n2n_bind}: {e}")))?;
-        let n2n_addr = published(n2n_listener.local_addr().map_err(NodeError::io("n2n"))?);
+        let n2n_bound = n2n_listener.local_addr().map_err(NodeError::io("n2n"))?;
+        let n2n_addr = config
+            .node_to_node_published_address
+            .unwrap_or_else(|| published(n2n_bound));
+        let source_ip = Some(n2n_bound.ip()).filter(|ip| !ip.is_unspecified());
 
         let boot = if has_ledger {
             restart(&config, &files, jc)?
@@ -282,6 +286,7 @@ impl NodeState {
             listener,
             addresses,
             Duration::from_millis(5),
+            source_ip,
         )?;
         let state = Arc::new(Self {
             config,

@@ -189,7 +189,9 @@ async fn forward(
     req: ForwardedRequest,
 ) -> Result<Option<Response>, ApiError> {
     let timeout = Duration::from_millis(state.config.request_timeout_ms);
-    let deadline = Instant::now() + timeout;
+    // Without a primary, wait about as long as an election takes, not the whole timeout.
+    let deadline =
+        Instant::now() + timeout.min(Duration::from_millis(4 * state.config.election_timeout_ms));
     loop {
         match state.cluster.primary() {
             Some(p) if p == state.cluster.id() => return Ok(None),

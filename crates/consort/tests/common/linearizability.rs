@@ -50,58 +50,93 @@ pub fn check(history: &[Event]) -> Result<(), NotLinearizable> {
     Ok(())
 }
 
+/// A set of operation indices.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn new(n: usize) -> Self {
+        Bits(vec![0; n.div_ceil(64)])
+    }
+    fn has(&self, i: usize) -> bool {
+        self.0[i / 64] & (1 << (i % 64)) != 0
+    }
+    fn with(&self, i: usize) -> Self {
+        let mut b = self.clone();
+        b.0[i / 64] |= 1 << (i % 64);
+        b
+    }
+}
+
 fn check_register(evs: &[&Event]) -> bool {
     // Unknown-outcome reads constrain nothing.
-    let evs: Vec<&Event> = evs
+    let mut evs: Vec<Event> = evs
         .iter()
-        .copied()
         .filter(|e| !(matches!(e.op, Op::Read(_)) && e.returned.is_none()))
+        .map(|e| (*e).clone())
         .collect();
+    // By invocation, so the candidates for "next" are a prefix of the pending ones.
+    evs.sort_by_key(|e| e.invoked);
+    // Long histories recurse deeply: search on a thread with room for it.
+    std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(move || {
+            let mut memo = HashSet::new();
+            dfs(&evs, 0, Bits::new(evs.len()), None, &mut memo)
+        })
+        .expect("spawn checker")
+        .join()
+        .expect("checker thread")
+}
+
+fn ret(e: &Event) -> u64 {
+    e.returned.unwrap_or(u64::MAX)
+}
+
+/// Depth-first search over (linearized set, register value), Wing & Gong with memoisation.
+fn dfs(
+    evs: &[Event],
+    first: usize,
+    done: Bits,
+    state: Option<String>,
+    memo: &mut HashSet<(Bits, Option<String>)>,
+) -> bool {
     let n = evs.len();
-    assert!(
-        n <= 128,
-        "register history too long for the bitset ({n} ops)"
-    );
-    let ret = |e: &Event| e.returned.unwrap_or(u64::MAX);
-    let mut memo: HashSet<(u128, Option<String>)> = HashSet::new();
-    // Depth-first search over (linearized set, register value).
-    fn dfs(
-        evs: &[&Event],
-        done: u128,
-        state: Option<String>,
-        memo: &mut HashSet<(u128, Option<String>)>,
-        ret: &dyn Fn(&Event) -> u64,
-    ) -> bool {
-        let n = evs.len();
-        // Finished when every op with a known outcome is linearized (unknown writes may be
-        // dropped).
-        if (0..n).all(|i| done & (1 << i) != 0 || evs[i].returned.is_none()) {
-            return true;
-        }
-        if !memo.insert((done, state.clone())) {
-            return false;
-        }
-        // The earliest response among pending ops bounds which ops may go next.
-        let bound = (0..n)
-            .filter(|i| done & (1 << i) == 0)
-            .map(|i| ret(evs[i]))
-            .min()
-            .unwrap_or(u64::MAX);
-        for i in 0..n {
-            if done & (1 << i) != 0 || evs[i].invoked > bound {
-                continue;
-            }
-            let next = match &evs[i].op {
-                Op::Write(v) => Some(Some(v.clone())),
-                Op::Read(seen) => (*seen == state).then(|| state.clone()),
-            };
-            if let Some(s) = next {
-                if dfs(evs, done | (1 << i), s, memo, ret) {
-                    return true;
-                }
-            }
-        }
-        false
+    // Everything before `first` is linearized.
+    let mut first = first;
+    while first < n && done.has(first) {
+        first += 1;
     }
-    dfs(&evs, 0, None, &mut memo, &ret)
+    // Finished when every op with a known outcome is linearized (unknown writes may be
+    // dropped).
+    if (first..n).all(|i| done.has(i) || evs[i].returned.is_none()) {
+        return true;
+    }
+    if !memo.insert((done.clone(), state.clone())) {
+        return false;
+    }
+    // The earliest response among pending ops bounds which ops may go next.
+    let bound = (first..n)
+        .filter(|&i| !done.has(i))
+        .map(|i| ret(&evs[i]))
+        .min()
+        .unwrap_or(u64::MAX);
+    for i in first..n {
+        if evs[i].invoked > bound {
+            break;
+        }
+        if done.has(i) {
+            continue;
+        }
+        let next = match &evs[i].op {
+            Op::Write(v) => Some(Some(v.clone())),
+            Op::Read(seen) => (*seen == state).then(|| state.clone()),
+        };
+        if let Some(s) = next {
+            if dfs(evs, first, done.with(i), s, memo) {
+                return true;
+            }
+        }
+    }
+    false
 }

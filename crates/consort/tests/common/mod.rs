@@ -195,3 +195,5 @@ impl Drop for Sandbox {
     }
 }
 pub mod linearizability;
+pub mod network;
+pub mod workload;

@@ -1,0 +1,459 @@
+//! A multi-process network on loopback for end-to-end tests: real `consort node` processes,
+//! each behind a TCP proxy on its node-to-node interface so tests can cut links.
+//!
+//! Node `i` binds its node-to-node interface on `127.0.0.(10+i)` (outbound connections
+//! leave from that address too) and publishes the address of its proxy. A proxy knows who
+//! is calling from the source address, so a partition is a set of blocked (from, to) pairs:
+//! blocked connections are refused and open ones are cut. Client (HTTPS) traffic is never
+//! blocked.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::{
+    collections::HashSet,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    path::{Path, PathBuf},
+    process::{Child, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use consort_client::{ClientConfig, Connection};
+use consort_crypto::{cert::Certificate, keys::SigningKey};
+use consort_kv::TxId;
+use serde_json::{json, Value};
+
+use super::consort;
+
+/// Blocked directed links between node indices.
+pub type Links = Arc<Mutex<HashSet<(usize, usize)>>>;
+
+fn node_ip(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 0, 10 + i as u8)
+}
+
+fn free_port_on(ip: Ipv4Addr) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn index_of(ip: IpAddr) -> Option<usize> {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            (o[0] == 127 && o[3] >= 10).then(|| (o[3] - 10) as usize)
+        }
+        IpAddr::V6(_) => None,
+    }
+}
+
+/// Forward connections to `target` (node `to`'s node-to-node interface), honouring `links`.
+async fn proxy(listener: tokio::net::TcpListener, to: usize, target: SocketAddr, links: Links) {
+    loop {
+        let Ok((inbound, peer)) = listener.accept().await else {
+            continue;
+        };
+        let Some(from) = index_of(peer.ip()) else {
+            continue;
+        };
+        let blocked = {
+            let links = links.clone();
+            move || links.lock().unwrap().contains(&(from, to))
+        };
+        if blocked() {
+            continue; // dropped: the caller sees the connection close
+        }
+        tokio::spawn(async move {
+            let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
+                return;
+            };
+            let (mut a, mut b) = (inbound, outbound);
+            let copy = tokio::io::copy_bidirectional(&mut a, &mut b);
+            let cut = async {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    if blocked() {
+                        break;
+                    }
+                }
+            };
+            tokio::select! {
+                _ = copy => {}
+                _ = cut => {}
+            }
+        });
+    }
+}
+
+/// One node process.
+pub struct NodeProc {
+    pub name: String,
+    pub rpc: SocketAddr,
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub child: Option<Child>,
+}
+
+impl NodeProc {
+    pub fn ledger(&self) -> PathBuf {
+        self.dir.join("ledger")
+    }
+    pub fn snapshots(&self) -> PathBuf {
+        self.dir.join("snapshots")
+    }
+    pub fn log_tail(&self) -> String {
+        let s = std::fs::read_to_string(self.dir.join("out.log")).unwrap_or_default();
+        let lines: Vec<&str> = s.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+/// Settings for every node of a test network.
+#[derive(Clone, Debug)]
+pub struct NetOptions {
+    pub election_timeout_ms: u64,
+    pub signature_ms: u64,
+    pub chunk_bytes: u64,
+    pub snapshot_tx_interval: u64,
+}
+
+impl Default for NetOptions {
+    fn default() -> Self {
+        Self {
+            election_timeout_ms: 400,
+            signature_ms: 20,
+            chunk_bytes: 16 * 1024,
+            snapshot_tx_interval: 0,
+        }
+    }
+}
+
+/// A network of node processes.
+pub struct Network {
+    pub dir: PathBuf,
+    _tmp: tempfile::TempDir,
+    pub nodes: Vec<NodeProc>,
+    pub service_cert: Certificate,
+    pub user: (Certificate, SigningKey),
+    pub links: Links,
+    opts: NetOptions,
+    token: String,
+}
+
+impl Network {
+    /// Start `n` nodes: node 0 creates the service, the others join it.
+    pub async fn start(n: usize, opts: NetOptions) -> Network {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let key = SigningKey::generate().unwrap();
+        let cert = consort_crypto::cert::self_signed_leaf(&key, "user0", 30).unwrap();
+        std::fs::write(dir.join("user0_cert.pem"), cert.to_pem()).unwrap();
+        let mut net = Network {
+            dir,
+            _tmp: tmp,
+            nodes: Vec::new(),
+            service_cert: cert.clone(), // replaced once node 0 is up
+            user: (cert, key),
+            links: Arc::default(),
+            opts,
+            token: "test-join-token".into(),
+        };
+        for _ in 0..n {
+            net.add_node(true).await;
+        }
+        net
+    }
+
+    /// Start one more node (joining node 0's service unless it is the first).
+    pub async fn add_node(&mut self, fetch_snapshot: bool) -> usize {
+        let i = self.nodes.len();
+        let name = format!("node{i}");
+        let node_dir = self.dir.join(&name);
+        std::fs::create_dir_all(&node_dir).unwrap();
+        let rpc: SocketAddr = format!("127.0.0.1:{}", free_port_on(Ipv4Addr::LOCALHOST))
+            .parse()
+            .unwrap();
+        let bind = SocketAddr::new(node_ip(i).into(), free_port_on(node_ip(i)));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let published = listener.local_addr().unwrap();
+        tokio::spawn(proxy(listener, i, bind, self.links.clone()));
+        let mut config = json!({
+            "rpc_address": rpc.to_string(),
+            "node_to_node_address": bind.to_string(),
+            "node_to_node_published_address": published.to_string(),
+            "data_dir": ".",
+            "election_timeout_ms": self.opts.election_timeout_ms,
+            "heartbeat_ms": (self.opts.election_timeout_ms / 8).max(10),
+            "signature_ms_interval": self.opts.signature_ms,
+            "signature_tx_interval": 500,
+            "ledger_chunk_bytes": self.opts.chunk_bytes,
+            "snapshot_tx_interval": self.opts.snapshot_tx_interval,
+            "auto_trust_joiners": true,
+            "join_token": self.token,
+        });
+        if i == 0 {
+            config["users"] = json!([{"certificate_file": "../user0_cert.pem"}]);
+        } else {
+            config["join"] = json!({
+                "target_rpc_address": self.nodes[0].rpc.to_string(),
+                "service_certificate_file": "../service_cert.pem",
+                "token": self.token,
+                "fetch_snapshot": fetch_snapshot,
+            });
+        }
+        let config_path = node_dir.join("config.json");
+        std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+        self.nodes.push(NodeProc {
+            name,
+            rpc,
+            dir: node_dir,
+            config: config_path,
+            child: None,
+        });
+        self.spawn(i);
+        let cert = self.wait_up(i).await;
+        if i == 0 {
+            std::fs::write(self.dir.join("service_cert.pem"), cert.to_pem()).unwrap();
+            self.service_cert = cert;
+        }
+        i
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(n.dir.join("out.log"))
+            .unwrap();
+        let child = consort()
+            .args(["node", "start", "--config"])
+            .arg(&n.config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        n.child = Some(child);
+    }
+
+    async fn wait_up(&mut self, i: usize) -> Certificate {
+        let cert_file = if i == 0 {
+            self.nodes[0].dir.join("service_cert.pem")
+        } else {
+            self.dir.join("service_cert.pem")
+        };
+        let rpc = self.nodes[i].rpc;
+        let child = self.nodes[i].child.as_mut().unwrap();
+        let r = consort_client::wait_until_open(rpc, &cert_file, Duration::from_secs(60), || {
+            matches!(child.try_wait(), Ok(None))
+        })
+        .await;
+        r.unwrap_or_else(|e| {
+            panic!(
+                "{} did not come up: {e}\n{}",
+                self.nodes[i].name,
+                self.nodes[i].log_tail()
+            )
+        })
+    }
+
+    /// kill -9.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.nodes[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait (a clean stop).
+    pub fn stop(&mut self, i: usize) {
+        if let Some(mut c) = self.nodes[i].child.take() {
+            let _ = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn stop_all(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.stop(i);
+        }
+    }
+
+    /// Start a stopped node again from its data directory.
+    pub async fn restart(&mut self, i: usize) {
+        assert!(self.nodes[i].child.is_none(), "node {i} is running");
+        self.spawn(i);
+        self.wait_up(i).await;
+    }
+
+    pub fn is_running(&self, i: usize) -> bool {
+        self.nodes[i].child.is_some()
+    }
+
+    /// Cut every link between `group` and the other nodes, both ways.
+    pub fn partition(&self, group: &[usize]) {
+        let mut l = self.links.lock().unwrap();
+        for a in 0..self.nodes.len() {
+            for b in 0..self.nodes.len() {
+                if group.contains(&a) != group.contains(&b) {
+                    l.insert((a, b));
+                }
+            }
+        }
+    }
+
+    pub fn heal(&self) {
+        self.links.lock().unwrap().clear();
+    }
+
+    /// A client for node `i` with user0's identity.
+    pub fn client(&self, i: usize) -> ClientConfig {
+        ClientConfig::new(
+            self.nodes[i].rpc,
+            &self.service_cert,
+            Some((&self.user.0, &self.user.1)),
+        )
+        .unwrap()
+    }
+
+    pub async fn get_json(&self, i: usize, path: &str) -> Option<Value> {
+        let mut c = tokio::time::timeout(Duration::from_secs(2), self.client(i).connect())
+            .await
+            .ok()?
+            .ok()?;
+        let r = tokio::time::timeout(Duration::from_secs(5), c.get(path))
+            .await
+            .ok()?
+            .ok()?;
+        (r.status == 200).then(|| r.json().ok()).flatten()
+    }
+
+    /// This node's consensus details.
+    pub async fn consensus(&self, i: usize) -> Option<Value> {
+        Some(self.get_json(i, "/node/consensus").await?["details"].clone())
+    }
+
+    /// The node (index) that is primary in the highest view a running node knows of, if
+    /// that node itself says it leads.
+    pub async fn primary(&self) -> Option<usize> {
+        let mut best: Option<(u64, usize)> = None;
+        for i in 0..self.nodes.len() {
+            if !self.is_running(i) {
+                continue;
+            }
+            if let Some(d) = self.consensus(i).await {
+                if d["leadership_state"] == "Leader" {
+                    let v = d["current_view"].as_u64().unwrap_or(0);
+                    if best.is_none_or(|(bv, _)| v > bv) {
+                        best = Some((v, i));
+                    }
+                }
+            }
+        }
+        best.map(|(_, i)| i)
+    }
+
+    /// Wait for a primary among the running nodes, other than `not`.
+    pub async fn wait_primary(&self, not: &[usize], timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(p) = self.primary().await {
+                if !not.contains(&p) {
+                    return p;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no new primary within {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn commit(&self, i: usize) -> Option<TxId> {
+        self.get_json(i, "/node/commit").await?["transaction_id"]
+            .as_str()?
+            .parse()
+            .ok()
+    }
+
+    /// Wait until node `i` has committed at least `seqno`.
+    pub async fn wait_commit(&self, i: usize, seqno: u64, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.commit(i).await.is_some_and(|t| t.seqno >= seqno) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not commit {seqno} within {timeout:?} (at {:?})\n{}",
+                self.nodes[i].name,
+                self.commit(i).await,
+                self.nodes[i].log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Status of `txid` according to node `i`.
+    pub async fn tx_status(&self, c: &mut Connection, txid: TxId) -> String {
+        let r = c
+            .get(&format!("/node/tx?transaction_id={txid}"))
+            .await
+            .unwrap();
+        r.json().unwrap()["status"].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for n in &self.nodes {
+                eprintln!(
+                    "---- {} ({}) log tail:\n{}",
+                    n.name,
+                    n.dir.display(),
+                    n.log_tail()
+                );
+            }
+            if std::env::var_os("CONSORT_KEEP_TEST_DIRS").is_some() {
+                let tmp = std::mem::replace(&mut self._tmp, tempfile::tempdir().unwrap());
+                eprintln!("kept {}", tmp.keep().display());
+            }
+        }
+        for n in &mut self.nodes {
+            if let Some(mut c) = n.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+/// Every entry of a ledger directory up to `upto` (seqno → bytes), read with the ledger
+/// crate's chunk reader.
+pub fn ledger_entries(dir: &Path, upto: u64) -> std::collections::BTreeMap<u64, Vec<u8>> {
+    let tmp = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), tmp.path().join(e.file_name())).unwrap();
+    }
+    let (mut files, _) = consort_ledger::files::LedgerFiles::open(tmp.path(), u64::MAX).unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    files
+        .for_each_entry(|s, b| {
+            if s <= upto {
+                out.insert(s, b.to_vec());
+            }
+            Ok(())
+        })
+        .unwrap();
+    out
+}

@@ -1,0 +1,287 @@
+//! Replication end to end: networks of real `consort node` processes on loopback under a
+//! logging-app load. Primaries are killed with SIGKILL, links are cut by the test network's
+//! proxies, nodes restart and join; the clients' history must be linearizable, every
+//! committed write must be found, and every node's ledger must verify (`consort ledger
+//! verify`, CCF's `read_ledger.py`) with committed prefixes byte-identical across nodes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    linearizability::check,
+    network::{ledger_entries, NetOptions, Network},
+    workload::{Load, UNIQUE_BASE},
+    *,
+};
+use consort_kv::TxId;
+use serde_json::json;
+
+/// Every committed write is found; the history (with final reads of every key) checks.
+async fn check_history(net: &Network, load: &Load, judge: usize) {
+    let (mut events, committed, invalid) = load.history(net, judge).await;
+    assert!(
+        committed.len() > 50,
+        "load too small: {} committed writes",
+        committed.len()
+    );
+    let mut c = net.client(judge).connect().await.unwrap();
+    let mut keys: Vec<u64> = committed.iter().map(|r| r.key).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    for key in keys {
+        let invoked = load.now();
+        let r = c.get(&format!("/app/log/private?id={key}")).await.unwrap();
+        let seen = match r.status {
+            200 => Some(r.json().unwrap()["msg"].as_str().unwrap().to_string()),
+            404 => None,
+            s => panic!("final read of {key}: {s}"),
+        };
+        if key >= UNIQUE_BASE {
+            let w = committed.iter().find(|r| r.key == key).unwrap();
+            assert_eq!(
+                seen.as_ref(),
+                Some(match &w.op {
+                    common::linearizability::Op::Write(m) => m,
+                    _ => unreachable!(),
+                }),
+                "committed write {w:?} not found"
+            );
+        }
+        events.push(common::linearizability::Event {
+            key,
+            op: common::linearizability::Op::Read(seen),
+            invoked,
+            returned: Some(load.now()),
+        });
+    }
+    eprintln!(
+        "history: {} operations, {} committed writes, {} rolled back",
+        events.len(),
+        committed.len(),
+        invalid
+    );
+    check(&events).unwrap_or_else(|e| panic!("history not linearizable: {e:?}"));
+}
+
+/// Stop every node; each ledger verifies with `consort ledger verify` and `read_ledger.py`,
+/// and all nodes hold the same bytes for every transaction up to the lowest commit point.
+fn verify_ledgers(net: &mut Network, commit: u64) {
+    net.stop_all();
+    let mut reference: Option<std::collections::BTreeMap<u64, Vec<u8>>> = None;
+    for n in &net.nodes {
+        let out = consort()
+            .args(["ledger", "verify"])
+            .arg(n.ledger())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}{}",
+            n.name,
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        let out = run_python(&["-m", "ccf.read_ledger", "-q", n.ledger().to_str().unwrap()]);
+        assert!(
+            out.status.success() && text(&out.stdout).contains("Ledger verification complete"),
+            "read_ledger.py on {}: {}{}",
+            n.name,
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        let entries = ledger_entries(&n.ledger(), commit);
+        assert_eq!(
+            entries.len() as u64,
+            commit,
+            "{} holds {} of {commit} committed entries",
+            n.name,
+            entries.len()
+        );
+        match &reference {
+            None => reference = Some(entries),
+            Some(r) => {
+                for (s, b) in &entries {
+                    assert_eq!(Some(b), r.get(s), "{} differs at seqno {s}", n.name);
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_nodes_fail_over_when_the_primary_is_killed() {
+    let mut net = Network::start(3, NetOptions::default()).await;
+    let p0 = net.wait_primary(&[], Duration::from_secs(10)).await;
+    let mut load = Load::start(&net, 6, 2);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = net.commit(p0).await.unwrap();
+    net.kill(p0);
+    let killed_at = load.now();
+    let p1 = net.wait_primary(&[p0], Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    load.stop().await;
+    // Clients continued: writes after the failover committed.
+    let after = net.commit(p1).await.unwrap();
+    assert!(
+        after.view > before.view && after.seqno > before.seqno + 50,
+        "no progress after failover: {before} -> {after}"
+    );
+    let recs = load.recs.lock().unwrap().clone();
+    assert!(
+        recs.iter()
+            .any(|r| r.invoked > killed_at && r.txid.is_some_and(|t| t.view > before.view)),
+        "no write was answered by the new primary"
+    );
+    // The killed node restarts and catches up.
+    net.restart(p0).await;
+    let last: u64 = net.consensus(p1).await.unwrap()["last_seqno"]
+        .as_u64()
+        .unwrap();
+    for i in 0..3 {
+        net.wait_commit(i, last, Duration::from_secs(20)).await;
+    }
+    check_history(&net, &load, p1).await;
+    let commit = net.commit(p1).await.unwrap().seqno;
+    for i in 0..3 {
+        net.wait_commit(i, commit, Duration::from_secs(20)).await;
+    }
+    verify_ledgers(&mut net, commit);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_partitioned_minority_cannot_commit_and_the_majority_goes_on() {
+    let mut net = Network::start(3, NetOptions::default()).await;
+    let old = net.wait_primary(&[], Duration::from_secs(10)).await;
+    let mut c = net.client(old).connect().await.unwrap();
+    let r = c
+        .post_json("/app/log/private", &json!({"id": 1, "msg": "before"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let t: TxId = r.txid.unwrap().parse().unwrap();
+    net.wait_commit(old, t.seqno, Duration::from_secs(5)).await;
+
+    // Cut the primary off. Whatever it still accepts can never commit.
+    net.partition(&[old]);
+    // (Messages already in flight when the links were cut may still land.)
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let commit_at_cut = net.commit(old).await.unwrap();
+    let mut minority_txids = Vec::new();
+    for i in 0..20 {
+        let r = c
+            .post_json(
+                "/app/log/private",
+                &json!({"id": 100 + i, "msg": format!("minority {i}")}),
+            )
+            .await
+            .unwrap();
+        if r.status == 200 {
+            minority_txids.push(r.txid.unwrap().parse::<TxId>().unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        !minority_txids.is_empty(),
+        "the isolated primary accepted nothing before stepping down"
+    );
+    // The majority elects a primary and commits.
+    let new = net.wait_primary(&[old], Duration::from_secs(10)).await;
+    let other = (0..3).find(|i| *i != old && *i != new).unwrap();
+    let mut m = net.client(other).connect().await.unwrap();
+    let r = m
+        .post_json("/app/log/private", &json!({"id": 2, "msg": "majority"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let majority_tx: TxId = r.txid.unwrap().parse().unwrap();
+    net.wait_commit(new, majority_tx.seqno, Duration::from_secs(10))
+        .await;
+    // The minority never committed anything of its own.
+    let commit_isolated = net.commit(old).await.unwrap();
+    assert_eq!(
+        commit_isolated, commit_at_cut,
+        "the isolated node's commit point moved"
+    );
+    // Having heard from no majority for an election timeout, it steps down.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let d = net.consensus(old).await.unwrap();
+        if d["leadership_state"] != "Leader" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the isolated primary did not step down: {d}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = c
+        .post_json("/app/log/private", &json!({"id": 3, "msg": "refused"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    let e: serde_json::Value = r.json().unwrap();
+    assert!(e["error"]["code"].is_string(), "{e}");
+
+    // Heal: the old primary rolls its writes back and follows.
+    net.heal();
+    let last = net.consensus(new).await.unwrap()["last_seqno"]
+        .as_u64()
+        .unwrap();
+    net.wait_commit(old, last, Duration::from_secs(20)).await;
+    let mut j = net.client(new).connect().await.unwrap();
+    for t in &minority_txids {
+        assert_eq!(net.tx_status(&mut j, *t).await, "Invalid", "{t}");
+        assert_eq!(
+            net.tx_status(&mut c, *t).await,
+            "Invalid",
+            "{t} on the old primary"
+        );
+    }
+    let r = c.get("/app/log/private?id=100").await.unwrap();
+    assert_eq!(r.status, 404, "a minority write survived");
+    let r = c.get("/app/log/private?id=2").await.unwrap();
+    assert_eq!(r.json().unwrap()["msg"], "majority");
+    let commit = net.commit(new).await.unwrap().seqno;
+    for i in 0..3 {
+        net.wait_commit(i, commit, Duration::from_secs(20)).await;
+    }
+    verify_ledgers(&mut net, commit);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_nodes_survive_two_failures() {
+    let mut net = Network::start(5, NetOptions::default()).await;
+    let p0 = net.wait_primary(&[], Duration::from_secs(10)).await;
+    let mut load = Load::start(&net, 6, 2);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let victim = (p0 + 1) % 5;
+    net.kill(p0);
+    net.kill(victim);
+    let p1 = net
+        .wait_primary(&[p0, victim], Duration::from_secs(10))
+        .await;
+    let c1 = net.commit(p1).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    load.stop().await;
+    let c2 = net.commit(p1).await.unwrap();
+    assert!(
+        c2.seqno > c1.seqno + 50,
+        "three of five nodes did not make progress: {c1} -> {c2}"
+    );
+    net.restart(p0).await;
+    net.restart(victim).await;
+    let last = net.consensus(p1).await.unwrap()["last_seqno"]
+        .as_u64()
+        .unwrap();
+    for i in 0..5 {
+        net.wait_commit(i, last, Duration::from_secs(30)).await;
+    }
+    check_history(&net, &load, p1).await;
+    let commit = net.commit(p1).await.unwrap().seqno;
+    for i in 0..5 {
+        net.wait_commit(i, commit, Duration::from_secs(20)).await;
+    }
+    verify_ledgers(&mut net, commit);
+}
