@@ -86,6 +86,9 @@ struct Inner {
     committed: TxId,
     /// For a journal started from a snapshot: the evidence still to be checked.
     pending_evidence: Option<snapshot_support::PendingEvidence>,
+    /// Backup: the snapshot a replicated evidence transaction named, reproduced here
+    /// (seqno, evidence seqno, bytes), until [`Journal::take_replicated_snapshot`].
+    replicated_snapshot: Option<(Version, Version, Vec<u8>)>,
 }
 
 impl Inner {
@@ -107,6 +110,7 @@ impl Inner {
             last_sig_at: None,
             committed,
             pending_evidence: None,
+            replicated_snapshot: None,
         }
     }
 }
@@ -370,6 +374,12 @@ impl Journal {
     /// trusted node whose certificate the service identity endorsed. On any failure nothing
     /// is applied. Returns the entry's transaction id.
     pub fn append_replicated(&self, bytes: &[u8]) -> Result<TxId, LedgerError> {
+        self.apply_replicated(bytes, true)
+    }
+
+    /// [`Journal::append_replicated`], or with `write == false` replaying an entry the
+    /// ledger files already hold.
+    pub(crate) fn apply_replicated(&self, bytes: &[u8], write: bool) -> Result<TxId, LedgerError> {
         let mut inner = self.lock();
         let expected = self.store.version() + 1;
         let corrupt = |reason: String| LedgerError::Corrupt {
@@ -424,9 +434,32 @@ impl Journal {
             p.check(txid.seqno, bytes, &decoded.public)
                 .map_err(corrupt)?;
         }
+        if let Some(ev) = decoded
+            .public
+            .maps
+            .get(SNAPSHOT_EVIDENCE)
+            .and_then(|w| w.values().next().cloned().flatten())
+            .and_then(|v| serde_json::from_slice::<snapshot_support::Evidence>(&v).ok())
+        {
+            // The primary snapshotted the state just before this entry: so can we, and
+            // identical state gives identical bytes.
+            if ev.version == self.store.version() {
+                match self.snapshot_bytes_locked(&inner) {
+                    Ok((s, b)) if sha256(&b).to_hex() == ev.hash => {
+                        inner.replicated_snapshot = Some((s, txid.seqno, b));
+                    }
+                    Ok(_) => {
+                        tracing::warn!("snapshot at {} differs from the primary's", ev.version)
+                    }
+                    Err(e) => tracing::warn!("cannot reproduce snapshot at {}: {e}", ev.version),
+                }
+            }
+        }
         let leaf = leaf_of(&sha256(bytes), &decoded.public);
-        let seqno = inner.files.append(bytes)?;
-        debug_assert_eq!(seqno, txid.seqno);
+        if write {
+            let seqno = inner.files.append(bytes)?;
+            debug_assert_eq!(seqno, txid.seqno);
+        }
         self.store.apply(txid, &decoded.write_set)?;
         inner.tree.append(leaf);
         note_view(&mut inner.views, txid);
@@ -439,7 +472,9 @@ impl Journal {
         }
         if let Some(rec) = signature {
             inner.signatures.insert(txid.seqno, rec);
-            inner.files.after_signature()?;
+            if write {
+                inner.files.after_signature()?;
+            }
         }
         Ok(txid)
     }

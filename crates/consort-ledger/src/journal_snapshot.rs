@@ -74,35 +74,61 @@ impl Journal {
     /// usable once `E` is committed: then [`Journal::complete_snapshot`] appends the receipt
     /// for `E` and renames it `snapshot_<S>_<E>.committed`. If `E` is rolled back instead,
     /// the caller deletes the file.
+    /// The snapshot of the current state (seqno, bytes).
+    pub(super) fn snapshot_bytes_locked(
+        &self,
+        inner: &Inner,
+    ) -> Result<(Version, Vec<u8>), LedgerError> {
+        let snap = self.store.snapshot();
+        let s = snap.version();
+        if s == 0 {
+            return Err(LedgerError::Invalid {
+                path: self.config.dir.clone(),
+                reason: "nothing to snapshot".into(),
+            });
+        }
+        let mut tree = WriteSet::default();
+        for (level, h) in inner.tree.frontier() {
+            tree.put(
+                TREE_TABLE,
+                (level as u64).to_be_bytes().to_vec(),
+                h.0.to_vec(),
+            );
+        }
+        let root = inner.tree.root().expect("tree has the zero leaf");
+        let txid = TxId::new(view_at(&inner.views, s).unwrap_or(0), s);
+        let bytes = snapshot::serialize_snapshot(
+            txid,
+            &snap.with_writes(&tree),
+            &root,
+            &view_history(&inner.views),
+            &inner.secrets,
+        )?;
+        Ok((s, bytes))
+    }
+
+    /// Backup: write the snapshot reproduced when a replicated evidence transaction
+    /// arrived (see [`Journal::append_replicated`]) as `snapshot_<S>_<E>` into `dir`; it is
+    /// completed like the primary's once `E` commits.
+    pub fn take_replicated_snapshot(
+        &self,
+        dir: &Path,
+    ) -> Result<Option<PendingSnapshot>, LedgerError> {
+        let Some((s, e, bytes)) = self.lock().replicated_snapshot.take() else {
+            return Ok(None);
+        };
+        let path = write_atomically(dir, &format!("snapshot_{s}_{e}"), &bytes)?;
+        Ok(Some(PendingSnapshot {
+            seqno: s,
+            evidence: e,
+            path,
+        }))
+    }
+
     pub fn begin_snapshot(&self, dir: &Path) -> Result<PendingSnapshot, LedgerError> {
         let (s, bytes) = {
             let inner = self.lock();
-            let snap = self.store.snapshot();
-            let s = snap.version();
-            if s == 0 {
-                return Err(LedgerError::Invalid {
-                    path: dir.to_path_buf(),
-                    reason: "nothing to snapshot".into(),
-                });
-            }
-            let mut tree = WriteSet::default();
-            for (level, h) in inner.tree.frontier() {
-                tree.put(
-                    TREE_TABLE,
-                    (level as u64).to_be_bytes().to_vec(),
-                    h.0.to_vec(),
-                );
-            }
-            let root = inner.tree.root().expect("tree has the zero leaf");
-            let txid = TxId::new(view_at(&inner.views, s).unwrap_or(0), s);
-            let bytes = snapshot::serialize_snapshot(
-                txid,
-                &snap.with_writes(&tree),
-                &root,
-                &view_history(&inner.views),
-                &inner.secrets,
-            )?;
-            (s, bytes)
+            self.snapshot_bytes_locked(&inner)?
         };
         let mut tx = self.begin();
         tx.put(
@@ -210,7 +236,19 @@ impl Journal {
             ));
         }
         let (mut files, _) = LedgerFiles::open(&config.dir, config.chunk_threshold)?;
-        files.start_at(s + 1)?;
+        // A node restarting after it joined from this snapshot resumes its ledger suffix.
+        let resume = !files.chunk_files().is_empty();
+        let held = files.last_seqno();
+        if resume {
+            if files.first_seqno() != s + 1 {
+                return Err(invalid(format!(
+                    "the ledger starts at {}, not right after the snapshot at {s}",
+                    files.first_seqno()
+                )));
+            }
+        } else {
+            files.start_at(s + 1)?;
+        }
         if store.version() != 0 {
             return Err(invalid("the store must be empty".into()));
         }
@@ -224,11 +262,24 @@ impl Journal {
             write_set_digest: receipt.leaf_components.write_set_digest,
             snapshot_hash: sha256(entry_bytes),
         });
-        Ok(Self {
+        let journal = Self {
             store,
             node,
             inner: Mutex::new(inner),
             config,
-        })
+        };
+        if resume {
+            // Every entry is checked as a replicated one would be; the unsigned tail goes.
+            for seqno in s + 1..=held {
+                let bytes = journal.lock().files.read_entry(seqno)?;
+                journal.apply_replicated(&bytes, false)?;
+            }
+            let signed = journal.last_signature().unwrap_or(s).max(s);
+            if held > signed {
+                journal.rollback(signed)?;
+            }
+            journal.store.set_view(journal.store.view() + 1);
+        }
+        Ok(journal)
     }
 }

@@ -35,6 +35,10 @@ use crate::{
     NodeConfig, NodeError,
 };
 
+/// The snapshot a node joined from, kept in its snapshot directory: its ledger continues
+/// from it, so restarting needs it.
+pub const JOINED_FROM: &str = "joined_from.snapshot";
+
 /// Body of `POST /node/join`.
 #[derive(Debug, Serialize, Deserialize)]
 struct JoinRequest {
@@ -349,7 +353,7 @@ pub(crate) fn join(
             Ok(Some((_, bytes))) => {
                 let dir = config.snapshot_dir();
                 std::fs::create_dir_all(&dir).map_err(NodeError::io(&dir))?;
-                let path = dir.join("joined_from.snapshot");
+                let path = dir.join(JOINED_FROM);
                 std::fs::write(&path, &bytes).map_err(NodeError::io(&path))?;
                 let jn =
                     Journal::open_from_snapshot(jc, store, node.clone(), ls, &path, &service_cert)?;

@@ -375,6 +375,33 @@ fn restart(config: &NodeConfig, files: &DataFiles, jc: JournalConfig) -> Result<
     let node = Arc::new(NodeIdentity::from_parts(key, node_cert)?);
     let service_cert = Certificate::from_pem(&read_text(&files.service_cert)?)?;
     let store = Arc::new(Store::new());
+    let joined_from = config.snapshot_dir().join(join::JOINED_FROM);
+    if joined_from.exists() {
+        // This node joined from a snapshot; its ledger continues from there.
+        let journal = Journal::open_from_snapshot(
+            jc,
+            store,
+            node.clone(),
+            secrets.ledger_secrets()?,
+            &joined_from,
+            &service_cert,
+        )?;
+        node.cert.verify_issued_by(&service_cert)?;
+        tracing::info!(
+            "restarted from {} and the ledger after it; last signature {:?}",
+            joined_from.display(),
+            journal.last_signature()
+        );
+        return Ok(Boot {
+            startup_seqno: journal.last_signature().unwrap_or(0),
+            members: vec![raft_id(&node.node_id)],
+            journal,
+            node,
+            service_cert,
+            secrets,
+            addresses: Default::default(),
+        });
+    }
     let (journal, report) = Journal::open(jc, store, node.clone(), secrets.ledger_secrets()?)?;
     // The identity files must be the ones the (verified) ledger records.
     let recorded = journal

@@ -344,6 +344,16 @@ impl Replica {
                         }
                         self.journal.append_replicated(&e.data)?;
                         appended = true;
+                        if let Some(dir) = &self.opts.snapshot_dir {
+                            if let Some(p) = self.journal.take_replicated_snapshot(dir)? {
+                                tracing::info!(
+                                    "snapshot at {} (evidence {}) pending",
+                                    p.seqno,
+                                    p.evidence
+                                );
+                                self.pending_snapshots.push(p);
+                            }
+                        }
                     }
                 }
                 Action::Truncate { after } => {

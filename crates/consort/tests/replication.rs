@@ -285,3 +285,160 @@ async fn five_nodes_survive_two_failures() {
     }
     verify_ledgers(&mut net, commit);
 }
+
+/// Write `n` entries with ids from `from`, 4 connections to node `i`.
+async fn write_many(net: &Network, i: usize, from: u64, n: u64) {
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let client = net.client(i);
+        tasks.push(tokio::spawn(async move {
+            let mut c = client.connect().await.unwrap();
+            for k in (from + w..from + n).step_by(4) {
+                let r = c
+                    .post_json(
+                        "/app/log/private",
+                        &json!({"id": k, "msg": format!("m{k}")}),
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(r.status, 200);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+fn committed_snapshots(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| {
+                let e = e.ok()?;
+                let name = e.file_name().into_string().ok()?;
+                (name.starts_with("snapshot_") && name.ends_with(".committed"))
+                    .then(|| (name, std::fs::read(e.path()).unwrap()))
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_node_joins_from_a_snapshot_and_catches_up() {
+    let opts = NetOptions {
+        snapshot_tx_interval: 200,
+        ..Default::default()
+    };
+    let mut net = Network::start(3, opts).await;
+    let p = net.wait_primary(&[], Duration::from_secs(10)).await;
+    write_many(&net, p, 1, 600).await;
+    // Every node writes the same snapshots: backups reproduce the primary's bytes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let snaps = loop {
+        let s: Vec<_> = (0..3)
+            .map(|i| committed_snapshots(&net.nodes[i].snapshots()))
+            .collect();
+        if s.iter().all(|v| !v.is_empty()) && s.iter().all(|v| v == &s[0]) {
+            break s[0].clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nodes did not all write the same committed snapshots: {:?}",
+            s.iter()
+                .map(|v| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // CCF's reader accepts them.
+    let (name, _) = snaps.last().unwrap();
+    let path = net.nodes[p].snapshots().join(name);
+    let out = run_python(&[
+        "-c",
+        "import sys, ccf.ledger as l; s = l.Snapshot(sys.argv[1]); print(s.get_public_domain().get_seqno())",
+        path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // A fourth node joins through node 0, starts from the latest snapshot and replays only
+    // the suffix.
+    let i = net.add_node(true).await;
+    write_many(&net, i, 10_000, 200).await; // forwarded by the new node
+    let last = net.consensus(p).await.unwrap()["last_seqno"]
+        .as_u64()
+        .unwrap();
+    net.wait_commit(i, last, Duration::from_secs(20)).await;
+    // It serves state from before and after the snapshot.
+    let mut c = net.client(i).connect().await.unwrap();
+    for k in [1u64, 599, 10_000, 10_199] {
+        let r = c.get(&format!("/app/log/private?id={k}")).await.unwrap();
+        assert_eq!(r.status, 200, "key {k} on the new node");
+        assert_eq!(r.json().unwrap()["msg"], format!("m{k}"));
+    }
+    // It is a voting member: with one of the original nodes down, three of four commit.
+    let victim = (0..3).find(|n| *n != p).unwrap();
+    net.kill(victim);
+    write_many(&net, p, 20_000, 40).await;
+    // It restarts (from its snapshot and ledger suffix) and catches up again.
+    net.kill(i);
+    write_many(&net, p, 30_000, 40).await;
+    net.restart(i).await;
+    net.restart(victim).await;
+    let commit = net.commit(p).await.unwrap().seqno;
+    net.wait_commit(i, commit, Duration::from_secs(20)).await;
+    let r = c.get("/app/log/private?id=30039").await;
+    assert!(r.is_err(), "the old connection died with the node");
+    let mut c = net.client(i).connect().await.unwrap();
+    for k in [1u64, 20_000, 30_039] {
+        let r = c.get(&format!("/app/log/private?id={k}")).await.unwrap();
+        assert_eq!(r.status, 200, "key {k} on the restarted node");
+    }
+    net.stop_all();
+    let first_chunk = std::fs::read_dir(net.nodes[i].ledger())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("ledger_"))
+        .min_by_key(|n| {
+            n.trim_start_matches("ledger_")
+                .split(['-', '.'])
+                .next()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .unwrap();
+    let start: u64 = first_chunk
+        .trim_start_matches("ledger_")
+        .split(['-', '.'])
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        start > 400,
+        "the new node replayed from {start}, not from a snapshot"
+    );
+    // Its ledger verifies from the snapshot it started from, and matches the others.
+    let joined_from = net.nodes[i].snapshots().join("joined_from.snapshot");
+    let out = consort()
+        .args(["ledger", "verify", "--snapshot"])
+        .arg(&joined_from)
+        .arg(net.nodes[i].ledger())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let theirs = ledger_entries(&net.nodes[p].ledger(), commit);
+    let ours = ledger_entries(&net.nodes[i].ledger(), commit);
+    assert_eq!(ours.keys().next(), Some(&start));
+    for (s, b) in &ours {
+        assert_eq!(Some(b), theirs.get(s), "the new node differs at {s}");
+    }
+}
