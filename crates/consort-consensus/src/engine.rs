@@ -117,6 +117,8 @@ pub struct Raft {
     /// Leader: when each peer last answered in this view.
     contact: BTreeMap<NodeId, u64>,
     leader_since: u64,
+    /// The seqno of the configuration that removed this node, if one did.
+    removed_at: Option<Seqno>,
     rng: Rng,
 }
 
@@ -166,6 +168,7 @@ impl Raft {
             matched: BTreeMap::new(),
             contact: BTreeMap::new(),
             leader_since: 0,
+            removed_at: None,
             rng: Rng(seed ^ 0x5EED),
         };
         r.reset_election_timer();
@@ -232,6 +235,11 @@ impl Raft {
 
     fn majority(&self) -> usize {
         self.cfg.members.len() / 2 + 1
+    }
+
+    /// Whether this node is a voting member of the current configuration.
+    pub fn is_member(&self) -> bool {
+        self.cfg.members.contains(&self.cfg.id)
     }
 
     fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
@@ -309,6 +317,9 @@ impl Raft {
             return out;
         }
         self.cfg.members = members;
+        // Removed (retired): a leader keeps replicating until the configuration that
+        // removed it commits, then steps down; a follower never campaigns again.
+        self.removed_at = (!self.is_member()).then_some(self.last_seqno());
         if self.role == Role::Leader {
             let next = self.last_seqno() + 1;
             let peers: Vec<NodeId> = self.peers().collect();
@@ -346,7 +357,10 @@ impl Raft {
                 // disrupting the service with elections it cannot win. A node that is the
                 // only member need not wait for a timeout to lead.
                 let alone = self.cfg.members == [self.cfg.id];
-                if (self.now >= self.election_deadline || alone) && self.last_seqno() > 0 {
+                if (self.now >= self.election_deadline || alone)
+                    && self.last_seqno() > 0
+                    && self.is_member()
+                {
                     self.start_election(&mut out);
                 }
             }
@@ -392,10 +406,11 @@ impl Raft {
             return true;
         }
         let cutoff = self.now - window;
-        let live = 1 + self
-            .peers()
-            .filter(|p| self.contact.get(p).is_some_and(|t| *t >= cutoff))
-            .count();
+        let live = usize::from(self.is_member())
+            + self
+                .peers()
+                .filter(|p| self.contact.get(p).is_some_and(|t| *t >= cutoff))
+                .count();
         live >= self.majority()
     }
 
@@ -482,7 +497,17 @@ impl Raft {
     /// A message from `from`.
     pub fn receive(&mut self, from: NodeId, msg: Message) -> Vec<Action> {
         let mut out = Vec::new();
-        if !self.cfg.members.contains(&from) || from == self.cfg.id {
+        if from == self.cfg.id {
+            return out;
+        }
+        // Non-members take no part in elections; a removed primary still replicates until
+        // its removal commits, so replication from (and to) it is accepted.
+        if !self.cfg.members.contains(&from)
+            && matches!(
+                msg,
+                Message::RequestVote { .. } | Message::RequestVoteResponse { .. }
+            )
+        {
             return out;
         }
         if msg.view() > self.view {
@@ -680,9 +705,13 @@ impl Raft {
             .peers()
             .map(|p| *self.matched.get(&p).unwrap_or(&0))
             .collect();
-        m.push(self.last_seqno());
+        if self.is_member() {
+            m.push(self.last_seqno());
+        }
         m.sort_unstable_by(|a, b| b.cmp(a));
-        let replicated = m[self.majority() - 1];
+        let Some(&replicated) = m.get(self.majority() - 1) else {
+            return;
+        };
         if replicated <= self.commit {
             return;
         }
@@ -695,6 +724,10 @@ impl Raft {
         {
             self.commit = sig;
             out.push(Action::Commit { seqno: sig });
+            if self.removed_at.is_some_and(|r| sig >= r) && self.role == Role::Leader {
+                // Retired, and the service knows it: hand over.
+                self.become_follower(self.view, None, out);
+            }
         }
     }
 }

@@ -341,3 +341,61 @@ fn a_node_started_from_a_snapshot_follows_from_its_base() {
     assert_eq!(follower.log().first().map(|e| e.seqno), Some(4));
     assert_eq!(leader.commit_seqno(), 7);
 }
+
+#[test]
+fn a_retired_primary_commits_its_removal_then_steps_down_and_never_campaigns() {
+    let mut nodes: Vec<Raft> = (1..=3).map(|i| node(i, 3)).collect();
+    // Deliver everything until quiet; returns whether node `who` saw a commit of `seqno`.
+    fn pump(nodes: &mut [Raft], mut msgs: Vec<(NodeId, NodeId, Message)>) {
+        for _ in 0..100 {
+            let mut next = Vec::new();
+            for (from, to, m) in msgs {
+                for (t, r) in sends(&nodes[to as usize - 1].receive(from, m)) {
+                    next.push((to, t, r));
+                }
+            }
+            if next.is_empty() {
+                return;
+            }
+            msgs = next;
+        }
+    }
+    let acts = nodes[0].tick(10_000);
+    let msgs = sends(&acts).into_iter().map(|(t, m)| (1, t, m)).collect();
+    pump(&mut nodes, msgs);
+    assert_eq!(nodes[0].role(), Role::Leader);
+    let (_, acts) = nodes[0].propose_signature(Bytes::from_static(b"open"));
+    pump(
+        &mut nodes,
+        sends(&acts).into_iter().map(|(t, m)| (1, t, m)).collect(),
+    );
+    // Node 1 removes itself: the configuration entry, then a signature.
+    let (_, _) = nodes[0].propose(Bytes::from_static(b"remove node 1"));
+    let acts = nodes[0].set_members(vec![2, 3]);
+    let mut msgs: Vec<_> = sends(&acts).into_iter().map(|(t, m)| (1, t, m)).collect();
+    for n in &mut nodes[1..] {
+        n.set_members(vec![2, 3]);
+    }
+    let (_, acts) = nodes[0].propose_signature(Bytes::from_static(b"sig"));
+    msgs.extend(sends(&acts).into_iter().map(|(t, m)| (1, t, m)));
+    pump(&mut nodes, msgs);
+    assert!(!nodes[0].is_member());
+    assert_eq!(
+        nodes[0].commit_seqno(),
+        nodes[0].last_seqno(),
+        "removal committed"
+    );
+    assert_eq!(nodes[0].role(), Role::Follower, "then it stepped down");
+    // It never campaigns; the remaining two elect a leader among themselves.
+    assert!(nodes[0].tick(1_000_000).is_empty());
+    let acts = nodes[1].tick(1_000_000);
+    pump(
+        &mut nodes,
+        sends(&acts).into_iter().map(|(t, m)| (2, t, m)).collect(),
+    );
+    assert!(
+        nodes[1].role() == Role::Leader,
+        "node 2 leads the remaining pair: {:?}",
+        nodes[1].role()
+    );
+}
