@@ -12,6 +12,43 @@ use rquickjs::{Context, Ctx, Function, Module, Runtime, Value};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+/// What scripts see besides the language: `ccf.kv[table]` (string keys and values, over
+/// the governance tables only, recording writes) and `ccf.pemToId(pem)`.
+const PRELUDE: &str = r#"
+let __state = {};
+let __writes = [];
+function __map(name) {
+  if (typeof name !== "string" || !name.startsWith("public:ccf.gov.")) {
+    throw new Error(`governance may only use public:ccf.gov.* tables, not ${String(name)}`);
+  }
+  const m = () => (__state[name] = __state[name] || {});
+  return {
+    get(k) { const v = m()[k]; return v === null ? undefined : v; },
+    has(k) { const v = m()[k]; return v !== undefined && v !== null; },
+    set(k, v) {
+      if (typeof k !== "string" || typeof v !== "string") throw new Error("keys and values are strings");
+      m()[k] = v; __writes.push([name, k, v]);
+    },
+    delete(k) { m()[k] = null; __writes.push([name, String(k), null]); },
+    forEach(f) { for (const [k, v] of Object.entries(m())) if (v !== null) f(v, k); },
+    keys() { return Object.keys(m()).filter((k) => m()[k] !== null); },
+  };
+}
+globalThis.ccf = {
+  kv: new Proxy({}, { get: (_, name) => __map(name) }),
+  pemToId: (pem) => {
+    const id = __pemToId(String(pem));
+    if (id === "") throw new Error("not a PEM certificate");
+    return id;
+  },
+};
+globalThis.__begin = (s) => { __state = s; __writes = []; return null; };
+globalThis.__end = () => __writes;
+"#;
+
+/// A change `apply` made: (table, key, new value or `None` for a deletion).
+pub type KvChange = (String, String, Option<String>);
+
 /// The constitution a new service starts with.
 pub const DEFAULT_CONSTITUTION: &str = include_str!("default_constitution.js");
 
@@ -127,6 +164,19 @@ impl Engine {
             })));
         }
         let ctx = Context::full(&rt).map_err(|e| ScriptError::Compile(e.to_string()))?;
+        ctx.with(|ctx| -> Result<(), ScriptError> {
+            let f = Function::new(ctx.clone(), |pem: String| -> String {
+                consort_crypto::cert::Certificate::from_pem(&pem)
+                    .map(|c| c.fingerprint().to_hex())
+                    .unwrap_or_default()
+            })
+            .map_err(|e| ScriptError::Compile(e.to_string()))?;
+            ctx.globals()
+                .set("__pemToId", f)
+                .map_err(|e| ScriptError::Compile(e.to_string()))?;
+            ctx.eval::<(), _>(PRELUDE)
+                .map_err(|e| ScriptError::Compile(describe(&ctx, e)))
+        })?;
         let engine = Self {
             _rt: rt,
             ctx,
@@ -189,10 +239,13 @@ impl Engine {
     ) -> Result<serde_json::Value, ScriptError> {
         self.arm();
         let out = self.ctx.with(|ctx| -> Result<String, ScriptError> {
-            let ns: rquickjs::Object<'_> = ctx
-                .globals()
-                .get(format!("__module_{module}"))
-                .map_err(|_| ScriptError::Missing(func))?;
+            let ns: rquickjs::Object<'_> = if module.is_empty() {
+                ctx.globals()
+            } else {
+                ctx.globals()
+                    .get(format!("__module_{module}"))
+                    .map_err(|_| ScriptError::Missing(func))?
+            };
             let f: Function<'_> = ns.get(func).map_err(|_| ScriptError::Missing(func))?;
             let mut js_args = rquickjs::function::Args::new(ctx.clone(), args.len());
             for a in args {
@@ -246,6 +299,27 @@ impl Engine {
             ],
         )?;
         serde_json::from_value(v.clone()).map_err(|_| ScriptError::BadReturn(v.to_string()))
+    }
+
+    /// The constitution's `apply(proposal, proposalId)` over `state` (`{table: {key:
+    /// value}}` of the governance tables): the changes it made, in order.
+    pub fn apply(
+        &self,
+        proposal_json: &str,
+        proposal_id: &str,
+        state: serde_json::Value,
+    ) -> Result<Vec<KvChange>, ScriptError> {
+        self.call("", "__begin", &[state])?;
+        self.call(
+            "constitution",
+            "apply",
+            &[
+                serde_json::Value::String(proposal_json.to_string()),
+                serde_json::Value::String(proposal_id.to_string()),
+            ],
+        )?;
+        let w = self.call("", "__end", &[])?;
+        serde_json::from_value(w.clone()).map_err(|_| ScriptError::BadReturn(w.to_string()))
     }
 
     /// Run a ballot: a module exporting `vote(proposal, proposerId)`, returning a boolean.

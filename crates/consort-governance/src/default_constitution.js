@@ -47,3 +47,154 @@ export function resolve(proposal, proposerId, votes, activeMembers) {
   if (no * 2 >= n) return "Rejected";
   return "Open";
 }
+
+// ---- Applying accepted proposals -------------------------------------------------------
+// `ccf.kv[table]` is a map of string keys to string values over the governance tables
+// (`public:ccf.gov.*`); `ccf.pemToId(pem)` is the id CCF gives a certificate (hex SHA-256
+// of its DER), and throws on anything that is not a certificate.
+
+// Key of single-value tables (CCF: eight zero bytes).
+const SINGLETON = "\u0000".repeat(8);
+
+function need(args, name, type) {
+  const v = args[name];
+  if (typeof v !== type) {
+    throw new Error(`argument ${name} must be a ${type}`);
+  }
+  return v;
+}
+
+function jsonOf(table, key) {
+  const v = ccf.kv[table].get(key);
+  return v === undefined ? undefined : JSON.parse(v);
+}
+
+function setNodeStatus(args, from, to) {
+  const id = need(args, "node_id", "string");
+  const info = jsonOf("public:ccf.gov.nodes.info", id);
+  if (info === undefined) throw new Error(`no node ${id}`);
+  if (from !== null && !from.includes(info.status)) {
+    throw new Error(`node ${id} is ${info.status}`);
+  }
+  info.status = to;
+  ccf.kv["public:ccf.gov.nodes.info"].set(id, JSON.stringify(info));
+}
+
+const APPLY = {
+  set_member(args) {
+    const cert = need(args, "cert", "string");
+    const id = ccf.pemToId(cert);
+    ccf.kv["public:ccf.gov.members.certs"].set(id, cert);
+    const old = jsonOf("public:ccf.gov.members.info", id);
+    ccf.kv["public:ccf.gov.members.info"].set(id, JSON.stringify({
+      status: old === undefined ? "Accepted" : old.status,
+      member_data: args.member_data === undefined ? null : args.member_data,
+    }));
+    if (args.encryption_pub_key !== undefined) {
+      ccf.kv["public:ccf.gov.members.encryption_public_keys"].set(
+        id, need(args, "encryption_pub_key", "string"));
+    }
+  },
+  remove_member(args) {
+    const id = need(args, "member_id", "string");
+    if (!ccf.kv["public:ccf.gov.members.certs"].has(id)) throw new Error(`no member ${id}`);
+    ccf.kv["public:ccf.gov.members.certs"].delete(id);
+    ccf.kv["public:ccf.gov.members.info"].delete(id);
+    ccf.kv["public:ccf.gov.members.encryption_public_keys"].delete(id);
+  },
+  set_member_data(args) {
+    const id = need(args, "member_id", "string");
+    const info = jsonOf("public:ccf.gov.members.info", id);
+    if (info === undefined) throw new Error(`no member ${id}`);
+    info.member_data = args.member_data === undefined ? null : args.member_data;
+    ccf.kv["public:ccf.gov.members.info"].set(id, JSON.stringify(info));
+  },
+  set_user(args) {
+    const cert = need(args, "cert", "string");
+    const id = ccf.pemToId(cert);
+    ccf.kv["public:ccf.gov.users.certs"].set(id, cert);
+    if (args.user_data !== undefined && args.user_data !== null) {
+      ccf.kv["public:ccf.gov.users.info"].set(id, JSON.stringify({ user_data: args.user_data }));
+    }
+  },
+  remove_user(args) {
+    const id = need(args, "user_id", "string");
+    if (!ccf.kv["public:ccf.gov.users.certs"].has(id)) throw new Error(`no user ${id}`);
+    ccf.kv["public:ccf.gov.users.certs"].delete(id);
+    ccf.kv["public:ccf.gov.users.info"].delete(id);
+  },
+  set_user_data(args) {
+    const id = need(args, "user_id", "string");
+    if (!ccf.kv["public:ccf.gov.users.certs"].has(id)) throw new Error(`no user ${id}`);
+    ccf.kv["public:ccf.gov.users.info"].set(id, JSON.stringify({ user_data: args.user_data }));
+  },
+  add_node_code(args) {
+    const code = need(args, "code_id", "string");
+    ccf.kv["public:ccf.gov.nodes.code_ids"].set(code, JSON.stringify("AllowedToJoin"));
+  },
+  remove_node_code(args) {
+    const code = need(args, "code_id", "string");
+    if (!ccf.kv["public:ccf.gov.nodes.code_ids"].has(code)) throw new Error(`no code id ${code}`);
+    ccf.kv["public:ccf.gov.nodes.code_ids"].delete(code);
+  },
+  transition_node_to_trusted(args) {
+    setNodeStatus(args, ["Pending"], "Trusted");
+  },
+  remove_node(args) {
+    setNodeStatus(args, ["Pending", "Trusted"], "Retired");
+  },
+  transition_service_to_open(args) {
+    const info = jsonOf("public:ccf.gov.service.info", SINGLETON);
+    if (info === undefined) throw new Error("no service record");
+    info.status = "Open";
+    ccf.kv["public:ccf.gov.service.info"].set(SINGLETON, JSON.stringify(info));
+  },
+  set_constitution(args) {
+    const c = need(args, "constitution", "string");
+    ccf.kv["public:ccf.gov.constitution"].set(SINGLETON, JSON.stringify(c));
+  },
+  set_jwt_issuer(args) {
+    const issuer = need(args, "issuer", "string");
+    ccf.kv["public:ccf.gov.jwt.issuers"].set(issuer, JSON.stringify({ issuer }));
+    const keys = args.jwks === undefined ? [] : args.jwks.keys;
+    if (!Array.isArray(keys)) throw new Error("jwks.keys must be an array");
+    for (const jwk of keys) {
+      if (typeof jwk.kid !== "string" || typeof jwk.kty !== "string") {
+        throw new Error("every JWK needs kid and kty");
+      }
+      ccf.kv["public:ccf.gov.jwt.public_signing_keys"].set(jwk.kid, JSON.stringify({ issuer, jwk }));
+    }
+  },
+  remove_jwt_issuer(args) {
+    const issuer = need(args, "issuer", "string");
+    if (!ccf.kv["public:ccf.gov.jwt.issuers"].has(issuer)) throw new Error(`no issuer ${issuer}`);
+    ccf.kv["public:ccf.gov.jwt.issuers"].delete(issuer);
+    const gone = [];
+    ccf.kv["public:ccf.gov.jwt.public_signing_keys"].forEach((v, k) => {
+      if (JSON.parse(v).issuer === issuer) gone.push(k);
+    });
+    for (const k of gone) ccf.kv["public:ccf.gov.jwt.public_signing_keys"].delete(k);
+  },
+  set_recovery_threshold(args) {
+    const t = need(args, "recovery_threshold", "number");
+    if (!Number.isInteger(t) || t < 1) throw new Error("recovery_threshold must be a positive integer");
+    const cfg = jsonOf("public:ccf.gov.service.config", SINGLETON) || {};
+    cfg.recovery_threshold = t;
+    ccf.kv["public:ccf.gov.service.config"].set(SINGLETON, JSON.stringify(cfg));
+  },
+  trigger_ledger_rekey(args) {
+    throw new Error("ledger rekey is not supported by this version of Consort yet");
+  },
+  set_service_configuration(args) {
+    const cfg = jsonOf("public:ccf.gov.service.config", SINGLETON) || {};
+    for (const [k, v] of Object.entries(args)) cfg[k] = v;
+    ccf.kv["public:ccf.gov.service.config"].set(SINGLETON, JSON.stringify(cfg));
+  },
+};
+
+export function apply(input, proposalId) {
+  const proposal = JSON.parse(input);
+  for (const action of proposal.actions) {
+    APPLY[action.name](action.args === undefined ? {} : action.args);
+  }
+}

@@ -1,10 +1,13 @@
-//! Governance for Consort. So far: the constitution runtime — the consortium's rules as a
-//! JavaScript module (`validate`, `resolve`, ballots as `vote` functions) run in an embedded
-//! QuickJS with memory, stack and time limits, so that a script that loops or blows its
-//! limits fails cleanly instead of stalling or crashing the node.
+//! Governance for Consort: the consortium's rules as a JavaScript constitution
+//! (`validate`, `resolve`, `apply`; ballots as `vote` functions) run in an embedded QuickJS
+//! with memory, stack and time limits, and the proposal state machine over the
+//! `public:ccf.gov.*` tables.
 
 mod constitution;
+pub mod proposals;
+pub mod tables;
 
 pub use constitution::{
-    Engine, Limits, ProposalState, ScriptError, Validation, Vote, DEFAULT_CONSTITUTION,
+    Engine, KvChange, Limits, ProposalState, ScriptError, Validation, Vote, DEFAULT_CONSTITUTION,
 };
+pub use proposals::{FinalState, GovError, ProposalInfo};
