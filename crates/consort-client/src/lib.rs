@@ -2,7 +2,8 @@
 //!
 //! Trusts exactly the service identity certificate (node certificates are issued by it)
 //! and can present a client certificate (users and members). One [`Connection`] is one
-//! HTTP/1.1 keep-alive connection; open several for concurrency.
+//! HTTP/1.1 keep-alive connection; open several for concurrency. [`gov`] signs governance
+//! requests (COSE Sign1, CCF's headers) with a member's key, locally.
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -15,6 +16,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, Serve
 use thiserror::Error;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+
+pub mod gov;
 
 #[derive(Debug, Error)]
 pub enum ClientError {
@@ -133,6 +136,48 @@ impl Connection {
         let req = b
             .body(Full::new(body.unwrap_or_default()))
             .map_err(|e| ClientError::Http(e.to_string()))?;
+        self.sender
+            .ready()
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        let resp = self
+            .sender
+            .send_request(req)
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let txid = resp
+            .headers()
+            .get("x-ms-ccf-transaction-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?
+            .to_bytes();
+        Ok(Reply { status, txid, body })
+    }
+
+    /// POST `body` with `content_type`.
+    pub async fn post(
+        &mut self,
+        path: &str,
+        body: Bytes,
+        content_type: &str,
+    ) -> Result<Reply, ClientError> {
+        let req = http::Request::builder()
+            .method(http::Method::POST)
+            .uri(path)
+            .header(http::header::HOST, "consort")
+            .header(http::header::CONTENT_TYPE, content_type)
+            .body(Full::new(body))
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        self.send(req).await
+    }
+
+    async fn send(&mut self, req: http::Request<Full<Bytes>>) -> Result<Reply, ClientError> {
         self.sender
             .ready()
             .await

@@ -52,6 +52,9 @@ impl AuthPolicy {
     }
 }
 
+/// Pseudo-header set on COSE requests: hex SHA-256 of the envelope's signature.
+pub const ENVELOPE_DIGEST: &str = "consort.envelope_digest";
+
 /// Seconds a COSE `created_at` or JWT `exp`/`nbf` may be off.
 const CLOCK_SKEW_SECS: i64 = 300;
 
@@ -104,7 +107,12 @@ pub(crate) fn authenticate(
         };
         let cert = Certificate::from_pem(std::str::from_utf8(&pem).unwrap_or_default())
             .map_err(|_| ApiError::internal("stored certificate is invalid"))?;
-        let headers = verify_cose(&sign1, &cert)?;
+        let mut headers = verify_cose(&sign1, &cert)?;
+        // Identifies this envelope for replay protection.
+        headers.insert(
+            ENVELOPE_DIGEST.into(),
+            serde_json::json!(consort_crypto::sha256(&sign1.signature).to_hex()),
+        );
         req.body = Bytes::from(sign1.payload.clone().unwrap_or_default());
         req.cose_headers = headers;
         return Ok(caller);

@@ -120,7 +120,12 @@ pub struct NodeConfig {
     /// JWT issuers trusted by a new service.
     #[serde(default)]
     pub jwt_issuers: Vec<JwtIssuerConfig>,
-    /// Open a new service right away (until governance can open it by vote).
+    /// The constitution of a new service (JavaScript module); default: Consort's (majority
+    /// of active members, the standard actions).
+    #[serde(default)]
+    pub constitution_file: Option<PathBuf>,
+    /// Open a new service right away (otherwise members open it with a
+    /// `transition_service_to_open` proposal).
     #[serde(default = "yes")]
     pub open_service: bool,
     /// Largest request body accepted, in bytes.
@@ -200,6 +205,7 @@ impl NodeConfig {
             users: Vec::new(),
             jwt_issuers: Vec::new(),
             open_service: true,
+            constitution_file: None,
             max_body_bytes: default_max_body(),
             max_concurrent_requests: default_workers(),
             max_queued_requests: default_queue(),
@@ -248,6 +254,9 @@ impl NodeConfig {
         }
         if let Some(j) = c.join.as_mut() {
             fix(&mut j.service_certificate_file);
+        }
+        if let Some(f) = c.constitution_file.as_mut() {
+            fix(f);
         }
         if c.auto_trust_joiners && c.join_token.as_deref().unwrap_or("").is_empty() {
             return Err(NodeError::Config(format!(

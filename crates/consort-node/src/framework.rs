@@ -75,7 +75,9 @@ fn match_template(template: &str, path: &str) -> Option<BTreeMap<String, String>
     }
     let mut params = BTreeMap::new();
     for (a, b) in t.iter().zip(&p) {
-        if let Some(name) = a.strip_prefix('{').and_then(|n| n.strip_suffix('}')) {
+        if let Some((name, suffix)) = a.strip_prefix('{').and_then(|n| n.split_once('}')) {
+            // `{name}` or `{name}:verb` (CCF's custom methods).
+            let b = b.strip_suffix(suffix)?;
             if b.is_empty() {
                 return None;
             }
@@ -284,5 +286,8 @@ mod tests {
         let p = match_template("/gov/members/{id}", "/gov/members/ab%20c").unwrap();
         assert_eq!(p["id"], "ab c");
         assert!(match_template("/gov/members/{id}", "/gov/members/").is_none());
+        let p = match_template("/gov/p/{id}:withdraw", "/gov/p/abc:withdraw").unwrap();
+        assert_eq!(p["id"], "abc");
+        assert!(match_template("/gov/p/{id}:withdraw", "/gov/p/abc:submit").is_none());
     }
 }

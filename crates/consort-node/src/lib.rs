@@ -17,6 +17,7 @@ pub mod config;
 mod error;
 mod files;
 pub mod framework;
+pub mod gov;
 pub mod gov_tables;
 pub mod join;
 pub mod metrics;
@@ -36,6 +37,7 @@ pub fn default_registry() -> framework::Registry {
     let mut r = framework::Registry::new();
     builtin::register(&mut r);
     join::register(&mut r);
+    gov::register(&mut r);
     apps::logging::register(&mut r);
     r
 }

@@ -468,6 +468,14 @@ fn create(
         ))
         .expect("json"),
     );
+    let constitution = match &config.constitution_file {
+        Some(f) => read_text(f)?,
+        None => consort_governance::DEFAULT_CONSTITUTION.to_string(),
+    };
+    consort_governance::Engine::new(&constitution, Default::default()).map_err(|e| {
+        NodeError::Config(format!("the constitution does not load: {e}"))
+    })?;
+    consort_governance::proposals::set_constitution(&mut tx, &constitution);
     for m in &config.members {
         let cert = Certificate::from_pem(&read_text(&m.certificate_file)?)?;
         let enc = m

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod bench;
+mod gov_cmd;
 mod keygen;
 mod ledger_cmd;
 mod node_cmd;
@@ -24,6 +25,8 @@ enum Cli {
     /// Run a node.
     #[command(subcommand)]
     Node(node_cmd::NodeCmd),
+    /// Governance as a member: propose, vote, withdraw, activate, inspect.
+    Gov(gov_cmd::GovArgs),
     /// Start a local service: keys, a node, an open service; Ctrl-C stops it.
     Sandbox(sandbox::SandboxArgs),
     /// Load-test the logging app over HTTPS on a local node; reports committed writes/s and
@@ -39,6 +42,12 @@ enum Cli {
         /// Also make an RSA-2048 recovery encryption key pair (members).
         #[arg(long)]
         encryption_key: bool,
+        /// A member identity (with its recovery encryption key pair).
+        #[arg(long, conflicts_with = "user")]
+        member: bool,
+        /// A user identity.
+        #[arg(long)]
+        user: bool,
     },
 }
 
@@ -56,12 +65,15 @@ fn main() -> ExitCode {
         Cli::Receipt(cmd) => ledger_cmd::run_receipt(cmd),
         Cli::Node(cmd) => node_cmd::run(cmd),
         Cli::Sandbox(args) => sandbox::run(args),
+        Cli::Gov(args) => gov_cmd::run(args),
         Cli::Bench(args) => bench::run(args),
         Cli::Keygen {
             name,
             dir,
             encryption_key,
-        } => keygen::run(&name, &dir, encryption_key),
+            member,
+            user: _,
+        } => keygen::run(&name, &dir, encryption_key || member),
     };
     match result {
         Ok(code) => code,

@@ -106,6 +106,28 @@ fn stop_all(nodes: &mut [SandboxNode]) {
     }
 }
 
+async fn activate_member0(
+    dir: &Path,
+    addr: SocketAddr,
+    service: &consort_crypto::cert::Certificate,
+) -> Result<()> {
+    let cert = consort_crypto::cert::Certificate::from_pem(&std::fs::read_to_string(
+        dir.join("member0_cert.pem"),
+    )?)?;
+    let key = consort_crypto::keys::SigningKey::from_pem(&std::fs::read_to_string(
+        dir.join("member0_privk.pem"),
+    )?)?;
+    let gov = consort_client::gov::Gov {
+        client: consort_client::ClientConfig::new(addr, service, Some((&cert, &key)))?,
+        member: consort_client::gov::Member { cert, key },
+    };
+    let r = gov.activate().await?;
+    if r.status != 204 {
+        bail!("HTTP {}: {}", r.status, String::from_utf8_lossy(&r.body));
+    }
+    Ok(())
+}
+
 pub(crate) fn run(args: SandboxArgs) -> Result<ExitCode> {
     if args.nodes == 0 || args.nodes > 9 {
         bail!("--nodes {}: between 1 and 9", args.nodes);
@@ -190,7 +212,16 @@ pub(crate) fn run(args: SandboxArgs) -> Result<ExitCode> {
             || matches!(node.child.try_wait(), Ok(None)),
         ));
         match ready {
-            Ok(cert) if i == 0 => write_file(&service_cert, &cert.to_pem(), false)?,
+            Ok(cert) if i == 0 => {
+                write_file(&service_cert, &cert.to_pem(), false)?;
+                // member0 acknowledges the service state and becomes Active, so it can
+                // propose and vote at once.
+                if let Err(e) = rt.block_on(activate_member0(&dir, node.addr, &cert)) {
+                    nodes.push(node);
+                    stop_all(&mut nodes);
+                    bail!("cannot activate member0: {e}");
+                }
+            }
             Ok(_) => {}
             Err(e) => {
                 let tail = log_tail(&node.log);
