@@ -87,7 +87,8 @@ impl Gov {
     ) -> Result<Reply, ClientError> {
         let body = self.member.sign(msg_type, proposal_id, now(), payload)?;
         let mut c = self.client.connect().await?;
-        c.post(&path(p), Bytes::from(body), "application/cose").await
+        c.post(&path(p), Bytes::from(body), "application/cose")
+            .await
     }
 
     /// `POST /gov/members/proposals:create`.
@@ -103,9 +104,7 @@ impl Gov {
 
     /// Vote with a ballot that always answers `accept`.
     pub async fn vote(&self, proposal_id: &str, accept: bool) -> Result<Reply, ClientError> {
-        let ballot = format!(
-            "export function vote (proposal, proposerId) {{ return {accept}; }}"
-        );
+        let ballot = format!("export function vote (proposal, proposerId) {{ return {accept}; }}");
         self.ballot(proposal_id, &ballot).await
     }
 

@@ -37,7 +37,10 @@ fn check_version(ctx: &Ctx<'_>) -> Result<(), ApiError> {
         Some(v) if API_VERSIONS.contains(&v.as_str()) => Ok(()),
         Some(v) => Err(ApiError::bad_request(
             "UnsupportedApiVersionValue",
-            format!("api-version {v} is not supported (use one of {}).", API_VERSIONS.join(", ")),
+            format!(
+                "api-version {v} is not supported (use one of {}).",
+                API_VERSIONS.join(", ")
+            ),
         )),
     }
 }
@@ -127,8 +130,7 @@ pub fn register(r: &mut Registry) {
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            let info =
-                proposals::create(ctx.tx, &member, &proposal, &id).map_err(gov_error)?;
+            let info = proposals::create(ctx.tx, &member, &proposal, &id).map_err(gov_error)?;
             Ok(Response::json(&info.to_api(&id)))
         },
     );
@@ -194,8 +196,7 @@ pub fn register(r: &mut Registry) {
             let ballot = body["ballot"].as_str().ok_or_else(|| {
                 ApiError::invalid_input("The body must be {\"ballot\": \"<JavaScript module>\"}.")
             })?;
-            let info =
-                proposals::submit_ballot(ctx.tx, &id, &member, ballot).map_err(gov_error)?;
+            let info = proposals::submit_ballot(ctx.tx, &id, &member, ballot).map_err(gov_error)?;
             Ok(Response::json(&info.to_api(&id)))
         },
     );
@@ -223,7 +224,9 @@ pub fn register(r: &mut Registry) {
             check_version(ctx)?;
             let member = signed_member(ctx, "state_digest", None)?;
             if ctx.req.params["memberId"] != member {
-                return Err(ApiError::forbidden("A member may only update its own digest."));
+                return Err(ApiError::forbidden(
+                    "A member may only update its own digest.",
+                ));
             }
             let digest = ctx.node.journal.merkle_root().to_hex();
             ctx.tx.put(
@@ -246,7 +249,9 @@ pub fn register(r: &mut Registry) {
             check_version(ctx)?;
             let member = signed_member(ctx, "ack", None)?;
             if ctx.req.params["memberId"] != member {
-                return Err(ApiError::forbidden("A member may only acknowledge for itself."));
+                return Err(ApiError::forbidden(
+                    "A member may only acknowledge for itself.",
+                ));
             }
             let body: Value = ctx.req.json()?;
             let expected = ctx
@@ -391,10 +396,7 @@ pub fn register(r: &mut Registry) {
             let mut v = Vec::new();
             for (k, raw) in ctx.tx.range(gt::NODES_INFO, &..) {
                 let info = json_of(&raw);
-                let cert = ctx
-                    .tx
-                    .get(gt::NODES_ENDORSED_CERTS, &k)
-                    .map(|b| text(&b));
+                let cert = ctx.tx.get(gt::NODES_ENDORSED_CERTS, &k).map(|b| text(&b));
                 v.push(json!({
                     "nodeId": text(&k),
                     "status": info["status"],

@@ -472,9 +472,8 @@ fn create(
         Some(f) => read_text(f)?,
         None => consort_governance::DEFAULT_CONSTITUTION.to_string(),
     };
-    consort_governance::Engine::new(&constitution, Default::default()).map_err(|e| {
-        NodeError::Config(format!("the constitution does not load: {e}"))
-    })?;
+    consort_governance::Engine::new(&constitution, Default::default())
+        .map_err(|e| NodeError::Config(format!("the constitution does not load: {e}")))?;
     consort_governance::proposals::set_constitution(&mut tx, &constitution);
     for m in &config.members {
         let cert = Certificate::from_pem(&read_text(&m.certificate_file)?)?;

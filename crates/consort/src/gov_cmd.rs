@@ -26,10 +26,18 @@ pub(crate) struct GovArgs {
     )]
     service_cert: PathBuf,
     /// The member's certificate.
-    #[arg(long, default_value = "workspace/sandbox/member0_cert.pem", global = true)]
+    #[arg(
+        long,
+        default_value = "workspace/sandbox/member0_cert.pem",
+        global = true
+    )]
     cert: PathBuf,
     /// The member's private key (stays on this machine).
-    #[arg(long, default_value = "workspace/sandbox/member0_privk.pem", global = true)]
+    #[arg(
+        long,
+        default_value = "workspace/sandbox/member0_privk.pem",
+        global = true
+    )]
     key: PathBuf,
     #[command(subcommand)]
     cmd: GovCmd,
@@ -38,7 +46,9 @@ pub(crate) struct GovArgs {
 #[derive(Debug, Subcommand)]
 enum GovCmd {
     /// Submit a proposal: a JSON file `{"actions": [{"name": ..., "args": {...}}]}`.
-    Propose { proposal: PathBuf },
+    Propose {
+        proposal: PathBuf,
+    },
     /// Vote on a proposal.
     Vote {
         proposal_id: String,
@@ -51,9 +61,13 @@ enum GovCmd {
         ballot: Option<PathBuf>,
     },
     /// Withdraw a proposal you made.
-    Withdraw { proposal_id: String },
+    Withdraw {
+        proposal_id: String,
+    },
     /// One proposal's state, or every proposal's.
-    Status { proposal_id: Option<String> },
+    Status {
+        proposal_id: Option<String>,
+    },
     /// Acknowledge the service state: an `Accepted` member becomes `Active`.
     Ack,
     Members,
@@ -88,7 +102,11 @@ pub(crate) fn run(args: GovArgs) -> Result<ExitCode> {
     let key = SigningKey::from_pem(&read(&args.key)?)
         .with_context(|| format!("{} is not a P-384 private key", args.key.display()))?;
     if key.public_key_der() != cert.public_key_der() {
-        bail!("{} is not the key of {}", args.key.display(), args.cert.display());
+        bail!(
+            "{} is not the key of {}",
+            args.key.display(),
+            args.cert.display()
+        );
     }
     let gov = Gov {
         client: ClientConfig::new(args.address, &service, Some((&cert, &key)))?,

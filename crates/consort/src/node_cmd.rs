@@ -27,12 +27,17 @@ pub(crate) fn run(cmd: NodeCmd) -> Result<ExitCode> {
         .thread_name("consort-node")
         .build()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(cfg.rpc_address)
-            .await
-            .with_context(|| format!("cannot listen on {}", cfg.rpc_address))?;
-        let addr = listener.local_addr()?;
+        // Fail early if the port is taken; listen once the node is part of the service (a
+        // joining node may wait to be trusted: it must not accept connections it cannot
+        // serve).
+        let rpc = cfg.rpc_address;
+        drop(std::net::TcpListener::bind(rpc).with_context(|| format!("cannot listen on {rpc}"))?);
         let state = tokio::task::spawn_blocking(move || NodeState::start(cfg, default_registry()))
             .await??;
+        let listener = tokio::net::TcpListener::bind(rpc)
+            .await
+            .with_context(|| format!("cannot listen on {rpc}"))?;
+        let addr = listener.local_addr()?;
         println!("node {} listening on https://{addr}", state.node.node_id);
         println!(
             "service certificate: {}",

@@ -118,6 +118,8 @@ pub struct NetOptions {
     pub signature_ms: u64,
     pub chunk_bytes: u64,
     pub snapshot_tx_interval: u64,
+    /// Trust joining nodes that present the join token (otherwise governance must).
+    pub auto_trust: bool,
 }
 
 impl Default for NetOptions {
@@ -127,6 +129,7 @@ impl Default for NetOptions {
             signature_ms: 20,
             chunk_bytes: 16 * 1024,
             snapshot_tx_interval: 0,
+            auto_trust: true,
         }
     }
 }
@@ -138,6 +141,8 @@ pub struct Network {
     pub nodes: Vec<NodeProc>,
     pub service_cert: Certificate,
     pub user: (Certificate, SigningKey),
+    /// member0, a member of the service from its creation.
+    pub member: (Certificate, SigningKey),
     pub links: Links,
     opts: NetOptions,
     token: String,
@@ -151,12 +156,17 @@ impl Network {
         let key = SigningKey::generate().unwrap();
         let cert = consort_crypto::cert::self_signed_leaf(&key, "user0", 30).unwrap();
         std::fs::write(dir.join("user0_cert.pem"), cert.to_pem()).unwrap();
+        let mkey = SigningKey::generate().unwrap();
+        let mcert = consort_crypto::cert::self_signed_leaf(&mkey, "member0", 30).unwrap();
+        std::fs::write(dir.join("member0_cert.pem"), mcert.to_pem()).unwrap();
+        std::fs::write(dir.join("member0_privk.pem"), mkey.to_pem()).unwrap();
         let mut net = Network {
             dir,
             _tmp: tmp,
             nodes: Vec::new(),
             service_cert: cert.clone(), // replaced once node 0 is up
             user: (cert, key),
+            member: (mcert, mkey),
             links: Arc::default(),
             opts,
             token: "test-join-token".into(),
@@ -167,8 +177,20 @@ impl Network {
         net
     }
 
-    /// Start one more node (joining node 0's service unless it is the first).
+    /// Start one more node (joining node 0's service unless it is the first) and wait
+    /// until it serves.
     pub async fn add_node(&mut self, fetch_snapshot: bool) -> usize {
+        let i = self.add_node_pending(fetch_snapshot).await;
+        let cert = self.wait_up(i).await;
+        if i == 0 {
+            std::fs::write(self.dir.join("service_cert.pem"), cert.to_pem()).unwrap();
+            self.service_cert = cert;
+        }
+        i
+    }
+
+    /// Start one more node without waiting for it (a joiner may wait to be trusted).
+    pub async fn add_node_pending(&mut self, fetch_snapshot: bool) -> usize {
         let i = self.nodes.len();
         let name = format!("node{i}");
         let node_dir = self.dir.join(&name);
@@ -191,11 +213,12 @@ impl Network {
             "signature_tx_interval": 500,
             "ledger_chunk_bytes": self.opts.chunk_bytes,
             "snapshot_tx_interval": self.opts.snapshot_tx_interval,
-            "auto_trust_joiners": true,
+            "auto_trust_joiners": self.opts.auto_trust,
             "join_token": self.token,
         });
         if i == 0 {
             config["users"] = json!([{"certificate_file": "../user0_cert.pem"}]);
+            config["members"] = json!([{"certificate_file": "../member0_cert.pem"}]);
         } else {
             config["join"] = json!({
                 "target_rpc_address": self.nodes[0].rpc.to_string(),
@@ -214,11 +237,6 @@ impl Network {
             child: None,
         });
         self.spawn(i);
-        let cert = self.wait_up(i).await;
-        if i == 0 {
-            std::fs::write(self.dir.join("service_cert.pem"), cert.to_pem()).unwrap();
-            self.service_cert = cert;
-        }
         i
     }
 
@@ -240,7 +258,7 @@ impl Network {
         n.child = Some(child);
     }
 
-    async fn wait_up(&mut self, i: usize) -> Certificate {
+    pub async fn wait_up(&mut self, i: usize) -> Certificate {
         let cert_file = if i == 0 {
             self.nodes[0].dir.join("service_cert.pem")
         } else {
@@ -311,6 +329,26 @@ impl Network {
 
     pub fn heal(&self) {
         self.links.lock().unwrap().clear();
+    }
+
+    /// A governance client for node `i` as member0.
+    pub fn gov(&self, i: usize) -> consort_client::gov::Gov {
+        self.gov_as(i, self.member.0.clone(), &self.member.1)
+    }
+
+    /// A governance client for node `i` as the member with `cert` and `key`.
+    pub fn gov_as(
+        &self,
+        i: usize,
+        cert: Certificate,
+        key: &SigningKey,
+    ) -> consort_client::gov::Gov {
+        let key = SigningKey::from_pkcs8_der(key.pkcs8_der()).unwrap();
+        consort_client::gov::Gov {
+            client: ClientConfig::new(self.nodes[i].rpc, &self.service_cert, Some((&cert, &key)))
+                .unwrap(),
+            member: consort_client::gov::Member { cert, key },
+        }
     }
 
     /// A client for node `i` with user0's identity.

@@ -1,0 +1,466 @@
+//! Governance end to end on a multi-node network of real processes: members, users and
+//! nodes by vote, member activation, a constitution that needs unanimity, proposals signed
+//! by CCF's own `ccf_cose_sign1`, and bad requests that change nothing. The history is read
+//! back from the ledger alone.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    network::{NetOptions, Network},
+    *,
+};
+use consort_client::{gov::Gov, Reply};
+use consort_crypto::{cert::Certificate, keys::SigningKey};
+use serde_json::{json, Value};
+
+fn body(r: &Reply) -> Value {
+    r.json()
+        .unwrap_or_else(|_| json!(String::from_utf8_lossy(&r.body)))
+}
+
+fn ok(r: &Reply) -> Value {
+    assert!(
+        (200..300).contains(&r.status),
+        "HTTP {}: {}",
+        r.status,
+        String::from_utf8_lossy(&r.body)
+    );
+    body(r)
+}
+
+fn identity(name: &str) -> (Certificate, SigningKey) {
+    let k = SigningKey::generate().unwrap();
+    (
+        consort_crypto::cert::self_signed_leaf(&k, name, 30).unwrap(),
+        k,
+    )
+}
+
+/// GET `path` until `pred` holds (reads are served by the node asked, which may be a
+/// backup a moment behind).
+async fn get_until(g: &Gov, path: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = ok(&g.get(path).await.unwrap());
+        if pred(&v) {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "{path}: {v}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn propose(g: &Gov, actions: Value) -> String {
+    let r = g
+        .propose(&json!({ "actions": actions }).to_string())
+        .await
+        .unwrap();
+    ok(&r)["proposalId"].as_str().unwrap().to_string()
+}
+
+async fn state(g: &Gov, id: &str) -> String {
+    let r = g
+        .get(&format!("/gov/members/proposals/{id}"))
+        .await
+        .unwrap();
+    ok(&r)["proposalState"].as_str().unwrap().to_string()
+}
+
+const UNANIMITY: &str = r#"
+export function validate(input) {
+  const p = JSON.parse(input);
+  return Array.isArray(p.actions) && p.actions.length > 0
+    ? { valid: true, description: "OK" }
+    : { valid: false, description: "needs actions" };
+}
+export function resolve(proposal, proposerId, votes, activeMembers) {
+  const yes = votes.filter((v) => v.vote).length;
+  if (votes.some((v) => !v.vote)) return "Rejected";
+  return yes === activeMembers.length ? "Accepted" : "Open";
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn members_users_nodes_and_the_constitution_by_vote() {
+    let mut net = Network::start(
+        1,
+        NetOptions {
+            auto_trust: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    let m0 = net.gov(0);
+    assert_eq!(m0.activate().await.unwrap().status, 204);
+    // Without auto-trust, a joining node waits for governance.
+    net.add_node_pending(true).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !ok(&m0.get("/gov/service/nodes").await.unwrap())
+        .to_string()
+        .contains("Pending")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new node never asked to join"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A node stays Pending until a transition_node_to_trusted proposal passes.
+    let nodes = ok(&m0.get("/gov/service/nodes").await.unwrap());
+    let pending: Vec<&Value> = nodes["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["status"] == "Pending")
+        .collect();
+    assert_eq!(pending.len(), 1, "{nodes}");
+    let node1 = pending[0]["nodeId"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !matches!(
+            tokio::time::timeout(Duration::from_secs(2), net.client(1).connect()).await,
+            Ok(Ok(_))
+        ),
+        "a pending node does not serve"
+    );
+    let p = propose(
+        &m0,
+        json!([{"name": "transition_node_to_trusted", "args": {"node_id": node1}}]),
+    )
+    .await;
+    assert_eq!(state(&m0, &p).await, "Open");
+    let r = ok(&m0.vote(&p, true).await.unwrap());
+    assert_eq!(r["proposalState"], "Accepted");
+    net.wait_up(1).await;
+
+    // member0 adds member1 (one active member: its vote is a majority).
+    let (c1, k1) = identity("member1");
+    let p = propose(
+        &m0,
+        json!([{"name": "set_member", "args": {"cert": c1.to_pem(), "member_data": {"org": "B"}}}]),
+    )
+    .await;
+    assert_eq!(
+        ok(&m0.vote(&p, true).await.unwrap())["proposalState"],
+        "Accepted"
+    );
+    // member1, through the other node, activates and can then propose and vote.
+    let m1 = net.gov_as(1, c1.clone(), &k1);
+    let members = get_until(&m0, "/gov/service/members", |v| {
+        v.to_string().contains(&c1.fingerprint().to_hex())
+    })
+    .await;
+    let st = |id: &str| {
+        members["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["memberId"] == id)
+            .map(|m| m["status"].clone())
+    };
+    assert_eq!(st(&m1.member.id()), Some(json!("Accepted")));
+    ok(&m1.activate().await.unwrap());
+    // With two active members a proposal needs both.
+    let (cu, ku) = identity("user1");
+    let p = propose(
+        &m1,
+        json!([{"name": "set_user", "args": {"cert": cu.to_pem()}}]),
+    )
+    .await;
+    assert_eq!(
+        ok(&m1.vote(&p, true).await.unwrap())["proposalState"],
+        "Open"
+    );
+    let user =
+        consort_client::ClientConfig::new(net.nodes[1].rpc, &net.service_cert, Some((&cu, &ku)))
+            .unwrap();
+    let mut uc = user.connect().await.unwrap();
+    let r = uc
+        .post_json("/app/log/private", &json!({"id": 7, "msg": "too early"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 401, "not a user yet");
+    assert_eq!(
+        ok(&m0.vote(&p, true).await.unwrap())["proposalState"],
+        "Accepted"
+    );
+    let mut uc = user.connect().await.unwrap();
+    let r = uc
+        .post_json(
+            "/app/log/private",
+            &json!({"id": 7, "msg": "hello from user1"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+
+    // A constitution that needs unanimity: a proposal waits for the last ballot.
+    let p = propose(
+        &m0,
+        json!([{"name": "set_constitution", "args": {"constitution": format!("{UNANIMITY}\n{}", default_apply())}}]),
+    )
+    .await;
+    ok(&m0.vote(&p, true).await.unwrap());
+    assert_eq!(
+        ok(&m1.vote(&p, true).await.unwrap())["proposalState"],
+        "Accepted"
+    );
+    let (c2, k2) = identity("member2");
+    let p = propose(
+        &m0,
+        json!([{"name": "set_member", "args": {"cert": c2.to_pem()}}]),
+    )
+    .await;
+    ok(&m0.vote(&p, true).await.unwrap());
+    let m2 = net.gov_as(0, c2, &k2);
+    assert_eq!(
+        ok(&m1.vote(&p, true).await.unwrap())["proposalState"],
+        "Accepted"
+    );
+    ok(&m2.activate().await.unwrap());
+    let p = propose(&m0, json!([{"name": "set_user_data", "args": {"user_id": cu.fingerprint().to_hex(), "user_data": {"tier": 2}}}])).await;
+    ok(&m0.vote(&p, true).await.unwrap());
+    assert_eq!(
+        ok(&m1.vote(&p, true).await.unwrap())["proposalState"],
+        "Open",
+        "two of three is not unanimity"
+    );
+    assert_eq!(
+        ok(&m2.vote(&p, true).await.unwrap())["proposalState"],
+        "Accepted"
+    );
+
+    // The history is in the ledger: every proposal and its final state, from the files.
+    let commit = net.commit(0).await.unwrap().seqno;
+    net.wait_commit(1, commit, Duration::from_secs(10)).await;
+    net.stop_all();
+    let out = consort()
+        .args(["ledger", "show", "--table", "gov"])
+        .arg(net.nodes[1].ledger())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines = text(&out.stdout);
+    let mut accepted = 0;
+    for l in lines.lines() {
+        let j: Value = serde_json::from_str(l).unwrap();
+        if let Some(w) = j["tables"]["public:ccf.gov.proposals_info"]["writes"].as_array() {
+            for e in w {
+                if e["value"]["state"] == "Accepted" {
+                    accepted += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(
+        accepted, 6,
+        "accepted proposals recorded in the ledger:\n{lines}"
+    );
+}
+
+/// The default constitution's `apply` (everything after its resolve).
+fn default_apply() -> String {
+    let c = consort_governance::DEFAULT_CONSTITUTION;
+    let at = c.find("// ---- Applying accepted proposals").unwrap();
+    c[at..].to_string()
+}
+
+fn cose_sign1(dir: &std::path::Path, msg_type: &str, content: &str) -> Vec<u8> {
+    let f = dir.join("content.json");
+    std::fs::write(&f, content).unwrap();
+    let created = {
+        let out = std::process::Command::new("date")
+            .args(["-u", "+%Y-%m-%dT%H:%M:%S+00:00"])
+            .output()
+            .unwrap();
+        text(&out.stdout).trim().to_string()
+    };
+    let tool = python().parent().unwrap().join("ccf_cose_sign1");
+    let out = std::process::Command::new(tool)
+        .args([
+            "--ccf-gov-msg-type",
+            msg_type,
+            "--ccf-gov-msg-created_at",
+            &created,
+        ])
+        .arg("--content")
+        .arg(&f)
+        .arg("--signing-key")
+        .arg(dir.join("member0_privk.pem"))
+        .arg("--signing-cert")
+        .arg(dir.join("member0_cert.pem"))
+        .output()
+        .expect("ccf_cose_sign1 from the ccf package is required");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    out.stdout
+}
+
+async fn post_cose(g: &Gov, path: &str, envelope: Vec<u8>) -> Reply {
+    let mut c = g.client.connect().await.unwrap();
+    c.post(
+        &format!("{path}?api-version=2024-07-01"),
+        envelope.into(),
+        "application/cose",
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ccf_signed_proposals_work_and_bad_requests_change_nothing() {
+    let net = Network::start(2, NetOptions::default()).await;
+    let m0 = net.gov(1); // through a backup: forwarded
+    ok(&m0.activate().await.unwrap());
+    let (cu, _) = identity("user1");
+    let proposal =
+        json!({"actions": [{"name": "set_user", "args": {"cert": cu.to_pem()}}]}).to_string();
+
+    // Signed by CCF's ccf_cose_sign1: accepted.
+    let env = cose_sign1(&net.dir, "proposal", &proposal);
+    let r = post_cose(&m0, "/gov/members/proposals:create", env.clone()).await;
+    let id = ok(&r)["proposalId"].as_str().unwrap().to_string();
+    assert_eq!(
+        ok(&m0.vote(&id, true).await.unwrap())["proposalState"],
+        "Accepted"
+    );
+    // (Reads are served by the node asked: wait for the backup to apply the change.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !ok(&m0.get("/gov/service/users").await.unwrap())
+        .to_string()
+        .contains(&cu.fingerprint().to_hex())
+    {
+        assert!(std::time::Instant::now() < deadline, "user1 never appeared");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let snapshot = |v: &Value| v.to_string();
+    let before = (
+        snapshot(&ok(&m0.get("/gov/service/members").await.unwrap())),
+        snapshot(&ok(&m0.get("/gov/service/users").await.unwrap())),
+        snapshot(&ok(&m0.get("/gov/members/proposals").await.unwrap())),
+    );
+    // Replayed: refused.
+    let r = post_cose(&m0, "/gov/members/proposals:create", env).await;
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    assert!(body(&r)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("replay"));
+    // Tampered: refused.
+    let mut env = cose_sign1(
+        &net.dir,
+        "proposal",
+        &proposal.replace("set_user", "set_usex"),
+    );
+    let at = env.len() - 120;
+    env[at] ^= 1;
+    let r = post_cose(&m0, "/gov/members/proposals:create", env).await;
+    assert_eq!(r.status, 401, "{}", String::from_utf8_lossy(&r.body));
+    // The wrong message type for the endpoint: refused.
+    let env = cose_sign1(&net.dir, "ack", &proposal);
+    let r = post_cose(&m0, "/gov/members/proposals:create", env).await;
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    // Malformed actions: refused with the constitution's reason.
+    for bad in [
+        json!({"actions": [{"name": "launch_missiles"}]}),
+        json!({"actions": []}),
+        json!({"nothing": true}),
+    ] {
+        let r = m0.propose(&bad.to_string()).await.unwrap();
+        assert_eq!(r.status, 400, "{bad}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(body(&r)["error"]["code"], "ProposalFailedToValidate");
+    }
+    // A missing api-version.
+    let mut c = m0.client.connect().await.unwrap();
+    let r = c.get("/gov/service/members").await.unwrap();
+    assert_eq!(r.status, 400);
+    assert_eq!(body(&r)["error"]["code"], "MissingApiVersionParameter");
+    let after = (
+        snapshot(&ok(&m0.get("/gov/service/members").await.unwrap())),
+        snapshot(&ok(&m0.get("/gov/service/users").await.unwrap())),
+        snapshot(&ok(&m0.get("/gov/members/proposals").await.unwrap())),
+    );
+    assert_eq!(before, after, "refused requests changed governance state");
+
+    // A removed member can no longer propose.
+    let (c1, k1) = identity("member1");
+    let p = propose(
+        &m0,
+        json!([{"name": "set_member", "args": {"cert": c1.to_pem()}}]),
+    )
+    .await;
+    ok(&m0.vote(&p, true).await.unwrap());
+    let m1 = net.gov_as(0, c1.clone(), &k1);
+    ok(&m1.activate().await.unwrap());
+    let p = propose(
+        &m0,
+        json!([{"name": "remove_member", "args": {"member_id": m1.member.id()}}]),
+    )
+    .await;
+    ok(&m0.vote(&p, true).await.unwrap());
+    assert_eq!(
+        ok(&m1.vote(&p, true).await.unwrap())["proposalState"],
+        "Accepted"
+    );
+    let r = m1.propose(&proposal).await.unwrap();
+    assert_eq!(r.status, 401, "{}", String::from_utf8_lossy(&r.body));
+
+    // A constitution that throws or loops: clear errors, nothing changes.
+    let broken = format!(
+        "{}\n{}",
+        r#"
+export function validate(input) {
+  const p = JSON.parse(input);
+  if (p.actions[0].name === "set_user_data") { while (true) {} }
+  if (p.actions[0].name === "remove_user") { throw new Error("no removals today"); }
+  return { valid: true, description: "OK" };
+}
+export function resolve(proposal, proposerId, votes, activeMembers) {
+  return votes.filter((v) => v.vote).length * 2 > activeMembers.length ? "Accepted" : "Open";
+}
+"#,
+        default_apply()
+    );
+    let p = propose(
+        &m0,
+        json!([{"name": "set_constitution", "args": {"constitution": broken}}]),
+    )
+    .await;
+    assert_eq!(
+        ok(&m0.vote(&p, true).await.unwrap())["proposalState"],
+        "Accepted"
+    );
+    let users_before = snapshot(&ok(&m0.get("/gov/service/users").await.unwrap()));
+    for (action, expect) in [
+        (
+            json!({"name": "set_user_data", "args": {"user_id": cu.fingerprint().to_hex(), "user_data": 1}}),
+            "ran longer",
+        ),
+        (
+            json!({"name": "remove_user", "args": {"user_id": cu.fingerprint().to_hex()}}),
+            "no removals today",
+        ),
+    ] {
+        let r = m0
+            .propose(&json!({"actions": [action]}).to_string())
+            .await
+            .unwrap();
+        assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+        let msg = body(&r)["error"]["message"].as_str().unwrap().to_string();
+        assert!(msg.contains(expect), "{msg}");
+    }
+    assert_eq!(
+        users_before,
+        snapshot(&ok(&m0.get("/gov/service/users").await.unwrap()))
+    );
+    // The node is fine afterwards.
+    let mut uc = net.client(0).connect().await.unwrap();
+    let r = uc
+        .post_json("/app/log/private", &json!({"id": 1, "msg": "still here"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+}
