@@ -303,6 +303,11 @@ impl Raft {
         }
     }
 
+    /// The configuration (timing, members).
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
     /// The current voting members.
     pub fn members(&self) -> &[NodeId] {
         &self.cfg.members

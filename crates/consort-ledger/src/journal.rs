@@ -180,6 +180,10 @@ impl Journal {
         }
         let mut auditor = Auditor::new();
         let mut signatures = BTreeMap::new();
+        // Under consensus only what the chunk files record as committed is final: the rest
+        // may still be rolled back, so the store keeps its undo log from there.
+        let known_committed = files.committed_seqno();
+        let standalone = config.commit_on_signature;
         let mut max_view = 0;
         let mut views = BTreeMap::new();
         files.for_each_entry(|seqno, bytes| {
@@ -194,7 +198,9 @@ impl Journal {
             note_view(&mut views, decoded.txid);
             if let Some(rec) = audited.signature {
                 signatures.insert(seqno, rec);
-                store.compact(seqno);
+                if standalone || seqno <= known_committed {
+                    store.compact(seqno);
+                }
             }
             Ok(())
         })?;

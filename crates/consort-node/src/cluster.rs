@@ -322,7 +322,10 @@ impl Cluster {
     ) -> Vec<(NodeId, Message)> {
         let mut r = self.replica.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut r).unwrap_or_else(|e| {
-            tracing::error!("consensus step failed: {e}");
+            tracing::error!("consensus step failed: {e}; resynchronising with the ledger");
+            if let Err(e) = r.resync() {
+                tracing::error!("cannot resynchronise: {e}");
+            }
             Vec::new()
         })
     }

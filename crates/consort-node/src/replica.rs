@@ -68,6 +68,8 @@ pub struct Replica {
     opts: ReplicaOptions,
     pending_snapshots: Vec<PendingSnapshot>,
     last_snapshot: Seqno,
+    seed: u64,
+    now: u64,
 }
 
 /// Read a persisted vote (missing file: none yet).
@@ -194,7 +196,27 @@ impl Replica {
             vote: (view, vote.1),
             opts,
             pending_snapshots: Vec::new(),
+            seed,
+            now,
         })
+    }
+
+    /// After a failed step (the engine's log and the journal may disagree): rebuild the
+    /// engine from the journal, as a restart would, keeping the persisted vote. The
+    /// primary then re-sends whatever this node lacks.
+    pub fn resync(&mut self) -> Result<(), ReplicaError> {
+        let members = self.raft.members().to_vec();
+        let mut fresh = Self::build(
+            self.journal.clone(),
+            members,
+            self.vote,
+            self.opts.clone(),
+            self.seed.wrapping_add(1),
+            self.now,
+        )?;
+        fresh.pending_snapshots = std::mem::take(&mut self.pending_snapshots);
+        *self = fresh;
+        Ok(())
     }
 
     pub fn id(&self) -> NodeId {
@@ -233,6 +255,7 @@ impl Replica {
         now: u64,
         wall: std::time::Instant,
     ) -> Result<Vec<(NodeId, Message)>, ReplicaError> {
+        self.now = now;
         let mut out = Vec::new();
         if self.is_primary() && self.journal.tick(wall)?.is_some() {
             out.extend(self.propose_new()?);
