@@ -473,3 +473,109 @@ export function resolve(proposal, proposerId, votes, activeMembers) {
         .unwrap();
     assert_eq!(r.status, 200);
 }
+
+/// The node id (hex) of node `i`, from its own view.
+async fn node_id(net: &Network, i: usize) -> String {
+    net.consensus(i).await.unwrap()["node_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn write_ok(net: &Network, via: usize, id: u64) {
+    let mut c = net.client(via).connect().await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = c
+            .post_json(
+                "/app/log/private",
+                &json!({"id": id, "msg": format!("m{id}")}),
+            )
+            .await;
+        match r {
+            Ok(r) if r.status == 200 => return,
+            _ => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "write {id} via node {via} never succeeded"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                c = net.client(via).connect().await.unwrap();
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_are_replaced_and_retired_including_the_primary() {
+    let mut net = Network::start(3, NetOptions::default()).await;
+    let m0 = net.gov(0);
+    assert_eq!(m0.activate().await.unwrap().status, 204);
+    let p = net.wait_primary(&[], Duration::from_secs(10)).await;
+
+    // Replace a failed backup: it dies, a new node joins, governance retires the dead one.
+    let dead = (0..3).find(|i| *i != p).unwrap();
+    let dead_id = node_id(&net, dead).await;
+    net.kill(dead);
+    let fresh = net.add_node(true).await;
+    let prop = propose(
+        &m0,
+        json!([{"name": "remove_node", "args": {"node_id": dead_id}}]),
+    )
+    .await;
+    assert_eq!(
+        ok(&m0.vote(&prop, true).await.unwrap())["proposalState"],
+        "Accepted"
+    );
+    write_ok(&net, fresh, 1).await;
+    let members = net.consensus(p).await.unwrap()["members"].as_u64().unwrap();
+    assert_eq!(members, 3, "the dead node left the configuration");
+
+    // Retire the primary itself: it commits its own removal, steps down, and the others
+    // go on with a new primary.
+    let old_primary_id = node_id(&net, p).await;
+    let prop = propose(
+        &m0,
+        json!([{"name": "remove_node", "args": {"node_id": old_primary_id}}]),
+    )
+    .await;
+    assert_eq!(
+        ok(&m0.vote(&prop, true).await.unwrap())["proposalState"],
+        "Accepted"
+    );
+    let new = net.wait_primary(&[p, dead], Duration::from_secs(10)).await;
+    let d = net.consensus(new).await.unwrap();
+    assert_eq!(d["members"], 2, "{d}");
+    let other = (0..4).find(|i| ![p, dead, new].contains(i)).unwrap();
+    write_ok(&net, other, 2).await;
+    let d = net.consensus(p).await.unwrap();
+    assert_ne!(
+        d["leadership_state"], "Leader",
+        "the retired primary leads no more: {d}"
+    );
+    let nodes = get_until(&net.gov(new), "/gov/service/nodes", |v| {
+        v.to_string().matches("Retired").count() == 2
+    })
+    .await;
+    assert_eq!(nodes["value"].as_array().unwrap().len(), 4);
+    // The two remaining nodes keep committing; their ledgers agree and verify.
+    let last = net.consensus(new).await.unwrap()["last_seqno"]
+        .as_u64()
+        .unwrap();
+    net.wait_commit(new, last, Duration::from_secs(10)).await;
+    net.wait_commit(other, last, Duration::from_secs(10)).await;
+    net.stop_all();
+    for i in [new, other] {
+        let out = consort()
+            .args(["ledger", "verify"])
+            .arg(net.nodes[i].ledger())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+}
