@@ -19,6 +19,8 @@ pub struct Config {
     pub heartbeat_ms: u64,
     /// Most entries per AppendEntries.
     pub max_batch: usize,
+    /// Most batches in flight to one follower.
+    pub pipeline: usize,
     /// A leader that has not heard from a majority within `election_timeout_max_ms` steps
     /// down (CCF's "check quorum"), so a partitioned primary stops accepting writes it
     /// could never commit.
@@ -33,7 +35,8 @@ impl Config {
             election_timeout_min_ms: 150,
             election_timeout_max_ms: 300,
             heartbeat_ms: 30,
-            max_batch: 64,
+            max_batch: 256,
+            pipeline: 8,
             check_quorum: true,
         }
     }
@@ -485,8 +488,19 @@ impl Raft {
         // A peer behind our base would need a snapshot transfer; we can only send from it.
         let next = (*self.next.get(&to).unwrap_or(&1)).max(self.base + 1);
         let prev = next - 1;
-        let end = (self.last_seqno()).min(prev + self.cfg.max_batch as u64);
+        // Pipelining: batches go out without waiting for acknowledgements, up to a window
+        // of unacknowledged entries; beyond it, only heartbeats (no entries).
+        let matched = *self.matched.get(&to).unwrap_or(&0);
+        let window = (self.cfg.max_batch * self.cfg.pipeline) as u64;
+        let end = if prev.saturating_sub(matched) >= window {
+            prev
+        } else {
+            self.last_seqno().min(prev + self.cfg.max_batch as u64)
+        };
         let entries = self.log[self.idx(prev)..self.idx(end)].to_vec();
+        if end > prev {
+            self.next.insert(to, end + 1);
+        }
         out.push(Action::Send {
             to,
             msg: Message::AppendEntries {
@@ -693,10 +707,20 @@ impl Raft {
                 *m = last_seqno;
             }
             let m = *m;
-            self.next.insert(from, m + 1);
+            let n = self.next.entry(from).or_insert(m + 1);
+            *n = (*n).max(m + 1);
             self.advance_commit(out);
-            if m < self.last_seqno() {
+            // Keep the pipeline full.
+            let mut sent = 0;
+            while sent < self.cfg.pipeline
+                && *self.next.get(&from).unwrap_or(&1) <= self.last_seqno()
+            {
+                let before = *self.next.get(&from).unwrap_or(&1);
                 self.send_append(from, out);
+                if *self.next.get(&from).unwrap_or(&1) == before {
+                    break; // window full
+                }
+                sent += 1;
             }
         } else {
             let n = self.next.entry(from).or_insert(1);

@@ -28,19 +28,27 @@ use serde_json::json;
 pub(crate) struct BenchArgs {
     /// Concurrent HTTPS connections.
     #[arg(long, default_value_t = 32)]
-    connections: usize,
+    pub(crate) connections: usize,
     /// Seconds of load.
     #[arg(long, default_value_t = 10)]
-    duration: u64,
+    pub(crate) duration: u64,
     /// Bytes per message.
     #[arg(long, default_value_t = 100)]
-    msg_bytes: usize,
+    pub(crate) msg_bytes: usize,
     /// Milliseconds between signatures on the node started for the run.
     #[arg(long, default_value_t = 20)]
-    signature_ms: u64,
+    pub(crate) signature_ms: u64,
     /// Write the results as JSON to this file.
     #[arg(long)]
-    json: Option<PathBuf>,
+    pub(crate) json: Option<PathBuf>,
+    /// Nodes in the network started for the run (they join the first; connections are
+    /// spread over all of them, backups forward writes to the primary).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) nodes: usize,
+    /// Also run a 3-member etcd cluster (this `etcd` binary, e.g. from Debian's
+    /// etcd-server) under the same client load in the same run, and report the ratio.
+    #[arg(long)]
+    pub(crate) etcd: Option<PathBuf>,
 }
 
 struct Sent {
@@ -48,7 +56,7 @@ struct Sent {
     txid: TxId,
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -86,6 +94,9 @@ fn baseline(msg: &str, secs: f64) -> Result<f64> {
 }
 
 pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
+    if args.nodes > 1 || args.etcd.is_some() {
+        return crate::bench_net::run(args);
+    }
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path();
     let key = SigningKey::generate()?;
@@ -112,7 +123,13 @@ pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
         .stderr(std::process::Stdio::null())
         .spawn()?;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        load(&args, addr, dir, &cert, &key)
+        load(
+            &args,
+            &[addr],
+            &dir.join("node/service_cert.pem"),
+            &cert,
+            &key,
+        )
     }));
     let _ = child.kill();
     let _ = child.wait();
@@ -149,16 +166,18 @@ pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-type LoadResult = (u64, f64, Vec<Duration>, u64);
+pub(crate) type LoadResult = (u64, f64, Vec<Duration>, u64);
 
-fn load(
+/// Drive the logging app on `addrs` (connections spread over them; the first is watched
+/// for the commit point).
+pub(crate) fn load(
     args: &BenchArgs,
-    addr: SocketAddr,
-    dir: &std::path::Path,
+    addrs: &[SocketAddr],
+    service_cert_file: &std::path::Path,
     cert: &Certificate,
     key: &SigningKey,
 ) -> Result<LoadResult> {
@@ -166,14 +185,24 @@ fn load(
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let service = consort_client::wait_until_open(
-            addr,
-            &dir.join("node/service_cert.pem"),
-            Duration::from_secs(30),
-            || true,
-        )
-        .await?;
-        let client = ClientConfig::new(addr, &service, Some((cert, key)))?;
+        let mut service = None;
+        for a in addrs {
+            service = Some(
+                consort_client::wait_until_open(
+                    *a,
+                    service_cert_file,
+                    Duration::from_secs(60),
+                    || true,
+                )
+                .await?,
+            );
+        }
+        let service = service.context("no node")?;
+        let clients: Vec<ClientConfig> = addrs
+            .iter()
+            .map(|a| ClientConfig::new(*a, &service, Some((cert, key))))
+            .collect::<Result<_, _>>()?;
+        let client = clients[0].clone();
         let sent: Arc<Mutex<Vec<Sent>>> = Arc::default();
         let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let start = Instant::now();
@@ -181,8 +210,8 @@ fn load(
         let msg = "x".repeat(args.msg_bytes);
         let mut tasks = Vec::new();
         for w in 0..args.connections as u64 {
-            let (client, sent, errors, msg) =
-                (client.clone(), sent.clone(), errors.clone(), msg.clone());
+            let client = clients[w as usize % clients.len()].clone();
+            let (sent, errors, msg) = (sent.clone(), errors.clone(), msg.clone());
             tasks.push(tokio::spawn(async move {
                 let mut c = client.connect().await.context("connect")?;
                 let mut i = 0u64;

@@ -1,0 +1,321 @@
+//! `consort bench --nodes N [--etcd PATH]`: the logging app on a local N-node network, and
+//! optionally a 3-member etcd cluster driven by the same client load (same connection
+//! count, message size and duration) in the same run, one after the other.
+//!
+//! Consort: `POST /app/log/private` over HTTPS; a write counts when it is seen Committed
+//! (the commit point is watched on node 0). etcd: `PUT` through its JSON gateway
+//! (`POST /v3/kv/put`, plain HTTP as etcd runs by default), which answers once the write
+//! is committed by a majority; a write counts when answered.
+
+#![allow(clippy::print_stdout)]
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, ExitCode, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+use bytes::Bytes;
+use consort_crypto::keys::SigningKey;
+use http_body_util::{BodyExt, Full};
+use serde_json::json;
+
+use crate::bench::{load, ms, percentile, BenchArgs};
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+struct Procs(Vec<Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Start an n-node Consort network; returns the processes and RPC addresses.
+fn start_consort(n: usize, dir: &Path, signature_ms: u64) -> Result<(Procs, Vec<SocketAddr>)> {
+    let mut procs = Procs(Vec::new());
+    let mut addrs = Vec::new();
+    let token = "bench-join-token";
+    for i in 0..n {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+        let mut cfg = json!({
+            "rpc_address": addr.to_string(),
+            "node_to_node_address": format!("127.0.0.1:{}", free_port()?),
+            "data_dir": format!("node{i}"),
+            "signature_ms_interval": signature_ms,
+            "max_concurrent_requests": 64,
+            "auto_trust_joiners": true,
+            "join_token": token,
+        });
+        if i == 0 {
+            cfg["users"] = json!([{"certificate_file": "user_cert.pem"}]);
+        } else {
+            cfg["join"] = json!({
+                "target_rpc_address": addrs[0],
+                "service_certificate_file": "node0/service_cert.pem",
+                "token": token,
+            });
+        }
+        let path = dir.join(format!("node{i}.json"));
+        std::fs::write(&path, serde_json::to_vec(&cfg)?)?;
+        let log = std::fs::File::create(dir.join(format!("node{i}.log")))?;
+        let child = std::process::Command::new(std::env::current_exe()?)
+            .args(["node", "start", "--config"])
+            .arg(&path)
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()?;
+        procs.0.push(child);
+        addrs.push(addr);
+        if i == 0 {
+            // Joiners need the service certificate node 0 writes.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !dir.join("node0/service_cert.pem").exists() {
+                if Instant::now() > deadline {
+                    bail!("node0 did not start");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    Ok((procs, addrs))
+}
+
+/// Start a 3-member etcd cluster; returns the processes and client addresses.
+fn start_etcd(bin: &Path, dir: &Path) -> Result<(Procs, Vec<SocketAddr>)> {
+    let mut procs = Procs(Vec::new());
+    let peers: Vec<u16> = (0..3).map(|_| free_port()).collect::<Result<_>>()?;
+    let clients: Vec<u16> = (0..3).map(|_| free_port()).collect::<Result<_>>()?;
+    let cluster = (0..3)
+        .map(|i| format!("e{i}=http://127.0.0.1:{}", peers[i]))
+        .collect::<Vec<_>>()
+        .join(",");
+    for i in 0..3 {
+        let log = std::fs::File::create(dir.join(format!("etcd{i}.log")))?;
+        let child = std::process::Command::new(bin)
+            .arg(format!("--name=e{i}"))
+            .arg(format!(
+                "--data-dir={}",
+                dir.join(format!("etcd{i}")).display()
+            ))
+            .arg(format!(
+                "--listen-client-urls=http://127.0.0.1:{}",
+                clients[i]
+            ))
+            .arg(format!(
+                "--advertise-client-urls=http://127.0.0.1:{}",
+                clients[i]
+            ))
+            .arg(format!("--listen-peer-urls=http://127.0.0.1:{}", peers[i]))
+            .arg(format!(
+                "--initial-advertise-peer-urls=http://127.0.0.1:{}",
+                peers[i]
+            ))
+            .arg(format!("--initial-cluster={cluster}"))
+            .arg("--initial-cluster-state=new")
+            .arg("--initial-cluster-token=consort-bench")
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .with_context(|| format!("cannot run {}", bin.display()))?;
+        procs.0.push(child);
+    }
+    let addrs = clients
+        .iter()
+        .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
+        .collect();
+    Ok((procs, addrs))
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn http_conn(addr: SocketAddr) -> Result<Sender> {
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let (s, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(s)
+}
+
+async fn etcd_post(s: &mut Sender, path: &str, body: &serde_json::Value) -> Result<u16> {
+    let req = http::Request::post(path)
+        .header(http::header::HOST, "etcd")
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(serde_json::to_vec(body)?)))?;
+    s.ready().await?;
+    let r = s.send_request(req).await?;
+    let status = r.status().as_u16();
+    r.into_body().collect().await?;
+    Ok(status)
+}
+
+/// Same load against etcd: (answered writes, seconds, latencies, errors).
+fn load_etcd(args: &BenchArgs, addrs: &[SocketAddr]) -> Result<crate::bench::LoadResult> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        // Healthy: a write goes through.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ok = async {
+                let mut s = http_conn(addrs[0]).await?;
+                let b64 = base64::engine::general_purpose::STANDARD;
+                etcd_post(
+                    &mut s,
+                    "/v3/kv/put",
+                    &json!({"key": b64.encode("probe"), "value": b64.encode("1")}),
+                )
+                .await
+            }
+            .await;
+            if matches!(ok, Ok(200)) {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("etcd did not become healthy: {ok:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let start = Instant::now();
+        let end = start + Duration::from_secs(args.duration);
+        let msg = "x".repeat(args.msg_bytes);
+        let mut tasks = Vec::new();
+        for w in 0..args.connections as u64 {
+            let addr = addrs[w as usize % addrs.len()];
+            let msg = msg.clone();
+            tasks.push(tokio::spawn(async move {
+                let b64 = base64::engine::general_purpose::STANDARD;
+                let mut s = http_conn(addr).await?;
+                let (mut lat, mut errors, mut last) = (Vec::new(), 0u64, start);
+                let mut i = 0u64;
+                while Instant::now() < end {
+                    let t = Instant::now();
+                    let body = json!({
+                        "key": b64.encode(format!("{}", w << 32 | i)),
+                        "value": b64.encode(&msg),
+                    });
+                    match etcd_post(&mut s, "/v3/kv/put", &body).await {
+                        Ok(200) => {
+                            last = Instant::now();
+                            lat.push(last - t);
+                        }
+                        _ => errors += 1,
+                    }
+                    i += 1;
+                }
+                anyhow::Ok((lat, errors, last))
+            }));
+        }
+        let (mut lat, mut errors, mut last) = (Vec::new(), 0, start);
+        for t in tasks {
+            let (l, e, at) = t.await??;
+            lat.extend(l);
+            errors += e;
+            last = last.max(at);
+        }
+        lat.sort();
+        Ok((
+            lat.len() as u64,
+            (last - start).as_secs_f64().max(1e-9),
+            lat,
+            errors,
+        ))
+    })
+}
+
+fn resolve_bin(p: &Path) -> PathBuf {
+    if p.components().count() > 1 || p.exists() {
+        return p.to_path_buf();
+    }
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(p))
+                .find(|c| c.exists())
+        })
+        .unwrap_or_else(|| p.to_path_buf())
+}
+
+pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    let key = SigningKey::generate()?;
+    let cert = consort_crypto::cert::self_signed_leaf(&key, "bench", 30)?;
+    std::fs::write(dir.join("user_cert.pem"), cert.to_pem())?;
+    let nodes = args.nodes.max(1);
+    let (consort, consort_addrs) = start_consort(nodes, dir, args.signature_ms)?;
+    let r = load(
+        &args,
+        &consort_addrs,
+        &dir.join("node0/service_cert.pem"),
+        &cert,
+        &key,
+    );
+    drop(consort);
+    let (committed, elapsed, lat, errors) = r?;
+    let tput = committed as f64 / elapsed;
+    let (p50, p99) = (percentile(&lat, 0.5), percentile(&lat, 0.99));
+    println!(
+        "Consort logging app, {nodes} node(s), HTTPS: {} connections, {} s, {}-byte messages, signature every {} ms",
+        args.connections, args.duration, args.msg_bytes, args.signature_ms
+    );
+    println!("  committed writes:  {committed} ({tput:.0}/s), errors: {errors}");
+    println!(
+        "  commit latency:    p50 {:.2} ms, p99 {:.2} ms (send -> Committed)",
+        ms(p50),
+        ms(p99)
+    );
+    let mut report = json!({
+        "nodes": nodes, "connections": args.connections, "duration_s": args.duration,
+        "msg_bytes": args.msg_bytes, "signature_ms": args.signature_ms,
+        "consort": {"committed_writes": committed, "writes_per_s": tput, "errors": errors,
+                    "p50_ms": ms(p50), "p99_ms": ms(p99)},
+    });
+    if let Some(bin) = &args.etcd {
+        let bin = resolve_bin(bin);
+        let (etcd, etcd_addrs) = start_etcd(&bin, dir)?;
+        let r = load_etcd(&args, &etcd_addrs);
+        drop(etcd);
+        let (n, secs, elat, eerr) = r?;
+        let etput = n as f64 / secs;
+        let (e50, e99) = (percentile(&elat, 0.5), percentile(&elat, 0.99));
+        println!(
+            "etcd ({}), 3 members, HTTP JSON gateway: same load",
+            bin.display()
+        );
+        println!("  committed writes:  {n} ({etput:.0}/s), errors: {eerr}");
+        println!(
+            "  commit latency:    p50 {:.2} ms, p99 {:.2} ms (send -> answered)",
+            ms(e50),
+            ms(e99)
+        );
+        println!(
+            "  ratio Consort/etcd: throughput {:.2}x, p99 latency {:.2}x",
+            tput / etput,
+            ms(p99) / ms(e99).max(1e-9)
+        );
+        report["etcd"] = json!({"committed_writes": n, "writes_per_s": etput, "errors": eerr,
+                                "p50_ms": ms(e50), "p99_ms": ms(e99)});
+        report["ratio_throughput"] = json!(tput / etput);
+        report["ratio_p99"] = json!(ms(p99) / ms(e99).max(1e-9));
+    }
+    if let Some(p) = &args.json {
+        std::fs::write(p, serde_json::to_vec_pretty(&report)?)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
