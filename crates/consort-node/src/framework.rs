@@ -158,7 +158,7 @@ impl Registry {
             let params: Vec<serde_json::Value> = e
                 .path
                 .split('/')
-                .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+                .filter_map(|s| s.strip_prefix('{').and_then(|s| s.split_once('}')).map(|(n, _)| n))
                 .map(|n| json!({"name": n, "in": "path", "required": true, "schema": {"type": "string"}}))
                 .collect();
             let mut op = json!({
