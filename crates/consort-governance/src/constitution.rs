@@ -17,6 +17,7 @@ use thiserror::Error;
 const PRELUDE: &str = r#"
 let __state = {};
 let __writes = [];
+const REKEY_MARKER = "::rekey";
 function __map(name) {
   if (typeof name !== "string" || !name.startsWith("public:ccf.gov.")) {
     throw new Error(`governance may only use public:ccf.gov.* tables, not ${String(name)}`);
@@ -42,9 +43,16 @@ globalThis.ccf = {
     return id;
   },
 };
+globalThis.ccf.node = {
+  // The node rotates the ledger secret in the same transaction.
+  triggerLedgerRekey: () => { __writes.push([REKEY_MARKER, "", null]); },
+};
 globalThis.__begin = (s) => { __state = s; __writes = []; return null; };
 globalThis.__end = () => __writes;
 "#;
+
+/// The pseudo-table `ccf.node.triggerLedgerRekey()` records in `apply`'s changes.
+pub(crate) const REKEY_MARKER: &str = "::rekey";
 
 /// A change `apply` made: (table, key, new value or `None` for a deletion).
 pub type KvChange = (String, String, Option<String>);

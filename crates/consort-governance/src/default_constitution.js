@@ -183,7 +183,7 @@ const APPLY = {
     ccf.kv["public:ccf.gov.service.config"].set(SINGLETON, JSON.stringify(cfg));
   },
   trigger_ledger_rekey(args) {
-    throw new Error("ledger rekey is not supported by this version of Consort yet");
+    ccf.node.triggerLedgerRekey();
   },
   set_service_configuration(args) {
     const cfg = jsonOf("public:ccf.gov.service.config", SINGLETON) || {};

@@ -63,6 +63,11 @@ pub struct ProposalInfo {
     pub vote_failures: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// Set when this resolution applied a proposal that asked the node to rotate the
+    /// ledger secret (`ccf.node.triggerLedgerRekey()`); the node does it in the same
+    /// transaction. Not stored.
+    #[serde(skip)]
+    pub rekey_requested: bool,
 }
 
 impl ProposalInfo {
@@ -237,6 +242,7 @@ pub fn create(
         final_votes: BTreeMap::new(),
         vote_failures: BTreeMap::new(),
         failure: None,
+        rekey_requested: false,
     };
     resolve(tx, &e, id, info, proposal)
 }
@@ -341,6 +347,10 @@ fn resolve(
         match e.apply(proposal, id, gov_state(tx)) {
             Ok(changes) => {
                 for (table, key, value) in changes {
+                    if table == crate::constitution::REKEY_MARKER {
+                        info.rekey_requested = true;
+                        continue;
+                    }
                     if !APPLY_TABLES.contains(&table.as_str()) {
                         return Err(GovError::Forbidden(format!(
                             "the constitution may not write {table}"

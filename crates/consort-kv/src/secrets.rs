@@ -52,6 +52,52 @@ impl LedgerSecret {
         &self.key
     }
 
+    fn wrap_key(&self) -> Result<AesGcmKey, KvError> {
+        let mut k = zeroize::Zeroizing::new([0u8; 32]);
+        kdf::hkdf_sha256(
+            &self.raw[..],
+            b"consort",
+            b"consort ledger secret wrap v1",
+            &mut k[..],
+        )?;
+        Ok(AesGcmKey::new(&k)?)
+    }
+
+    /// Encrypt `next` under this secret (a rekey: whoever holds this secret learns the next
+    /// one from the ledger). `iv ‖ tag ‖ ciphertext`.
+    pub fn wrap(&self, next: &LedgerSecret) -> Result<Vec<u8>, KvError> {
+        let mut iv = [0u8; 12];
+        consort_crypto::random_bytes(&mut iv)?;
+        let mut body = next.raw.to_vec();
+        let tag = self
+            .wrap_key()?
+            .seal_in_place(&iv, b"ledger secret", &mut body)?;
+        let mut out = iv.to_vec();
+        out.extend_from_slice(&tag);
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    /// The secret [`LedgerSecret::wrap`] encrypted under this one.
+    pub fn unwrap_next(&self, wrapped: &[u8]) -> Result<LedgerSecret, KvError> {
+        if wrapped.len() != 12 + 16 + 32 {
+            return Err(KvError::Malformed(
+                "wrapped ledger secret has the wrong size".into(),
+            ));
+        }
+        let iv: [u8; 12] = wrapped[..12].try_into().expect("12");
+        let tag: [u8; 16] = wrapped[12..28].try_into().expect("16");
+        let mut body = zeroize::Zeroizing::new(wrapped[28..].to_vec());
+        self.wrap_key()?
+            .open_in_place(&iv, b"ledger secret", &mut body, &tag)
+            .map_err(|_| {
+                KvError::Malformed("wrapped ledger secret does not authenticate".into())
+            })?;
+        let mut raw = [0u8; 32];
+        raw.copy_from_slice(&body);
+        LedgerSecret::from_raw(raw)
+    }
+
     /// CCF-style commit evidence `ce:<view>.<seqno>:<hex>`. Only the holder of the ledger
     /// secret can produce it; services reveal it only for committed transactions.
     pub fn commit_evidence(&self, txid: TxId) -> String {
@@ -103,6 +149,19 @@ impl LedgerSecrets {
     /// Use `secret` for versions `>= from`.
     pub fn add(&mut self, from: Version, secret: LedgerSecret) {
         self.by_version.insert(from, Arc::new(secret));
+    }
+
+    /// Forget the secrets introduced after `version` (their introduction was rolled back).
+    pub fn remove_after(&mut self, version: Version) {
+        let _ = self.by_version.split_off(&(version + 1));
+    }
+
+    /// Every secret with the version it starts at.
+    pub fn export(&self) -> Vec<(Version, [u8; 32])> {
+        self.by_version
+            .iter()
+            .map(|(v, s)| (*v, *s.raw()))
+            .collect()
     }
 
     /// The secret for transaction `version`.

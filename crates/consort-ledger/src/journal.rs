@@ -184,6 +184,7 @@ impl Journal {
         // may still be rolled back, so the store keeps its undo log from there.
         let known_committed = files.committed_seqno();
         let standalone = config.commit_on_signature;
+        let mut secrets = secrets;
         let mut max_view = 0;
         let mut views = BTreeMap::new();
         files.for_each_entry(|seqno, bytes| {
@@ -194,6 +195,7 @@ impl Journal {
                     reason: e.to_string(),
                 })?;
             store.apply(decoded.txid, &decoded.write_set)?;
+            learn_rekey(&mut secrets, seqno, &decoded.write_set)?;
             max_view = max_view.max(decoded.txid.view);
             note_view(&mut views, decoded.txid);
             if let Some(rec) = audited.signature {
@@ -461,6 +463,7 @@ impl Journal {
                 }
             }
         }
+        learn_rekey(&mut inner.secrets, txid.seqno, &decoded.public.maps)?;
         let leaf = leaf_of(&sha256(bytes), &decoded.public);
         if write {
             let seqno = inner.files.append(bytes)?;
@@ -504,6 +507,7 @@ impl Journal {
         inner.tree.truncate(seqno + 1);
         let _ = inner.views.split_off(&(seqno + 1));
         self.store.rollback(seqno)?;
+        inner.secrets.remove_after(seqno + 1);
         let _ = inner.signatures.split_off(&(seqno + 1));
         Ok(())
     }
@@ -562,6 +566,27 @@ impl Journal {
     /// The first seqno this ledger holds (after the snapshot it started from, if any).
     pub fn first_seqno(&self) -> Version {
         self.lock().files.first_seqno()
+    }
+
+    /// Rotate the ledger secret in `tx`: a new secret, wrapped under the latest, in
+    /// [`REKEY_TABLE`]; every node holding the ledger learns it when the transaction is
+    /// appended and uses it from the next one. (Reads the table, so that two concurrent
+    /// rekeys conflict rather than both wrap under the same secret.)
+    pub fn rekey(&self, tx: &mut Tx) -> Result<(), LedgerError> {
+        let _ = tx.get(REKEY_TABLE, &tables::SINGLETON_KEY);
+        let next = consort_kv::LedgerSecret::generate()?;
+        let wrapped = self.lock().secrets.for_version(Version::MAX)?.wrap(&next)?;
+        tx.put(
+            REKEY_TABLE,
+            Bytes::from_static(&tables::SINGLETON_KEY),
+            wrapped,
+        );
+        Ok(())
+    }
+
+    /// Every ledger secret this journal holds, with the seqno it starts at.
+    pub fn export_secrets(&self) -> Vec<(Version, [u8; 32])> {
+        self.lock().secrets.export()
     }
 
     /// Whether transaction `seqno` is a signature transaction.
@@ -716,6 +741,36 @@ fn append_entry(inner: &mut Inner, c: &Committed, claims: Sha256Digest) -> Resul
     );
     inner.tree.append(leaf);
     note_view(&mut inner.views, c.txid);
+    learn_rekey(&mut inner.secrets, c.txid.seqno, &c.write_set)?;
+    Ok(())
+}
+
+/// Table where a rekey transaction records the next ledger secret, wrapped under the
+/// current one; the next secret is used from the transaction after it.
+pub const REKEY_TABLE: &str = "public:consort.internal.ledger_secret_rekey";
+
+/// If the transaction at `seqno` is a rekey, learn the next secret.
+fn learn_rekey(
+    secrets: &mut LedgerSecrets,
+    seqno: Version,
+    ws: &consort_kv::WriteSet,
+) -> Result<(), LedgerError> {
+    let Some(wrapped) = ws
+        .maps
+        .get(REKEY_TABLE)
+        .and_then(|m| m.values().next().cloned().flatten())
+    else {
+        return Ok(());
+    };
+    let next = secrets
+        .for_version(seqno)?
+        .unwrap_next(&wrapped)
+        .map_err(|e| LedgerError::Corrupt {
+            seqno,
+            reason: format!("rekey: {e}"),
+        })?;
+    secrets.add(seqno + 1, next);
+    tracing::info!("ledger secret rotated: new secret from {}", seqno + 1);
     Ok(())
 }
 

@@ -260,3 +260,58 @@ fn snapshots_that_do_not_match_their_evidence_are_refused() {
     )
     .is_err());
 }
+
+#[test]
+fn a_rekey_rotates_the_secret_on_primary_and_backups_and_survives_restart() {
+    let (pd, bd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let primary = TestService::create(pd.path(), replicated).unwrap();
+    let put = |k: &str, v: &str| {
+        let mut tx = primary.journal.begin();
+        tx.put("private:x", k.as_bytes().to_vec(), v.as_bytes().to_vec());
+        primary.journal.commit(tx).unwrap();
+    };
+    put("a", "before");
+    let mut tx = primary.journal.begin();
+    primary.journal.rekey(&mut tx).unwrap();
+    let rekey_at = match primary.journal.commit(tx).unwrap() {
+        CommitOutcome::Committed(c) => c.txid.seqno,
+        CommitOutcome::ReadOnly { .. } => unreachable!(),
+    };
+    put("b", "after");
+    primary.journal.sign().unwrap();
+    let b = backup(&primary, bd.path());
+    for s in 1..=primary.journal.last_txid().seqno {
+        b.append_replicated(&primary.journal.read_entry(s).unwrap())
+            .unwrap();
+    }
+    let secrets = primary.journal.export_secrets();
+    assert_eq!(secrets.len(), 2);
+    assert_eq!(secrets[1].0, rekey_at + 1);
+    assert_ne!(secrets[0].1, secrets[1].1);
+    assert_eq!(
+        b.export_secrets(),
+        secrets,
+        "the backup learned it from the ledger"
+    );
+    // The entry after the rekey is encrypted under the new secret only.
+    let after = primary.journal.read_entry(rekey_at + 1).unwrap();
+    let old_only = consort_kv::LedgerSecrets::single(
+        consort_kv::LedgerSecret::from_raw(secrets[0].1).unwrap(),
+    );
+    assert!(consort_kv::entry::decode_entry(&after, &old_only).is_err());
+    assert_eq!(
+        b.store().snapshot().get("private:x", b"b").as_deref(),
+        Some(&b"after"[..])
+    );
+    // Reopening learns it again from the ledger, with only the first secret in hand.
+    b.flush().unwrap();
+    drop(b);
+    let node = Arc::new(NodeIdentity::generate(&primary.service, &Default::default()).unwrap());
+    let mut cfg = JournalConfig::new(bd.path());
+    replicated(&mut cfg);
+    let (b, _) = Journal::open(cfg, Arc::new(Store::new()), node, old_only).unwrap();
+    assert_eq!(b.export_secrets(), secrets);
+    // Rolling the rekey back forgets the new secret.
+    b.rollback(rekey_at - 1).unwrap();
+    assert_eq!(b.export_secrets().len(), 1);
+}

@@ -103,6 +103,20 @@ fn signed_member(
     Ok(id.clone())
 }
 
+/// An applied proposal asked for a ledger rekey: rotate the secret in this transaction.
+fn rekey_if_asked(
+    ctx: &mut Ctx<'_>,
+    info: &consort_governance::ProposalInfo,
+) -> Result<(), ApiError> {
+    if info.rekey_requested {
+        ctx.node
+            .journal
+            .rekey(ctx.tx)
+            .map_err(|e| ApiError::internal(format!("ledger rekey failed: {e}")))?;
+    }
+    Ok(())
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -131,6 +145,7 @@ pub fn register(r: &mut Registry) {
                 .unwrap_or_default()
                 .to_string();
             let info = proposals::create(ctx.tx, &member, &proposal, &id).map_err(gov_error)?;
+            rekey_if_asked(ctx, &info)?;
             Ok(Response::json(&info.to_api(&id)))
         },
     );
@@ -197,6 +212,7 @@ pub fn register(r: &mut Registry) {
                 ApiError::invalid_input("The body must be {\"ballot\": \"<JavaScript module>\"}.")
             })?;
             let info = proposals::submit_ballot(ctx.tx, &id, &member, ballot).map_err(gov_error)?;
+            rekey_if_asked(ctx, &info)?;
             Ok(Response::json(&info.to_api(&id)))
         },
     );

@@ -171,11 +171,20 @@ fn join_handler(ctx: &mut Ctx<'_>) -> Result<Response, ApiError> {
             trusted.push(node_id.clone());
         }
         let sealed = ctx.node.secrets_for_joiner();
+        // Every ledger secret, rekeys included (a joiner starting from a snapshot would not
+        // see the rekey transactions before it).
+        let ledger_secrets = ctx
+            .node
+            .journal
+            .export_secrets()
+            .into_iter()
+            .map(|(v, s)| (v, hex::encode(s)))
+            .collect();
         Some(NetworkInfo {
             endorsed_certificate: endorsed,
             service_certificate: ctx.node.service_cert.to_pem(),
             service_key: sealed.service_key.clone(),
-            ledger_secrets: sealed.ledger_secrets.clone(),
+            ledger_secrets,
             trusted_nodes: trusted,
             node_to_node_addresses: addresses,
         })

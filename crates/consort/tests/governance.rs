@@ -579,3 +579,79 @@ async fn nodes_are_replaced_and_retired_including_the_primary() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ledger_rekey_by_vote() {
+    let mut net = Network::start(
+        3,
+        NetOptions {
+            snapshot_tx_interval: 20,
+            ..Default::default()
+        },
+    )
+    .await;
+    let m0 = net.gov(0);
+    assert_eq!(m0.activate().await.unwrap().status, 204);
+    for k in 0..10 {
+        write_ok(&net, k as usize % 3, k).await;
+    }
+    let p = propose(&m0, json!([{"name": "trigger_ledger_rekey"}])).await;
+    assert_eq!(
+        ok(&m0.vote(&p, true).await.unwrap())["proposalState"],
+        "Accepted"
+    );
+    for k in 10..50 {
+        write_ok(&net, k as usize % 3, k).await;
+    }
+    // The rekey is in the ledger (the new secret only wrapped under the old one).
+    let p0 = net.wait_primary(&[], Duration::from_secs(10)).await;
+    let last = net.consensus(p0).await.unwrap()["last_seqno"]
+        .as_u64()
+        .unwrap();
+    for i in 0..3 {
+        net.wait_commit(i, last, Duration::from_secs(10)).await;
+    }
+    // A backup restarts (learning the new secret from its ledger) and a new node joins
+    // from a snapshot taken after the rekey (it gets every secret when trusted).
+    let b = (0..3).find(|i| *i != p0).unwrap();
+    net.kill(b);
+    net.restart(b).await;
+    let fresh = net.add_node(true).await;
+    for k in 50..60 {
+        write_ok(&net, k as usize % 4, k).await;
+    }
+    let last = net.consensus(p0).await.unwrap()["last_seqno"]
+        .as_u64()
+        .unwrap();
+    for i in 0..4 {
+        net.wait_commit(i, last, Duration::from_secs(20)).await;
+        let mut c = net.client(i).connect().await.unwrap();
+        for k in [0u64, 9, 10, 49, 59] {
+            let r = c.get(&format!("/app/log/private?id={k}")).await.unwrap();
+            assert_eq!(r.status, 200, "key {k} on node {i}");
+            assert_eq!(r.json().unwrap()["msg"], format!("m{k}"));
+        }
+    }
+    let _ = fresh;
+    net.stop_all();
+    let out = consort()
+        .args(["ledger", "show", "--table", "rekey"])
+        .arg(net.nodes[p0].ledger())
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        1,
+        "one rekey transaction"
+    );
+    for n in &net.nodes[..3] {
+        let out = run_python(&["-m", "ccf.read_ledger", "-q", n.ledger().to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "read_ledger.py on {}: {}{}",
+            n.name,
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+}
