@@ -194,18 +194,57 @@ pub fn proposal_text(tx: &mut Tx, id: &str) -> Result<String, GovError> {
         .ok_or_else(|| GovError::NotFound(id.to_string()))
 }
 
-/// Refuse an envelope seen before; remember this one. `digest` identifies the envelope
-/// (its signature), `created_at` is its signed creation time (seconds).
-pub fn check_replay(tx: &mut Tx, digest: &str, created_at: i64) -> Result<(), GovError> {
-    if tx.get(COSE_RECENT, digest.as_bytes()).is_some() {
+/// Seconds a signed governance request is valid either side of its `created_at`; it is
+/// remembered (for replay checks) about that long.
+pub const REQUEST_WINDOW_SECS: i64 = 3600;
+
+/// A member's signed request, as governance received it.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedRequest<'a> {
+    pub member: &'a str,
+    /// Identifies the envelope (hex SHA-256 of its signature).
+    pub digest: &'a str,
+    /// Its signed creation time (seconds since the epoch).
+    pub created_at: i64,
+    /// The whole COSE Sign1 envelope, base64.
+    pub envelope_b64: &'a str,
+}
+
+/// Refuse an envelope seen before (or too old to be checked); remember this one, keep it
+/// as the member's latest signed request in `public:ccf.gov.history` (so the ledger holds
+/// every signed governance request), and forget envelopes older than the window.
+pub fn check_replay(tx: &mut Tx, req: SignedRequest<'_>, now: i64) -> Result<(), GovError> {
+    if req.created_at < now - REQUEST_WINDOW_SECS {
+        return Err(GovError::Forbidden("this signed request is too old".into()));
+    }
+    if tx.get(COSE_RECENT, req.digest.as_bytes()).is_some() {
         return Err(GovError::Forbidden(
             "this signed request was already submitted (replay)".into(),
         ));
     }
+    let expired: Vec<Bytes> = tx
+        .range(COSE_RECENT, &..)
+        .into_iter()
+        .filter(|(_, v)| {
+            text(v)
+                .parse::<i64>()
+                .is_ok_and(|t| t < now - REQUEST_WINDOW_SECS - 60)
+        })
+        .map(|(k, _)| k)
+        .collect();
+    for k in expired {
+        tx.remove(COSE_RECENT, k);
+    }
     tx.put(
         COSE_RECENT,
-        Bytes::from(digest.to_string()),
-        created_at.to_string().into_bytes(),
+        Bytes::from(req.digest.to_string()),
+        req.created_at.to_string().into_bytes(),
+    );
+    put_json(
+        tx,
+        HISTORY,
+        req.member,
+        &json!({"created_at": req.created_at, "cose_sign1": req.envelope_b64}),
     );
     Ok(())
 }

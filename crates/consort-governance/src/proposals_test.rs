@@ -214,7 +214,21 @@ fn a_looping_or_throwing_constitution_changes_nothing() {
 fn replays_are_refused() {
     let s = store_with(&[]);
     let mut tx = s.begin();
-    check_replay(&mut tx, "abc", 1).unwrap();
-    assert!(check_replay(&mut tx, "abc", 1).is_err());
-    check_replay(&mut tx, "abd", 1).unwrap();
+    let req = |digest, created_at| SignedRequest {
+        member: "m0",
+        digest,
+        created_at,
+        envelope_b64: "ZW52",
+    };
+    let now = 1_000_000;
+    check_replay(&mut tx, req("abc", now), now).unwrap();
+    assert!(check_replay(&mut tx, req("abc", now), now).is_err());
+    check_replay(&mut tx, req("abd", now), now).unwrap();
+    assert!(tx.get(HISTORY, b"m0").is_some());
+    // Too old to check: refused; much later, old records are forgotten.
+    assert!(check_replay(&mut tx, req("old", now - 7200), now).is_err());
+    let later = now + 2 * REQUEST_WINDOW_SECS;
+    check_replay(&mut tx, req("new", later), later).unwrap();
+    assert!(tx.get(COSE_RECENT, b"abc").is_none());
+    assert!(tx.get(COSE_RECENT, b"new").is_some());
 }

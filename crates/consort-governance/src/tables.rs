@@ -17,5 +17,7 @@ pub const PROPOSALS: &str = "public:ccf.gov.proposals";
 pub const PROPOSALS_INFO: &str = "public:ccf.gov.proposals_info";
 /// Signed governance requests already seen (replay protection), by signature digest.
 pub const COSE_RECENT: &str = "public:ccf.gov.cose_recent_proposals";
+/// Each member's latest signed governance request (the ledger keeps every one).
+pub const HISTORY: &str = "public:ccf.gov.history";
 /// Key of single-value tables.
 pub const SINGLETON: [u8; 8] = consort_kv::typed::SINGLETON_KEY;

@@ -54,6 +54,8 @@ impl AuthPolicy {
 
 /// Pseudo-header set on COSE requests: hex SHA-256 of the envelope's signature.
 pub const ENVELOPE_DIGEST: &str = "consort.envelope_digest";
+/// Pseudo-header set on COSE requests: the whole envelope, base64.
+pub const ENVELOPE: &str = "consort.envelope";
 
 /// Seconds a COSE `created_at` or JWT `exp`/`nbf` may be off.
 const CLOCK_SKEW_SECS: i64 = 300;
@@ -108,10 +110,14 @@ pub(crate) fn authenticate(
         let cert = Certificate::from_pem(std::str::from_utf8(&pem).unwrap_or_default())
             .map_err(|_| ApiError::internal("stored certificate is invalid"))?;
         let mut headers = verify_cose(&sign1, &cert)?;
-        // Identifies this envelope for replay protection.
+        // Identifies this envelope for replay protection; kept whole for the record.
         headers.insert(
             ENVELOPE_DIGEST.into(),
             serde_json::json!(consort_crypto::sha256(&sign1.signature).to_hex()),
+        );
+        headers.insert(
+            ENVELOPE.into(),
+            serde_json::json!(base64::engine::general_purpose::STANDARD.encode(&req.body)),
         );
         req.body = Bytes::from(sign1.payload.clone().unwrap_or_default());
         req.cose_headers = headers;

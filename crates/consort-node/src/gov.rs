@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::{
     api::{ApiError, Caller, Response},
-    auth::ENVELOPE_DIGEST,
+    auth::{ENVELOPE, ENVELOPE_DIGEST},
     framework::{
         AuthPolicy::{MemberCose, NoAuth},
         Ctx,
@@ -99,8 +99,27 @@ fn signed_member(
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::internal("no envelope digest"))?
         .to_string();
-    proposals::check_replay(ctx.tx, &digest, created_at).map_err(gov_error)?;
-    Ok(id.clone())
+    let envelope = h
+        .get(ENVELOPE)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let member = id.clone();
+    proposals::check_replay(
+        ctx.tx,
+        proposals::SignedRequest {
+            member: &member,
+            digest: &digest,
+            created_at,
+            envelope_b64: &envelope,
+        },
+        now,
+    )
+    .map_err(gov_error)?;
+    Ok(member)
 }
 
 /// An applied proposal asked for a ledger rekey: rotate the secret in this transaction.

@@ -268,6 +268,29 @@ async fn members_users_nodes_and_the_constitution_by_vote() {
         accepted, 6,
         "accepted proposals recorded in the ledger:\n{lines}"
     );
+    // Every signed request is there too, as the member sent it.
+    let signed: Vec<Value> = lines
+        .lines()
+        .filter_map(|l| {
+            let j: Value = serde_json::from_str(l).ok()?;
+            j["tables"]["public:ccf.gov.history"]["writes"]
+                .as_array()
+                .cloned()
+        })
+        .flatten()
+        .collect();
+    assert!(
+        signed.len() >= 10,
+        "{} signed requests recorded",
+        signed.len()
+    );
+    for w in &signed {
+        use base64::Engine;
+        let env = base64::engine::general_purpose::STANDARD
+            .decode(w["value"]["cose_sign1"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(env[0], 0xd2, "a tagged COSE Sign1 (CBOR tag 18)");
+    }
 }
 
 /// The default constitution's `apply` (everything after its resolve).
