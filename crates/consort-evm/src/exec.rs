@@ -1,0 +1,294 @@
+//! Executing Ethereum transactions inside KV transactions: decode (legacy, EIP-155,
+//! EIP-2930, EIP-1559 envelopes), recover the sender, check chain id and nonce, run revm,
+//! write the state changes, the transaction and its receipt — all in the caller's KV
+//! transaction, so they commit together or not at all.
+
+use alloy_consensus::{transaction::SignerRecoverable, Transaction as _, TxEnvelope};
+use alloy_eips::eip2718::{Decodable2718, Encodable2718};
+use alloy_primitives::{keccak256, Address, Bytes as ABytes, TxKind, B256, U256};
+use consort_kv::{Bytes, Tx};
+use revm::{
+    context::{BlockEnv, CfgEnv, Context, TxEnv},
+    context_interface::result::{ExecutionResult, Output},
+    handler::{ExecuteCommitEvm, ExecuteEvm, MainBuilder, MainContext},
+    primitives::hardfork::SpecId,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{db::KvDb, EvmError};
+
+/// Transactions by hash: the raw signed envelope.
+pub const TRANSACTIONS: &str = "eth.transactions";
+/// Receipts by transaction hash (JSON).
+pub const RECEIPTS: &str = "eth.receipts";
+
+/// Chain parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chain {
+    pub chain_id: u64,
+    /// Gas limit of every (one-transaction) block.
+    pub block_gas_limit: u64,
+}
+
+impl Default for Chain {
+    fn default() -> Self {
+        Self {
+            chain_id: 1337,
+            block_gas_limit: 30_000_000,
+        }
+    }
+}
+
+/// A log, as receipts carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogRecord {
+    pub address: Address,
+    pub topics: Vec<B256>,
+    pub data: ABytes,
+}
+
+/// What executing a transaction produced (the block number — the KV seqno — is added when
+/// the receipt is read).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub transaction_hash: B256,
+    pub from: Address,
+    pub to: Option<Address>,
+    pub contract_address: Option<Address>,
+    pub status: bool,
+    pub gas_used: u64,
+    pub effective_gas_price: u128,
+    pub tx_type: u8,
+    pub logs: Vec<LogRecord>,
+    /// Return data (or revert data).
+    pub output: ABytes,
+}
+
+/// The result of `eth_call`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallResult {
+    pub success: bool,
+    pub output: ABytes,
+    pub gas_used: u64,
+}
+
+/// A call request (`eth_call`, `eth_estimateGas`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallRequest {
+    pub from: Option<Address>,
+    pub to: Option<Address>,
+    pub data: ABytes,
+    pub value: U256,
+    pub gas: Option<u64>,
+}
+
+fn block_env(chain: &Chain, number: u64, timestamp: u64) -> BlockEnv {
+    BlockEnv {
+        number: U256::from(number),
+        timestamp: U256::from(timestamp),
+        gas_limit: chain.block_gas_limit,
+        basefee: 0,
+        ..Default::default()
+    }
+}
+
+fn cfg(chain: &Chain) -> CfgEnv {
+    let mut c = CfgEnv::new_with_spec(SpecId::PRAGUE);
+    c.chain_id = chain.chain_id;
+    c
+}
+
+/// Decode a raw transaction and recover its sender.
+pub fn decode(raw: &[u8]) -> Result<(TxEnvelope, Address), EvmError> {
+    let mut buf = raw;
+    let env = TxEnvelope::decode_2718(&mut buf)
+        .map_err(|e| EvmError::Decode(format!("not a signed transaction: {e}")))?;
+    if !buf.is_empty() {
+        return Err(EvmError::Decode(
+            "trailing bytes after the transaction".into(),
+        ));
+    }
+    if env.is_eip4844() || env.is_eip7702() {
+        return Err(EvmError::Decode(
+            "blob and EIP-7702 transactions are not supported".into(),
+        ));
+    }
+    let from = env
+        .recover_signer()
+        .map_err(|e| EvmError::Signature(e.to_string()))?;
+    Ok((env, from))
+}
+
+fn tx_env(env: &TxEnvelope, from: Address) -> TxEnv {
+    TxEnv::builder()
+        .tx_type(Some(env.tx_type() as u8))
+        .caller(from)
+        .gas_limit(env.gas_limit())
+        .gas_price(env.max_fee_per_gas())
+        .gas_priority_fee(env.max_priority_fee_per_gas())
+        .kind(env.kind())
+        .value(env.value())
+        .data(env.input().clone())
+        .nonce(env.nonce())
+        .chain_id(env.chain_id())
+        .access_list(env.access_list().cloned().unwrap_or_default())
+        .build_fill()
+}
+
+fn logs_of(r: &ExecutionResult) -> Vec<LogRecord> {
+    let logs = match r {
+        ExecutionResult::Success { logs, .. }
+        | ExecutionResult::Revert { logs, .. }
+        | ExecutionResult::Halt { logs, .. } => logs,
+    };
+    logs.iter()
+        .map(|l| LogRecord {
+            address: l.address,
+            topics: l.data.topics().to_vec(),
+            data: l.data.data.clone(),
+        })
+        .collect()
+}
+
+/// Execute the signed transaction `raw` in `tx` (block `number`, time `timestamp`):
+/// state changes, the transaction and its receipt are written to `tx`. A transaction that
+/// cannot be included (bad encoding, signature, chain id, nonce, funds for gas) is an error
+/// and writes nothing; one that reverts or runs out of gas is included with status 0.
+pub fn send_raw(
+    tx: &mut Tx,
+    chain: &Chain,
+    raw: &[u8],
+    number: u64,
+    timestamp: u64,
+) -> Result<Receipt, EvmError> {
+    let (env, from) = decode(raw)?;
+    match env.chain_id() {
+        Some(id) if id != chain.chain_id => {
+            return Err(EvmError::ChainId {
+                expected: chain.chain_id,
+                got: id,
+            })
+        }
+        None => {
+            return Err(EvmError::Invalid(
+                "transactions without a chain id (pre-EIP-155) are refused".into(),
+            ))
+        }
+        _ => {}
+    }
+    let hash = *env.tx_hash();
+    if tx.get(RECEIPTS, hash.as_slice()).is_some() {
+        return Err(EvmError::Invalid("transaction already known".into()));
+    }
+    let expected = KvDb { tx }.account(&from).nonce;
+    if env.nonce() != expected {
+        return Err(EvmError::Nonce {
+            expected,
+            got: env.nonce(),
+        });
+    }
+    let result = {
+        let db = KvDb { tx };
+        let mut evm = Context::mainnet()
+            .with_db(db)
+            .with_cfg(cfg(chain))
+            .with_block(block_env(chain, number, timestamp))
+            .build_mainnet();
+        evm.transact_commit(tx_env(&env, from))
+            .map_err(|e| EvmError::Invalid(e.to_string()))?
+    };
+    let to = match env.kind() {
+        TxKind::Call(a) => Some(a),
+        TxKind::Create => None,
+    };
+    let (status, output, contract_address) = match &result {
+        ExecutionResult::Success { output, .. } => match output {
+            Output::Create(_, addr) => (true, ABytes::new(), *addr),
+            Output::Call(b) => (true, b.clone(), None),
+        },
+        ExecutionResult::Revert { output, .. } => (false, output.clone(), None),
+        ExecutionResult::Halt { .. } => (false, ABytes::new(), None),
+    };
+    let receipt = Receipt {
+        transaction_hash: hash,
+        from,
+        to,
+        contract_address,
+        status,
+        gas_used: result.tx_gas_used(),
+        effective_gas_price: env.max_fee_per_gas(),
+        tx_type: env.tx_type() as u8,
+        logs: logs_of(&result),
+        output,
+    };
+    tx.put(
+        TRANSACTIONS,
+        Bytes::copy_from_slice(hash.as_slice()),
+        env.encoded_2718(),
+    );
+    tx.put(
+        RECEIPTS,
+        Bytes::copy_from_slice(hash.as_slice()),
+        serde_json::to_vec(&receipt).expect("json"),
+    );
+    Ok(receipt)
+}
+
+/// Run a call against the state in `tx` without changing it (`eth_call`).
+pub fn call(
+    tx: &mut Tx,
+    chain: &Chain,
+    req: &CallRequest,
+    number: u64,
+    timestamp: u64,
+) -> Result<CallResult, EvmError> {
+    let from = req.from.unwrap_or_default();
+    let nonce = KvDb { tx }.account(&from).nonce;
+    let db = KvDb { tx };
+    let mut c = cfg(chain);
+    c.disable_balance_check = true;
+    c.disable_base_fee = true;
+    c.disable_nonce_check = true;
+    let mut evm = Context::mainnet()
+        .with_db(db)
+        .with_cfg(c)
+        .with_block(block_env(chain, number, timestamp))
+        .build_mainnet();
+    let t = TxEnv::builder()
+        .caller(from)
+        .gas_limit(req.gas.unwrap_or(chain.block_gas_limit))
+        .gas_price(0)
+        .kind(req.to.map_or(TxKind::Create, TxKind::Call))
+        .value(req.value)
+        .data(req.data.clone())
+        .nonce(nonce)
+        .chain_id(Some(chain.chain_id))
+        .build_fill();
+    let r = evm
+        .transact(t)
+        .map_err(|e| EvmError::Invalid(e.to_string()))?
+        .result;
+    let gas_used = r.tx_gas_used();
+    Ok(match r {
+        ExecutionResult::Success { output, .. } => CallResult {
+            success: true,
+            output: output.into_data(),
+            gas_used,
+        },
+        ExecutionResult::Revert { output, .. } => CallResult {
+            success: false,
+            output,
+            gas_used,
+        },
+        ExecutionResult::Halt { .. } => CallResult {
+            success: false,
+            output: ABytes::new(),
+            gas_used,
+        },
+    })
+}
+
+/// The hash of a signed transaction.
+pub fn tx_hash(raw: &[u8]) -> B256 {
+    keccak256(raw)
+}

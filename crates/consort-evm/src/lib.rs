@@ -1,0 +1,52 @@
+//! Ethereum on Consort: an EVM (revm, pinned, behind this façade) whose state lives in
+//! private KV maps, so contract state and calldata are encrypted in the ledger. Each
+//! Ethereum transaction runs inside one KV transaction together with its receipt.
+//!
+//! - [`db`]: accounts, code and storage over a KV transaction (revm's `Database`).
+//! - [`exec`]: decode, recover the sender, check, execute, record (`send_raw`), and
+//!   read-only calls (`call`).
+//!
+//! Blocks: one block per committed transaction; block number = the KV seqno.
+
+pub mod db;
+pub mod exec;
+
+use alloy_primitives::{keccak256, Address, B256, U256};
+use consort_kv::Tx;
+use thiserror::Error;
+
+pub use exec::{call, send_raw, CallRequest, CallResult, Chain, LogRecord, Receipt};
+
+/// Why a transaction was not executed (nothing was written).
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum EvmError {
+    #[error("{0}")]
+    Decode(String),
+    #[error("invalid signature: {0}")]
+    Signature(String),
+    #[error("invalid chain id {got} (this chain is {expected})")]
+    ChainId { expected: u64, got: u64 },
+    #[error("nonce {got} is not the next one ({expected})")]
+    Nonce { expected: u64, got: u64 },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The hash of block `number` (one transaction per block): derived from the number, so
+/// every node computes the same.
+pub fn block_hash(number: u64) -> B256 {
+    let mut b = b"consort block ".to_vec();
+    b.extend_from_slice(&number.to_be_bytes());
+    keccak256(b)
+}
+
+/// Fund `allocs` (genesis).
+pub fn genesis(tx: &mut Tx, allocs: &[(Address, U256)]) {
+    let mut db = db::KvDb { tx };
+    for (a, v) in allocs {
+        db.set_balance(a, *v);
+    }
+}
+
+#[cfg(test)]
+mod exec_test;
