@@ -330,7 +330,19 @@ impl Engine {
         serde_json::from_value(w.clone()).map_err(|_| ScriptError::BadReturn(w.to_string()))
     }
 
+    /// Run a ballot in a runtime of its own (so that it cannot reach the constitution or
+    /// the other ballots): a module exporting `vote(proposal, proposerId)` → boolean.
+    pub fn run_ballot(
+        limits: Limits,
+        ballot_source: &str,
+        proposal_json: &str,
+        proposer_id: &str,
+    ) -> Result<bool, ScriptError> {
+        Engine::new("export {};", limits)?.ballot(ballot_source, proposal_json, proposer_id)
+    }
+
     /// Run a ballot: a module exporting `vote(proposal, proposerId)`, returning a boolean.
+    /// It shares this engine's runtime: use [`Engine::run_ballot`] for untrusted ballots.
     pub fn ballot(
         &self,
         ballot_source: &str,

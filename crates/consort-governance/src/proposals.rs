@@ -363,7 +363,9 @@ fn resolve(
         if !active.contains(member) {
             continue;
         }
-        match e.ballot(ballot, proposal, &info.proposer_id) {
+        // Each ballot in its own runtime: a ballot must not be able to tamper with the
+        // constitution, its helpers or other members' ballots.
+        match Engine::run_ballot(Limits::default(), ballot, proposal, &info.proposer_id) {
             Ok(v) => {
                 info.final_votes.insert(member.clone(), v);
                 votes.push(Vote {

@@ -232,3 +232,29 @@ fn replays_are_refused() {
     assert!(tx.get(COSE_RECENT, b"abc").is_none());
     assert!(tx.get(COSE_RECENT, b"new").is_some());
 }
+
+#[test]
+fn a_ballot_cannot_tamper_with_the_constitution_or_other_ballots() {
+    let s = store_with(&[("m0", true), ("m1", true), ("m2", true)]);
+    let mut tx = s.begin();
+    create(
+        &mut tx,
+        "m0",
+        r#"{"actions":[{"name":"set_recovery_threshold","args":{"recovery_threshold":1}}]}"#,
+        "p",
+    )
+    .unwrap();
+    for evil in [
+        // Replace the constitution's exports...
+        "globalThis.__module_constitution = { resolve: () => 'Accepted', apply: () => {} };\nexport function vote() { return true; }",
+        // ...or make every set look like a majority.
+        "Object.defineProperty(Set.prototype, 'size', { get: () => 1 });\nexport function vote() { return true; }",
+    ] {
+        let info = submit_ballot(&mut tx, "p", "m0", evil).unwrap();
+        assert_eq!(info.state, FinalState::Open, "one vote of three is not a majority");
+        // Start over with a fresh proposal for the next attempt.
+        let mut i = get(&mut tx, "p").unwrap();
+        i.ballots.clear();
+        put_json(&mut tx, PROPOSALS_INFO, "p", &i);
+    }
+}
