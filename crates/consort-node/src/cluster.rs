@@ -136,7 +136,12 @@ pub struct Cluster {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     started: Instant,
     forward_handler: OnceLock<ForwardHandler>,
-    pending: Mutex<HashMap<u64, oneshot::Sender<ForwardedResponse>>>,
+    pending: Mutex<HashMap<u64, (NodeId, oneshot::Sender<ForwardedResponse>)>>,
+    /// Nodes whose frames are accepted: the trusted nodes (refreshed from the ledger).
+    allowed: Mutex<std::collections::HashSet<NodeId>>,
+    /// Nodes no longer trusted, kept until the change that removed them commits (a
+    /// retiring primary replicates its own removal): node → last seqno when noticed.
+    leaving: Mutex<HashMap<NodeId, u64>>,
     next_id: AtomicU64,
     /// Outbound connections leave from this address (the node-to-node interface's IP).
     source_ip: Option<std::net::IpAddr>,
@@ -170,20 +175,44 @@ impl Cluster {
             started: Instant::now(),
             forward_handler: OnceLock::new(),
             pending: Mutex::new(HashMap::new()),
+            allowed: Mutex::new(Default::default()),
+            leaving: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             source_ip,
         });
         let me = c.clone();
         let accept = tokio::spawn(async move {
+            // Handshakes run concurrently and are bounded in time and number, so a peer
+            // that connects and stalls blocks nobody.
+            let handshakes = Arc::new(tokio::sync::Semaphore::new(64));
             loop {
-                let Ok((peer, mut stream)) = n2n::accept(&listener, &acceptor).await else {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 };
-                let reader_me = me.clone();
+                let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+                    continue; // too many handshakes in progress: drop this one
+                };
+                let (reader_me, acceptor) = (me.clone(), acceptor.clone());
                 let h = tokio::spawn(async move {
                     let me = reader_me;
+                    let hs = tokio::time::timeout(
+                        Duration::from_secs(5),
+                        n2n::handshake(tcp, &acceptor),
+                    )
+                    .await;
+                    drop(permit);
+                    let Ok(Ok((peer, mut stream))) = hs else {
+                        return;
+                    };
                     let peer_id = raft_id(&peer);
                     while let Ok(Some(frame)) = n2n::read_frame(&mut stream).await {
+                        // Only nodes the service trusts take part (a retired node's
+                        // certificate stays endorsed, so the ledger decides).
+                        if !me.is_allowed(peer_id) {
+                            tracing::debug!("dropping frames from {peer}: not a trusted node");
+                            break;
+                        }
                         let Ok(f) = postcard::from_bytes::<Frame>(&frame) else {
                             break;
                         };
@@ -222,8 +251,38 @@ impl Cluster {
 
     /// Add the addresses recorded in the ledger to the address book (peers whose address
     /// changed get a fresh connection).
+    /// Whether frames from `id` are accepted.
+    fn is_allowed(&self, id: NodeId) -> bool {
+        self.allowed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&id)
+    }
+
     fn refresh_addresses(&self) {
-        let recorded = self.with(|r| recorded_addresses(&r.journal));
+        let (recorded, trusted, members, last, committed) = self.with(|r| {
+            (
+                recorded_addresses(&r.journal),
+                crate::replica::trusted_members(&r.journal),
+                r.raft.members().to_vec(),
+                r.journal.last_txid().seqno,
+                r.commit_seqno(),
+            )
+        });
+        {
+            let mut allowed = self.allowed.lock().unwrap_or_else(|p| p.into_inner());
+            let mut leaving = self.leaving.lock().unwrap_or_else(|p| p.into_inner());
+            // Trusted nodes, and until this node's ledger names them (a joiner catching
+            // up) the members it was given.
+            let now: std::collections::HashSet<NodeId> =
+                trusted.into_iter().chain(members).collect();
+            for gone in allowed.difference(&now) {
+                leaving.entry(*gone).or_insert(last);
+            }
+            leaving.retain(|id, at| !now.contains(id) && committed < *at);
+            *allowed = now;
+            allowed.extend(leaving.keys().copied());
+        }
         let mut book = self.addresses.lock().unwrap_or_else(|p| p.into_inner());
         for (id, addr) in recorded {
             if id != self.id && book.get(&id) != Some(&addr) {
@@ -259,14 +318,13 @@ impl Cluster {
                     );
                 });
             }
-            Frame::ForwardReply { id, resp, .. } => {
-                if let Some(tx) = self
-                    .pending
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&id)
-                {
-                    let _ = tx.send(resp);
+            Frame::ForwardReply { from, id, resp } => {
+                let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+                // Only the node the request went to may answer it.
+                if pending.get(&id).is_some_and(|(to, _)| *to == from) {
+                    if let Some((_, tx)) = pending.remove(&id) {
+                        let _ = tx.send(resp);
+                    }
                 }
             }
         }
@@ -289,7 +347,7 @@ impl Cluster {
         self.pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id, tx);
+            .insert(id, (to, tx));
         self.send_frame(
             to,
             &Frame::Forward {

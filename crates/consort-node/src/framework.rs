@@ -201,6 +201,53 @@ impl Registry {
     }
 }
 
+fn trusted_ids(
+    entries: impl IntoIterator<Item = (consort_kv::Bytes, consort_kv::Bytes)>,
+) -> std::collections::BTreeSet<String> {
+    entries
+        .into_iter()
+        .filter(|(_, v)| {
+            serde_json::from_slice::<consort_ledger::tables::NodeInfo>(v)
+                .is_ok_and(|n| n.status == consort_ledger::tables::NodeStatus::Trusted)
+        })
+        .map(|(k, _)| String::from_utf8_lossy(&k).into_owned())
+        .collect()
+}
+
+/// A transaction that changes which nodes are trusted changes consensus membership: one
+/// node at a time, and only once the previous change has committed.
+fn check_membership_change(node: &NodeState, tx: &mut Tx) -> Result<(), ApiError> {
+    use consort_ledger::tables::NODES_INFO;
+    if !tx.write_set().maps.contains_key(NODES_INFO) {
+        return Ok(());
+    }
+    let before = trusted_ids(
+        node.journal
+            .store()
+            .snapshot()
+            .entries(NODES_INFO)
+            .into_iter()
+            .map(|(k, v, _)| (k, v)),
+    );
+    let after = trusted_ids(tx.range(NODES_INFO, &..));
+    let changed = before.symmetric_difference(&after).count();
+    if changed > 1 {
+        return Err(ApiError::bad_request(
+            "MembershipChangeTooLarge",
+            format!(
+                "This would change {changed} trusted nodes at once; change one node at a time."
+            ),
+        ));
+    }
+    if changed == 1 && !node.cluster.with(|r| r.membership_settled()) {
+        return Err(ApiError::unavailable(
+            "MembershipChangeInProgress",
+            "The previous change of the service's nodes has not committed yet; retry.",
+        ));
+    }
+    Ok(())
+}
+
 /// Run `endpoint` for `req` (already authenticated): execute, commit, retry on conflict.
 pub(crate) fn execute(
     node: &NodeState,
@@ -233,6 +280,7 @@ pub(crate) fn execute(
             // Only successful responses commit.
             return Ok(resp);
         }
+        check_membership_change(node, &mut tx)?;
         let started = std::time::Instant::now();
         match node.cluster.submit(tx) {
             Ok(CommitOutcome::Committed(c)) => {

@@ -111,6 +111,18 @@ pub fn peer_node_id(certs: Option<&[CertificateDer<'_>]>) -> Option<String> {
     Some(consort_crypto::sha256(&c.public_key_der()).to_hex())
 }
 
+/// Complete the TLS handshake of an accepted connection (callers bound its time).
+pub async fn handshake(
+    tcp: TcpStream,
+    acceptor: &TlsAcceptor,
+) -> std::io::Result<(String, tokio_rustls::server::TlsStream<TcpStream>)> {
+    let tls = acceptor.accept(tcp).await?;
+    let id = peer_node_id(tls.get_ref().1.peer_certificates()).ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::PermissionDenied, "no peer certificate")
+    })?;
+    Ok((id, tls))
+}
+
 /// Accept one authenticated node-to-node connection on `listener`.
 pub async fn accept(
     listener: &TcpListener,

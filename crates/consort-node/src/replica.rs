@@ -70,6 +70,8 @@ pub struct Replica {
     last_snapshot: Seqno,
     seed: u64,
     now: u64,
+    /// Seqno of the entry that made the current configuration.
+    config_seqno: Seqno,
 }
 
 /// Read a persisted vote (missing file: none yet).
@@ -198,7 +200,14 @@ impl Replica {
             pending_snapshots: Vec::new(),
             seed,
             now,
+            config_seqno: 0,
         })
+    }
+
+    /// Whether the last configuration change has committed (only then may another begin:
+    /// Raft's single-server changes are safe one at a time).
+    pub fn membership_settled(&self) -> bool {
+        self.raft.commit_seqno() >= self.config_seqno
     }
 
     /// After a failed step (the engine's log and the journal may disagree): rebuild the
@@ -350,6 +359,7 @@ impl Replica {
         if m.is_empty() || m == self.raft.members() {
             return Ok(Vec::new());
         }
+        self.config_seqno = self.journal.last_txid().seqno;
         let acts = self.raft.set_members(m);
         self.drive(acts)
     }

@@ -497,6 +497,15 @@ export function resolve(proposal, proposerId, votes, activeMembers) {
     assert_eq!(r.status, 200);
 }
 
+/// Wait until node `p` has committed everything it holds (a membership change may only
+/// start once the previous one committed).
+async fn settle(net: &Network, p: usize) {
+    let last = net.consensus(p).await.unwrap()["last_seqno"]
+        .as_u64()
+        .unwrap();
+    net.wait_commit(p, last, Duration::from_secs(10)).await;
+}
+
 /// The node id (hex) of node `i`, from its own view.
 async fn node_id(net: &Network, i: usize) -> String {
     net.consensus(i).await.unwrap()["node_id"]
@@ -539,8 +548,22 @@ async fn nodes_are_replaced_and_retired_including_the_primary() {
     // Replace a failed backup: it dies, a new node joins, governance retires the dead one.
     let dead = (0..3).find(|i| *i != p).unwrap();
     let dead_id = node_id(&net, dead).await;
+    let other_id = node_id(&net, (0..3).find(|i| *i != p && *i != dead).unwrap()).await;
     net.kill(dead);
     let fresh = net.add_node(true).await;
+    settle(&net, p).await;
+    // Consensus membership changes one node at a time.
+    let prop = propose(
+        &m0,
+        json!([
+            {"name": "remove_node", "args": {"node_id": dead_id}},
+            {"name": "remove_node", "args": {"node_id": other_id}}
+        ]),
+    )
+    .await;
+    let r = m0.vote(&prop, true).await.unwrap();
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(body(&r)["error"]["code"], "MembershipChangeTooLarge");
     let prop = propose(
         &m0,
         json!([{"name": "remove_node", "args": {"node_id": dead_id}}]),
@@ -557,6 +580,7 @@ async fn nodes_are_replaced_and_retired_including_the_primary() {
     // Retire the primary itself: it commits its own removal, steps down, and the others
     // go on with a new primary.
     let old_primary_id = node_id(&net, p).await;
+    settle(&net, p).await;
     let prop = propose(
         &m0,
         json!([{"name": "remove_node", "args": {"node_id": old_primary_id}}]),
