@@ -228,7 +228,9 @@ pub fn check_replay(tx: &mut Tx, req: SignedRequest<'_>, now: i64) -> Result<(),
         .filter(|(_, v)| {
             text(v)
                 .parse::<i64>()
-                .is_ok_and(|t| t < now - REQUEST_WINDOW_SECS - 60)
+                // Twice the window: nodes' clocks may differ, and an envelope forgotten
+                // here must be refused as stale by any node that could become primary.
+                .is_ok_and(|t| t < now - 2 * REQUEST_WINDOW_SECS)
         })
         .map(|(k, _)| k)
         .collect();

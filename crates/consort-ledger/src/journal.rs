@@ -215,6 +215,8 @@ impl Journal {
             tree.truncate(signed + 1);
             let _ = views.split_off(&(signed + 1));
             files.truncate(signed)?;
+            // A rekey in the rolled-back tail never happened.
+            secrets.remove_after(signed + 1);
         }
         let mut committed = TxId::default();
         if config.commit_on_signature {
@@ -589,6 +591,19 @@ impl Journal {
         self.lock().secrets.export()
     }
 
+    /// The ledger secrets whose introduction is committed (what a joining node may keep;
+    /// later ones it learns by replication, and loses if they are rolled back).
+    pub fn export_committed_secrets(&self) -> Vec<(Version, [u8; 32])> {
+        let inner = self.lock();
+        let committed = inner.committed.seqno;
+        inner
+            .secrets
+            .export()
+            .into_iter()
+            .filter(|(from, _)| *from <= committed + 1)
+            .collect()
+    }
+
     /// Whether transaction `seqno` is a signature transaction.
     pub fn is_signature(&self, seqno: Version) -> bool {
         self.lock().signatures.contains_key(&seqno)
@@ -719,6 +734,8 @@ fn append_entry(inner: &mut Inner, c: &Committed, claims: Sha256Digest) -> Resul
         flags: 0,
     };
     let bytes = entry::serialize_entry(&meta, &c.write_set, &inner.secrets)?;
+    // Everything that can fail comes before the first change to files or tree.
+    let next = next_secret(&inner.secrets, c.txid.seqno, &c.write_set)?;
     let seqno = inner.files.append(&bytes)?;
     if seqno != c.txid.seqno {
         return Err(LedgerError::Corrupt {
@@ -741,7 +758,9 @@ fn append_entry(inner: &mut Inner, c: &Committed, claims: Sha256Digest) -> Resul
     );
     inner.tree.append(leaf);
     note_view(&mut inner.views, c.txid);
-    learn_rekey(&mut inner.secrets, c.txid.seqno, &c.write_set)?;
+    if let Some(s) = next {
+        inner.secrets.add(c.txid.seqno + 1, s);
+    }
     Ok(())
 }
 
@@ -749,18 +768,18 @@ fn append_entry(inner: &mut Inner, c: &Committed, claims: Sha256Digest) -> Resul
 /// current one; the next secret is used from the transaction after it.
 pub const REKEY_TABLE: &str = "public:consort.internal.ledger_secret_rekey";
 
-/// If the transaction at `seqno` is a rekey, learn the next secret.
-fn learn_rekey(
-    secrets: &mut LedgerSecrets,
+/// If the transaction at `seqno` is a rekey: the next secret it carries.
+fn next_secret(
+    secrets: &LedgerSecrets,
     seqno: Version,
     ws: &consort_kv::WriteSet,
-) -> Result<(), LedgerError> {
+) -> Result<Option<consort_kv::LedgerSecret>, LedgerError> {
     let Some(wrapped) = ws
         .maps
         .get(REKEY_TABLE)
         .and_then(|m| m.values().next().cloned().flatten())
     else {
-        return Ok(());
+        return Ok(None);
     };
     let next = secrets
         .for_version(seqno)?
@@ -769,8 +788,19 @@ fn learn_rekey(
             seqno,
             reason: format!("rekey: {e}"),
         })?;
-    secrets.add(seqno + 1, next);
     tracing::info!("ledger secret rotated: new secret from {}", seqno + 1);
+    Ok(Some(next))
+}
+
+/// If the transaction at `seqno` is a rekey, learn the next secret.
+fn learn_rekey(
+    secrets: &mut LedgerSecrets,
+    seqno: Version,
+    ws: &consort_kv::WriteSet,
+) -> Result<(), LedgerError> {
+    if let Some(next) = next_secret(secrets, seqno, ws)? {
+        secrets.add(seqno + 1, next);
+    }
     Ok(())
 }
 

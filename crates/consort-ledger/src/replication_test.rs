@@ -315,3 +315,34 @@ fn a_rekey_rotates_the_secret_on_primary_and_backups_and_survives_restart() {
     b.rollback(rekey_at - 1).unwrap();
     assert_eq!(b.export_secrets().len(), 1);
 }
+
+#[test]
+fn a_rekey_in_the_unsigned_tail_is_forgotten_on_reopen() {
+    let pd = tempfile::tempdir().unwrap();
+    let primary = TestService::create(pd.path(), replicated).unwrap();
+    primary.journal.sign().unwrap();
+    let first = primary.journal.export_secrets();
+    let mut tx = primary.journal.begin();
+    primary.journal.rekey(&mut tx).unwrap();
+    primary.journal.commit(tx).unwrap();
+    assert_eq!(primary.journal.export_secrets().len(), 2);
+    assert_eq!(
+        primary.journal.export_committed_secrets(),
+        first,
+        "not committed: not handed to joiners"
+    );
+    primary.journal.flush().unwrap();
+    let secrets = primary.secrets.clone();
+    let service = primary.service;
+    drop(primary.journal);
+    let node = Arc::new(NodeIdentity::generate(&service, &Default::default()).unwrap());
+    let mut cfg = JournalConfig::new(pd.path());
+    replicated(&mut cfg);
+    let (j, report) = Journal::open(cfg, Arc::new(Store::new()), node, secrets).unwrap();
+    assert_eq!(report.rolled_back, 1);
+    assert_eq!(
+        j.export_secrets(),
+        first,
+        "the unsigned rekey never happened"
+    );
+}

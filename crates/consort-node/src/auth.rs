@@ -110,11 +110,14 @@ pub(crate) fn authenticate(
         let cert = Certificate::from_pem(std::str::from_utf8(&pem).unwrap_or_default())
             .map_err(|_| ApiError::internal("stored certificate is invalid"))?;
         let mut headers = verify_cose(&sign1, &cert)?;
-        // Identifies this envelope for replay protection; kept whole for the record.
-        headers.insert(
-            ENVELOPE_DIGEST.into(),
-            serde_json::json!(consort_crypto::sha256(&sign1.signature).to_hex()),
-        );
+        // Identifies what was signed (protected header and payload — not the signature,
+        // which ECDSA malleability lets anyone re-form) for replay protection; the
+        // envelope is kept whole for the record.
+        let signed = consort_crypto::sha256_concat(&[
+            sign1.protected.original_data.as_deref().unwrap_or_default(),
+            sign1.payload.as_deref().unwrap_or_default(),
+        ]);
+        headers.insert(ENVELOPE_DIGEST.into(), serde_json::json!(signed.to_hex()));
         headers.insert(
             ENVELOPE.into(),
             serde_json::json!(base64::engine::general_purpose::STANDARD.encode(&req.body)),

@@ -176,7 +176,7 @@ fn join_handler(ctx: &mut Ctx<'_>) -> Result<Response, ApiError> {
         let ledger_secrets = ctx
             .node
             .journal
-            .export_secrets()
+            .export_committed_secrets()
             .into_iter()
             .map(|(v, s)| (v, hex::encode(s)))
             .collect();

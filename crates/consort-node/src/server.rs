@@ -149,13 +149,18 @@ fn to_http(r: Result<Response, ApiError>) -> http::Response<Full<Bytes>> {
         Ok(r) => (r.status, r.content_type, r.body, r.headers),
         Err(e) => (e.status, "application/json".into(), e.body(), Vec::new()),
     };
-    let mut b = http::Response::builder()
-        .status(status)
-        .header(http::header::CONTENT_TYPE, ctype.as_ref());
+    // Header values may come from the primary (forwarded answers): keep only valid ones.
+    let ctype = http::HeaderValue::from_str(ctype.as_ref())
+        .unwrap_or(http::HeaderValue::from_static("application/octet-stream"));
+    let mut resp = http::Response::new(Full::new(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(http::header::CONTENT_TYPE, ctype);
     for (k, v) in headers {
-        b = b.header(k, v);
+        if let Ok(v) = http::HeaderValue::from_str(&v) {
+            resp.headers_mut().append(k, v);
+        }
     }
-    b.body(Full::new(body)).expect("valid response")
+    resp
 }
 
 async fn handle(
