@@ -45,6 +45,9 @@ use crate::{
     NodeError,
 };
 
+/// Most requests forwarded at once from one node.
+const MAX_FORWARDS: usize = 512;
+
 /// Most frames queued for one peer; beyond this, frames are dropped.
 const PEER_QUEUE: usize = 4096;
 
@@ -142,6 +145,8 @@ pub struct Cluster {
     /// Nodes no longer trusted, kept until the change that removed them commits (a
     /// retiring primary replicates its own removal): node → last seqno when noticed.
     leaving: Mutex<HashMap<NodeId, u64>>,
+    /// Forwarded requests in flight from this node.
+    forward_slots: tokio::sync::Semaphore,
     next_id: AtomicU64,
     /// Outbound connections leave from this address (the node-to-node interface's IP).
     source_ip: Option<std::net::IpAddr>,
@@ -177,6 +182,7 @@ impl Cluster {
             pending: Mutex::new(HashMap::new()),
             allowed: Mutex::new(Default::default()),
             leaving: Mutex::new(HashMap::new()),
+            forward_slots: tokio::sync::Semaphore::new(MAX_FORWARDS),
             next_id: AtomicU64::new(1),
             source_ip,
         });
@@ -342,6 +348,9 @@ impl Cluster {
         req: ForwardedRequest,
         timeout: Duration,
     ) -> Option<ForwardedResponse> {
+        // Bounded: a flood of writes to a backup must not crowd consensus messages out
+        // of the channel to the primary.
+        let _slot = self.forward_slots.try_acquire().ok()?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending

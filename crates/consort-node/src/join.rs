@@ -39,6 +39,9 @@ use crate::{
 /// from it, so restarting needs it.
 pub const JOINED_FROM: &str = "joined_from.snapshot";
 
+/// Most nodes waiting to be trusted at once.
+pub const MAX_PENDING_NODES: usize = 32;
+
 /// Body of `POST /node/join`.
 #[derive(Debug, Serialize, Deserialize)]
 struct JoinRequest {
@@ -106,6 +109,24 @@ fn join_handler(ctx: &mut Ctx<'_>) -> Result<Response, ApiError> {
             } else {
                 NodeStatus::Pending
             };
+            // Unauthenticated callers may register Pending nodes: bounded.
+            let pending = ctx
+                .tx
+                .range(tables::NODES_INFO, &..)
+                .into_iter()
+                .filter(|(_, v)| {
+                    serde_json::from_slice::<NodeInfo>(v)
+                        .is_ok_and(|n| n.status == NodeStatus::Pending)
+                })
+                .count();
+            if status == NodeStatus::Pending && pending >= MAX_PENDING_NODES {
+                return Err(ApiError::unavailable(
+                    "TooManyPendingNodes",
+                    format!(
+                        "{pending} nodes already wait to be trusted; governance must act on them first."
+                    ),
+                ));
+            }
             let pk = consort_ledger::identity::pem_public_key(&cert.public_key_der());
             let mut info = node_info(pk, body.node_to_node_address, body.rpc_address, status);
             if let Some(q) = body.quote_info {
