@@ -10,6 +10,7 @@
 
 pub mod db;
 pub mod exec;
+pub mod rpc;
 
 use alloy_primitives::{keccak256, Address, B256, U256};
 use consort_kv::Tx;
@@ -38,6 +39,28 @@ pub fn block_hash(number: u64) -> B256 {
     let mut b = b"consort block ".to_vec();
     b.extend_from_slice(&number.to_be_bytes());
     keccak256(b)
+}
+
+/// The `ethereum` application settings in a node configuration.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EthConfig {
+    #[serde(default)]
+    pub chain_id: Option<u64>,
+    /// Initial balances (wei) of a new service.
+    #[serde(default)]
+    pub genesis: std::collections::BTreeMap<Address, U256>,
+}
+
+/// Add the Ethereum application (`POST /app/eth`) and its genesis balances.
+pub fn register(r: &mut consort_node::framework::Registry, cfg: &EthConfig) {
+    let mut chain = Chain::default();
+    if let Some(id) = cfg.chain_id {
+        chain.chain_id = id;
+    }
+    rpc::register(r, chain);
+    let allocs: Vec<(Address, U256)> = cfg.genesis.iter().map(|(a, v)| (*a, *v)).collect();
+    r.on_genesis(move |tx| genesis(tx, &allocs));
 }
 
 /// Fund `allocs` (genesis).

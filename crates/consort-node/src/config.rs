@@ -146,6 +146,9 @@ pub struct NodeConfig {
     /// IP addresses and DNS names for the node certificate.
     #[serde(default)]
     pub subject_alt_names: Vec<String>,
+    /// Application settings by application name (e.g. `ethereum`).
+    #[serde(default)]
+    pub apps: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 fn default_chunk_size() -> u64 {
@@ -212,6 +215,7 @@ impl NodeConfig {
             max_connections: default_conns(),
             request_timeout_ms: default_timeout(),
             subject_alt_names: Vec::new(),
+            apps: Default::default(),
         }
     }
 

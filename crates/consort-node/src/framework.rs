@@ -61,10 +61,23 @@ impl std::fmt::Debug for Endpoint {
     }
 }
 
-/// All endpoints of a node.
-#[derive(Debug, Default, Clone)]
+/// Writes an application makes in the genesis transaction of a new service.
+pub type GenesisHook = Arc<dyn Fn(&mut Tx) + Send + Sync>;
+
+/// All endpoints of a node, and the applications' genesis writes.
+#[derive(Default, Clone)]
 pub struct Registry {
     endpoints: Vec<Endpoint>,
+    genesis: Vec<GenesisHook>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("endpoints", &self.endpoints)
+            .field("genesis_hooks", &self.genesis.len())
+            .finish()
+    }
 }
 
 fn match_template(template: &str, path: &str) -> Option<BTreeMap<String, String>> {
@@ -96,6 +109,18 @@ fn match_template(template: &str, path: &str) -> Option<BTreeMap<String, String>
 impl Registry {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Run `f` in the genesis transaction of a new service (e.g. initial balances).
+    pub fn on_genesis(&mut self, f: impl Fn(&mut Tx) + Send + Sync + 'static) {
+        self.genesis.push(Arc::new(f));
+    }
+
+    /// Apply every application's genesis writes to `tx`.
+    pub fn run_genesis(&self, tx: &mut Tx) {
+        for g in &self.genesis {
+            g(tx);
+        }
     }
 
     /// Register a handler.

@@ -248,7 +248,7 @@ impl NodeState {
         } else if config.join.is_some() {
             join::join(&config, &files, jc, n2n_addr)?
         } else {
-            create(&config, &files, jc, n2n_addr)?
+            create(&config, &files, jc, n2n_addr, &registry)?
         };
         let Boot {
             journal,
@@ -444,6 +444,7 @@ fn create(
     files: &DataFiles,
     jc: JournalConfig,
     n2n_addr: SocketAddr,
+    registry: &Registry,
 ) -> Result<Boot, NodeError> {
     let service = ServiceIdentity::generate()?;
     let node = Arc::new(NodeIdentity::generate(&service, &sans(config))?);
@@ -494,6 +495,7 @@ fn create(
         gov_tables::set_jwt_issuer(&mut tx, &j.issuer, &jwks)
             .map_err(|e| NodeError::Config(format!("{}: {e}", j.jwks_file.display())))?;
     }
+    registry.run_genesis(&mut tx);
     journal.commit(tx)?;
     journal.sign()?;
     if config.open_service {

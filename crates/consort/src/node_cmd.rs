@@ -19,6 +19,22 @@ pub(crate) enum NodeCmd {
     },
 }
 
+/// The built-in endpoints, the logging app, and the applications the configuration names.
+fn registry_for(cfg: &NodeConfig) -> Result<consort_node::framework::Registry> {
+    let mut r = default_registry();
+    for (name, settings) in &cfg.apps {
+        match name.as_str() {
+            "ethereum" => {
+                let ec: consort_evm::EthConfig = serde_json::from_value(settings.clone())
+                    .with_context(|| "apps.ethereum".to_string())?;
+                consort_evm::register(&mut r, &ec);
+            }
+            other => anyhow::bail!("unknown application {other:?} in apps (known: ethereum)"),
+        }
+    }
+    Ok(r)
+}
+
 pub(crate) fn run(cmd: NodeCmd) -> Result<ExitCode> {
     let NodeCmd::Start { config } = cmd;
     let cfg = NodeConfig::load(&config)?;
@@ -32,8 +48,8 @@ pub(crate) fn run(cmd: NodeCmd) -> Result<ExitCode> {
         // serve).
         let rpc = cfg.rpc_address;
         drop(std::net::TcpListener::bind(rpc).with_context(|| format!("cannot listen on {rpc}"))?);
-        let state = tokio::task::spawn_blocking(move || NodeState::start(cfg, default_registry()))
-            .await??;
+        let registry = registry_for(&cfg)?;
+        let state = tokio::task::spawn_blocking(move || NodeState::start(cfg, registry)).await??;
         let listener = tokio::net::TcpListener::bind(rpc)
             .await
             .with_context(|| format!("cannot listen on {rpc}"))?;
