@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Runs every test exactly as CI does. Sets up what the tests need first:
 #  - a Python virtualenv (.venv) with CCF's own `ccf` package, the independent checker of
-#    our ledger and receipt formats (read_ledger.py, ccf.receipt);
+#    our ledger and receipt formats (read_ledger.py, ccf.receipt), and real clients
+#    (requests, httpx, web3.py with eth-account);
 #  - cargo-nextest.
 # Tests that need a tool fail (never skip) when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CCF_VERSION="6.0.28"
-PY_PACKAGES=("ccf==$CCF_VERSION" "requests==2.32.*" "httpx==0.28.*")
-if ! .venv/bin/python -c "import ccf, requests, httpx, importlib.metadata as m; assert m.version('ccf') == '$CCF_VERSION'" 2>/dev/null; then
+PY_PACKAGES=("ccf==$CCF_VERSION" "requests==2.32.*" "httpx==0.28.*" "web3==7.*" "eth-account==0.13.*")
+if ! .venv/bin/python -c "import ccf, requests, httpx, web3, eth_account, importlib.metadata as m; assert m.version('ccf') == '$CCF_VERSION'" 2>/dev/null; then
   echo "==> creating .venv with ${PY_PACKAGES[*]}"
   python3 -m venv .venv
   .venv/bin/pip install --quiet --upgrade pip

@@ -33,12 +33,19 @@ pub enum EvmError {
     Invalid(String),
 }
 
-/// The hash of block `number` (one transaction per block): derived from the number, so
-/// every node computes the same.
+/// The hash of block `number` (one transaction per block): a fixed tag and the number, so
+/// every node computes the same and a hash gives its number back (`block_number_of`).
 pub fn block_hash(number: u64) -> B256 {
-    let mut b = b"consort block ".to_vec();
-    b.extend_from_slice(&number.to_be_bytes());
-    keccak256(b)
+    let mut b = [0u8; 32];
+    b[..8].copy_from_slice(&keccak256(b"consort block")[..8]);
+    b[24..].copy_from_slice(&number.to_be_bytes());
+    B256::from(b)
+}
+
+/// The number of the block with hash `h`, if it is one of ours.
+pub fn block_number_of(h: &B256) -> Option<u64> {
+    (h[..8] == keccak256(b"consort block")[..8] && h[8..24].iter().all(|b| *b == 0))
+        .then(|| u64::from_be_bytes(h[24..].try_into().expect("8 bytes")))
 }
 
 /// The `ethereum` application settings in a node configuration.

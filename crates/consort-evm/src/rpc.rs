@@ -109,6 +109,25 @@ fn call_request(v: &Value) -> Result<CallRequest, RpcError> {
     })
 }
 
+/// A block tag or number: `latest`, `pending`, `safe`, `finalized` are the commit point
+/// (committed state only); `earliest` is 0; a number up to the last one appended. `None`:
+/// a block that does not exist (yet).
+fn block_number(v: Option<&Value>, committed: u64, known: u64) -> Result<Option<u64>, RpcError> {
+    match v {
+        None | Some(Value::Null) => Ok(Some(committed)),
+        Some(Value::String(s)) => match s.as_str() {
+            "latest" | "pending" | "safe" | "finalized" => Ok(Some(committed)),
+            "earliest" => Ok(Some(0)),
+            q => {
+                let n = u64::from_str_radix(q.trim_start_matches("0x"), 16)
+                    .map_err(|_| invalid_params(format!("bad block number {q}")))?;
+                Ok((n <= known).then_some(n))
+            }
+        },
+        Some(other) => Err(invalid_params(format!("bad block {other}"))),
+    }
+}
+
 /// One JSON-RPC method call.
 fn dispatch(
     ctx: &mut Ctx<'_>,
@@ -117,6 +136,8 @@ fn dispatch(
     params: &Value,
 ) -> Result<Value, RpcError> {
     let committed = ctx.node.journal.committed().seqno;
+    // Blocks named by number or hash may be pending (a receipt names its block at once).
+    let known = ctx.node.journal.last_txid().seqno;
     let tx: &mut Tx = ctx.tx;
     match method {
         "eth_chainId" => Ok(quantity(chain.chain_id)),
@@ -170,6 +191,10 @@ fn dispatch(
                 return Ok(Value::Null);
             };
             let number = tx.get_version(RECEIPTS, h.as_slice()).unwrap_or(0);
+            if number > committed {
+                // Receipts are final: none until the transaction is committed.
+                return Ok(Value::Null);
+            }
             let r: Receipt = serde_json::from_slice(&raw)
                 .map_err(|e| (-32000, format!("stored receipt: {e}"), None))?;
             Ok(receipt_json(&r, number))
@@ -203,6 +228,79 @@ fn dispatch(
                 "blockNumber": quantity(number),
                 "blockHash": crate::block_hash(number),
                 "transactionIndex": "0x0",
+            }))
+        }
+        "eth_getBlockByNumber" | "eth_getBlockByHash" => {
+            let number = if method == "eth_getBlockByHash" {
+                let h: B256 = param(params, 0)?;
+                match crate::block_number_of(&h) {
+                    Some(n) if n <= known => n,
+                    _ => return Ok(Value::Null),
+                }
+            } else {
+                match block_number(params.get(0), committed, known)? {
+                    Some(n) => n,
+                    None => return Ok(Value::Null),
+                }
+            };
+            let full: bool = params.get(1).and_then(Value::as_bool).unwrap_or(false);
+            let mut hashes = Vec::new();
+            if number > 0 {
+                if let Ok(e) = ctx.node.journal.decode_entry(number) {
+                    if let Some(m) = e.write_set.maps.get(TRANSACTIONS) {
+                        hashes.extend(m.keys().map(|k| B256::from_slice(k)));
+                    }
+                }
+            }
+            let mut gas_used = 0;
+            let mut txs = Vec::new();
+            for h in hashes {
+                if let Some(raw) = ctx.tx.get(RECEIPTS, h.as_slice()) {
+                    if let Ok(r) = serde_json::from_slice::<Receipt>(&raw) {
+                        gas_used += r.gas_used;
+                    }
+                }
+                txs.push(if full {
+                    dispatch(ctx, chain, "eth_getTransactionByHash", &json!([h]))?
+                } else {
+                    json!(h)
+                });
+            }
+            Ok(json!({
+                "number": quantity(number),
+                "hash": crate::block_hash(number),
+                "parentHash": if number == 0 { B256::ZERO } else { crate::block_hash(number - 1) },
+                "timestamp": quantity(number),
+                "gasLimit": quantity(chain.block_gas_limit),
+                "gasUsed": quantity(gas_used),
+                "baseFeePerGas": "0x0",
+                "miner": Address::ZERO,
+                "difficulty": "0x0",
+                "totalDifficulty": "0x0",
+                "extraData": "0x",
+                "nonce": "0x0000000000000000",
+                "mixHash": B256::ZERO,
+                "sha3Uncles": B256::ZERO,
+                "stateRoot": B256::ZERO,
+                "transactionsRoot": B256::ZERO,
+                "receiptsRoot": B256::ZERO,
+                "logsBloom": format!("0x{}", "0".repeat(512)),
+                "size": "0x0",
+                "uncles": [],
+                "transactions": txs,
+            }))
+        }
+        "eth_feeHistory" => {
+            let count: U256 = param(params, 0)?;
+            let count = count.saturating_to::<u64>().clamp(1, 1024);
+            let newest = block_number(params.get(1), committed, known)?.unwrap_or(committed);
+            let pct = params.get(2).and_then(Value::as_array).map_or(0, Vec::len);
+            let count = count.min(newest + 1);
+            Ok(json!({
+                "oldestBlock": quantity(newest + 1 - count),
+                "baseFeePerGas": vec!["0x0"; count as usize + 1],
+                "gasUsedRatio": vec![0.0; count as usize],
+                "reward": vec![vec!["0x0"; pct]; count as usize],
             }))
         }
         _ => Err((

@@ -82,22 +82,47 @@ impl Rpc {
             r["error"]["message"].as_str().unwrap().to_string(),
         )
     }
+    /// The receipt, once the transaction is committed (none before).
     async fn receipt(&self, hash: &Value) -> Value {
-        let r = self.call("eth_getTransactionReceipt", json!([hash])).await;
-        assert!(!r.is_null());
-        r
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = self.call("eth_getTransactionReceipt", json!([hash])).await;
+            if !r.is_null() {
+                return r;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no receipt for {hash}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn web3_json_rpc_on_a_node() {
+struct EthNode {
+    _tmp: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    addr: std::net::SocketAddr,
+    child: std::process::Child,
+    rpc: Rpc,
+}
+
+impl Drop for EthNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A node with the Ethereum app (chain 4242), alice (key 0x07…07) funded with 1 ether.
+async fn eth_node() -> EthNode {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
+    let dir = tmp.path().to_path_buf();
     let key = SigningKey::generate().unwrap();
     let cert = consort_crypto::cert::self_signed_leaf(&key, "user0", 30).unwrap();
     std::fs::write(dir.join("user0_cert.pem"), cert.to_pem()).unwrap();
+    std::fs::write(dir.join("user0_privk.pem"), key.to_pem()).unwrap();
     let alice = SecretKey::from_slice(&[7u8; 32]).unwrap();
-    let bob = address(&SecretKey::from_slice(&[8u8; 32]).unwrap());
     let port = free_port();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     std::fs::write(
@@ -112,7 +137,7 @@ async fn web3_json_rpc_on_a_node() {
         .unwrap(),
     )
     .unwrap();
-    let mut child = consort()
+    let child = consort()
         .args(["node", "start", "--config"])
         .arg(dir.join("node.json"))
         .stdout(std::process::Stdio::null())
@@ -130,6 +155,22 @@ async fn web3_json_rpc_on_a_node() {
     let rpc = Rpc {
         client: ClientConfig::new(addr, &service, Some((&cert, &key))).unwrap(),
     };
+    EthNode {
+        _tmp: tmp,
+        dir,
+        addr,
+        child,
+        rpc,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web3_json_rpc_on_a_node() {
+    let mut node = eth_node().await;
+    let dir = node.dir.clone();
+    let alice = SecretKey::from_slice(&[7u8; 32]).unwrap();
+    let bob = address(&SecretKey::from_slice(&[8u8; 32]).unwrap());
+    let rpc = &node.rpc;
     assert_eq!(rpc.call("eth_chainId", json!([])).await, "0x1092");
     assert_eq!(
         rpc.call("eth_getBalance", json!([address(&alice), "latest"]))
@@ -225,9 +266,9 @@ async fn web3_json_rpc_on_a_node() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let _ = std::process::Command::new("kill")
         .arg("-TERM")
-        .arg(child.id().to_string())
+        .arg(node.child.id().to_string())
         .status();
-    child.wait().unwrap();
+    node.child.wait().unwrap();
     let mut found = Vec::new();
     for e in std::fs::read_dir(dir.join("node0/ledger")).unwrap() {
         let p = e.unwrap().path();
@@ -243,4 +284,70 @@ async fn web3_json_rpc_on_a_node() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+const WEB3_SCRIPT: &str = r#"
+import sys
+from web3 import Web3, HTTPProvider
+from eth_account import Account
+
+url, cert, key, ca, init = sys.argv[1:6]
+w3 = Web3(HTTPProvider(url, request_kwargs={"cert": (cert, key), "verify": ca, "timeout": 30}))
+alice = Account.from_key("0x" + "07" * 32)
+bob = Account.from_key("0x" + "08" * 32).address
+assert w3.is_connected()
+assert w3.eth.chain_id == 4242, w3.eth.chain_id
+assert w3.eth.get_balance(alice.address) == 10**18
+
+def send(tx):
+    tx.setdefault("nonce", w3.eth.get_transaction_count(alice.address))
+    tx.setdefault("chainId", 4242)
+    signed = alice.sign_transaction(tx)
+    h = w3.eth.send_raw_transaction(signed.raw_transaction)
+    return w3.eth.wait_for_transaction_receipt(h, timeout=20, poll_latency=0.05)
+
+# An EIP-1559 transfer.
+r = send({"to": bob, "value": 1000, "gas": 21000, "maxFeePerGas": 0, "maxPriorityFeePerGas": 0})
+assert r.status == 1 and r.gasUsed == 21000, r
+assert w3.eth.get_balance(bob) == 1000
+# A legacy deployment, a call that stores and logs, eth_call, estimateGas, blocks.
+r = send({"data": bytes.fromhex(init), "gas": 300000, "gasPrice": 0})
+assert r.status == 1 and r.contractAddress, r
+c = r.contractAddress
+assert len(w3.eth.get_code(c)) > 0
+marker = bytes([0x5a] * 32)
+gas = w3.eth.estimate_gas({"from": alice.address, "to": c, "data": marker})
+r = send({"to": c, "data": marker, "gas": gas, "gasPrice": 0})
+assert r.status == 1 and len(r.logs) == 1, r
+assert bytes(r.logs[0].topics[0]) == bytes([0xaa] * 32)
+assert bytes(r.logs[0].data) == marker
+assert w3.eth.call({"to": c}) == marker
+assert w3.eth.get_storage_at(c, 0) == marker
+b = w3.eth.get_block(r.blockNumber)
+assert r.transactionHash in b.transactions, b
+assert w3.eth.get_block(b.hash).number == r.blockNumber
+assert w3.eth.get_transaction(r.transactionHash)["from"] == alice.address
+assert w3.eth.block_number >= r.blockNumber
+print("web3 ok")
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web3_py_and_eth_account_work_unmodified() {
+    let node = eth_node().await;
+    let d = |f: &str| node.dir.join(f).to_str().unwrap().to_string();
+    let out = run_python(&[
+        "-c",
+        WEB3_SCRIPT,
+        &format!("https://{}/app/eth", node.addr),
+        &d("user0_cert.pem"),
+        &d("user0_privk.pem"),
+        &d("node0/service_cert.pem"),
+        &hex::encode(storage_contract()),
+    ]);
+    assert!(
+        out.status.success() && text(&out.stdout).contains("web3 ok"),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
 }
