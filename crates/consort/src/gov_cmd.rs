@@ -115,6 +115,10 @@ pub(crate) fn run(args: GovArgs) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let writes = matches!(
+        args.cmd,
+        GovCmd::Propose { .. } | GovCmd::Vote { .. } | GovCmd::Withdraw { .. } | GovCmd::Ack
+    );
     let r = rt.block_on(async {
         Ok::<_, anyhow::Error>(match args.cmd {
             GovCmd::Propose { proposal } => {
@@ -144,5 +148,33 @@ pub(crate) fn run(args: GovArgs) -> Result<ExitCode> {
             GovCmd::Constitution => gov.get("/gov/service/constitution").await?,
         })
     })?;
-    show(&r)
+    let code = show(&r)?;
+    if writes && code == ExitCode::SUCCESS {
+        // A governance change is durable once committed: wait for it, as users expect.
+        if let Some(txid) = &r.txid {
+            let status = rt.block_on(wait_committed(&gov, txid))?;
+            eprintln!("transaction {txid}: {status}");
+            if status != "Committed" {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// Poll `/node/tx` until `txid` is Committed or Invalid (or 30 s pass).
+async fn wait_committed(gov: &Gov, txid: &str) -> Result<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let mut c = gov.client.connect().await?;
+        let r = c.get(&format!("/node/tx?transaction_id={txid}")).await?;
+        let status = r.json()?["status"]
+            .as_str()
+            .unwrap_or("Unknown")
+            .to_string();
+        if status == "Committed" || status == "Invalid" || std::time::Instant::now() > deadline {
+            return Ok(status);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

@@ -702,3 +702,61 @@ async fn ledger_rekey_by_vote() {
         );
     }
 }
+
+#[test]
+fn the_gov_cli_proposes_votes_and_waits_for_commit() {
+    let sb = Sandbox::start();
+    let gov = |args: &[&str]| {
+        let out = consort()
+            .arg("gov")
+            .args([
+                "--address",
+                &format!("127.0.0.1:{}", sb.port),
+                "--service-cert",
+                &sb.file("service_cert.pem"),
+                "--cert",
+                &sb.file("member0_cert.pem"),
+                "--key",
+                &sb.file("member0_privk.pem"),
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let out = consort()
+        .args(["keygen", "user1", "--user", "--dir"])
+        .arg(&sb.dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let cert = std::fs::read_to_string(sb.dir.join("user1_cert.pem")).unwrap();
+    let p = sb.dir.join("p.json");
+    std::fs::write(
+        &p,
+        json!({"actions": [{"name": "set_user", "args": {"cert": cert}}]}).to_string(),
+    )
+    .unwrap();
+    let (code, out, err) = gov(&["propose", p.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(err.contains("Committed"), "waits for commit: {err}");
+    let id = serde_json::from_str::<Value>(&out).unwrap()["proposalId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, out, err) = gov(&["vote", &id, "--accept"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("\"Accepted\""), "{out}");
+    let (code, out, _) = gov(&["users"]);
+    assert_eq!(code, Some(0));
+    let fp = Certificate::from_pem(&cert).unwrap().fingerprint().to_hex();
+    assert!(out.contains(&fp), "{out}");
+    // Errors: exit 1 with CCF's error body.
+    let (code, out, err) = gov(&["vote", "nope", "--reject"]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("ProposalNotFound"), "{out}{err}");
+    std::fs::write(&p, "not json").unwrap();
+    let (code, _, err) = gov(&["propose", p.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("not JSON"), "{err}");
+}
