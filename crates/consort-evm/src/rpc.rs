@@ -109,6 +109,98 @@ fn call_request(v: &Value) -> Result<CallRequest, RpcError> {
     })
 }
 
+/// Most blocks one `eth_getLogs` may scan.
+const MAX_LOG_BLOCKS: u64 = 10_000;
+
+/// Does `topics` (a filter's positional topic list) match `log`?
+fn topics_match(filter: &[Option<Vec<B256>>], log: &[B256]) -> bool {
+    filter.iter().enumerate().all(|(i, want)| match want {
+        None => true,
+        Some(alts) => log.get(i).is_some_and(|t| alts.contains(t)),
+    })
+}
+
+fn get_logs(ctx: &mut Ctx<'_>, f: &Value, committed: u64, known: u64) -> Result<Value, RpcError> {
+    let (from, to) = if let Some(h) = f.get("blockHash").filter(|v| !v.is_null()) {
+        let h: B256 = serde_json::from_value(h.clone())
+            .map_err(|e| invalid_params(format!("blockHash: {e}")))?;
+        let n = crate::block_number_of(&h)
+            .filter(|n| *n <= committed)
+            .ok_or_else(|| invalid_params("unknown blockHash"))?;
+        (n, n)
+    } else {
+        let from = block_number(f.get("fromBlock"), committed, known)?.unwrap_or(committed + 1);
+        let to = block_number(f.get("toBlock"), committed, known)?
+            .unwrap_or(committed)
+            .min(committed);
+        (from.max(1), to)
+    };
+    if to >= from && to - from >= MAX_LOG_BLOCKS {
+        return Err((
+            -32005,
+            format!("query exceeds the limit of {MAX_LOG_BLOCKS} blocks"),
+            None,
+        ));
+    }
+    let addresses: Vec<Address> = match f.get("address") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| serde_json::from_value(x.clone()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| invalid_params(format!("address: {e}")))?,
+        Some(x) => vec![serde_json::from_value(x.clone())
+            .map_err(|e| invalid_params(format!("address: {e}")))?],
+    };
+    let topics: Vec<Option<Vec<B256>>> = match f.get("topics") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .map(|t| match t {
+                Value::Null => Ok(None),
+                Value::Array(alts) => alts
+                    .iter()
+                    .map(|a| serde_json::from_value(a.clone()))
+                    .collect::<Result<Vec<B256>, _>>()
+                    .map(Some),
+                one => serde_json::from_value(one.clone()).map(|t| Some(vec![t])),
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| invalid_params(format!("topics: {e}")))?,
+        Some(_) => return Err(invalid_params("topics must be an array")),
+    };
+    let mut out = Vec::new();
+    for n in from..=to {
+        let Ok(e) = ctx.node.journal.decode_entry(n) else {
+            continue;
+        };
+        let Some(m) = e.write_set.maps.get(TRANSACTIONS) else {
+            continue;
+        };
+        for k in m.keys() {
+            let Some(raw) = ctx.tx.get(RECEIPTS, k) else {
+                continue;
+            };
+            let Ok(r) = serde_json::from_slice::<Receipt>(&raw) else {
+                continue;
+            };
+            let rj = receipt_json(&r, n);
+            for (l, lj) in r
+                .logs
+                .iter()
+                .zip(rj["logs"].as_array().cloned().unwrap_or_default())
+            {
+                if (addresses.is_empty() || addresses.contains(&l.address))
+                    && topics_match(&topics, &l.topics)
+                {
+                    out.push(lj);
+                }
+            }
+        }
+    }
+    Ok(Value::Array(out))
+}
+
 /// A block tag or number: `latest`, `pending`, `safe`, `finalized` are the commit point
 /// (committed state only); `earliest` is 0; a number up to the last one appended. `None`:
 /// a block that does not exist (yet).
@@ -289,6 +381,10 @@ fn dispatch(
                 "uncles": [],
                 "transactions": txs,
             }))
+        }
+        "eth_getLogs" => {
+            let f = params.get(0).cloned().unwrap_or(Value::Null);
+            get_logs(ctx, &f, committed, known)
         }
         "eth_feeHistory" => {
             let count: U256 = param(params, 0)?;

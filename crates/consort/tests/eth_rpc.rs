@@ -253,6 +253,24 @@ async fn web3_json_rpc_on_a_node() {
     assert_eq!(out, format!("0x{}", hex::encode(marker)));
     let tx = rpc.call("eth_getTransactionByHash", json!([h])).await;
     assert_eq!(tx["from"], json!(address(&alice)));
+    // Logs by address and topic, over a block range.
+    let logs = rpc
+        .call(
+            "eth_getLogs",
+            json!([{"fromBlock": "earliest", "toBlock": "latest", "address": contract,
+                    "topics": [format!("0x{}", hex::encode([0xaa; 32]))]}]),
+        )
+        .await;
+    assert_eq!(logs.as_array().unwrap().len(), 1, "{logs}");
+    assert_eq!(logs[0]["transactionHash"], h);
+    let none = rpc
+        .call(
+            "eth_getLogs",
+            json!([{"fromBlock": "earliest", "address": contract,
+                    "topics": [format!("0x{}", hex::encode([0xbb; 32]))]}]),
+        )
+        .await;
+    assert_eq!(none, json!([]));
     // A batch.
     let b = rpc
         .raw(json!([
@@ -328,6 +346,8 @@ assert r.transactionHash in b.transactions, b
 assert w3.eth.get_block(b.hash).number == r.blockNumber
 assert w3.eth.get_transaction(r.transactionHash)["from"] == alice.address
 assert w3.eth.block_number >= r.blockNumber
+logs = w3.eth.get_logs({"address": c, "fromBlock": 0, "toBlock": "latest"})
+assert len(logs) == 1 and bytes(logs[0]["data"]) == marker, logs
 print("web3 ok")
 "#;
 
