@@ -136,28 +136,7 @@ impl Connection {
         let req = b
             .body(Full::new(body.unwrap_or_default()))
             .map_err(|e| ClientError::Http(e.to_string()))?;
-        self.sender
-            .ready()
-            .await
-            .map_err(|e| ClientError::Http(e.to_string()))?;
-        let resp = self
-            .sender
-            .send_request(req)
-            .await
-            .map_err(|e| ClientError::Http(e.to_string()))?;
-        let status = resp.status().as_u16();
-        let txid = resp
-            .headers()
-            .get("x-ms-ccf-transaction-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| ClientError::Http(e.to_string()))?
-            .to_bytes();
-        Ok(Reply { status, txid, body })
+        self.send(req).await
     }
 
     /// POST `body` with `content_type`.
