@@ -5,7 +5,7 @@
 
 use alloy_consensus::{transaction::SignerRecoverable, Transaction as _, TxEnvelope};
 use alloy_eips::eip2718::{Decodable2718, Encodable2718};
-use alloy_primitives::{keccak256, Address, Bytes as ABytes, TxKind, B256, U256};
+use alloy_primitives::{Address, Bytes as ABytes, TxKind, B256, U256};
 use consort_kv::{Bytes, Tx};
 use revm::{
     context::{BlockEnv, CfgEnv, Context, TxEnv},
@@ -286,9 +286,4 @@ pub fn call(
             gas_used,
         },
     })
-}
-
-/// The hash of a signed transaction.
-pub fn tx_hash(raw: &[u8]) -> B256 {
-    keccak256(raw)
 }

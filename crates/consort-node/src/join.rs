@@ -30,8 +30,8 @@ use zeroize::Zeroizing;
 use crate::{
     api::{ApiError, Response},
     framework::{AuthPolicy::NoAuth, Ctx, Mode, Registry},
-    node::{node_info, published, read_text, sans, Boot, DataFiles, NetworkSecrets},
-    replica::{raft_id, trusted_members},
+    node::{node_info, published, read_text, Boot, DataFiles, NetworkSecrets},
+    replica::raft_id,
     NodeConfig, NodeError,
 };
 
@@ -375,7 +375,6 @@ pub(crate) fn join(
     files.write_identity(&node, &service_cert, &secrets)?;
     let members: Vec<u64> = info.trusted_nodes.iter().map(|n| raft_id(n)).collect();
     tracing::info!("node {} trusted; catching up", node.node_id);
-    let _ = sans(config);
 
     let store = Arc::new(Store::new());
     let journal = if j.fetch_snapshot {
@@ -396,7 +395,6 @@ pub(crate) fn join(
         Journal::create(jc, store, node.clone(), ls)?
     };
     let startup_seqno = journal.committed().seqno;
-    let _ = trusted_members(&journal);
     Ok(Boot {
         journal,
         node,

@@ -23,13 +23,10 @@ use consort_crypto::keys::SigningKey;
 use http_body_util::{BodyExt, Full};
 use serde_json::json;
 
-use crate::bench::{load, ms, percentile, BenchArgs};
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
+use crate::{
+    bench::{load, ms, percentile, BenchArgs},
+    sandbox::free_port,
+};
 
 struct Procs(Vec<Child>);
 

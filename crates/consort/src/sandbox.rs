@@ -54,7 +54,7 @@ fn log_tail(path: &Path) -> String {
 }
 
 /// A free TCP port on the loopback interface.
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())

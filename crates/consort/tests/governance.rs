@@ -663,7 +663,7 @@ async fn ledger_rekey_by_vote() {
     let b = (0..3).find(|i| *i != p0).unwrap();
     net.kill(b);
     net.restart(b).await;
-    let fresh = net.add_node(true).await;
+    net.add_node(true).await;
     for k in 50..60 {
         write_ok(&net, k as usize % 4, k).await;
     }
@@ -679,7 +679,6 @@ async fn ledger_rekey_by_vote() {
             assert_eq!(r.json().unwrap()["msg"], format!("m{k}"));
         }
     }
-    let _ = fresh;
     net.stop_all();
     let out = consort()
         .args(["ledger", "show", "--table", "rekey"])
