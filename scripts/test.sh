@@ -3,6 +3,7 @@
 #  - a Python virtualenv (.venv) with CCF's own `ccf` package, the independent checker of
 #    our ledger and receipt formats (read_ledger.py, ccf.receipt), and real clients
 #    (requests, httpx, web3.py with eth-account);
+#  - the npm packages of the Ethereum client tests (ethers, solc, OpenZeppelin, anvil);
 #  - cargo-nextest.
 # Tests that need a tool fail (never skip) when it is missing.
 set -euo pipefail
@@ -17,6 +18,17 @@ if ! .venv/bin/python -c "import ccf, requests, httpx, web3, eth_account, import
   .venv/bin/pip install --quiet "${PY_PACKAGES[@]}"
 fi
 command -v curl >/dev/null || { echo "curl is required by the end-to-end tests" >&2; exit 1; }
+
+# npm packages of the Ethereum client tests (ethers, solc, OpenZeppelin, anvil), pinned by
+# crates/consort/tests/js/package-lock.json.
+command -v node >/dev/null && command -v npm >/dev/null \
+  || { echo "Node.js 20+ with npm is required by the Ethereum client tests" >&2; exit 1; }
+JS=crates/consort/tests/js
+if ! cmp -s "$JS/package-lock.json" "$JS/node_modules/.package-lock.json.installed"; then
+  echo "==> npm ci in $JS"
+  (cd "$JS" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$JS/package-lock.json" "$JS/node_modules/.package-lock.json.installed"
+fi
 export CONSORT_PYTHON="$PWD/.venv/bin/python"
 
 if ! cargo nextest --version >/dev/null 2>&1; then

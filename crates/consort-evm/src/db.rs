@@ -108,11 +108,24 @@ impl KvDb<'_> {
     }
 }
 
-impl Database for KvDb<'_> {
+/// What the EVM runs over: the state in a KV transaction and earlier blocks' hashes.
+pub struct EvmDb<'a> {
+    pub kv: KvDb<'a>,
+    pub hashes: &'a (dyn Fn(u64) -> Option<B256> + Sync),
+}
+
+impl std::fmt::Debug for EvmDb<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EvmDb")
+    }
+}
+
+impl Database for EvmDb<'_> {
     type Error = Infallible;
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, Self::Error> {
         Ok(self
+            .kv
             .tx
             .get(ACCOUNTS, address.as_slice())
             .and_then(|b| decode_account(&b)))
@@ -120,6 +133,7 @@ impl Database for KvDb<'_> {
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, Self::Error> {
         Ok(self
+            .kv
             .tx
             .get(CODE, code_hash.as_slice())
             .map(|b| Bytecode::new_raw(alloy_primitives::Bytes::copy_from_slice(&b)))
@@ -127,17 +141,24 @@ impl Database for KvDb<'_> {
     }
 
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, Self::Error> {
-        Ok(self.slot(&address, &index))
+        Ok(self.kv.slot(&address, &index))
     }
 
     fn block_hash(&mut self, number: u64) -> Result<B256, Self::Error> {
-        // Block n is transaction n: its hash is derived from the seqno (see `rpc`).
-        Ok(crate::block_hash(number))
+        // Block n is transaction n: its hash is its Merkle leaf (zero if unknown here).
+        Ok((self.hashes)(number).unwrap_or_default())
     }
 }
 
-impl DatabaseCommit for KvDb<'_> {
+impl DatabaseCommit for EvmDb<'_> {
     fn commit(&mut self, changes: AddressMap<Account>) {
+        self.kv.commit(changes);
+    }
+}
+
+impl KvDb<'_> {
+    /// Write the state changes of an executed transaction.
+    pub(crate) fn commit(&mut self, changes: AddressMap<Account>) {
         for (address, account) in changes {
             if !account.is_touched() {
                 continue;
@@ -164,8 +185,16 @@ impl DatabaseCommit for KvDb<'_> {
                 }
                 continue;
             }
+            // Write only what changed: an unchanged account or code written again would
+            // make every transaction touching a contract conflict with every other one.
             if let Some(code) = &account.info.code {
-                if account.info.code_hash != KECCAK_EMPTY && !code.is_empty() {
+                if account.info.code_hash != KECCAK_EMPTY
+                    && !code.is_empty()
+                    && self
+                        .tx
+                        .get(CODE, account.info.code_hash.as_slice())
+                        .is_none()
+                {
                     self.tx.put(
                         CODE,
                         Bytes::copy_from_slice(account.info.code_hash.as_slice()),
@@ -173,11 +202,21 @@ impl DatabaseCommit for KvDb<'_> {
                     );
                 }
             }
-            self.tx.put(
-                ACCOUNTS,
-                Bytes::copy_from_slice(address.as_slice()),
-                encode_account(&account.info),
-            );
+            let stored = self.tx.get(ACCOUNTS, address.as_slice());
+            let encoded = encode_account(&account.info);
+            if account.info.is_empty() {
+                // EIP-161: touched empty accounts do not exist.
+                if stored.is_some() {
+                    self.tx
+                        .remove(ACCOUNTS, Bytes::copy_from_slice(address.as_slice()));
+                }
+            } else if stored.as_deref() != Some(encoded.as_slice()) {
+                self.tx.put(
+                    ACCOUNTS,
+                    Bytes::copy_from_slice(address.as_slice()),
+                    encoded,
+                );
+            }
             for (slot, value) in account.changed_storage_slots() {
                 let k = storage_key(&address, slot);
                 let v = value.present_value();

@@ -10,12 +10,15 @@ use consort_kv::{Bytes, Tx};
 use revm::{
     context::{BlockEnv, CfgEnv, Context, TxEnv},
     context_interface::result::{ExecutionResult, Output},
-    handler::{ExecuteCommitEvm, ExecuteEvm, MainBuilder, MainContext},
+    handler::{ExecuteEvm, MainBuilder, MainContext},
     primitives::hardfork::SpecId,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{db::KvDb, EvmError};
+use crate::{
+    db::{EvmDb, KvDb},
+    EvmError,
+};
 
 /// Transactions by hash: the raw signed envelope.
 pub const TRANSACTIONS: &str = "eth.transactions";
@@ -48,10 +51,17 @@ pub struct LogRecord {
 }
 
 /// What executing a transaction produced (the block number — the KV seqno — is added when
-/// the receipt is read).
+/// the receipt is read). A KV transaction (block) may hold several Ethereum transactions
+/// (a JSON-RPC batch): `index` is this one's position, `first_log_index` the number of logs
+/// before it, `cumulative_gas_used` includes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {
     pub transaction_hash: B256,
+    pub index: u64,
+    pub first_log_index: u64,
+    pub cumulative_gas_used: u64,
+    /// The block time the EVM saw (`TIMESTAMP`), seconds since the Unix epoch.
+    pub timestamp: u64,
     pub from: Address,
     pub to: Option<Address>,
     pub contract_address: Option<Address>,
@@ -82,11 +92,31 @@ pub struct CallRequest {
     pub gas: Option<u64>,
 }
 
-fn block_env(chain: &Chain, number: u64, timestamp: u64) -> BlockEnv {
+/// The block a transaction or call runs in.
+#[derive(Clone, Copy)]
+pub struct BlockCtx<'a> {
+    pub chain: &'a Chain,
+    /// The block number the EVM sees (`NUMBER`): the next seqno when executed.
+    pub number: u64,
+    pub timestamp: u64,
+    /// Hashes of earlier blocks (`BLOCKHASH`).
+    pub hashes: &'a (dyn Fn(u64) -> Option<B256> + Sync),
+}
+
+impl std::fmt::Debug for BlockCtx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockCtx")
+            .field("chain", self.chain)
+            .field("number", &self.number)
+            .finish_non_exhaustive()
+    }
+}
+
+fn block_env(b: &BlockCtx<'_>) -> BlockEnv {
     BlockEnv {
-        number: U256::from(number),
-        timestamp: U256::from(timestamp),
-        gas_limit: chain.block_gas_limit,
+        number: U256::from(b.number),
+        timestamp: U256::from(b.timestamp),
+        gas_limit: b.chain.block_gas_limit,
         basefee: 0,
         ..Default::default()
     }
@@ -150,18 +180,24 @@ fn logs_of(r: &ExecutionResult) -> Vec<LogRecord> {
         .collect()
 }
 
-/// Execute the signed transaction `raw` in `tx` (block `number`, time `timestamp`):
-/// state changes, the transaction and its receipt are written to `tx`. A transaction that
-/// cannot be included (bad encoding, signature, chain id, nonce, funds for gas) is an error
-/// and writes nothing; one that reverts or runs out of gas is included with status 0.
-pub fn send_raw(
+/// Execute the signed transaction `raw` in `tx` (in block `b`): state changes, the
+/// transaction and its receipt are written to `tx`, and the receipts of all Ethereum
+/// transactions in `tx` become its claims (bound into the Merkle leaf, see [`claims`]). A
+/// transaction that cannot be included (bad encoding, signature, chain id, nonce, funds for
+/// gas, a sender governance does not allow) is an error and writes nothing; one that
+/// reverts or runs out of gas is included with status 0.
+pub fn send_raw(tx: &mut Tx, b: &BlockCtx<'_>, raw: &[u8]) -> Result<Receipt, EvmError> {
+    let decoded = decode(raw)?;
+    send_decoded(tx, b, decoded)
+}
+
+/// [`send_raw`] for a transaction already decoded (sender recovered) by [`decode`].
+pub fn send_decoded(
     tx: &mut Tx,
-    chain: &Chain,
-    raw: &[u8],
-    number: u64,
-    timestamp: u64,
+    b: &BlockCtx<'_>,
+    (env, from): (TxEnvelope, Address),
 ) -> Result<Receipt, EvmError> {
-    let (env, from) = decode(raw)?;
+    let chain = b.chain;
     match env.chain_id() {
         Some(id) if id != chain.chain_id => {
             return Err(EvmError::ChainId {
@@ -176,6 +212,9 @@ pub fn send_raw(
         }
         _ => {}
     }
+    if !crate::settings::sender_allowed(tx, &from) {
+        return Err(EvmError::SenderNotAllowed(from));
+    }
     let hash = *env.tx_hash();
     if tx.get(RECEIPTS, hash.as_slice()).is_some() {
         return Err(EvmError::Invalid("transaction already known".into()));
@@ -188,15 +227,27 @@ pub fn send_raw(
         });
     }
     let result = {
-        let db = KvDb { tx };
+        let db = EvmDb {
+            kv: KvDb { tx },
+            hashes: b.hashes,
+        };
         let mut evm = Context::mainnet()
             .with_db(db)
             .with_cfg(cfg(chain))
-            .with_block(block_env(chain, number, timestamp))
+            .with_block(block_env(b))
             .build_mainnet();
-        evm.transact_commit(tx_env(&env, from))
+        evm.transact(tx_env(&env, from))
             .map_err(|e| EvmError::Invalid(e.to_string()))?
     };
+    let (result, mut state) = (result.result, result.state);
+    // Fees are burnt (the base fee is 0; a priority fee is paid by the sender and credited
+    // to nobody): a coinbase credited by every transaction would be one key every
+    // transaction writes, and so conflicts between all of them.
+    let fee = U256::from(env.effective_gas_price(Some(0))) * U256::from(result.tx_gas_used());
+    if let Some(coinbase) = state.get_mut(&block_env(b).beneficiary) {
+        coinbase.info.balance = coinbase.info.balance.saturating_sub(fee);
+    }
+    KvDb { tx }.commit(state);
     let to = match env.kind() {
         TxKind::Call(a) => Some(a),
         TxKind::Create => None,
@@ -209,14 +260,20 @@ pub fn send_raw(
         ExecutionResult::Revert { output, .. } => (false, output.clone(), None),
         ExecutionResult::Halt { .. } => (false, ABytes::new(), None),
     };
+    let earlier = receipts_in(tx);
+    let gas_used = result.tx_gas_used();
     let receipt = Receipt {
         transaction_hash: hash,
+        index: earlier.len() as u64,
+        first_log_index: earlier.iter().map(|r| r.logs.len() as u64).sum(),
+        cumulative_gas_used: earlier.iter().map(|r| r.gas_used).sum::<u64>() + gas_used,
+        timestamp: b.timestamp,
         from,
         to,
         contract_address,
         status,
-        gas_used: result.tx_gas_used(),
-        effective_gas_price: env.max_fee_per_gas(),
+        gas_used,
+        effective_gas_price: env.effective_gas_price(Some(0)),
         tx_type: env.tx_type() as u8,
         logs: logs_of(&result),
         output,
@@ -231,20 +288,42 @@ pub fn send_raw(
         Bytes::copy_from_slice(hash.as_slice()),
         serde_json::to_vec(&receipt).expect("json"),
     );
+    let mut all = earlier;
+    all.push(receipt.clone());
+    tx.set_claims_digest(consort_crypto::sha256(claims(&all).as_bytes()));
     Ok(receipt)
 }
 
+/// The receipts this KV transaction has written so far, in execution order.
+fn receipts_in(tx: &Tx) -> Vec<Receipt> {
+    let mut v: Vec<Receipt> = tx
+        .write_set()
+        .maps
+        .get(RECEIPTS)
+        .into_iter()
+        .flat_map(|m| m.values())
+        .filter_map(|r| serde_json::from_slice(r.as_ref()?).ok())
+        .collect();
+    v.sort_by_key(|r| r.index);
+    v
+}
+
+/// The claims of a block: its receipts (in order) as a JSON array. Its SHA-256 is the
+/// block's claims digest, in the transaction's Merkle leaf, so a Consort receipt for the
+/// block proves these receipts offline.
+pub fn claims(receipts: &[Receipt]) -> String {
+    serde_json::to_string(receipts).expect("json")
+}
+
 /// Run a call against the state in `tx` without changing it (`eth_call`).
-pub fn call(
-    tx: &mut Tx,
-    chain: &Chain,
-    req: &CallRequest,
-    number: u64,
-    timestamp: u64,
-) -> Result<CallResult, EvmError> {
+pub fn call(tx: &mut Tx, b: &BlockCtx<'_>, req: &CallRequest) -> Result<CallResult, EvmError> {
+    let chain = b.chain;
     let from = req.from.unwrap_or_default();
     let nonce = KvDb { tx }.account(&from).nonce;
-    let db = KvDb { tx };
+    let db = EvmDb {
+        kv: KvDb { tx },
+        hashes: b.hashes,
+    };
     let mut c = cfg(chain);
     c.disable_balance_check = true;
     c.disable_base_fee = true;
@@ -252,7 +331,7 @@ pub fn call(
     let mut evm = Context::mainnet()
         .with_db(db)
         .with_cfg(c)
-        .with_block(block_env(chain, number, timestamp))
+        .with_block(block_env(b))
         .build_mainnet();
     let t = TxEnv::builder()
         .caller(from)

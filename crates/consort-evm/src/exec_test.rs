@@ -109,9 +109,22 @@ fn funded(store: &Store, who: &[&Key]) {
     store.commit(tx, |_| Ok::<_, String>(())).unwrap();
 }
 
+fn no_hashes(_: u64) -> Option<alloy_primitives::B256> {
+    None
+}
+
+fn block(number: u64) -> BlockCtx<'static> {
+    BlockCtx {
+        chain: &CHAIN,
+        number,
+        timestamp: 1_700_000_000,
+        hashes: &no_hashes,
+    }
+}
+
 fn run(store: &Store, raw: &[u8]) -> Result<Receipt, EvmError> {
     let mut tx = store.begin();
-    let r = send_raw(&mut tx, &CHAIN, raw, store.version() + 1, 1_700_000_000);
+    let r = send_raw(&mut tx, &block(store.version() + 1), raw);
     if r.is_ok() {
         store.commit(tx, |_| Ok::<_, String>(())).unwrap();
     } else {
@@ -169,13 +182,11 @@ fn contracts_deploy_store_log_and_answer_calls() {
     let mut tx = store.begin();
     let out = call(
         &mut tx,
-        &CHAIN,
+        &block(store.version()),
         &CallRequest {
             to: Some(c),
             ..Default::default()
         },
-        store.version(),
-        0,
     )
     .unwrap();
     assert!(out.success);
@@ -263,4 +274,121 @@ fn bad_transactions_are_refused_and_write_nothing() {
     // The good one goes through once; its replay is refused.
     run(&store, &good).unwrap();
     assert!(run(&store, &good).is_err());
+}
+
+#[test]
+fn fees_use_the_effective_price_and_untouched_accounts_are_not_rewritten() {
+    let store = Store::new();
+    let a = Key::new(9);
+    funded(&store, &[&a]);
+    let one_eth = U256::from(10u64).pow(U256::from(18));
+    let r = run(
+        &store,
+        &a.sign(eip1559(0, TxKind::Create, storage_contract())),
+    )
+    .unwrap();
+    let c = r.contract_address.unwrap();
+    // Base fee 0: an EIP-1559 transaction pays its priority fee (1), not its max fee (2).
+    assert_eq!(r.effective_gas_price, 1);
+    let mut tx = store.begin();
+    assert_eq!(
+        db::KvDb { tx: &mut tx }.account(&a.address()).balance,
+        one_eth - U256::from(r.gas_used)
+    );
+    // A call that only changes storage writes the sender and the slot, never the contract's
+    // account or code (they would make every call to a contract conflict with every other).
+    let mut tx = store.begin();
+    send_raw(
+        &mut tx,
+        &block(store.version() + 1),
+        &a.sign(eip1559(1, TxKind::Call(c), word(7))),
+    )
+    .unwrap();
+    let ws = tx.write_set();
+    let accounts: Vec<_> = ws.maps[db::ACCOUNTS].keys().cloned().collect();
+    assert_eq!(
+        accounts,
+        vec![consort_kv::Bytes::copy_from_slice(a.address().as_slice())]
+    );
+    assert!(!ws.maps.contains_key(db::CODE));
+    assert_eq!(ws.maps[db::STORAGE].len(), 1);
+}
+
+#[test]
+fn a_block_of_several_transactions_numbers_them_and_claims_their_receipts() {
+    let store = Store::new();
+    let (a, b) = (Key::new(10), Key::new(11));
+    funded(&store, &[&a, &b]);
+    let r = run(
+        &store,
+        &a.sign(eip1559(0, TxKind::Create, storage_contract())),
+    )
+    .unwrap();
+    let c = r.contract_address.unwrap();
+    let mut tx = store.begin();
+    let blk = block(store.version() + 1);
+    let r0 = send_raw(&mut tx, &blk, &a.sign(eip1559(1, TxKind::Call(c), word(1)))).unwrap();
+    let r1 = send_raw(&mut tx, &blk, &b.sign(eip1559(0, TxKind::Call(c), word(2)))).unwrap();
+    assert_eq!((r0.index, r1.index), (0, 1));
+    assert_eq!((r0.first_log_index, r1.first_log_index), (0, 1));
+    assert_eq!(r1.cumulative_gas_used, r0.gas_used + r1.gas_used);
+    assert_eq!(
+        tx.claims_digest(),
+        Some(consort_crypto::sha256(
+            crate::exec::claims(&[r0.clone(), r1.clone()]).as_bytes()
+        ))
+    );
+}
+
+#[test]
+fn governance_allow_list_limits_senders() {
+    use consort_governance::tables::ETH_SENDERS;
+    let store = Store::new();
+    let (a, b) = (Key::new(12), Key::new(13));
+    funded(&store, &[&a, &b]);
+    // Empty list: anyone.
+    run(
+        &store,
+        &b.sign(legacy(0, TxKind::Call(a.address()), 1, vec![])),
+    )
+    .unwrap();
+    let mut tx = store.begin();
+    tx.put(
+        ETH_SENDERS,
+        format!("{:#x}", a.address()).into_bytes(),
+        b"{}".to_vec(),
+    );
+    store.commit(tx, |_| Ok::<_, String>(())).unwrap();
+    assert_eq!(
+        run(
+            &store,
+            &b.sign(legacy(1, TxKind::Call(a.address()), 1, vec![]))
+        ),
+        Err(EvmError::SenderNotAllowed(b.address()))
+    );
+    run(
+        &store,
+        &a.sign(legacy(0, TxKind::Call(b.address()), 1, vec![])),
+    )
+    .unwrap();
+}
+
+#[test]
+fn governance_sets_balances_and_the_chain_id() {
+    use consort_governance::tables::{ETH_BALANCE_UPDATES, ETH_CONFIG};
+    let store = Store::new();
+    let a = Key::new(14);
+    let mut tx = store.begin();
+    let key = format!("{:#x}", a.address()).into_bytes();
+    tx.put(ETH_BALANCE_UPDATES, key.clone(), b"0x10".to_vec());
+    tx.put(ETH_CONFIG, b"chain_id".to_vec(), b"77".to_vec());
+    crate::settings::apply_balance_updates(&mut tx).unwrap();
+    assert_eq!(
+        db::KvDb { tx: &mut tx }.account(&a.address()).balance,
+        U256::from(16)
+    );
+    assert!(tx.get(ETH_BALANCE_UPDATES, &key).is_none(), "consumed");
+    assert_eq!(crate::settings::chain(&mut tx, CHAIN).chain_id, 77);
+    tx.put(ETH_BALANCE_UPDATES, key, b"twelve".to_vec());
+    assert!(crate::settings::apply_balance_updates(&mut tx).is_err());
 }

@@ -11,12 +11,13 @@
 pub mod db;
 pub mod exec;
 pub mod rpc;
+pub mod settings;
 
-use alloy_primitives::{keccak256, Address, B256, U256};
+use alloy_primitives::{Address, B256, U256};
 use consort_kv::Tx;
 use thiserror::Error;
 
-pub use exec::{call, send_raw, CallRequest, CallResult, Chain, LogRecord, Receipt};
+pub use exec::{call, send_raw, BlockCtx, CallRequest, CallResult, Chain, LogRecord, Receipt};
 
 /// Why a transaction was not executed (nothing was written).
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -29,23 +30,10 @@ pub enum EvmError {
     ChainId { expected: u64, got: u64 },
     #[error("nonce {got} is not the next one ({expected})")]
     Nonce { expected: u64, got: u64 },
+    #[error("sender {0} is not allowed to transact (governance: set_eth_sender)")]
+    SenderNotAllowed(Address),
     #[error("{0}")]
     Invalid(String),
-}
-
-/// The hash of block `number` (one transaction per block): a fixed tag and the number, so
-/// every node computes the same and a hash gives its number back (`block_number_of`).
-pub fn block_hash(number: u64) -> B256 {
-    let mut b = [0u8; 32];
-    b[..8].copy_from_slice(&keccak256(b"consort block")[..8]);
-    b[24..].copy_from_slice(&number.to_be_bytes());
-    B256::from(b)
-}
-
-/// The number of the block with hash `h`, if it is one of ours.
-pub fn block_number_of(h: &B256) -> Option<u64> {
-    (h[..8] == keccak256(b"consort block")[..8] && h[8..24].iter().all(|b| *b == 0))
-        .then(|| u64::from_be_bytes(h[24..].try_into().expect("8 bytes")))
 }
 
 /// The `ethereum` application settings in a node configuration.
@@ -67,7 +55,31 @@ pub fn register(r: &mut consort_node::framework::Registry, cfg: &EthConfig) {
     }
     rpc::register(r, chain);
     let allocs: Vec<(Address, U256)> = cfg.genesis.iter().map(|(a, v)| (*a, *v)).collect();
-    r.on_genesis(move |tx| genesis(tx, &allocs));
+    let chain_id = chain.chain_id;
+    r.on_genesis(move |tx| {
+        settings::init_chain(tx, chain_id);
+        genesis(tx, &allocs);
+    });
+    r.on_proposal_applied(settings::apply_balance_updates);
+}
+
+/// Development accounts for local networks (the sandbox's `--eth`): `n` secp256k1 keys
+/// derived from a public label — anyone can spend from them; never fund them on a
+/// network that matters.
+pub fn dev_accounts(n: usize) -> Vec<(B256, Address)> {
+    (0..n)
+        .map(|i| {
+            let mut seed = alloy_primitives::keccak256(format!("consort dev account {i}"));
+            loop {
+                if let Ok(sk) = secp256k1::SecretKey::from_slice(seed.as_slice()) {
+                    let pk = sk.public_key(secp256k1::SECP256K1).serialize_uncompressed();
+                    let a = Address::from_slice(&alloy_primitives::keccak256(&pk[1..])[12..]);
+                    return (seed, a);
+                }
+                seed = alloy_primitives::keccak256(seed);
+            }
+        })
+        .collect()
 }
 
 /// Fund `allocs` (genesis).

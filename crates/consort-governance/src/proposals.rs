@@ -111,6 +111,9 @@ pub const APPLY_TABLES: &[&str] = &[
     JWT_ISSUERS,
     JWT_KEYS,
     CONSTITUTION,
+    ETH_CONFIG,
+    ETH_SENDERS,
+    ETH_BALANCE_UPDATES,
 ];
 
 fn put_json<T: Serialize>(tx: &mut Tx, map: &str, key: &str, v: &T) {

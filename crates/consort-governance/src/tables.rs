@@ -19,5 +19,12 @@ pub const PROPOSALS_INFO: &str = "public:ccf.gov.proposals_info";
 pub const COSE_RECENT: &str = "public:ccf.gov.cose_recent_proposals";
 /// Each member's latest signed governance request (the ledger keeps every one).
 pub const HISTORY: &str = "public:ccf.gov.history";
+/// Ethereum application settings written by governance: `chain_id` → decimal.
+pub const ETH_CONFIG: &str = "public:ccf.gov.eth.config";
+/// Ethereum senders allowed to transact (lowercase `0x…` address → `{}`); empty: anyone.
+pub const ETH_SENDERS: &str = "public:ccf.gov.eth.senders";
+/// Balances set by governance (address → wei), moved into the application's private state
+/// by the node in the transaction that applies the proposal.
+pub const ETH_BALANCE_UPDATES: &str = "public:ccf.gov.eth.balance_updates";
 /// Key of single-value tables.
 pub const SINGLETON: [u8; 8] = consort_kv::typed::SINGLETON_KEY;

@@ -626,6 +626,13 @@ impl Journal {
         Ok(entry::decode_entry(&bytes, &inner.secrets)?)
     }
 
+    /// The Merkle leaves of transactions `from..=to` this node has (`None` before a
+    /// snapshot it started from, or past its last entry).
+    pub fn leaves(&self, from: Version, to: Version) -> Vec<Option<Sha256Digest>> {
+        let inner = self.lock();
+        (from..=to).map(|s| inner.tree.leaf(s)).collect()
+    }
+
     /// A receipt for committed transaction `seqno`, from the first signature after it.
     pub fn receipt(&self, seqno: Version) -> Result<Receipt, LedgerError> {
         let inner = self.lock();

@@ -64,11 +64,17 @@ impl std::fmt::Debug for Endpoint {
 /// Writes an application makes in the genesis transaction of a new service.
 pub type GenesisHook = Arc<dyn Fn(&mut Tx) + Send + Sync>;
 
+/// Writes an application makes when a governance proposal is applied, in the same
+/// transaction (e.g. settings the constitution left in a governance table). An error
+/// fails the whole request: nothing of the proposal is applied.
+pub type GovernanceHook = Arc<dyn Fn(&mut Tx) -> Result<(), String> + Send + Sync>;
+
 /// All endpoints of a node, and the applications' genesis writes.
 #[derive(Default, Clone)]
 pub struct Registry {
     endpoints: Vec<Endpoint>,
     genesis: Vec<GenesisHook>,
+    governance: Vec<GovernanceHook>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -121,6 +127,19 @@ impl Registry {
         for g in &self.genesis {
             g(tx);
         }
+    }
+
+    /// Run `f` in every transaction that applies an accepted proposal.
+    pub fn on_proposal_applied(
+        &mut self,
+        f: impl Fn(&mut Tx) -> Result<(), String> + Send + Sync + 'static,
+    ) {
+        self.governance.push(Arc::new(f));
+    }
+
+    /// Run every application's governance hook on `tx`.
+    pub fn run_proposal_applied(&self, tx: &mut Tx) -> Result<(), String> {
+        self.governance.iter().try_for_each(|g| g(tx))
     }
 
     /// Register a handler.

@@ -122,11 +122,15 @@ fn signed_member(
     Ok(member)
 }
 
-/// An applied proposal asked for a ledger rekey: rotate the secret in this transaction.
-fn rekey_if_asked(
-    ctx: &mut Ctx<'_>,
-    info: &consort_governance::ProposalInfo,
-) -> Result<(), ApiError> {
+/// After a proposal was applied: the applications' hooks, and the ledger rekey it asked
+/// for — in this transaction.
+fn after_apply(ctx: &mut Ctx<'_>, info: &consort_governance::ProposalInfo) -> Result<(), ApiError> {
+    if info.state == consort_governance::FinalState::Accepted {
+        ctx.node
+            .registry
+            .run_proposal_applied(ctx.tx)
+            .map_err(|e| ApiError::invalid_input(format!("The proposal cannot be applied: {e}")))?;
+    }
     if info.rekey_requested {
         ctx.node
             .journal
@@ -164,7 +168,7 @@ pub fn register(r: &mut Registry) {
                 .unwrap_or_default()
                 .to_string();
             let info = proposals::create(ctx.tx, &member, &proposal, &id).map_err(gov_error)?;
-            rekey_if_asked(ctx, &info)?;
+            after_apply(ctx, &info)?;
             Ok(Response::json(&info.to_api(&id)))
         },
     );
@@ -231,7 +235,7 @@ pub fn register(r: &mut Registry) {
                 ApiError::invalid_input("The body must be {\"ballot\": \"<JavaScript module>\"}.")
             })?;
             let info = proposals::submit_ballot(ctx.tx, &id, &member, ballot).map_err(gov_error)?;
-            rekey_if_asked(ctx, &info)?;
+            after_apply(ctx, &info)?;
             Ok(Response::json(&info.to_api(&id)))
         },
     );

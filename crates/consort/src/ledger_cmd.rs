@@ -208,8 +208,29 @@ pub(crate) fn run_receipt(cmd: ReceiptCmd) -> Result<ExitCode> {
                 std::fs::read_to_string(&receipt)
                     .with_context(|| format!("reading {}", receipt.display()))?
             };
+            let v: serde_json::Value =
+                serde_json::from_str(&text).context("receipt is not valid JSON")?;
+            // An Ethereum receipt upgrade (`GET /app/eth/receipt`): a receipt plus the
+            // claims its leaf commits to (the block's Ethereum receipts).
+            let (v, claims) = match (v.get("receipt"), v.get("claims")) {
+                (Some(r), Some(c)) => (
+                    r.clone(),
+                    Some(
+                        c.as_str()
+                            .context("claims must be a string (the exact claimed text)")?
+                            .to_string(),
+                    ),
+                ),
+                _ => (v, None),
+            };
             let r: Receipt =
-                serde_json::from_str(&text).context("receipt is not valid receipt JSON")?;
+                serde_json::from_value(v).context("receipt is not valid receipt JSON")?;
+            if let Some(c) = &claims {
+                if consort_crypto::sha256(c.as_bytes()) != r.leaf_components.claims_digest {
+                    eprintln!("FAILED: the claims do not match the receipt's claims digest");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
             let pem = std::fs::read_to_string(&service_cert)
                 .with_context(|| format!("reading {}", service_cert.display()))?;
             let cert = Certificate::from_pem(&pem).context("service certificate")?;
@@ -220,6 +241,19 @@ pub(crate) fn run_receipt(cmd: ReceiptCmd) -> Result<ExitCode> {
                         r.node_id,
                         r.root()
                     );
+                    if let Some(c) = claims {
+                        let hashes: Vec<String> =
+                            serde_json::from_str::<Vec<serde_json::Value>>(&c)
+                                .unwrap_or_default()
+                                .iter()
+                                .filter_map(|r| r["transaction_hash"].as_str().map(str::to_string))
+                                .collect();
+                        println!(
+                            "OK: its claims (digest {}) are proven with it; Ethereum transactions: {}",
+                            r.leaf_components.claims_digest,
+                            hashes.join(", ")
+                        );
+                    }
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {

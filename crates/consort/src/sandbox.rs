@@ -32,6 +32,13 @@ pub(crate) struct SandboxArgs {
     /// Milliseconds between signature transactions (how soon writes become Committed).
     #[arg(long, default_value_t = 1000)]
     signature_ms: u64,
+    /// Run the Ethereum application (web3 JSON-RPC at /app/eth) with 10 funded development
+    /// accounts, whose keys go to eth_accounts.json (public test keys: local use only).
+    #[arg(long)]
+    eth: bool,
+    /// Chain id of the Ethereum application (with --eth).
+    #[arg(long, default_value_t = 1337)]
+    chain_id: u64,
 }
 
 fn step(n: usize, total: usize, msg: impl std::fmt::Display) {
@@ -148,6 +155,18 @@ pub(crate) fn run(args: SandboxArgs) -> Result<ExitCode> {
     let mut token = [0u8; 16];
     consort_crypto::random_bytes(&mut token)?;
     let token = hex::encode(token);
+    let dev_accounts = consort_evm::dev_accounts(10);
+    if args.eth {
+        let list: Vec<_> = dev_accounts
+            .iter()
+            .map(|(k, a)| json!({"address": a.to_checksum(None), "private_key": k.to_string()}))
+            .collect();
+        write_file(
+            &dir.join("eth_accounts.json"),
+            &serde_json::to_string_pretty(&list)?,
+            true,
+        )?;
+    }
     let mut configs = Vec::new();
     for i in 0..args.nodes {
         let addr: SocketAddr = format!("127.0.0.1:{}", args.port + i as u16).parse()?;
@@ -160,6 +179,14 @@ pub(crate) fn run(args: SandboxArgs) -> Result<ExitCode> {
             "auto_trust_joiners": true,
             "join_token": token,
         });
+        if args.eth {
+            // 1000 ether each.
+            let genesis: serde_json::Map<String, serde_json::Value> = dev_accounts
+                .iter()
+                .map(|(_, a)| (a.to_string(), json!("0x3635c9adc5dea00000")))
+                .collect();
+            config["apps"] = json!({"ethereum": {"chain_id": args.chain_id, "genesis": genesis}});
+        }
         if i == 0 {
             config["members"] = json!([{"certificate_file": "../member0_cert.pem", "encryption_public_key_file": "../member0_enc_pubk.pem"}]);
             config["users"] = json!([{"certificate_file": "../user0_cert.pem"}]);
@@ -259,6 +286,12 @@ pub(crate) fn run(args: SandboxArgs) -> Result<ExitCode> {
         "  try:     curl --cacert {d}/service_cert.pem --cert {d}/user0_cert.pem --key {d}/user0_privk.pem \
          {url}/app/log/private -H 'content-type: application/json' -d '{{\"id\": 1, \"msg\": \"hello\"}}'"
     );
+    if args.eth {
+        println!(
+            "  ethereum: {url}/app/eth (chain id {}), 10 funded development accounts in {d}/eth_accounts.json (user0's certificate required)",
+            args.chain_id
+        );
+    }
     println!("ready");
 
     // A node that dies is reported; the others keep serving (a network tolerates a

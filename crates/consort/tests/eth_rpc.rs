@@ -6,103 +6,17 @@ mod common;
 
 use std::time::Duration;
 
-use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope, TxLegacy};
-use alloy_eips::eip2718::Encodable2718;
-use alloy_primitives::{keccak256, Address, Bytes as ABytes, Signature, TxKind, U256};
-use common::*;
+use alloy_consensus::{TxEip1559, TxLegacy};
+use alloy_primitives::{Address, Bytes as ABytes, TxKind, U256};
+use common::{eth::*, *};
 use consort_client::ClientConfig;
 use consort_crypto::keys::SigningKey;
-use secp256k1::{Message, SecretKey, SECP256K1};
+use secp256k1::SecretKey;
 use serde_json::{json, Value};
-
-fn address(sk: &SecretKey) -> Address {
-    let pk = sk.public_key(SECP256K1).serialize_uncompressed();
-    Address::from_slice(&keccak256(&pk[1..])[12..])
-}
-
-fn sign<T: SignableTransaction<Signature>>(sk: &SecretKey, tx: T) -> String
-where
-    alloy_consensus::Signed<T>: Into<TxEnvelope>,
-{
-    let h = tx.signature_hash();
-    let sig = SECP256K1.sign_ecdsa_recoverable(&Message::from_digest(h.0), sk);
-    let (id, bytes) = sig.serialize_compact();
-    let env: TxEnvelope = tx
-        .into_signed(Signature::from_bytes_and_parity(&bytes, i32::from(id) != 0))
-        .into();
-    format!("0x{}", hex::encode(env.encoded_2718()))
-}
-
-/// Stores its 32-byte calldata in slot 0 and logs it; with no calldata returns slot 0.
-fn storage_contract() -> Vec<u8> {
-    let mut rt = hex::decode("36600f5760005460005260206000f35b6000356000556000356000527f").unwrap();
-    rt.extend([0xaa; 32]);
-    rt.extend(hex::decode("60206000a100").unwrap());
-    let mut init = vec![
-        0x60,
-        rt.len() as u8,
-        0x80,
-        0x60,
-        0x0b,
-        0x60,
-        0x00,
-        0x39,
-        0x60,
-        0x00,
-        0xf3,
-    ];
-    init.extend(rt);
-    init
-}
-
-struct Rpc {
-    client: ClientConfig,
-}
-
-impl Rpc {
-    async fn raw(&self, body: Value) -> Value {
-        let mut c = self.client.connect().await.unwrap();
-        let r = c.post_json("/app/eth", &body).await.unwrap();
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-        r.json().unwrap()
-    }
-    async fn call(&self, method: &str, params: Value) -> Value {
-        let r = self
-            .raw(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
-            .await;
-        assert!(r.get("error").is_none(), "{method}: {r}");
-        r["result"].clone()
-    }
-    async fn error(&self, method: &str, params: Value) -> (i64, String) {
-        let r = self
-            .raw(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
-            .await;
-        (
-            r["error"]["code"].as_i64().unwrap_or_else(|| panic!("{r}")),
-            r["error"]["message"].as_str().unwrap().to_string(),
-        )
-    }
-    /// The receipt, once the transaction is committed (none before).
-    async fn receipt(&self, hash: &Value) -> Value {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let r = self.call("eth_getTransactionReceipt", json!([hash])).await;
-            if !r.is_null() {
-                return r;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no receipt for {hash}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-}
 
 struct EthNode {
     _tmp: tempfile::TempDir,
     dir: std::path::PathBuf,
-    addr: std::net::SocketAddr,
     child: std::process::Child,
     rpc: Rpc,
 }
@@ -158,11 +72,36 @@ async fn eth_node() -> EthNode {
     EthNode {
         _tmp: tmp,
         dir,
-        addr,
         child,
         rpc,
     }
 }
+
+async fn get_json(client: &ClientConfig, path: &str) -> (u16, Value) {
+    let mut c = client.connect().await.unwrap();
+    let r = c.get(path).await.unwrap();
+    (r.status, r.json().unwrap_or(Value::Null))
+}
+
+/// Checks an Ethereum receipt upgrade with CCF's `ccf.receipt`: claims digest, leaf (= the
+/// block hash), root, node signature, service endorsement.
+const CCF_CHECK: &str = r#"
+import sys, json, hashlib
+from cryptography.x509 import load_pem_x509_certificate
+import ccf.receipt
+up = json.load(open(sys.argv[1]))
+service = load_pem_x509_certificate(open(sys.argv[2], "rb").read())
+r = up["receipt"]
+lc = r["leaf_components"]
+assert hashlib.sha256(up["claims"].encode()).hexdigest() == lc["claims_digest"]
+ce = hashlib.sha256(lc["commit_evidence"].encode()).digest()
+leaf = hashlib.sha256(bytes.fromhex(lc["write_set_digest"]) + ce + bytes.fromhex(lc["claims_digest"])).hexdigest()
+assert "0x" + leaf == sys.argv[3], (leaf, sys.argv[3])
+node_cert = load_pem_x509_certificate(r["cert"].encode())
+ccf.receipt.verify(ccf.receipt.root(leaf, r["proof"]), r["signature"], node_cert)
+ccf.receipt.check_endorsements(node_cert, service, [load_pem_x509_certificate(e.encode()) for e in r.get("service_endorsements", [])])
+print("ok")
+"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web3_json_rpc_on_a_node() {
@@ -194,6 +133,12 @@ async fn web3_json_rpc_on_a_node() {
     let r = rpc.receipt(&h).await;
     assert_eq!(r["status"], "0x1");
     assert_eq!(r["gasUsed"], "0x5208");
+    // A legacy transaction shows EIP-155's v (chain id folded in).
+    let v = rpc.call("eth_getTransactionByHash", json!([h])).await["v"].clone();
+    assert!(
+        v == json!(format!("{:#x}", 4242 * 2 + 35)) || v == json!(format!("{:#x}", 4242 * 2 + 36)),
+        "{v}"
+    );
     assert_eq!(
         rpc.call("eth_getBalance", json!([bob, "latest"])).await,
         "0x3039"
@@ -253,6 +198,90 @@ async fn web3_json_rpc_on_a_node() {
     assert_eq!(out, format!("0x{}", hex::encode(marker)));
     let tx = rpc.call("eth_getTransactionByHash", json!([h])).await;
     assert_eq!(tx["from"], json!(address(&alice)));
+    assert_eq!(tx["blockHash"], r["blockHash"]);
+    // The same JSON-RPC at `/`, as clients configured with a bare URL expect.
+    let mut c = rpc.client.connect().await.unwrap();
+    let root = c
+        .post_json(
+            "/",
+            &json!({"jsonrpc": "2.0", "id": 7, "method": "eth_chainId"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(root.json().unwrap()["result"], "0x1092");
+    // The Ethereum receipt upgrades to a Consort receipt: its block hash is the
+    // transaction's Merkle leaf, and its claims (the block's receipts) are in the leaf.
+    let (status, up) = get_json(
+        &rpc.client,
+        &format!("/app/eth/receipt?hash={}", h.as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(status, 200, "{up}");
+    assert_eq!(up["ethereum_receipt"], r);
+    let lc = &up["receipt"]["leaf_components"];
+    let leaf = consort_crypto::sha256_concat(&[
+        &hex::decode(lc["write_set_digest"].as_str().unwrap()).unwrap(),
+        consort_crypto::sha256(lc["commit_evidence"].as_str().unwrap().as_bytes()).as_bytes(),
+        &hex::decode(lc["claims_digest"].as_str().unwrap()).unwrap(),
+    ]);
+    assert_eq!(r["blockHash"], format!("0x{leaf}"));
+    let claims: Value = serde_json::from_str(up["claims"].as_str().unwrap()).unwrap();
+    assert_eq!(claims[0]["transaction_hash"], h);
+    let rfile = dir.join("eth_receipt.json");
+    std::fs::write(&rfile, serde_json::to_vec(&up).unwrap()).unwrap();
+    let out = consort()
+        .args(["receipt", "verify"])
+        .arg(&rfile)
+        .arg("--service-cert")
+        .arg(dir.join("node0/service_cert.pem"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains(h.as_str().unwrap()),
+        "{}",
+        text(&out.stdout)
+    );
+    // CCF's own receipt code agrees; other claims than the ones in the leaf are refused.
+    let py = run_python(&[
+        "-c",
+        CCF_CHECK,
+        rfile.to_str().unwrap(),
+        dir.join("node0/service_cert.pem").to_str().unwrap(),
+        r["blockHash"].as_str().unwrap(),
+    ]);
+    assert!(
+        py.status.success(),
+        "{}{}",
+        text(&py.stdout),
+        text(&py.stderr)
+    );
+    let mut forged = up.clone();
+    forged["claims"] = json!(up["claims"]
+        .as_str()
+        .unwrap()
+        .replace("\"status\":true", "\"status\":false"));
+    assert_ne!(forged["claims"], up["claims"]);
+    std::fs::write(&rfile, serde_json::to_vec(&forged).unwrap()).unwrap();
+    let out = consort()
+        .args(["receipt", "verify"])
+        .arg(&rfile)
+        .arg("--service-cert")
+        .arg(dir.join("node0/service_cert.pem"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "forged claims accepted");
+    let (status, _) = get_json(
+        &rpc.client,
+        &format!("/app/eth/receipt?hash=0x{}", "11".repeat(32)),
+    )
+    .await;
+    assert_eq!(status, 404);
     // Logs by address and topic, over a block range.
     let logs = rpc
         .call(
@@ -302,72 +331,4 @@ async fn web3_json_rpc_on_a_node() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-}
-
-const WEB3_SCRIPT: &str = r#"
-import sys
-from web3 import Web3, HTTPProvider
-from eth_account import Account
-
-url, cert, key, ca, init = sys.argv[1:6]
-w3 = Web3(HTTPProvider(url, request_kwargs={"cert": (cert, key), "verify": ca, "timeout": 30}))
-alice = Account.from_key("0x" + "07" * 32)
-bob = Account.from_key("0x" + "08" * 32).address
-assert w3.is_connected()
-assert w3.eth.chain_id == 4242, w3.eth.chain_id
-assert w3.eth.get_balance(alice.address) == 10**18
-
-def send(tx):
-    tx.setdefault("nonce", w3.eth.get_transaction_count(alice.address))
-    tx.setdefault("chainId", 4242)
-    signed = alice.sign_transaction(tx)
-    h = w3.eth.send_raw_transaction(signed.raw_transaction)
-    return w3.eth.wait_for_transaction_receipt(h, timeout=20, poll_latency=0.05)
-
-# An EIP-1559 transfer.
-r = send({"to": bob, "value": 1000, "gas": 21000, "maxFeePerGas": 0, "maxPriorityFeePerGas": 0})
-assert r.status == 1 and r.gasUsed == 21000, r
-assert w3.eth.get_balance(bob) == 1000
-# A legacy deployment, a call that stores and logs, eth_call, estimateGas, blocks.
-r = send({"data": bytes.fromhex(init), "gas": 300000, "gasPrice": 0})
-assert r.status == 1 and r.contractAddress, r
-c = r.contractAddress
-assert len(w3.eth.get_code(c)) > 0
-marker = bytes([0x5a] * 32)
-gas = w3.eth.estimate_gas({"from": alice.address, "to": c, "data": marker})
-r = send({"to": c, "data": marker, "gas": gas, "gasPrice": 0})
-assert r.status == 1 and len(r.logs) == 1, r
-assert bytes(r.logs[0].topics[0]) == bytes([0xaa] * 32)
-assert bytes(r.logs[0].data) == marker
-assert w3.eth.call({"to": c}) == marker
-assert w3.eth.get_storage_at(c, 0) == marker
-b = w3.eth.get_block(r.blockNumber)
-assert r.transactionHash in b.transactions, b
-assert w3.eth.get_block(b.hash).number == r.blockNumber
-assert w3.eth.get_transaction(r.transactionHash)["from"] == alice.address
-assert w3.eth.block_number >= r.blockNumber
-logs = w3.eth.get_logs({"address": c, "fromBlock": 0, "toBlock": "latest"})
-assert len(logs) == 1 and bytes(logs[0]["data"]) == marker, logs
-print("web3 ok")
-"#;
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn web3_py_and_eth_account_work_unmodified() {
-    let node = eth_node().await;
-    let d = |f: &str| node.dir.join(f).to_str().unwrap().to_string();
-    let out = run_python(&[
-        "-c",
-        WEB3_SCRIPT,
-        &format!("https://{}/app/eth", node.addr),
-        &d("user0_cert.pem"),
-        &d("user0_privk.pem"),
-        &d("node0/service_cert.pem"),
-        &hex::encode(storage_contract()),
-    ]);
-    assert!(
-        out.status.success() && text(&out.stdout).contains("web3 ok"),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
 }

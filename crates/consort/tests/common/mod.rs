@@ -194,6 +194,7 @@ impl Drop for Sandbox {
         let _ = self.child.wait();
     }
 }
+pub mod eth;
 pub mod linearizability;
 pub mod network;
 pub mod workload;

@@ -120,6 +120,8 @@ pub struct NetOptions {
     pub snapshot_tx_interval: u64,
     /// Trust joining nodes that present the join token (otherwise governance must).
     pub auto_trust: bool,
+    /// The nodes' `apps` configuration (null: none besides the built-in ones).
+    pub apps: Value,
 }
 
 impl Default for NetOptions {
@@ -130,6 +132,7 @@ impl Default for NetOptions {
             chunk_bytes: 16 * 1024,
             snapshot_tx_interval: 0,
             auto_trust: true,
+            apps: Value::Null,
         }
     }
 }
@@ -156,6 +159,7 @@ impl Network {
         let key = SigningKey::generate().unwrap();
         let cert = consort_crypto::cert::self_signed_leaf(&key, "user0", 30).unwrap();
         std::fs::write(dir.join("user0_cert.pem"), cert.to_pem()).unwrap();
+        std::fs::write(dir.join("user0_privk.pem"), key.to_pem()).unwrap();
         let mkey = SigningKey::generate().unwrap();
         let mcert = consort_crypto::cert::self_signed_leaf(&mkey, "member0", 30).unwrap();
         std::fs::write(dir.join("member0_cert.pem"), mcert.to_pem()).unwrap();
@@ -216,6 +220,9 @@ impl Network {
             "auto_trust_joiners": self.opts.auto_trust,
             "join_token": self.token,
         });
+        if !self.opts.apps.is_null() {
+            config["apps"] = self.opts.apps.clone();
+        }
         if i == 0 {
             config["users"] = json!([{"certificate_file": "../user0_cert.pem"}]);
             config["members"] = json!([{"certificate_file": "../member0_cert.pem"}]);

@@ -1,0 +1,293 @@
+//! The block model: block n is the KV transaction with seqno n; its hash is that
+//! transaction's Merkle leaf (so a block hash is bound to the signed ledger); its Ethereum
+//! transactions are the receipts it wrote, in execution order.
+
+use std::{collections::HashMap, sync::Mutex};
+
+use alloy_primitives::{Address, B256};
+use consort_node::framework::Ctx;
+use serde_json::{json, Value};
+
+use super::{invalid_params, quantity, RpcError};
+use crate::exec::{Chain, Receipt, RECEIPTS, TRANSACTIONS};
+
+/// Most blocks one `eth_getLogs` may scan.
+const MAX_LOG_BLOCKS: u64 = 10_000;
+/// Leaves read under one journal lock while indexing.
+const INDEX_STEP: u64 = 4096;
+
+/// Block hash → number for committed blocks, extended as the commit point advances (hashes
+/// of blocks not yet committed may still change, so they are looked up directly).
+#[derive(Debug, Default)]
+pub(crate) struct BlockIndex {
+    inner: Mutex<(u64, HashMap<B256, u64>)>,
+}
+
+/// The hash of block `n` (its Merkle leaf), if this node has it.
+pub(crate) fn hash_of(ctx: &Ctx<'_>, n: u64) -> Option<B256> {
+    ctx.node
+        .journal
+        .leaves(n, n)
+        .pop()
+        .flatten()
+        .map(|d| B256::from(d.0))
+}
+
+impl BlockIndex {
+    /// The number of the block with hash `h` (up to `known`, the last appended).
+    pub(crate) fn number_of(
+        &self,
+        ctx: &Ctx<'_>,
+        h: &B256,
+        committed: u64,
+        known: u64,
+    ) -> Option<u64> {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let (next, map) = &mut *g;
+        while *next <= committed {
+            let to = committed.min(*next + INDEX_STEP - 1);
+            for (i, leaf) in ctx.node.journal.leaves(*next, to).into_iter().enumerate() {
+                if let Some(l) = leaf {
+                    map.insert(B256::from(l.0), *next + i as u64);
+                }
+            }
+            *next = to + 1;
+        }
+        if let Some(n) = map.get(h) {
+            return Some(*n);
+        }
+        drop(g);
+        let pending = ctx.node.journal.leaves(committed + 1, known);
+        pending
+            .iter()
+            .position(|l| l.is_some_and(|l| l.0 == h.0))
+            .map(|i| committed + 1 + i as u64)
+    }
+}
+
+/// The receipts of block `n`, in execution order (none for blocks without Ethereum
+/// transactions, or that this node does not have).
+pub(crate) fn receipts_of(ctx: &mut Ctx<'_>, n: u64) -> Vec<Receipt> {
+    let Ok(e) = ctx.node.journal.decode_entry(n) else {
+        return Vec::new();
+    };
+    let Some(m) = e.write_set.maps.get(TRANSACTIONS) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Receipt> = m
+        .keys()
+        .filter_map(|k| ctx.tx.get(RECEIPTS, k))
+        .filter_map(|raw| serde_json::from_slice(&raw).ok())
+        .collect();
+    out.sort_by_key(|r| r.index);
+    out
+}
+
+/// A receipt in web3's shape, in block `number` with hash `block_hash`.
+pub(crate) fn receipt_json(r: &Receipt, number: u64, block_hash: Option<B256>) -> Value {
+    let logs: Vec<Value> = r
+        .logs
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            json!({
+                "address": l.address, "topics": l.topics, "data": l.data,
+                "blockNumber": quantity(number), "blockHash": block_hash,
+                "transactionHash": r.transaction_hash, "transactionIndex": quantity(r.index),
+                "logIndex": quantity(r.first_log_index + i as u64), "removed": false,
+            })
+        })
+        .collect();
+    json!({
+        "transactionHash": r.transaction_hash,
+        "transactionIndex": quantity(r.index),
+        "blockHash": block_hash,
+        "blockNumber": quantity(number),
+        "from": r.from,
+        "to": r.to,
+        "contractAddress": r.contract_address,
+        "cumulativeGasUsed": quantity(r.cumulative_gas_used),
+        "gasUsed": quantity(r.gas_used),
+        "effectiveGasPrice": format!("{:#x}", r.effective_gas_price),
+        "status": if r.status { "0x1" } else { "0x0" },
+        "type": quantity(u64::from(r.tx_type)),
+        "logs": logs,
+        "logsBloom": format!("0x{}", "0".repeat(512)),
+    })
+}
+
+/// A block tag or number: `latest`, `pending`, `safe`, `finalized` are the commit point
+/// (committed state only); `earliest` is 0; a number up to the last one appended. `None`:
+/// a block that does not exist (yet).
+pub(crate) fn block_number(
+    v: Option<&Value>,
+    committed: u64,
+    known: u64,
+) -> Result<Option<u64>, RpcError> {
+    match v {
+        None | Some(Value::Null) => Ok(Some(committed)),
+        Some(Value::String(s)) => match s.as_str() {
+            "latest" | "pending" | "safe" | "finalized" => Ok(Some(committed)),
+            "earliest" => Ok(Some(0)),
+            q => {
+                let n = q
+                    .strip_prefix("0x")
+                    .and_then(|h| u64::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| invalid_params(format!("bad block number {q}")))?;
+                Ok((n <= known).then_some(n))
+            }
+        },
+        Some(other) => Err(invalid_params(format!("bad block {other}"))),
+    }
+}
+
+/// `eth_getBlockByNumber` / `eth_getBlockByHash` for block `number`.
+pub(crate) fn block_json(
+    ctx: &mut Ctx<'_>,
+    chain: &Chain,
+    number: u64,
+    full: bool,
+    tx_json: &dyn Fn(&mut Ctx<'_>, &B256) -> Result<Value, RpcError>,
+) -> Result<Value, RpcError> {
+    let receipts = if number == 0 {
+        Vec::new()
+    } else {
+        receipts_of(ctx, number)
+    };
+    let gas_used: u64 = receipts.iter().map(|r| r.gas_used).sum();
+    let mut txs = Vec::new();
+    for r in &receipts {
+        txs.push(if full {
+            tx_json(ctx, &r.transaction_hash)?
+        } else {
+            json!(r.transaction_hash)
+        });
+    }
+    let hash = hash_of(ctx, number);
+    let parent = number
+        .checked_sub(1)
+        .and_then(|p| hash_of(ctx, p))
+        .unwrap_or(B256::ZERO);
+    Ok(json!({
+        "number": quantity(number),
+        "hash": hash,
+        "parentHash": parent,
+        // The time the block's transactions saw; blocks without any have none recorded.
+        "timestamp": quantity(receipts.first().map_or(0, |r| r.timestamp)),
+        "gasLimit": quantity(chain.block_gas_limit),
+        "gasUsed": quantity(gas_used),
+        "baseFeePerGas": "0x0",
+        "miner": Address::ZERO,
+        "difficulty": "0x0",
+        "totalDifficulty": "0x0",
+        "extraData": "0x",
+        "nonce": "0x0000000000000000",
+        "mixHash": B256::ZERO,
+        "sha3Uncles": B256::ZERO,
+        "stateRoot": B256::ZERO,
+        "transactionsRoot": B256::ZERO,
+        "receiptsRoot": B256::ZERO,
+        "logsBloom": format!("0x{}", "0".repeat(512)),
+        "size": "0x0",
+        "uncles": [],
+        "transactions": txs,
+    }))
+}
+
+/// Does `filter` (a filter's positional topic list) match `log`?
+fn topics_match(filter: &[Option<Vec<B256>>], log: &[B256]) -> bool {
+    filter.iter().enumerate().all(|(i, want)| match want {
+        None => true,
+        Some(alts) => log.get(i).is_some_and(|t| alts.contains(t)),
+    })
+}
+
+fn addresses(f: &Value) -> Result<Vec<Address>, RpcError> {
+    match f.get("address") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| serde_json::from_value(x.clone()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| invalid_params(format!("address: {e}"))),
+        Some(x) => Ok(vec![serde_json::from_value(x.clone())
+            .map_err(|e| invalid_params(format!("address: {e}")))?]),
+    }
+}
+
+fn topics(f: &Value) -> Result<Vec<Option<Vec<B256>>>, RpcError> {
+    match f.get("topics") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .map(|t| match t {
+                Value::Null => Ok(None),
+                Value::Array(alts) => alts
+                    .iter()
+                    .map(|a| serde_json::from_value(a.clone()))
+                    .collect::<Result<Vec<B256>, _>>()
+                    .map(Some),
+                one => serde_json::from_value(one.clone()).map(|t| Some(vec![t])),
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| invalid_params(format!("topics: {e}"))),
+        Some(_) => Err(invalid_params("topics must be an array")),
+    }
+}
+
+/// `eth_getLogs`: committed blocks only.
+pub(crate) fn get_logs(
+    ctx: &mut Ctx<'_>,
+    index: &BlockIndex,
+    f: &Value,
+    committed: u64,
+    known: u64,
+) -> Result<Value, RpcError> {
+    let (from, to) = if let Some(h) = f.get("blockHash").filter(|v| !v.is_null()) {
+        let h: B256 = serde_json::from_value(h.clone())
+            .map_err(|e| invalid_params(format!("blockHash: {e}")))?;
+        let n = index
+            .number_of(ctx, &h, committed, known)
+            .filter(|n| *n <= committed)
+            .ok_or_else(|| invalid_params("unknown blockHash"))?;
+        (n, n)
+    } else {
+        let from = block_number(f.get("fromBlock"), committed, known)?.unwrap_or(committed + 1);
+        let to = block_number(f.get("toBlock"), committed, known)?
+            .unwrap_or(committed)
+            .min(committed);
+        (from.max(1), to)
+    };
+    if to >= from && to - from >= MAX_LOG_BLOCKS {
+        return Err((
+            -32005,
+            format!("query exceeds the limit of {MAX_LOG_BLOCKS} blocks"),
+            None,
+        ));
+    }
+    let addresses = addresses(f)?;
+    let topics = topics(f)?;
+    let mut out = Vec::new();
+    for n in from..=to {
+        let receipts = receipts_of(ctx, n);
+        if receipts.is_empty() {
+            continue;
+        }
+        let hash = hash_of(ctx, n);
+        for r in receipts {
+            let rj = receipt_json(&r, n, hash);
+            for (l, lj) in r
+                .logs
+                .iter()
+                .zip(rj["logs"].as_array().into_iter().flatten())
+            {
+                if (addresses.is_empty() || addresses.contains(&l.address))
+                    && topics_match(&topics, &l.topics)
+                {
+                    out.push(lj.clone());
+                }
+            }
+        }
+    }
+    Ok(Value::Array(out))
+}

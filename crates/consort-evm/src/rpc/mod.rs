@@ -1,0 +1,394 @@
+//! Web3 JSON-RPC 2.0 at `POST /app/eth` and `POST /` (batches included), for registered
+//! users, and `GET /app/eth/receipt?hash=` (a Consort receipt for an Ethereum transaction).
+//!
+//! One block per KV transaction: block number = its seqno, block hash = its Merkle leaf
+//! (see [`blocks`]). `eth_blockNumber` is the last committed seqno.
+
+mod blocks;
+
+use alloy_primitives::{Address, Bytes as ABytes, B256, U256};
+use consort_kv::Tx;
+use std::sync::Arc;
+
+use consort_node::{
+    api::ApiError,
+    api::Response,
+    framework::{
+        AuthPolicy::*,
+        Ctx,
+        Mode::{ReadOnly, ReadWrite},
+        Registry,
+    },
+};
+use http::Method;
+use serde_json::{json, Value};
+
+use blocks::BlockIndex;
+
+use crate::{
+    db::KvDb,
+    exec::{self, BlockCtx, CallRequest, Chain, Receipt, RECEIPTS, TRANSACTIONS},
+    settings, EvmError,
+};
+
+/// A JSON-RPC error: (code, message, data).
+pub(crate) type RpcError = (i64, String, Option<Value>);
+
+pub(crate) fn invalid_params(m: impl Into<String>) -> RpcError {
+    (-32602, m.into(), None)
+}
+
+fn param<T: serde::de::DeserializeOwned>(params: &Value, i: usize) -> Result<T, RpcError> {
+    serde_json::from_value(params.get(i).cloned().unwrap_or(Value::Null))
+        .map_err(|e| invalid_params(format!("parameter {i}: {e}")))
+}
+
+pub(crate) fn quantity(v: u64) -> Value {
+    json!(format!("{v:#x}"))
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn evm_error(e: EvmError) -> RpcError {
+    let code = match e {
+        EvmError::Decode(_) => -32602,
+        EvmError::SenderNotAllowed(_) => -32003,
+        _ => -32000,
+    };
+    (code, e.to_string(), None)
+}
+
+fn call_request(v: &Value) -> Result<CallRequest, RpcError> {
+    let get = |k: &str| v.get(k).filter(|x| !x.is_null()).cloned();
+    let parse = |x: Option<Value>, what: &str| -> Result<Option<U256>, RpcError> {
+        x.map(|x| {
+            serde_json::from_value::<U256>(x).map_err(|e| invalid_params(format!("{what}: {e}")))
+        })
+        .transpose()
+    };
+    Ok(CallRequest {
+        from: get("from")
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| invalid_params(format!("from: {e}")))?,
+        to: get("to")
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| invalid_params(format!("to: {e}")))?,
+        data: get("input")
+            .or_else(|| get("data"))
+            .map(serde_json::from_value::<ABytes>)
+            .transpose()
+            .map_err(|e| invalid_params(format!("data: {e}")))?
+            .unwrap_or_default(),
+        value: parse(get("value"), "value")?.unwrap_or_default(),
+        gas: parse(get("gas"), "gas")?.map(|g| g.saturating_to::<u64>()),
+    })
+}
+
+/// The application's state shared by its endpoints.
+#[derive(Debug)]
+struct Eth {
+    /// The chain as configured at service creation (governance may change its id).
+    base: Chain,
+    index: BlockIndex,
+}
+
+/// The receipt stored for `h`, and its block (seqno), if committed.
+fn committed_receipt(ctx: &mut Ctx<'_>, h: &B256, committed: u64) -> Option<(Receipt, u64)> {
+    let raw = ctx.tx.get(RECEIPTS, h.as_slice())?;
+    let number = ctx.tx.get_version(RECEIPTS, h.as_slice())?;
+    // Receipts are final: none until the transaction is committed.
+    (number <= committed).then_some(())?;
+    Some((serde_json::from_slice(&raw).ok()?, number))
+}
+
+fn transaction_json(ctx: &mut Ctx<'_>, h: &B256) -> Result<Value, RpcError> {
+    let Some(raw) = ctx.tx.get(TRANSACTIONS, h.as_slice()) else {
+        return Ok(Value::Null);
+    };
+    let number = ctx.tx.get_version(TRANSACTIONS, h.as_slice()).unwrap_or(0);
+    let index = ctx
+        .tx
+        .get(RECEIPTS, h.as_slice())
+        .and_then(|r| serde_json::from_slice::<Receipt>(&r).ok())
+        .map_or(0, |r| r.index);
+    let (env, from) = exec::decode(&raw).map_err(evm_error)?;
+    use alloy_consensus::Transaction as _;
+    let sig = env.signature();
+    let parity = u64::from(sig.v());
+    // Legacy transactions carry EIP-155's v (chain id folded in); typed ones the parity.
+    let v = match (env.is_legacy(), env.chain_id()) {
+        (true, Some(id)) => id * 2 + 35 + parity,
+        (true, None) => 27 + parity,
+        _ => parity,
+    };
+    let mut j = json!({
+        "hash": h,
+        "type": quantity(env.tx_type() as u64),
+        "chainId": env.chain_id().map(quantity),
+        "nonce": quantity(env.nonce()),
+        "from": from,
+        "to": env.to(),
+        "value": env.value(),
+        "gas": quantity(env.gas_limit()),
+        "gasPrice": format!("{:#x}", env.effective_gas_price(Some(0))),
+        "input": env.input(),
+        "r": sig.r(),
+        "s": sig.s(),
+        "v": quantity(v),
+        "blockNumber": quantity(number),
+        "blockHash": blocks::hash_of(ctx, number),
+        "transactionIndex": quantity(index),
+    });
+    if !env.is_legacy() {
+        j["yParity"] = quantity(parity);
+        let list: Vec<Value> = env
+            .access_list()
+            .map(|l| {
+                l.iter()
+                    .map(|i| json!({"address": i.address, "storageKeys": i.storage_keys}))
+                    .collect()
+            })
+            .unwrap_or_default();
+        j["accessList"] = json!(list);
+    }
+    if env.is_eip1559() {
+        j["maxFeePerGas"] = json!(format!("{:#x}", env.max_fee_per_gas()));
+        j["maxPriorityFeePerGas"] = json!(format!(
+            "{:#x}",
+            env.max_priority_fee_per_gas().unwrap_or(0)
+        ));
+    }
+    Ok(j)
+}
+
+/// One JSON-RPC method call.
+fn dispatch(ctx: &mut Ctx<'_>, eth: &Eth, method: &str, params: &Value) -> Result<Value, RpcError> {
+    let committed = ctx.node.journal.committed().seqno;
+    // Blocks named by number or hash may be pending (a receipt names its block at once).
+    let known = ctx.node.journal.last_txid().seqno;
+    let chain = settings::chain(ctx.tx, eth.base);
+    let journal = ctx.node.journal.clone();
+    let hashes = move |n: u64| {
+        journal
+            .leaves(n, n)
+            .pop()
+            .flatten()
+            .map(|d| B256::from(d.0))
+    };
+    let block = BlockCtx {
+        chain: &chain,
+        number: committed + 1,
+        timestamp: now(),
+        hashes: &hashes,
+    };
+    let tx: &mut Tx = ctx.tx;
+    match method {
+        "eth_chainId" => Ok(quantity(chain.chain_id)),
+        "net_version" => Ok(json!(chain.chain_id.to_string())),
+        "web3_clientVersion" => Ok(json!(format!("consort/{}", env!("CARGO_PKG_VERSION")))),
+        "eth_blockNumber" => Ok(quantity(committed)),
+        "eth_gasPrice" | "eth_maxPriorityFeePerGas" => Ok(json!("0x0")),
+        "eth_accounts" => Ok(json!([])),
+        "eth_syncing" => Ok(json!(false)),
+        "eth_getBalance" => {
+            let a: Address = param(params, 0)?;
+            Ok(json!(KvDb { tx }.account(&a).balance))
+        }
+        "eth_getTransactionCount" => {
+            let a: Address = param(params, 0)?;
+            Ok(quantity(KvDb { tx }.account(&a).nonce))
+        }
+        "eth_getCode" => {
+            let a: Address = param(params, 0)?;
+            Ok(json!(ABytes::from(KvDb { tx }.code_at(&a))))
+        }
+        "eth_getStorageAt" => {
+            let a: Address = param(params, 0)?;
+            let slot: U256 = param(params, 1)?;
+            Ok(json!(B256::from(KvDb { tx }.slot(&a, &slot))))
+        }
+        "eth_call" | "eth_estimateGas" => {
+            let req = call_request(&params.get(0).cloned().unwrap_or(Value::Null))?;
+            let r = exec::call(tx, &block, &req).map_err(evm_error)?;
+            if !r.success {
+                return Err((3, "execution reverted".into(), Some(json!(r.output))));
+            }
+            if method == "eth_call" {
+                Ok(json!(r.output))
+            } else {
+                // Headroom for the refund and stipend rules eth_call does not model.
+                Ok(quantity(r.gas_used + r.gas_used / 5 + 21_000 / 10))
+            }
+        }
+        "eth_sendRawTransaction" => {
+            let raw: ABytes = param(params, 0)?;
+            if raw.len() > MAX_TX_BYTES {
+                return Err(invalid_params("transaction larger than 128 KiB"));
+            }
+            let r = exec::send_raw(tx, &block, &raw).map_err(evm_error)?;
+            Ok(json!(r.transaction_hash))
+        }
+        "eth_getTransactionReceipt" => {
+            let h: B256 = param(params, 0)?;
+            Ok(match committed_receipt(ctx, &h, committed) {
+                Some((r, n)) => blocks::receipt_json(&r, n, blocks::hash_of(ctx, n)),
+                None => Value::Null,
+            })
+        }
+        "eth_getTransactionByHash" => transaction_json(ctx, &param(params, 0)?),
+        "eth_getBlockByNumber" | "eth_getBlockByHash" => {
+            let number = if method == "eth_getBlockByHash" {
+                let h: B256 = param(params, 0)?;
+                match eth.index.number_of(ctx, &h, committed, known) {
+                    Some(n) => n,
+                    None => return Ok(Value::Null),
+                }
+            } else {
+                match blocks::block_number(params.get(0), committed, known)? {
+                    Some(n) => n,
+                    None => return Ok(Value::Null),
+                }
+            };
+            let full: bool = params.get(1).and_then(Value::as_bool).unwrap_or(false);
+            blocks::block_json(ctx, &chain, number, full, &transaction_json)
+        }
+        "eth_getLogs" => {
+            let f = params.get(0).cloned().unwrap_or(Value::Null);
+            blocks::get_logs(ctx, &eth.index, &f, committed, known)
+        }
+        "eth_feeHistory" => {
+            let count: U256 = param(params, 0)?;
+            let count = count.saturating_to::<u64>().clamp(1, 1024);
+            let newest =
+                blocks::block_number(params.get(1), committed, known)?.unwrap_or(committed);
+            let pct = params.get(2).and_then(Value::as_array).map_or(0, Vec::len);
+            let count = count.min(newest + 1);
+            Ok(json!({
+                "oldestBlock": quantity(newest + 1 - count),
+                "baseFeePerGas": vec!["0x0"; count as usize + 1],
+                "gasUsedRatio": vec![0.0; count as usize],
+                "reward": vec![vec!["0x0"; pct]; count as usize],
+            }))
+        }
+        _ => Err((
+            -32601,
+            format!("the method {method} does not exist/is not available"),
+            None,
+        )),
+    }
+}
+
+/// Largest raw transaction accepted.
+const MAX_TX_BYTES: usize = 128 * 1024;
+
+fn one(ctx: &mut Ctx<'_>, eth: &Eth, req: &Value) -> Value {
+    let id = req.get("id").cloned().unwrap_or(Value::Null);
+    let method = req.get("method").and_then(Value::as_str);
+    let result = match (req.get("jsonrpc").and_then(Value::as_str), method) {
+        (Some("2.0"), Some(m)) => {
+            let params = req.get("params").cloned().unwrap_or(json!([]));
+            dispatch(ctx, eth, m, &params)
+        }
+        _ => Err((-32600, "invalid request".into(), None)),
+    };
+    match result {
+        Ok(v) => json!({"jsonrpc": "2.0", "id": id, "result": v}),
+        Err((code, message, data)) => {
+            let mut e = json!({"code": code, "message": message});
+            if let Some(d) = data {
+                e["data"] = d;
+            }
+            json!({"jsonrpc": "2.0", "id": id, "error": e})
+        }
+    }
+}
+
+fn json_rpc(ctx: &mut Ctx<'_>, eth: &Eth) -> Response {
+    let body: Value = match serde_json::from_slice(&ctx.req.body) {
+        Ok(v) => v,
+        Err(e) => {
+            return Response::json(&json!({
+                "jsonrpc": "2.0", "id": null,
+                "error": {"code": -32700, "message": format!("parse error: {e}")}
+            }))
+        }
+    };
+    let out = match body {
+        Value::Array(reqs) if reqs.is_empty() => json!({
+            "jsonrpc": "2.0", "id": null,
+            "error": {"code": -32600, "message": "empty batch"}
+        }),
+        Value::Array(reqs) => Value::Array(reqs.iter().map(|q| one(ctx, eth, q)).collect()),
+        q => one(ctx, eth, &q),
+    };
+    Response::json(&out)
+}
+
+/// `GET /app/eth/receipt?hash=`: the Consort receipt of the block holding the Ethereum
+/// transaction, with the block's claims (its Ethereum receipts, whose SHA-256 is the leaf's
+/// claims digest) — everything needed to check offline that the transaction and its logs
+/// are in the signed ledger.
+fn consort_receipt(ctx: &mut Ctx<'_>) -> Result<Response, ApiError> {
+    let h: String = ctx.req.query_param("hash")?;
+    let h: B256 = h
+        .parse()
+        .map_err(|_| ApiError::invalid_query("hash must be a 0x-prefixed 32-byte hex string"))?;
+    let committed = ctx.node.journal.committed().seqno;
+    let Some((r, n)) = committed_receipt(ctx, &h, committed) else {
+        return Err(ApiError::not_found(
+            "No committed Ethereum transaction has this hash (yet).",
+        ));
+    };
+    let receipt = ctx.node.journal.receipt(n).map_err(|e| {
+        ApiError::unavailable(
+            "TransactionPendingOrUnknown",
+            format!("No receipt for this transaction yet: {e}"),
+        )
+    })?;
+    let claims = exec::claims(&blocks::receipts_of(ctx, n));
+    if consort_crypto::sha256(claims.as_bytes()) != receipt.leaf_components.claims_digest {
+        return Err(ApiError::internal(
+            "The block's receipts do not match its claims digest.",
+        ));
+    }
+    let view = ctx.node.journal.view_of(n).unwrap_or(0);
+    Ok(Response::json(&json!({
+        "transaction_id": format!("{view}.{n}"),
+        "receipt": receipt,
+        "claims": claims,
+        "ethereum_receipt": blocks::receipt_json(&r, n, blocks::hash_of(ctx, n)),
+    })))
+}
+
+/// Register the Ethereum endpoints for `chain` (its id as set at service creation).
+pub fn register(r: &mut Registry, chain: Chain) {
+    let eth = Arc::new(Eth {
+        base: chain,
+        index: BlockIndex::default(),
+    });
+    for path in ["/app/eth", "/"] {
+        let eth = eth.clone();
+        r.add(
+            Method::POST,
+            path,
+            ReadWrite,
+            &[UserCert, Jwt],
+            "Ethereum JSON-RPC 2.0 (web3)",
+            move |ctx| Ok(json_rpc(ctx, &eth)),
+        );
+    }
+    r.add(
+        Method::GET,
+        "/app/eth/receipt",
+        ReadOnly,
+        &[UserCert, Jwt],
+        "A Consort receipt for an Ethereum transaction (?hash=0x…)",
+        consort_receipt,
+    );
+}

@@ -1,0 +1,150 @@
+//! Ethereum helpers for end-to-end tests: signing with secp256k1, a JSON-RPC client over
+//! the node's TLS client, the `apps` configuration, and the npm tools (node, anvil).
+
+use std::{path::PathBuf, time::Duration};
+
+use alloy_consensus::{SignableTransaction, TxEnvelope};
+use alloy_eips::eip2718::Encodable2718;
+use alloy_primitives::{keccak256, Address, Signature};
+use consort_client::ClientConfig;
+use secp256k1::{Message, SecretKey, SECP256K1};
+use serde_json::{json, Value};
+
+pub fn address(sk: &SecretKey) -> Address {
+    let pk = sk.public_key(SECP256K1).serialize_uncompressed();
+    Address::from_slice(&keccak256(&pk[1..])[12..])
+}
+
+pub fn sign<T: SignableTransaction<Signature>>(sk: &SecretKey, tx: T) -> String
+where
+    alloy_consensus::Signed<T>: Into<TxEnvelope>,
+{
+    let h = tx.signature_hash();
+    let sig = SECP256K1.sign_ecdsa_recoverable(&Message::from_digest(h.0), sk);
+    let (id, bytes) = sig.serialize_compact();
+    let env: TxEnvelope = tx
+        .into_signed(Signature::from_bytes_and_parity(&bytes, i32::from(id) != 0))
+        .into();
+    format!("0x{}", hex::encode(env.encoded_2718()))
+}
+
+/// Stores its 32-byte calldata in slot 0 and logs it; with no calldata returns slot 0.
+pub fn storage_contract() -> Vec<u8> {
+    let mut rt = hex::decode("36600f5760005460005260206000f35b6000356000556000356000527f").unwrap();
+    rt.extend([0xaa; 32]);
+    rt.extend(hex::decode("60206000a100").unwrap());
+    let mut init = vec![
+        0x60,
+        rt.len() as u8,
+        0x80,
+        0x60,
+        0x0b,
+        0x60,
+        0x00,
+        0x39,
+        0x60,
+        0x00,
+        0xf3,
+    ];
+    init.extend(rt);
+    init
+}
+
+pub struct Rpc {
+    pub client: ClientConfig,
+}
+
+impl Rpc {
+    pub async fn raw(&self, body: Value) -> Value {
+        let mut c = self.client.connect().await.unwrap();
+        let r = c.post_json("/app/eth", &body).await.unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.json().unwrap()
+    }
+    pub async fn call(&self, method: &str, params: Value) -> Value {
+        let r = self
+            .raw(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+            .await;
+        assert!(r.get("error").is_none(), "{method}: {r}");
+        r["result"].clone()
+    }
+    pub async fn error(&self, method: &str, params: Value) -> (i64, String) {
+        let r = self
+            .raw(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+            .await;
+        (
+            r["error"]["code"].as_i64().unwrap_or_else(|| panic!("{r}")),
+            r["error"]["message"].as_str().unwrap().to_string(),
+        )
+    }
+    /// The receipt, once the transaction is committed (none before).
+    pub async fn receipt(&self, hash: &Value) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = self.call("eth_getTransactionReceipt", json!([hash])).await;
+            if !r.is_null() {
+                return r;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no receipt for {hash}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// The `apps` configuration of nodes running the Ethereum application on `chain_id`, with
+/// `funded` holding 1000 ether each.
+pub fn eth_apps(chain_id: u64, funded: &[Address]) -> Value {
+    let genesis: serde_json::Map<String, Value> = funded
+        .iter()
+        .map(|a| (a.to_string(), json!("0x3635c9adc5dea00000")))
+        .collect();
+    json!({"ethereum": {"chain_id": chain_id, "genesis": genesis}})
+}
+
+/// The test keys 0x0101…, 0x0202…, …: `n` of them.
+pub fn test_keys(n: u8) -> Vec<SecretKey> {
+    (1..=n)
+        .map(|i| SecretKey::from_slice(&[i; 32]).unwrap())
+        .collect()
+}
+
+pub fn key_hex(k: &SecretKey) -> String {
+    format!("0x{}", hex::encode(k.secret_bytes()))
+}
+
+/// The npm test packages (ethers, solc, OpenZeppelin, anvil), installed by scripts/test.sh.
+pub fn js_dir() -> PathBuf {
+    let d = super::workspace().join("crates/consort/tests/js");
+    assert!(
+        d.join("node_modules/ethers").is_dir(),
+        "npm packages missing in {}: run scripts/test.sh (it runs `npm ci` there)",
+        d.display()
+    );
+    d
+}
+
+/// `node` running `script` of the JS test directory with `env`; its stdout, or a panic
+/// with everything it printed.
+pub fn run_node(script: &str, env: &[(&str, String)]) -> String {
+    let mut c = std::process::Command::new("node");
+    c.arg(script).current_dir(js_dir());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run node (Node.js is required): {e}"));
+    let (o, e) = (super::text(&out.stdout), super::text(&out.stderr));
+    assert!(out.status.success(), "{script} failed:\n{o}\n{e}");
+    o
+}
+
+/// The anvil binary of the npm package `@foundry-rs/anvil-linux-amd64`.
+pub fn anvil_bin() -> PathBuf {
+    let p = js_dir().join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    assert!(p.is_file(), "anvil missing at {}", p.display());
+    p
+}

@@ -1,0 +1,331 @@
+//! Real Ethereum clients, unmodified, against a 3-node network running the Ethereum
+//! application: web3.py + eth-account (PyPI), ethers v6 with solc-js-compiled OpenZeppelin
+//! ERC-20/ERC-721 (npm); the same signed transactions on Consort and on anvil give the same
+//! receipts, return data and final state; governance limits senders and sets balances and
+//! the chain id.
+
+mod common;
+
+use std::time::Duration;
+
+use alloy_consensus::TxLegacy;
+use alloy_primitives::{Address, Bytes as ABytes, TxKind, U256};
+use common::{
+    eth::*,
+    network::{NetOptions, Network},
+    *,
+};
+use consort_client::{gov::Gov, Reply};
+use serde_json::{json, Value};
+
+const CHAIN: u64 = 4242;
+
+/// A network of `n` nodes with the Ethereum application; `keys` funded with 1000 ether.
+async fn eth_network(n: usize, keys: &[secp256k1::SecretKey]) -> Network {
+    let funded: Vec<Address> = keys.iter().map(address).collect();
+    Network::start(
+        n,
+        NetOptions {
+            apps: eth_apps(CHAIN, &funded),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+fn path(net: &Network, f: &str) -> String {
+    net.dir.join(f).to_str().unwrap().to_string()
+}
+
+/// The JSON-RPC URLs of every node.
+fn urls(net: &Network) -> Vec<String> {
+    net.nodes
+        .iter()
+        .map(|n| format!("https://{}/app/eth", n.rpc))
+        .collect()
+}
+
+/// Environment for the JS scripts: endpoints, TLS material, funded keys.
+fn js_env(net: &Network, keys: &[secp256k1::SecretKey]) -> Vec<(&'static str, String)> {
+    let u = urls(net);
+    vec![
+        ("ETH_RPC_URL", u[0].clone()),
+        ("ETH_RPC_URLS", u.join(",")),
+        ("CONSORT_CA", path(net, "service_cert.pem")),
+        ("CONSORT_CERT", path(net, "user0_cert.pem")),
+        ("CONSORT_KEY", path(net, "user0_privk.pem")),
+        (
+            "ETH_KEYS",
+            keys.iter().map(key_hex).collect::<Vec<_>>().join(","),
+        ),
+    ]
+}
+
+const WEB3_SCRIPT: &str = r#"
+import sys
+from web3 import Web3, HTTPProvider
+from eth_account import Account
+
+urls, cert, key, ca, init = sys.argv[1:6]
+urls = urls.split(",")
+def provider(url):
+    return Web3(HTTPProvider(url, request_kwargs={"cert": (cert, key), "verify": ca, "timeout": 30}))
+# Transactions go to one node, reads to another (backups forward to the primary).
+w3, w3r = provider(urls[0]), provider(urls[-1])
+alice = Account.from_key("0x" + "07" * 32)
+bob = Account.from_key("0x" + "08" * 32).address
+assert w3.is_connected()
+assert w3.eth.chain_id == 4242, w3.eth.chain_id
+assert w3.eth.get_balance(alice.address) == 1000 * 10**18
+
+def send(tx):
+    tx.setdefault("nonce", w3.eth.get_transaction_count(alice.address))
+    tx.setdefault("chainId", 4242)
+    signed = alice.sign_transaction(tx)
+    h = w3.eth.send_raw_transaction(signed.raw_transaction)
+    return w3r.eth.wait_for_transaction_receipt(h, timeout=20, poll_latency=0.05)
+
+# An EIP-1559 transfer.
+r = send({"to": bob, "value": 1000, "gas": 21000, "maxFeePerGas": 0, "maxPriorityFeePerGas": 0})
+assert r.status == 1 and r.gasUsed == 21000, r
+assert w3r.eth.get_balance(bob) == 1000
+# A legacy deployment, a call that stores and logs, eth_call, estimateGas, blocks.
+r = send({"data": bytes.fromhex(init), "gas": 300000, "gasPrice": 0})
+assert r.status == 1 and r.contractAddress, r
+c = r.contractAddress
+assert len(w3.eth.get_code(c)) > 0
+marker = bytes([0x5a] * 32)
+gas = w3.eth.estimate_gas({"from": alice.address, "to": c, "data": marker})
+r = send({"to": c, "data": marker, "gas": gas, "gasPrice": 0})
+assert r.status == 1 and len(r.logs) == 1, r
+assert bytes(r.logs[0].topics[0]) == bytes([0xaa] * 32)
+assert bytes(r.logs[0].data) == marker
+assert w3r.eth.call({"to": c}) == marker
+assert w3.eth.get_storage_at(c, 0) == marker
+b = w3.eth.get_block(r.blockNumber)
+assert r.transactionHash in b.transactions, b
+assert w3.eth.get_block(b.hash).number == r.blockNumber
+assert w3.eth.get_transaction(r.transactionHash)["from"] == alice.address
+assert w3.eth.block_number >= r.blockNumber
+logs = w3.eth.get_logs({"address": c, "fromBlock": 0, "toBlock": "latest"})
+assert len(logs) == 1 and bytes(logs[0]["data"]) == marker, logs
+print("web3 ok")
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web3_py_and_eth_account_on_a_three_node_network() {
+    let alice = secp256k1::SecretKey::from_slice(&[7u8; 32]).unwrap();
+    let net = eth_network(3, &[alice]).await;
+    let u = urls(&net);
+    let out = run_python(&[
+        "-c",
+        WEB3_SCRIPT,
+        &format!("{},{}", u[1], u[2]),
+        &path(&net, "user0_cert.pem"),
+        &path(&net, "user0_privk.pem"),
+        &path(&net, "service_cert.pem"),
+        &hex::encode(storage_contract()),
+    ]);
+    assert!(
+        out.status.success() && text(&out.stdout).contains("web3 ok"),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ethers_solc_and_openzeppelin_on_a_three_node_network() {
+    let keys = test_keys(3);
+    let net = eth_network(3, &keys).await;
+    let out = run_node("erc.mjs", &js_env(&net, &keys));
+    let summary: Value = serde_json::from_str(out.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("erc.mjs summary: {e}\n{out}"));
+    assert_eq!(summary["ok"], true, "{out}");
+    // Contract state and calldata never appear in clear on disk: the ERC-20's name is
+    // stored in its storage and was part of the deployment calldata.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for n in &net.nodes {
+        for e in std::fs::read_dir(n.dir.join("ledger")).unwrap() {
+            let p = e.unwrap().path();
+            let bytes = std::fs::read(&p).unwrap();
+            assert!(
+                !bytes.windows(13).any(|w| w == b"Consort Token"),
+                "token name in clear in {}",
+                p.display()
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_transactions_on_anvil_give_the_same_results() {
+    let keys = test_keys(4);
+    let net = eth_network(1, &keys).await;
+    let port = free_port();
+    let mut anvil = std::process::Command::new(anvil_bin())
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--chain-id",
+            &CHAIN.to_string(),
+            "--base-fee",
+            "0",
+            "--gas-price",
+            "0",
+            "--hardfork",
+            "prague",
+            "--accounts",
+            "0",
+            "--silent",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start anvil");
+    let mut env = js_env(&net, &keys);
+    env.push(("ANVIL_URL", format!("http://127.0.0.1:{port}")));
+    let out = run_node("differential.mjs", &env);
+    let _ = anvil.kill();
+    let _ = anvil.wait();
+    let summary: Value = serde_json::from_str(out.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("differential.mjs summary: {e}\n{out}"));
+    assert_eq!(summary["differences"], json!([]), "{out}");
+    assert!(summary["compared"].as_u64().unwrap_or(0) > 50, "{out}");
+}
+
+fn ok(r: &Reply) -> Value {
+    assert!(
+        (200..300).contains(&r.status),
+        "HTTP {}: {}",
+        r.status,
+        String::from_utf8_lossy(&r.body)
+    );
+    r.json().unwrap_or(Value::Null)
+}
+
+/// Propose `actions` and vote for them as member0 (the only member), then wait until the
+/// change is committed.
+async fn pass(net: &Network, g: &Gov, actions: Value) {
+    let r = ok(&g
+        .propose(&json!({ "actions": actions }).to_string())
+        .await
+        .unwrap());
+    let id = r["proposalId"].as_str().unwrap();
+    let reply = g.vote(id, true).await.unwrap();
+    let r = ok(&reply);
+    assert_eq!(r["proposalState"], "Accepted", "{r}");
+    let txid: consort_kv::TxId = reply.txid.unwrap().parse().unwrap();
+    net.wait_commit(0, txid.seqno, Duration::from_secs(10))
+        .await;
+}
+
+fn transfer(from: &secp256k1::SecretKey, nonce: u64, chain_id: u64, to: Address) -> String {
+    sign(
+        from,
+        TxLegacy {
+            chain_id: Some(chain_id),
+            nonce,
+            gas_price: 0,
+            gas_limit: 21_000,
+            to: TxKind::Call(to),
+            value: U256::from(1),
+            input: ABytes::new(),
+        },
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn governance_allows_senders_and_sets_balances_and_the_chain_id() {
+    let keys = test_keys(2);
+    let (a, b) = (&keys[0], &keys[1]);
+    let net = eth_network(1, &keys).await;
+    let g = net.gov(0);
+    ok(&g.activate().await.unwrap());
+    let rpc = Rpc {
+        client: net.client(0),
+    };
+    let carol = address(&secp256k1::SecretKey::from_slice(&[9u8; 32]).unwrap());
+    // Anyone may send while the allow-list is empty.
+    rpc.call(
+        "eth_sendRawTransaction",
+        json!([transfer(b, 0, CHAIN, carol)]),
+    )
+    .await;
+    // Once a sender is allowed, only allowed senders may.
+    pass(
+        &net,
+        &g,
+        json!([{"name": "set_eth_sender", "args": {"address": address(a).to_string()}}]),
+    )
+    .await;
+    let (code, msg) = rpc
+        .error(
+            "eth_sendRawTransaction",
+            json!([transfer(b, 1, CHAIN, carol)]),
+        )
+        .await;
+    assert_eq!(code, -32003, "{msg}");
+    assert!(msg.contains("not allowed"), "{msg}");
+    rpc.call(
+        "eth_sendRawTransaction",
+        json!([transfer(a, 0, CHAIN, carol)]),
+    )
+    .await;
+    pass(
+        &net,
+        &g,
+        json!([{"name": "remove_eth_sender", "args": {"address": address(a).to_string()}}]),
+    )
+    .await;
+    rpc.call(
+        "eth_sendRawTransaction",
+        json!([transfer(b, 1, CHAIN, carol)]),
+    )
+    .await;
+    // A bad address is refused by the constitution's apply: the proposal fails.
+    let r = ok(&g
+        .propose(
+            &json!({"actions": [{"name": "set_eth_sender", "args": {"address": "0x12"}}]})
+                .to_string(),
+        )
+        .await
+        .unwrap());
+    let r = ok(&g
+        .vote(r["proposalId"].as_str().unwrap(), true)
+        .await
+        .unwrap());
+    assert_eq!(r["proposalState"], "Failed", "{r}");
+    rpc.call(
+        "eth_sendRawTransaction",
+        json!([transfer(b, 2, CHAIN, carol)]),
+    )
+    .await;
+    // Balances by proposal (the value lands in the private state).
+    pass(&net, &g, json!([{"name": "set_eth_balance", "args": {"address": carol.to_string(), "balance": "1000000"}}])).await;
+    assert_eq!(
+        rpc.call("eth_getBalance", json!([carol, "latest"])).await,
+        "0xf4240"
+    );
+    // The chain id: transactions for the old chain are refused afterwards.
+    pass(
+        &net,
+        &g,
+        json!([{"name": "set_eth_chain_id", "args": {"chain_id": 777}}]),
+    )
+    .await;
+    assert_eq!(rpc.call("eth_chainId", json!([])).await, "0x309");
+    let (code, _) = rpc
+        .error(
+            "eth_sendRawTransaction",
+            json!([transfer(a, 1, CHAIN, carol)]),
+        )
+        .await;
+    assert_eq!(code, -32000);
+    rpc.call(
+        "eth_sendRawTransaction",
+        json!([transfer(a, 1, 777, carol)]),
+    )
+    .await;
+}
