@@ -9,7 +9,7 @@ use alloy_primitives::{Address, Bytes as ABytes, TxKind, B256, U256};
 use consort_kv::{Bytes, Tx};
 use revm::{
     context::{BlockEnv, CfgEnv, Context, TxEnv},
-    context_interface::result::{ExecutionResult, Output},
+    context_interface::result::{EVMError, ExecutionResult, InvalidTransaction, Output},
     handler::{ExecuteEvm, MainBuilder, MainContext},
     primitives::hardfork::SpecId,
 };
@@ -80,6 +80,17 @@ pub struct CallResult {
     pub success: bool,
     pub output: ABytes,
     pub gas_used: u64,
+    /// Why execution stopped without returning or reverting (e.g. "out of gas").
+    pub halted: Option<String>,
+}
+
+/// The logs bloom of `logs` (receipts, blocks).
+pub fn bloom<'a>(logs: impl IntoIterator<Item = &'a LogRecord>) -> alloy_primitives::Bloom {
+    let mut b = alloy_primitives::Bloom::ZERO;
+    for l in logs {
+        b.accrue_raw_log(l.address, &l.topics);
+    }
+    b
 }
 
 /// A call request (`eth_call`, `eth_estimateGas`).
@@ -236,8 +247,13 @@ pub fn send_decoded(
             .with_cfg(cfg(chain))
             .with_block(block_env(b))
             .build_mainnet();
-        evm.transact(tx_env(&env, from))
-            .map_err(|e| EvmError::Invalid(e.to_string()))?
+        evm.transact(tx_env(&env, from)).map_err(|e| match e {
+            EVMError::Transaction(
+                t @ (InvalidTransaction::LackOfFundForMaxFee { .. }
+                | InvalidTransaction::OverflowPaymentInTransaction),
+            ) => EvmError::InsufficientFunds(t.to_string()),
+            e => EvmError::Invalid(e.to_string()),
+        })?
     };
     let (result, mut state) = (result.result, result.state);
     // Fees are burnt (the base fee is 0; a priority fee is paid by the sender and credited
@@ -353,16 +369,22 @@ pub fn call(tx: &mut Tx, b: &BlockCtx<'_>, req: &CallRequest) -> Result<CallResu
             success: true,
             output: output.into_data(),
             gas_used,
+            halted: None,
         },
         ExecutionResult::Revert { output, .. } => CallResult {
             success: false,
             output,
             gas_used,
+            halted: None,
         },
-        ExecutionResult::Halt { .. } => CallResult {
+        ExecutionResult::Halt { reason, .. } => CallResult {
             success: false,
             output: ABytes::new(),
             gas_used,
+            halted: Some(match reason {
+                revm::context_interface::result::HaltReason::OutOfGas(e) => e.to_string(),
+                other => format!("execution halted: {other:?}"),
+            }),
         },
     })
 }

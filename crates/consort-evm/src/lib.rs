@@ -28,8 +28,12 @@ pub enum EvmError {
     Signature(String),
     #[error("invalid chain id {got} (this chain is {expected})")]
     ChainId { expected: u64, got: u64 },
-    #[error("nonce {got} is not the next one ({expected})")]
+    /// The messages start as geth's ("nonce too low", "nonce too high"), which clients
+    /// such as ethers recognise.
+    #[error("nonce too {}: next nonce {expected}, tx nonce {got}", if got < expected { "low" } else { "high" })]
     Nonce { expected: u64, got: u64 },
+    #[error("insufficient funds for gas * price + value: {0}")]
+    InsufficientFunds(String),
     #[error("sender {0} is not allowed to transact (governance: set_eth_sender)")]
     SenderNotAllowed(Address),
     #[error("{0}")]

@@ -49,6 +49,20 @@ pub(crate) struct BenchArgs {
     /// etcd-server) under the same client load in the same run, and report the ratio.
     #[arg(long)]
     pub(crate) etcd: Option<PathBuf>,
+    /// Benchmark the Ethereum application instead: ERC-20 transfers through
+    /// eth_sendRawTransaction (see --senders, --txs-per-sender, --anvil).
+    #[arg(long)]
+    pub(crate) eth: bool,
+    /// With --eth: accounts sending transfers.
+    #[arg(long, default_value_t = 2000)]
+    pub(crate) senders: usize,
+    /// With --eth: transfers per sender.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) txs_per_sender: usize,
+    /// With --eth: also drive this anvil binary (e.g. from npm's
+    /// @foundry-rs/anvil-linux-amd64) with the same transactions, and report the ratio.
+    #[arg(long)]
+    pub(crate) anvil: Option<PathBuf>,
 }
 
 struct Sent {
@@ -94,6 +108,9 @@ fn baseline(msg: &str, secs: f64) -> Result<f64> {
 }
 
 pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
+    if args.eth {
+        return crate::bench_eth::run(args);
+    }
     if args.nodes > 1 || args.etcd.is_some() {
         return crate::bench_net::run(args);
     }

@@ -28,7 +28,7 @@ use crate::{
     sandbox::free_port,
 };
 
-struct Procs(Vec<Child>);
+pub(crate) struct Procs(Vec<Child>);
 
 impl Drop for Procs {
     fn drop(&mut self) {
@@ -41,6 +41,16 @@ impl Drop for Procs {
 
 /// Start an n-node Consort network; returns the processes and RPC addresses.
 fn start_consort(n: usize, dir: &Path, signature_ms: u64) -> Result<(Procs, Vec<SocketAddr>)> {
+    start_consort_with(n, dir, signature_ms, &serde_json::Value::Null)
+}
+
+/// Start an n-node Consort network with these `apps` (null: none).
+pub(crate) fn start_consort_with(
+    n: usize,
+    dir: &Path,
+    signature_ms: u64,
+    apps: &serde_json::Value,
+) -> Result<(Procs, Vec<SocketAddr>)> {
     let mut procs = Procs(Vec::new());
     let mut addrs = Vec::new();
     let token = "bench-join-token";
@@ -55,6 +65,9 @@ fn start_consort(n: usize, dir: &Path, signature_ms: u64) -> Result<(Procs, Vec<
             "auto_trust_joiners": true,
             "join_token": token,
         });
+        if !apps.is_null() {
+            cfg["apps"] = apps.clone();
+        }
         if i == 0 {
             cfg["users"] = json!([{"certificate_file": "user_cert.pem"}]);
         } else {
@@ -135,9 +148,9 @@ fn start_etcd(bin: &Path, dir: &Path) -> Result<(Procs, Vec<SocketAddr>)> {
     Ok((procs, addrs))
 }
 
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+pub(crate) type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
-async fn http_conn(addr: SocketAddr) -> Result<Sender> {
+pub(crate) async fn http_conn(addr: SocketAddr) -> Result<Sender> {
     let tcp = tokio::net::TcpStream::connect(addr).await?;
     tcp.set_nodelay(true)?;
     let (s, conn) =
@@ -235,7 +248,7 @@ fn load_etcd(args: &BenchArgs, addrs: &[SocketAddr]) -> Result<crate::bench::Loa
     })
 }
 
-fn resolve_bin(p: &Path) -> PathBuf {
+pub(crate) fn resolve_bin(p: &Path) -> PathBuf {
     if p.components().count() > 1 || p.exists() {
         return p.to_path_buf();
     }

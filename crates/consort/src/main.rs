@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod bench;
+mod bench_eth;
 mod bench_net;
 mod gov_cmd;
 mod keygen;

@@ -54,6 +54,7 @@ fn js_env(net: &Network, keys: &[secp256k1::SecretKey]) -> Vec<(&'static str, St
         ("CONSORT_CA", path(net, "service_cert.pem")),
         ("CONSORT_CERT", path(net, "user0_cert.pem")),
         ("CONSORT_KEY", path(net, "user0_privk.pem")),
+        ("ETH_CHAIN_ID", CHAIN.to_string()),
         (
             "ETH_KEYS",
             keys.iter().map(key_hex).collect::<Vec<_>>().join(","),
@@ -139,9 +140,14 @@ async fn ethers_solc_and_openzeppelin_on_a_three_node_network() {
     let keys = test_keys(3);
     let net = eth_network(3, &keys).await;
     let out = run_node("erc.mjs", &js_env(&net, &keys));
-    let summary: Value = serde_json::from_str(out.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("erc.mjs summary: {e}\n{out}"));
+    eprintln!("{out}");
+    let summary = summary(&out);
     assert_eq!(summary["ok"], true, "{out}");
+    assert_eq!(summary["failed"], json!([]), "{out}");
+    assert!(
+        summary["passed"].as_array().map_or(0, Vec::len) >= 13,
+        "{out}"
+    );
     // Contract state and calldata never appear in clear on disk: the ERC-20's name is
     // stored in its storage and was part of the deployment calldata.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -189,10 +195,21 @@ async fn the_same_transactions_on_anvil_give_the_same_results() {
     let out = run_node("differential.mjs", &env);
     let _ = anvil.kill();
     let _ = anvil.wait();
-    let summary: Value = serde_json::from_str(out.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("differential.mjs summary: {e}\n{out}"));
-    assert_eq!(summary["differences"], json!([]), "{out}");
-    assert!(summary["compared"].as_u64().unwrap_or(0) > 50, "{out}");
+    eprintln!("{out}");
+    let summary = summary(&out);
+    assert_eq!(summary["ok"], true, "{out}");
+    assert_eq!(summary["differences"], 0, "{out}");
+    assert!(summary["transactions"].as_u64().unwrap_or(0) >= 40, "{out}");
+    let compared: u64 = summary["compared"]
+        .as_object()
+        .map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
+    assert!(compared > 100, "{out}");
+}
+
+/// The JSON summary a JS test script prints last.
+fn summary(out: &str) -> Value {
+    let start = out.rfind("\n{").map_or(0, |i| i + 1);
+    serde_json::from_str(&out[start..]).unwrap_or_else(|e| panic!("summary: {e}\n{out}"))
 }
 
 fn ok(r: &Reply) -> Value {
@@ -328,4 +345,14 @@ async fn governance_allows_senders_and_sets_balances_and_the_chain_id() {
         json!([transfer(a, 1, 777, carol)]),
     )
     .await;
+}
+
+/// `consort bench --eth` deploys the ERC-20 from `assets/erc20_token.hex`: it must be what
+/// solc-js makes of `tests/js/contracts/Token.sol` today.
+#[test]
+fn the_benchmark_token_is_the_compiled_openzeppelin_erc20() {
+    let fresh = run_node("token-bytecode.mjs", &[]);
+    let embedded =
+        std::fs::read_to_string(workspace().join("crates/consort/assets/erc20_token.hex")).unwrap();
+    assert_eq!(fresh.trim(), embedded.trim());
 }

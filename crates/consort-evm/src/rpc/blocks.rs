@@ -112,7 +112,7 @@ pub(crate) fn receipt_json(r: &Receipt, number: u64, block_hash: Option<B256>) -
         "status": if r.status { "0x1" } else { "0x0" },
         "type": quantity(u64::from(r.tx_type)),
         "logs": logs,
-        "logsBloom": format!("0x{}", "0".repeat(512)),
+        "logsBloom": crate::exec::bloom(&r.logs),
     })
 }
 
@@ -187,7 +187,7 @@ pub(crate) fn block_json(
         "stateRoot": B256::ZERO,
         "transactionsRoot": B256::ZERO,
         "receiptsRoot": B256::ZERO,
-        "logsBloom": format!("0x{}", "0".repeat(512)),
+        "logsBloom": crate::exec::bloom(receipts.iter().flat_map(|r| &r.logs)),
         "size": "0x0",
         "uncles": [],
         "transactions": txs,

@@ -57,6 +57,7 @@ fn evm_error(e: EvmError) -> RpcError {
     let code = match e {
         EvmError::Decode(_) => -32602,
         EvmError::SenderNotAllowed(_) => -32003,
+        EvmError::InsufficientFunds(_) => -32000,
         _ => -32000,
     };
     (code, e.to_string(), None)
@@ -167,6 +168,37 @@ fn transaction_json(ctx: &mut Ctx<'_>, h: &B256) -> Result<Value, RpcError> {
     Ok(j)
 }
 
+/// State is read at the latest block only: a state query for an earlier block (a number,
+/// `earliest`, or an EIP-1898 `{"blockNumber"|"blockHash"}` naming one) is refused, rather
+/// than answered with today's state.
+fn latest_state(v: Option<&Value>, committed: u64, known: u64) -> Result<(), RpcError> {
+    let named = match v {
+        Some(Value::Object(o)) => match (o.get("blockNumber"), o.get("blockHash")) {
+            (Some(n), _) => Some(n),
+            (None, Some(_)) => {
+                return Err((
+                    -32000,
+                    "state by block hash is not kept: ask for \"latest\"".into(),
+                    None,
+                ))
+            }
+            _ => None,
+        },
+        other => other,
+    };
+    match blocks::block_number(named, committed, known)? {
+        None => Err((-32000, "unknown block".into(), None)),
+        Some(n) if n < committed => Err((
+            -32000,
+            format!(
+                "historical state is not kept: block {n} is before the latest ({committed}); ask for \"latest\""
+            ),
+            None,
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
 /// One JSON-RPC method call.
 fn dispatch(ctx: &mut Ctx<'_>, eth: &Eth, method: &str, params: &Value) -> Result<Value, RpcError> {
     let committed = ctx.node.journal.committed().seqno;
@@ -197,25 +229,33 @@ fn dispatch(ctx: &mut Ctx<'_>, eth: &Eth, method: &str, params: &Value) -> Resul
         "eth_accounts" => Ok(json!([])),
         "eth_syncing" => Ok(json!(false)),
         "eth_getBalance" => {
+            latest_state(params.get(1), committed, known)?;
             let a: Address = param(params, 0)?;
             Ok(json!(KvDb { tx }.account(&a).balance))
         }
         "eth_getTransactionCount" => {
+            latest_state(params.get(1), committed, known)?;
             let a: Address = param(params, 0)?;
             Ok(quantity(KvDb { tx }.account(&a).nonce))
         }
         "eth_getCode" => {
+            latest_state(params.get(1), committed, known)?;
             let a: Address = param(params, 0)?;
             Ok(json!(ABytes::from(KvDb { tx }.code_at(&a))))
         }
         "eth_getStorageAt" => {
+            latest_state(params.get(2), committed, known)?;
             let a: Address = param(params, 0)?;
             let slot: U256 = param(params, 1)?;
             Ok(json!(B256::from(KvDb { tx }.slot(&a, &slot))))
         }
         "eth_call" | "eth_estimateGas" => {
+            latest_state(params.get(1), committed, known)?;
             let req = call_request(&params.get(0).cloned().unwrap_or(Value::Null))?;
             let r = exec::call(tx, &block, &req).map_err(evm_error)?;
+            if let Some(why) = r.halted {
+                return Err((-32000, why, None));
+            }
             if !r.success {
                 return Err((3, "execution reverted".into(), Some(json!(r.output))));
             }

@@ -1,0 +1,596 @@
+//! `consort bench --eth`: committed ERC-20 transfers per second through
+//! `eth_sendRawTransaction` on a local Consort network, next to (same run, same machine,
+//! same pre-signed transactions) the in-process revm rate — the ceiling — and, with
+//! `--anvil PATH`, anvil driven by the same workload.
+//!
+//! The token is OpenZeppelin 5.4.0's ERC20 (MIT), `crates/consort/tests/js/contracts/Token.sol`
+//! compiled by solc 0.8.30 (optimizer, 200 runs) into `assets/erc20_token.hex`; a test
+//! checks the file against a fresh compilation. Each of `--senders` accounts is given tokens,
+//! then sends `--txs-per-sender` transfers to fresh addresses; the transactions are signed
+//! before the clock starts. A transfer counts on Consort when seen Committed, on anvil
+//! (automine) when its receipt exists.
+
+#![allow(clippy::print_stdout)]
+
+use std::{
+    net::SocketAddr,
+    process::ExitCode,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use alloy_consensus::{SignableTransaction, TxEnvelope, TxLegacy};
+use alloy_eips::eip2718::Encodable2718;
+use alloy_primitives::{keccak256, Address, Bytes as ABytes, Signature, TxKind, B256, U256};
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use consort_client::ClientConfig;
+use consort_kv::TxId;
+use http_body_util::{BodyExt, Full};
+use secp256k1::{Message, SecretKey, SECP256K1};
+use serde_json::{json, Value};
+
+use crate::{
+    bench::{ms, percentile, BenchArgs},
+    bench_net::{http_conn, resolve_bin, start_consort_with, Sender},
+    sandbox::free_port,
+};
+
+const CHAIN: u64 = 1337;
+const TOKEN: &str = include_str!("../assets/erc20_token.hex");
+
+fn key(label: &str) -> SecretKey {
+    let mut h = keccak256(label.as_bytes());
+    loop {
+        if let Ok(k) = SecretKey::from_slice(h.as_slice()) {
+            return k;
+        }
+        h = keccak256(h);
+    }
+}
+
+fn address(k: &SecretKey) -> Address {
+    let pk = k.public_key(SECP256K1).serialize_uncompressed();
+    Address::from_slice(&keccak256(&pk[1..])[12..])
+}
+
+fn sign(k: &SecretKey, tx: TxLegacy) -> Vec<u8> {
+    let h = tx.signature_hash();
+    let sig = SECP256K1.sign_ecdsa_recoverable(&Message::from_digest(h.0), k);
+    let (id, bytes) = sig.serialize_compact();
+    let env: TxEnvelope = tx
+        .into_signed(Signature::from_bytes_and_parity(&bytes, i32::from(id) != 0))
+        .into();
+    env.encoded_2718()
+}
+
+fn legacy(nonce: u64, to: TxKind, gas: u64, input: Vec<u8>) -> TxLegacy {
+    TxLegacy {
+        chain_id: Some(CHAIN),
+        nonce,
+        gas_price: 0,
+        gas_limit: gas,
+        to,
+        value: U256::ZERO,
+        input: ABytes::from(input),
+    }
+}
+
+fn transfer_data(to: Address, amount: u64) -> Vec<u8> {
+    let mut d = hex::decode("a9059cbb").expect("selector");
+    d.extend_from_slice(B256::left_padding_from(to.as_slice()).as_slice());
+    d.extend_from_slice(&U256::from(amount).to_be_bytes::<32>());
+    d
+}
+
+/// Everything the benchmark sends, signed in advance.
+struct Workload {
+    deployer: Address,
+    token: Address,
+    /// Deployment, then one funding transfer per sender (all from the deployer).
+    setup: Vec<Vec<u8>>,
+    /// Per sender, its transfers in nonce order.
+    transfers: Vec<Vec<Vec<u8>>>,
+}
+
+fn workload(senders: usize, per_sender: usize) -> Result<Workload> {
+    let deployer_key = key("consort bench deployer");
+    let deployer = address(&deployer_key);
+    let token_hex = TOKEN.trim();
+    let mut create = hex::decode(token_hex).context("token bytecode")?;
+    create.extend_from_slice(&U256::from(10u128.pow(30)).to_be_bytes::<32>());
+    let token = deployer.create(0);
+    let keys: Vec<SecretKey> = (0..senders)
+        .map(|i| key(&format!("consort bench sender {i}")))
+        .collect();
+    let mut setup = vec![sign(
+        &deployer_key,
+        legacy(0, TxKind::Create, 3_000_000, create),
+    )];
+    for (i, k) in keys.iter().enumerate() {
+        setup.push(sign(
+            &deployer_key,
+            legacy(
+                i as u64 + 1,
+                TxKind::Call(token),
+                100_000,
+                transfer_data(address(k), 1_000_000),
+            ),
+        ));
+    }
+    // Sign on every core.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunks: Vec<Vec<(usize, SecretKey)>> = (0..threads)
+        .map(|t| {
+            keys.iter()
+                .cloned()
+                .enumerate()
+                .filter(|(i, _)| i % threads == t)
+                .collect()
+        })
+        .collect();
+    let mut transfers: Vec<Vec<Vec<u8>>> = vec![Vec::new(); senders];
+    std::thread::scope(|s| {
+        let hs: Vec<_> = chunks
+            .iter()
+            .map(|chunk| {
+                s.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|(i, k)| {
+                            let txs = (0..per_sender)
+                                .map(|j| {
+                                    let to = Address::from_slice(
+                                        &keccak256(format!("recipient {i} {j}"))[12..],
+                                    );
+                                    sign(
+                                        k,
+                                        legacy(
+                                            j as u64,
+                                            TxKind::Call(token),
+                                            100_000,
+                                            transfer_data(to, 1),
+                                        ),
+                                    )
+                                })
+                                .collect::<Vec<_>>();
+                            (*i, txs)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in hs {
+            for (i, txs) in h.join().expect("signer") {
+                transfers[i] = txs;
+            }
+        }
+    });
+    Ok(Workload {
+        deployer,
+        token,
+        setup,
+        transfers,
+    })
+}
+
+fn raw_hex(raw: &[u8]) -> String {
+    format!("0x{}", hex::encode(raw))
+}
+
+/// In-process ceiling: the same setup and transfers through `consort_evm::send_raw` on an
+/// in-memory store, one KV transaction each, one thread (sender recovery included).
+fn ceiling(w: &Workload) -> Result<f64> {
+    let store = consort_kv::Store::new();
+    let chain = consort_evm::Chain {
+        chain_id: CHAIN,
+        ..Default::default()
+    };
+    let no_hashes = |_: u64| None;
+    let run = |raw: &[u8]| -> Result<()> {
+        let mut tx = store.begin();
+        let b = consort_evm::BlockCtx {
+            chain: &chain,
+            number: store.version() + 1,
+            timestamp: 0,
+            hashes: &no_hashes,
+        };
+        let r = consort_evm::send_raw(&mut tx, &b, raw)?;
+        if !r.status {
+            bail!("transaction {} failed in-process", r.transaction_hash);
+        }
+        store
+            .commit(tx, |_| Ok::<_, String>(()))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(())
+    };
+    for raw in &w.setup {
+        run(raw)?;
+    }
+    let start = Instant::now();
+    let mut n = 0u64;
+    let per = w.transfers.first().map_or(0, Vec::len);
+    for j in 0..per {
+        for s in &w.transfers {
+            run(&s[j])?;
+            n += 1;
+        }
+    }
+    Ok(n as f64 / start.elapsed().as_secs_f64())
+}
+
+/// A JSON-RPC endpoint: Consort over HTTPS (client certificate) or anvil over HTTP.
+#[derive(Clone)]
+enum Endpoint {
+    Consort(ClientConfig),
+    Plain(SocketAddr),
+}
+
+enum Conn {
+    Consort(consort_client::Connection),
+    Plain(Sender),
+}
+
+impl Endpoint {
+    async fn connect(&self) -> Result<Conn> {
+        Ok(match self {
+            Endpoint::Consort(c) => Conn::Consort(c.connect().await?),
+            Endpoint::Plain(a) => Conn::Plain(http_conn(*a).await?),
+        })
+    }
+}
+
+impl Conn {
+    /// Post a JSON-RPC body: the response and, on Consort, the transaction id.
+    async fn rpc(&mut self, body: &Value) -> Result<(Value, Option<TxId>)> {
+        match self {
+            Conn::Consort(c) => {
+                let r = c.post_json("/app/eth", body).await?;
+                if r.status != 200 {
+                    bail!("HTTP {}: {}", r.status, String::from_utf8_lossy(&r.body));
+                }
+                Ok((r.json()?, r.txid.and_then(|t| t.parse().ok())))
+            }
+            Conn::Plain(s) => {
+                let req = http::Request::post("/")
+                    .header(http::header::HOST, "anvil")
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .body(Full::new(Bytes::from(serde_json::to_vec(body)?)))?;
+                s.ready().await?;
+                let r = s.send_request(req).await?;
+                let b = r.into_body().collect().await?.to_bytes();
+                Ok((serde_json::from_slice(&b)?, None))
+            }
+        }
+    }
+
+    async fn call(&mut self, method: &str, params: Value) -> Result<Value> {
+        let (r, _) = self
+            .rpc(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+            .await?;
+        if let Some(e) = r.get("error") {
+            bail!("{method}: {e}");
+        }
+        Ok(r["result"].clone())
+    }
+}
+
+/// Send the setup (in JSON-RPC batches) and wait until its last transaction has a receipt.
+async fn setup(ep: &Endpoint, w: &Workload) -> Result<()> {
+    let mut c = ep.connect().await?;
+    let mut last = Value::Null;
+    for chunk in w.setup.chunks(200) {
+        let batch: Vec<Value> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| json!({"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction", "params": [raw_hex(raw)]}))
+            .collect();
+        let (r, _) = c.rpc(&Value::Array(batch)).await?;
+        for x in r.as_array().context("batch reply")? {
+            if let Some(e) = x.get("error") {
+                bail!("setup transaction refused: {e}");
+            }
+            last = x["result"].clone();
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = c.call("eth_getTransactionReceipt", json!([last])).await?;
+        if !r.is_null() {
+            if r["status"] != "0x1" {
+                bail!("setup transaction failed: {r}");
+            }
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("setup not committed in 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+struct Outcome {
+    done: u64,
+    secs: f64,
+    lat: Vec<Duration>,
+    errors: u64,
+}
+
+/// Drive the transfers from `connections` connections over `eps`; each sender's
+/// transactions go through one connection, in nonce order. `watch`: Consort's commit point
+/// (a transfer counts once committed); otherwise a transfer counts when answered and the
+/// last receipts are awaited.
+async fn drive(
+    eps: &[Endpoint],
+    w: &Workload,
+    connections: usize,
+    consort: bool,
+) -> Result<Outcome> {
+    let transfers = Arc::new(w.transfers.clone());
+    let sent: Arc<Mutex<Vec<(Instant, TxId)>>> = Arc::default();
+    let answered: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..connections {
+        let ep = eps[c % eps.len()].clone();
+        let (transfers, sent, answered, errors) = (
+            transfers.clone(),
+            sent.clone(),
+            answered.clone(),
+            errors.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut conn = ep.connect().await?;
+            let mine: Vec<usize> = (c..transfers.len()).step_by(connections).collect();
+            let per = transfers.first().map_or(0, Vec::len);
+            for j in 0..per {
+                for &s in &mine {
+                    let t = Instant::now();
+                    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": [raw_hex(&transfers[s][j])]});
+                    match conn.rpc(&body).await {
+                        Ok((r, txid)) if r.get("result").is_some() => match txid {
+                            Some(txid) => sent.lock().expect("lock").push((t, txid)),
+                            None => answered.lock().expect("lock").push(t.elapsed()),
+                        },
+                        other => {
+                            if errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+                                eprintln!("first refused transfer: {:?}", other.map(|(r, _)| r));
+                            }
+                        }
+                    }
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut done = 0u64;
+    let mut finished_at = start;
+    if consort {
+        // A transfer's latency ends when it is first seen committed (watched on node 0).
+        let Endpoint::Consort(cfg) = &eps[0] else {
+            bail!("consort endpoint expected")
+        };
+        let mut watcher = cfg.connect().await?;
+        loop {
+            let now = Instant::now();
+            let r = watcher.get("/node/commit").await?;
+            let c: TxId = r.json()?["transaction_id"]
+                .as_str()
+                .unwrap_or("0.0")
+                .parse()?;
+            let all_sent = tasks.iter().all(|t| t.is_finished());
+            let left = {
+                let mut s = sent.lock().expect("lock");
+                s.retain(|(t, txid)| {
+                    if txid.seqno <= c.seqno {
+                        lat.push(now - *t);
+                        done += 1;
+                        finished_at = now;
+                        false
+                    } else {
+                        true
+                    }
+                });
+                s.len()
+            };
+            if all_sent && left == 0 {
+                break;
+            }
+            if now > start + Duration::from_secs(600) {
+                bail!("transfers not committed in 600 s");
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    for t in tasks {
+        t.await??;
+    }
+    if !consort {
+        // Automine: each transfer is mined before its answer; check the last ones.
+        let mut c = eps[0].connect().await?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for s in &w.transfers {
+            let h = keccak256(s.last().context("no transfers")?);
+            loop {
+                let r = c.call("eth_getTransactionReceipt", json!([h])).await?;
+                if r["status"] == "0x1" {
+                    break;
+                }
+                if !r.is_null() || Instant::now() > deadline {
+                    let t = c.call("eth_getTransactionByHash", json!([h])).await?;
+                    let n = c.call("eth_blockNumber", json!([])).await?;
+                    bail!(
+                        "transfer {h} not mined or failed: {r} ({} errors); transaction {t}; block {n}",
+                        errors.load(std::sync::atomic::Ordering::Relaxed)
+                    );
+                }
+                // Automine mines when a transaction arrives; what a full block left
+                // pending waits for the next arrival, so ask for blocks until it is in.
+                c.call("evm_mine", json!([])).await?;
+            }
+        }
+        finished_at = Instant::now();
+        lat = std::mem::take(&mut *answered.lock().expect("lock"));
+        done = lat.len() as u64;
+    }
+    lat.sort();
+    Ok(Outcome {
+        done,
+        secs: (finished_at - start).as_secs_f64().max(1e-9),
+        lat,
+        errors: errors.load(std::sync::atomic::Ordering::Relaxed),
+    })
+}
+
+/// Every sender's last transfer succeeded and the token balances add up.
+async fn check(ep: &Endpoint, w: &Workload) -> Result<()> {
+    let mut c = ep.connect().await?;
+    for s in w.transfers.iter().step_by((w.transfers.len() / 50).max(1)) {
+        let h = keccak256(s.last().context("no transfers")?);
+        let r = c.call("eth_getTransactionReceipt", json!([h])).await?;
+        if r["status"] != "0x1" {
+            bail!("transfer {h}: {r}");
+        }
+    }
+    let mut data = hex::decode("70a08231")?;
+    data.extend_from_slice(B256::left_padding_from(w.deployer.as_slice()).as_slice());
+    let r = c
+        .call(
+            "eth_call",
+            json!([{"to": w.token, "data": raw_hex(&data)}, "latest"]),
+        )
+        .await?;
+    let left = U256::from_str_radix(r.as_str().unwrap_or("0x").trim_start_matches("0x"), 16)?;
+    let expected = U256::from(10u128.pow(30)) - U256::from(w.transfers.len() as u64 * 1_000_000);
+    if left != expected {
+        bail!("deployer's token balance {left}, expected {expected}");
+    }
+    Ok(())
+}
+
+fn report(name: &str, o: &Outcome) -> Value {
+    let tput = o.done as f64 / o.secs;
+    let (p50, p99) = (percentile(&o.lat, 0.5), percentile(&o.lat, 0.99));
+    println!("{name}");
+    println!(
+        "  transfers: {} ({tput:.0}/s), errors: {}; latency p50 {:.1} ms, p99 {:.1} ms",
+        o.done,
+        o.errors,
+        ms(p50),
+        ms(p99)
+    );
+    json!({"transfers": o.done, "per_s": tput, "errors": o.errors, "p50_ms": ms(p50), "p99_ms": ms(p99)})
+}
+
+pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
+    let nodes = args.nodes.max(1);
+    let w = workload(args.senders, args.txs_per_sender)?;
+    let total = args.senders * args.txs_per_sender;
+    println!(
+        "ERC-20 transfers: {} senders x {} = {total} pre-signed transactions, {} connections",
+        args.senders, args.txs_per_sender, args.connections
+    );
+    let base = ceiling(&w)?;
+    println!("in-process revm (consort-evm over the KV store, 1 thread): {base:.0} transfers/s");
+    let mut out = json!({"senders": args.senders, "txs_per_sender": args.txs_per_sender,
+        "connections": args.connections, "nodes": nodes, "in_process_per_s": base});
+
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    let ukey = consort_crypto::keys::SigningKey::generate()?;
+    let cert = consort_crypto::cert::self_signed_leaf(&ukey, "bench", 30)?;
+    std::fs::write(dir.join("user_cert.pem"), cert.to_pem())?;
+    let apps = json!({"ethereum": {"chain_id": CHAIN, "genesis": {}}});
+    let (procs, addrs) = start_consort_with(nodes, dir, args.signature_ms, &apps)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let consort = rt.block_on(async {
+        let mut service = None;
+        for a in &addrs {
+            service = Some(
+                consort_client::wait_until_open(
+                    *a,
+                    &dir.join("node0/service_cert.pem"),
+                    Duration::from_secs(60),
+                    || true,
+                )
+                .await?,
+            );
+        }
+        let service = service.context("no node")?;
+        let eps: Vec<Endpoint> = addrs
+            .iter()
+            .map(|a| ClientConfig::new(*a, &service, Some((&cert, &ukey))).map(Endpoint::Consort))
+            .collect::<Result<_, _>>()?;
+        setup(&eps[0], &w).await?;
+        let o = drive(&eps, &w, args.connections, true).await?;
+        check(&eps[0], &w).await?;
+        anyhow::Ok(o)
+    });
+    drop(procs);
+    let consort = consort?;
+    out["consort"] = report(
+        &format!("Consort, {nodes} node(s), HTTPS, a transfer counts when Committed"),
+        &consort,
+    );
+    let ctput = consort.done as f64 / consort.secs;
+    println!("  ratio to in-process: {:.2}", ctput / base);
+    if let Some(bin) = &args.anvil {
+        let bin = resolve_bin(bin);
+        let port = free_port()?;
+        let mut child = std::process::Command::new(&bin)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--chain-id",
+                &CHAIN.to_string(),
+                "--base-fee",
+                "0",
+                "--gas-price",
+                "0",
+                "--accounts",
+                "0",
+                "--silent",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()))?;
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+        let anvil = rt.block_on(async {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while tokio::net::TcpStream::connect(addr).await.is_err() {
+                if Instant::now() > deadline {
+                    bail!("anvil did not start");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let ep = Endpoint::Plain(addr);
+            setup(&ep, &w).await?;
+            let o = drive(std::slice::from_ref(&ep), &w, args.connections, false).await?;
+            check(&ep, &w).await?;
+            anyhow::Ok(o)
+        });
+        let _ = child.kill();
+        let _ = child.wait();
+        let anvil = anvil?;
+        out["anvil"] = report(
+            &format!(
+                "anvil ({}), automine, HTTP, a transfer counts when mined",
+                bin.display()
+            ),
+            &anvil,
+        );
+        let atput = anvil.done as f64 / anvil.secs;
+        println!("ratio Consort/anvil: throughput {:.2}x", ctput / atput);
+        out["ratio_consort_anvil"] = json!(ctput / atput);
+    }
+    if let Some(p) = &args.json {
+        std::fs::write(p, serde_json::to_vec_pretty(&out)?)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
