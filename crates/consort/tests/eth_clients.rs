@@ -356,3 +356,43 @@ fn the_benchmark_token_is_the_compiled_openzeppelin_erc20() {
         std::fs::read_to_string(workspace().join("crates/consort/assets/erc20_token.hex")).unwrap();
     assert_eq!(fresh.trim(), embedded.trim());
 }
+
+const SANDBOX_SCRIPT: &str = r#"
+import sys, json
+from web3 import Web3, HTTPProvider
+from eth_account import Account
+
+url, d = sys.argv[1:3]
+w3 = Web3(HTTPProvider(url, request_kwargs={"cert": (d + "/user0_cert.pem", d + "/user0_privk.pem"), "verify": d + "/service_cert.pem"}))
+accounts = json.load(open(d + "/eth_accounts.json"))
+assert len(accounts) == 10 and w3.eth.chain_id == 1337
+a, b = Account.from_key(accounts[0]["private_key"]), accounts[1]["address"]
+assert a.address == accounts[0]["address"]
+before = w3.eth.get_balance(b)
+assert before == 1000 * 10**18, before
+tx = a.sign_transaction({"to": b, "value": 5, "gas": 21000, "gasPrice": 0, "nonce": 0, "chainId": 1337})
+r = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(tx.raw_transaction), timeout=20, poll_latency=0.05)
+assert r.status == 1 and w3.eth.get_balance(b) == before + 5
+print("sandbox eth ok")
+"#;
+
+/// `consort sandbox --eth`, as the README shows it: funded development accounts a client
+/// can use at once.
+#[test]
+fn the_sandbox_runs_the_ethereum_app_with_funded_dev_accounts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = Sandbox::start_with(tmp.path(), &["--eth"]);
+    assert!(sb.stdout.contains("/app/eth"), "{}", sb.stdout);
+    let out = run_python(&[
+        "-c",
+        SANDBOX_SCRIPT,
+        &sb.url("/app/eth"),
+        tmp.path().to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success() && text(&out.stdout).contains("sandbox eth ok"),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}

@@ -75,12 +75,18 @@ impl Sandbox {
     }
 
     pub fn start_in(dir: &Path) -> Sandbox {
+        Sandbox::start_with(dir, &[])
+    }
+
+    /// Start a sandbox in `dir` with `extra` command-line arguments.
+    pub fn start_with(dir: &Path, extra: &[&str]) -> Sandbox {
         use std::io::BufRead;
         let port = free_port();
         let mut child = consort()
             .args(["sandbox", "--dir"])
             .arg(dir)
             .args(["--port", &port.to_string(), "--signature-ms", "50"])
+            .args(extra)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .spawn()
