@@ -332,3 +332,97 @@ async fn web3_json_rpc_on_a_node() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// Increments storage slot 0 on every call: every transaction reads and writes the same key.
+fn counter_contract() -> Vec<u8> {
+    let rt = hex::decode("60005460010160005500").unwrap();
+    let mut init = vec![
+        0x60,
+        rt.len() as u8,
+        0x80,
+        0x60,
+        0x0b,
+        0x60,
+        0x00,
+        0x39,
+        0x60,
+        0x00,
+        0xf3,
+    ];
+    init.extend(rt);
+    init
+}
+
+/// Concurrent transactions from many senders through every node of a 3-node network, all
+/// writing one storage slot: they conflict and retry as KV transactions do, and no
+/// increment is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicting_transactions_retry_and_lose_no_update() {
+    use common::network::{NetOptions, Network};
+    let keys = test_keys(8);
+    let funded: Vec<Address> = keys.iter().map(address).collect();
+    let net = Network::start(
+        3,
+        NetOptions {
+            apps: eth_apps(4242, &funded),
+            ..Default::default()
+        },
+    )
+    .await;
+    let rpc = Rpc {
+        client: net.client(0),
+    };
+    let tx = |k: &SecretKey, nonce: u64, to: TxKind, input: Vec<u8>| {
+        sign(
+            k,
+            TxLegacy {
+                chain_id: Some(4242),
+                nonce,
+                gas_price: 0,
+                gas_limit: 100_000,
+                to,
+                value: U256::ZERO,
+                input: ABytes::from(input),
+            },
+        )
+    };
+    let h = rpc
+        .call(
+            "eth_sendRawTransaction",
+            json!([tx(&keys[0], 0, TxKind::Create, counter_contract())]),
+        )
+        .await;
+    let c: Address =
+        serde_json::from_value(rpc.receipt(&h).await["contractAddress"].clone()).unwrap();
+    const PER: u64 = 10;
+    let mut tasks = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        let rpc = Rpc {
+            client: net.client(i % 3),
+        };
+        let k = *k;
+        let first = u64::from(i == 0);
+        tasks.push(tokio::spawn(async move {
+            let mut last = Value::Null;
+            for n in first..first + PER {
+                last = rpc
+                    .call(
+                        "eth_sendRawTransaction",
+                        json!([tx(&k, n, TxKind::Call(c), vec![])]),
+                    )
+                    .await;
+            }
+            rpc.receipt(&last).await
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap()["status"], "0x1");
+    }
+    let slot = rpc
+        .call("eth_getStorageAt", json!([c, "0x0", "latest"]))
+        .await;
+    assert_eq!(
+        U256::from_str_radix(slot.as_str().unwrap().trim_start_matches("0x"), 16).unwrap(),
+        U256::from(PER * keys.len() as u64)
+    );
+}
