@@ -107,7 +107,9 @@ pub struct CallRequest {
 #[derive(Clone, Copy)]
 pub struct BlockCtx<'a> {
     pub chain: &'a Chain,
-    /// The block number the EVM sees (`NUMBER`): the next seqno when executed.
+    /// The block number the EVM sees (`NUMBER`): one past the commit point when executed.
+    /// The transaction's own block (its seqno) is only known once it is appended, and is
+    /// usually larger: `NUMBER` is monotonic but several transactions may see the same.
     pub number: u64,
     pub timestamp: u64,
     /// Hashes of earlier blocks (`BLOCKHASH`).
@@ -229,6 +231,13 @@ pub fn send_decoded(
     let hash = *env.tx_hash();
     if tx.get(RECEIPTS, hash.as_slice()).is_some() {
         return Err(EvmError::Invalid("transaction already known".into()));
+    }
+    let earlier_gas = receipts_in(tx).last().map_or(0, |r| r.cumulative_gas_used);
+    if earlier_gas + env.gas_limit() > chain.block_gas_limit {
+        return Err(EvmError::Invalid(format!(
+            "block gas limit reached: {earlier_gas} used of {} in this batch; send the transaction in another request",
+            chain.block_gas_limit
+        )));
     }
     let expected = KvDb { tx }.account(&from).nonce;
     if env.nonce() != expected {

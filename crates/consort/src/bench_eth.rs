@@ -318,8 +318,8 @@ struct Outcome {
 
 /// Drive the transfers from `connections` connections over `eps`; each sender's
 /// transactions go through one connection, in nonce order. `watch`: Consort's commit point
-/// (a transfer counts once committed); otherwise a transfer counts when answered and the
-/// last receipts are awaited.
+/// (a transfer counts once committed); otherwise (anvil) the run ends when every transfer
+/// is mined, and latency is until the answer.
 async fn drive(
     eps: &[Endpoint],
     w: &Workload,
@@ -408,28 +408,20 @@ async fn drive(
         t.await??;
     }
     if !consort {
-        // Automine: each transfer is mined before its answer; check the last ones.
         let mut c = eps[0].connect().await?;
+        // Automine mines when a transaction arrives; what a full block left pending waits
+        // for the next arrival, so ask for blocks until every sender's last transfer is in.
+        let last: Vec<B256> = w
+            .transfers
+            .iter()
+            .filter_map(|s| s.last().map(keccak256))
+            .collect();
         let deadline = Instant::now() + Duration::from_secs(60);
-        for s in &w.transfers {
-            let h = keccak256(s.last().context("no transfers")?);
-            loop {
-                let r = c.call("eth_getTransactionReceipt", json!([h])).await?;
-                if r["status"] == "0x1" {
-                    break;
-                }
-                if !r.is_null() || Instant::now() > deadline {
-                    let t = c.call("eth_getTransactionByHash", json!([h])).await?;
-                    let n = c.call("eth_blockNumber", json!([])).await?;
-                    bail!(
-                        "transfer {h} not mined or failed: {r} ({} errors); transaction {t}; block {n}",
-                        errors.load(std::sync::atomic::Ordering::Relaxed)
-                    );
-                }
-                // Automine mines when a transaction arrives; what a full block left
-                // pending waits for the next arrival, so ask for blocks until it is in.
-                c.call("evm_mine", json!([])).await?;
+        while !all_succeeded(&mut c, &last).await? {
+            if Instant::now() > deadline {
+                bail!("anvil: transfers not mined in 60 s");
             }
+            c.call("evm_mine", json!([])).await?;
         }
         finished_at = Instant::now();
         lat = std::mem::take(&mut *answered.lock().expect("lock"));
@@ -444,15 +436,31 @@ async fn drive(
     })
 }
 
-/// Every sender's last transfer succeeded and the token balances add up.
+/// Do all of `hashes` have receipts with status 1? (Errors on a failed one.)
+async fn all_succeeded(c: &mut Conn, hashes: &[B256]) -> Result<bool> {
+    for chunk in hashes.chunks(1000) {
+        let batch: Vec<Value> = chunk
+            .iter()
+            .map(|h| json!({"jsonrpc": "2.0", "id": 1, "method": "eth_getTransactionReceipt", "params": [h]}))
+            .collect();
+        let (r, _) = c.rpc(&Value::Array(batch)).await?;
+        for x in r.as_array().context("batch reply")? {
+            match &x["result"] {
+                Value::Null => return Ok(false),
+                r if r["status"] == "0x1" => {}
+                r => bail!("transfer failed: {r}"),
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Every transfer has a receipt with status 1 and the token balances add up (not timed).
 async fn check(ep: &Endpoint, w: &Workload) -> Result<()> {
     let mut c = ep.connect().await?;
-    for s in w.transfers.iter().step_by((w.transfers.len() / 50).max(1)) {
-        let h = keccak256(s.last().context("no transfers")?);
-        let r = c.call("eth_getTransactionReceipt", json!([h])).await?;
-        if r["status"] != "0x1" {
-            bail!("transfer {h}: {r}");
-        }
+    let all: Vec<B256> = w.transfers.iter().flatten().map(keccak256).collect();
+    if !all_succeeded(&mut c, &all).await? {
+        bail!("a transfer has no receipt");
     }
     let mut data = hex::decode("70a08231")?;
     data.extend_from_slice(B256::left_padding_from(w.deployer.as_slice()).as_slice());

@@ -212,6 +212,9 @@ pub(crate) fn run_receipt(cmd: ReceiptCmd) -> Result<ExitCode> {
                 serde_json::from_str(&text).context("receipt is not valid JSON")?;
             // An Ethereum receipt upgrade (`GET /app/eth/receipt`): a receipt plus the
             // claims its leaf commits to (the block's Ethereum receipts).
+            let wrapper_tx = v["ethereum_receipt"]["transactionHash"]
+                .as_str()
+                .map(str::to_string);
             let (v, claims) = match (v.get("receipt"), v.get("claims")) {
                 (Some(r), Some(c)) => (
                     r.clone(),
@@ -229,6 +232,18 @@ pub(crate) fn run_receipt(cmd: ReceiptCmd) -> Result<ExitCode> {
                 if consort_crypto::sha256(c.as_bytes()) != r.leaf_components.claims_digest {
                     eprintln!("FAILED: the claims do not match the receipt's claims digest");
                     return Ok(ExitCode::FAILURE);
+                }
+                // The Ethereum receipt shown next to them must be one of them.
+                if let Some(h) = wrapper_tx.as_deref() {
+                    let listed: Vec<serde_json::Value> =
+                        serde_json::from_str(c).context("claims are not a JSON array")?;
+                    if !listed
+                        .iter()
+                        .any(|r| r["transaction_hash"].as_str() == Some(h))
+                    {
+                        eprintln!("FAILED: transaction {h} is not among the receipt's claims");
+                        return Ok(ExitCode::FAILURE);
+                    }
                 }
             }
             let pem = std::fs::read_to_string(&service_cert)

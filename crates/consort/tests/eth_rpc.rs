@@ -276,6 +276,30 @@ async fn web3_json_rpc_on_a_node() {
         .output()
         .unwrap();
     assert!(!out.status.success(), "forged claims accepted");
+    // Genuine claims shown with the receipt of another transaction: refused too.
+    let mut other = up.clone();
+    other["ethereum_receipt"]["transactionHash"] = json!(format!("0x{}", "22".repeat(32)));
+    std::fs::write(&rfile, serde_json::to_vec(&other).unwrap()).unwrap();
+    let out = consort()
+        .args(["receipt", "verify"])
+        .arg(&rfile)
+        .arg("--service-cert")
+        .arg(dir.join("node0/service_cert.pem"))
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a receipt outside the claims accepted"
+    );
+    // Bounded requests: percentiles, batch size.
+    let (code, _) = rpc
+        .error("eth_feeHistory", json!(["0x4", "latest", vec![50; 101]]))
+        .await;
+    assert_eq!(code, -32602);
+    let big: Vec<Value> = (0..1001)
+        .map(|i| json!({"jsonrpc": "2.0", "id": i, "method": "eth_chainId"}))
+        .collect();
+    assert_eq!(rpc.raw(json!(big)).await["error"]["code"], -32600);
     let (status, _) = get_json(
         &rpc.client,
         &format!("/app/eth/receipt?hash=0x{}", "11".repeat(32)),

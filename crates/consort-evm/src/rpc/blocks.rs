@@ -83,6 +83,20 @@ pub(crate) fn receipts_of(ctx: &mut Ctx<'_>, n: u64) -> Vec<Receipt> {
     out
 }
 
+/// A node that started from a snapshot does not hold the blocks before it: say so rather
+/// than answer as if they were empty.
+fn check_held(ctx: &Ctx<'_>, number: u64) -> Result<(), RpcError> {
+    let first = ctx.node.journal.first_seqno();
+    if number > 0 && number < first {
+        return Err((
+            -32000,
+            format!("this node holds blocks from {first} on (it started from a snapshot); ask another node"),
+            None,
+        ));
+    }
+    Ok(())
+}
+
 /// A receipt in web3's shape, in block `number` with hash `block_hash`.
 pub(crate) fn receipt_json(r: &Receipt, number: u64, block_hash: Option<B256>) -> Value {
     let logs: Vec<Value> = r
@@ -154,7 +168,17 @@ pub(crate) fn block_json(
     } else {
         receipts_of(ctx, number)
     };
+    check_held(ctx, number)?;
     let gas_used: u64 = receipts.iter().map(|r| r.gas_used).sum();
+    // The time the block's transactions saw. Blocks without any (e.g. signatures) record
+    // none: the latest reports the time a transaction sent now would see (clients derive
+    // deadlines from it), older ones 0.
+    let committed = ctx.node.journal.committed().seqno;
+    let timestamp = match receipts.first() {
+        Some(r) => r.timestamp,
+        None if number >= committed => super::now(),
+        None => 0,
+    };
     let mut txs = Vec::new();
     for r in &receipts {
         txs.push(if full {
@@ -172,8 +196,7 @@ pub(crate) fn block_json(
         "number": quantity(number),
         "hash": hash,
         "parentHash": parent,
-        // The time the block's transactions saw; blocks without any have none recorded.
-        "timestamp": quantity(receipts.first().map_or(0, |r| r.timestamp)),
+        "timestamp": quantity(timestamp),
         "gasLimit": quantity(chain.block_gas_limit),
         "gasUsed": quantity(gas_used),
         "baseFeePerGas": "0x0",
@@ -265,6 +288,7 @@ pub(crate) fn get_logs(
             None,
         ));
     }
+    check_held(ctx, from)?;
     let addresses = addresses(f)?;
     let topics = topics(f)?;
     let mut out = Vec::new();

@@ -47,7 +47,7 @@ pub(crate) fn quantity(v: u64) -> Value {
     json!(format!("{v:#x}"))
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -112,7 +112,12 @@ fn transaction_json(ctx: &mut Ctx<'_>, h: &B256) -> Result<Value, RpcError> {
     let Some(raw) = ctx.tx.get(TRANSACTIONS, h.as_slice()) else {
         return Ok(Value::Null);
     };
-    let number = ctx.tx.get_version(TRANSACTIONS, h.as_slice()).unwrap_or(0);
+    // Block fields only once the transaction is committed (before, its block may change).
+    let committed = ctx.node.journal.committed().seqno;
+    let number = ctx
+        .tx
+        .get_version(TRANSACTIONS, h.as_slice())
+        .filter(|n| *n <= committed);
     let index = ctx
         .tx
         .get(RECEIPTS, h.as_slice())
@@ -142,9 +147,9 @@ fn transaction_json(ctx: &mut Ctx<'_>, h: &B256) -> Result<Value, RpcError> {
         "r": sig.r(),
         "s": sig.s(),
         "v": quantity(v),
-        "blockNumber": quantity(number),
-        "blockHash": blocks::hash_of(ctx, number),
-        "transactionIndex": quantity(index),
+        "blockNumber": number.map(quantity),
+        "blockHash": number.and_then(|n| blocks::hash_of(ctx, n)),
+        "transactionIndex": number.map(|_| quantity(index)),
     });
     if !env.is_legacy() {
         j["yParity"] = quantity(parity);
@@ -260,11 +265,31 @@ fn dispatch(ctx: &mut Ctx<'_>, eth: &Eth, method: &str, params: &Value) -> Resul
                 return Err((3, "execution reverted".into(), Some(json!(r.output))));
             }
             if method == "eth_call" {
-                Ok(json!(r.output))
-            } else {
-                // Headroom for the refund and stipend rules eth_call does not model.
-                Ok(quantity(r.gas_used + r.gas_used / 5 + 21_000 / 10))
+                return Ok(json!(r.output));
             }
+            // The least gas limit that succeeds: refunds and the 63/64 rule can make it
+            // more than the gas used; binary search between the two.
+            let cap = req.gas.unwrap_or(chain.block_gas_limit);
+            let ok = |tx: &mut Tx, gas: u64| {
+                let q = CallRequest {
+                    gas: Some(gas),
+                    ..req.clone()
+                };
+                exec::call(tx, &block, &q).is_ok_and(|r| r.success)
+            };
+            if ok(tx, r.gas_used) {
+                return Ok(quantity(r.gas_used));
+            }
+            let (mut lo, mut hi) = (r.gas_used, cap);
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if ok(tx, mid) {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
+            }
+            Ok(quantity(hi))
         }
         "eth_sendRawTransaction" => {
             let raw: ABytes = param(params, 0)?;
@@ -308,6 +333,11 @@ fn dispatch(ctx: &mut Ctx<'_>, eth: &Eth, method: &str, params: &Value) -> Resul
             let newest =
                 blocks::block_number(params.get(1), committed, known)?.unwrap_or(committed);
             let pct = params.get(2).and_then(Value::as_array).map_or(0, Vec::len);
+            if pct > MAX_PERCENTILES {
+                return Err(invalid_params(format!(
+                    "at most {MAX_PERCENTILES} reward percentiles"
+                )));
+            }
             let count = count.min(newest + 1);
             Ok(json!({
                 "oldestBlock": quantity(newest + 1 - count),
@@ -326,6 +356,10 @@ fn dispatch(ctx: &mut Ctx<'_>, eth: &Eth, method: &str, params: &Value) -> Resul
 
 /// Largest raw transaction accepted.
 const MAX_TX_BYTES: usize = 128 * 1024;
+/// Most requests in one batch (geth's default).
+const MAX_BATCH: usize = 1000;
+/// Most reward percentiles in `eth_feeHistory` (geth's limit).
+const MAX_PERCENTILES: usize = 100;
 
 fn one(ctx: &mut Ctx<'_>, eth: &Eth, req: &Value) -> Value {
     let id = req.get("id").cloned().unwrap_or(Value::Null);
@@ -363,6 +397,10 @@ fn json_rpc(ctx: &mut Ctx<'_>, eth: &Eth) -> Response {
         Value::Array(reqs) if reqs.is_empty() => json!({
             "jsonrpc": "2.0", "id": null,
             "error": {"code": -32600, "message": "empty batch"}
+        }),
+        Value::Array(reqs) if reqs.len() > MAX_BATCH => json!({
+            "jsonrpc": "2.0", "id": null,
+            "error": {"code": -32600, "message": format!("a batch holds at most {MAX_BATCH} requests")}
         }),
         Value::Array(reqs) => Value::Array(reqs.iter().map(|q| one(ctx, eth, q)).collect()),
         q => one(ctx, eth, &q),
