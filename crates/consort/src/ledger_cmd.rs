@@ -209,7 +209,7 @@ pub(crate) fn run_receipt(cmd: ReceiptCmd) -> Result<ExitCode> {
                     .with_context(|| format!("reading {}", receipt.display()))?
             };
             let v: serde_json::Value =
-                serde_json::from_str(&text).context("receipt is not valid JSON")?;
+                serde_json::from_str(&text).context("receipt is not valid receipt JSON")?;
             // An Ethereum receipt upgrade (`GET /app/eth/receipt`): a receipt plus the
             // claims its leaf commits to (the block's Ethereum receipts).
             let wrapper_tx = v["ethereum_receipt"]["transactionHash"]
