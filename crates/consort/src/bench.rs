@@ -57,8 +57,12 @@ pub(crate) struct BenchArgs {
     #[arg(long, default_value_t = 2000)]
     pub(crate) senders: usize,
     /// With --eth: transfers per sender.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 15)]
     pub(crate) txs_per_sender: usize,
+    /// With --eth: spread the connections over all nodes (backups forward to the primary);
+    /// by default they all go to the primary, as CCF advises clients that write.
+    #[arg(long)]
+    pub(crate) spread: bool,
     /// With --eth: also drive this anvil binary (e.g. from npm's
     /// @foundry-rs/anvil-linux-amd64) with the same transactions, and report the ratio.
     #[arg(long)]
