@@ -81,7 +81,10 @@ fn start_node(dir: &Path, name: &str, config: &serde_json::Value) -> Result<Sand
     write_file(&config_path, &serde_json::to_string_pretty(config)?, false)?;
     let log = node_dir.join("out.log");
     let f = std::fs::File::create(&log)?;
-    let child = std::process::Command::new(std::env::current_exe()?)
+    let mut cmd = std::process::Command::new(std::env::current_exe()?);
+    // Nodes stop with the sandbox, however it ends.
+    crate::signals::stop_with_parent(&mut cmd);
+    let child = cmd
         .args(["node", "start", "--config"])
         .arg(&config_path)
         .stdout(Stdio::from(f.try_clone()?))
@@ -221,6 +224,11 @@ pub(crate) fn run(args: SandboxArgs) -> Result<ExitCode> {
         .enable_all()
         .worker_threads(2)
         .build()?;
+    // From here a SIGTERM or Ctrl-C waits until the nodes are stopped in order.
+    let mut shutdown = {
+        let _rt = rt.enter();
+        crate::signals::Shutdown::install()
+    };
     let mut nodes: Vec<SandboxNode> = Vec::new();
     let service_cert = dir.join("service_cert.pem");
     for (i, config) in configs.iter().enumerate() {
@@ -299,7 +307,7 @@ pub(crate) fn run(args: SandboxArgs) -> Result<ExitCode> {
     let all_gone = rt.block_on(async {
         let mut reported = vec![false; nodes.len()];
         tokio::select! {
-            _ = crate::signals::shutdown() => false,
+            _ = shutdown.recv() => false,
             _ = async {
                 loop {
                     for (i, n) in nodes.iter_mut().enumerate() {

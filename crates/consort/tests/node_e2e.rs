@@ -39,6 +39,53 @@ fn sandbox_layout_and_output() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o077, 0, "private keys are owner-only");
+    // Stopped (SIGTERM) right after `ready`: its nodes stop too.
+    let dir = sb.dir.clone();
+    assert!(!node_pids(&dir).is_empty(), "node processes not found");
+    drop(sb);
+    assert_nodes_gone(&dir);
+}
+
+/// Processes whose command line names a file under `dir` (the sandbox's nodes).
+fn node_pids(dir: &std::path::Path) -> Vec<u32> {
+    let needle = dir.to_str().unwrap().as_bytes().to_vec();
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        if cmd.windows(needle.len()).any(|w| w == needle.as_slice())
+            && cmd.windows(10).any(|w| w == b"node\0start")
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+fn assert_nodes_gone(dir: &std::path::Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !node_pids(dir).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sandbox nodes still running after the sandbox ended: {:?}",
+            node_pids(dir)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn sandbox_killed_takes_its_nodes_with_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut sb = Sandbox::start_with(tmp.path(), &["--nodes", "2"]);
+    assert_eq!(node_pids(&sb.dir).len(), 2);
+    sb.child.kill().unwrap(); // SIGKILL: no chance to stop them itself
+    sb.child.wait().unwrap();
+    assert_nodes_gone(&sb.dir);
 }
 
 #[test]
