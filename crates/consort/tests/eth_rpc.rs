@@ -229,13 +229,7 @@ async fn web3_json_rpc_on_a_node() {
     assert_eq!(claims[0]["transaction_hash"], h);
     let rfile = dir.join("eth_receipt.json");
     std::fs::write(&rfile, serde_json::to_vec(&up).unwrap()).unwrap();
-    let out = consort()
-        .args(["receipt", "verify"])
-        .arg(&rfile)
-        .arg("--service-cert")
-        .arg(dir.join("node0/service_cert.pem"))
-        .output()
-        .unwrap();
+    let out = verify_receipt(&rfile, &dir.join("node0/service_cert.pem"));
     assert!(
         out.status.success(),
         "{}{}",
@@ -268,25 +262,13 @@ async fn web3_json_rpc_on_a_node() {
         .replace("\"status\":true", "\"status\":false"));
     assert_ne!(forged["claims"], up["claims"]);
     std::fs::write(&rfile, serde_json::to_vec(&forged).unwrap()).unwrap();
-    let out = consort()
-        .args(["receipt", "verify"])
-        .arg(&rfile)
-        .arg("--service-cert")
-        .arg(dir.join("node0/service_cert.pem"))
-        .output()
-        .unwrap();
+    let out = verify_receipt(&rfile, &dir.join("node0/service_cert.pem"));
     assert!(!out.status.success(), "forged claims accepted");
     // Genuine claims shown with the receipt of another transaction: refused too.
     let mut other = up.clone();
     other["ethereum_receipt"]["transactionHash"] = json!(format!("0x{}", "22".repeat(32)));
     std::fs::write(&rfile, serde_json::to_vec(&other).unwrap()).unwrap();
-    let out = consort()
-        .args(["receipt", "verify"])
-        .arg(&rfile)
-        .arg("--service-cert")
-        .arg(dir.join("node0/service_cert.pem"))
-        .output()
-        .unwrap();
+    let out = verify_receipt(&rfile, &dir.join("node0/service_cert.pem"));
     assert!(
         !out.status.success(),
         "a receipt outside the claims accepted"
@@ -360,21 +342,7 @@ async fn web3_json_rpc_on_a_node() {
 /// Increments storage slot 0 on every call: every transaction reads and writes the same key.
 fn counter_contract() -> Vec<u8> {
     let rt = hex::decode("60005460010160005500").unwrap();
-    let mut init = vec![
-        0x60,
-        rt.len() as u8,
-        0x80,
-        0x60,
-        0x0b,
-        0x60,
-        0x00,
-        0x39,
-        0x60,
-        0x00,
-        0xf3,
-    ];
-    init.extend(rt);
-    init
+    common::eth::creation_code(&rt)
 }
 
 /// Concurrent transactions from many senders through every node of a 3-node network, all
@@ -449,4 +417,15 @@ async fn conflicting_transactions_retry_and_lose_no_update() {
         U256::from_str_radix(slot.as_str().unwrap().trim_start_matches("0x"), 16).unwrap(),
         U256::from(PER * keys.len() as u64)
     );
+}
+
+/// `consort receipt verify FILE --service-cert CERT`.
+fn verify_receipt(file: &std::path::Path, cert: &std::path::Path) -> std::process::Output {
+    consort()
+        .args(["receipt", "verify"])
+        .arg(file)
+        .arg("--service-cert")
+        .arg(cert)
+        .output()
+        .unwrap()
 }

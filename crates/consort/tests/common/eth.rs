@@ -33,6 +33,11 @@ pub fn storage_contract() -> Vec<u8> {
     let mut rt = hex::decode("36600f5760005460005260206000f35b6000356000556000356000527f").unwrap();
     rt.extend([0xaa; 32]);
     rt.extend(hex::decode("60206000a100").unwrap());
+    creation_code(&rt)
+}
+
+/// Creation code that deploys `rt` as the contract's code (CODECOPY it, RETURN it).
+pub fn creation_code(rt: &[u8]) -> Vec<u8> {
     let mut init = vec![
         0x60,
         rt.len() as u8,
