@@ -111,6 +111,32 @@ async fn web3_json_rpc_on_a_node() {
     let bob = address(&SecretKey::from_slice(&[8u8; 32]).unwrap());
     let rpc = &node.rpc;
     assert_eq!(rpc.call("eth_chainId", json!([])).await, "0x1092");
+    // Only users governance registered: no certificate, or an unknown one, gets 401 with
+    // CCF's error body, on both paths of the endpoint.
+    let service = consort_crypto::cert::Certificate::from_pem(
+        &std::fs::read_to_string(dir.join("node0/service_cert.pem")).unwrap(),
+    )
+    .unwrap();
+    let stranger_key = SigningKey::generate().unwrap();
+    let stranger = consort_crypto::cert::self_signed_leaf(&stranger_key, "stranger", 30).unwrap();
+    for identity in [None, Some((&stranger, &stranger_key))] {
+        let client = ClientConfig::new(rpc.client.addr, &service, identity).unwrap();
+        for path in ["/app/eth", "/"] {
+            let mut c = client.connect().await.unwrap();
+            let r = c
+                .post(
+                    path,
+                    r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}"#.into(),
+                    "application/json",
+                )
+                .await
+                .unwrap();
+            let body = r.json().unwrap();
+            assert_eq!(r.status, 401, "{path}: {body}");
+            assert_eq!(body["error"]["code"], "InvalidAuthenticationInfo", "{body}");
+            assert!(body["error"]["message"].is_string(), "{body}");
+        }
+    }
     assert_eq!(
         rpc.call("eth_getBalance", json!([address(&alice), "latest"]))
             .await,

@@ -1,6 +1,7 @@
 //! JWT bearer authentication: an issuer's JWKS given at service creation; tokens minted by
 //! Python's `cryptography` (RS256 and ES256) are accepted; expired, wrongly signed,
-//! unknown-key and wrong-issuer tokens get 401.
+//! unknown-key and wrong-issuer tokens get 401 — on the logging app and on the Ethereum
+//! JSON-RPC endpoint.
 
 mod common;
 
@@ -64,6 +65,7 @@ json.dump(toks, open(out + "/tokens.json", "w"))
             "data_dir": "node0",
             "signature_ms_interval": 50,
             "jwt_issuers": [{"issuer": "https://idp.example", "jwks_file": "jwks.json"}],
+            "apps": {"ethereum": {"chain_id": 777}},
         }))
         .unwrap(),
     )
@@ -93,7 +95,7 @@ json.dump(toks, open(out + "/tokens.json", "w"))
         assert!(std::time::Instant::now() < deadline, "node did not start");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let call = |token: &str, id: u64| {
+    let call_at = |token: &str, path: &str, body: &str| {
         let o = std::process::Command::new("curl")
             .args([
                 "-s",
@@ -110,16 +112,19 @@ json.dump(toks, open(out + "/tokens.json", "w"))
                 "-H",
                 "content-type: application/json",
             ])
-            .args([
-                "-d",
-                &format!(r#"{{"id": {id}, "msg": "jwt"}}"#),
-                &url("/app/log/private"),
-            ])
+            .args(["-d", body, &url(path)])
             .output()
             .unwrap();
         let t = text(&o.stdout);
         let (body, code) = t.rsplit_once('\n').unwrap();
         (code.parse::<u16>().unwrap(), body.to_string())
+    };
+    let call = |token: &str, id: u64| {
+        call_at(
+            token,
+            "/app/log/private",
+            &format!(r#"{{"id": {id}, "msg": "jwt"}}"#),
+        )
     };
     assert_eq!(call(tokens["rs256"].as_str().unwrap(), 1).0, 200);
     assert_eq!(call(tokens["es256"].as_str().unwrap(), 2).0, 200);
@@ -138,6 +143,17 @@ json.dump(toks, open(out + "/tokens.json", "w"))
     }
     let (code, _) = call("not.a.jwt", 3);
     assert_eq!(code, 401);
+    // The Ethereum endpoint admits the same tokens, and only them.
+    let chain_id = r#"{"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}"#;
+    let (code, body) = call_at(tokens["es256"].as_str().unwrap(), "/app/eth", chain_id);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["result"],
+        "0x309"
+    );
+    let (code, body) = call_at(tokens["forged"].as_str().unwrap(), "/app/eth", chain_id);
+    assert_eq!(code, 401, "{body}");
+    assert!(body.contains("InvalidAuthenticationInfo"), "{body}");
     let _ = std::process::Command::new("kill")
         .arg("-TERM")
         .arg(node.id().to_string())
