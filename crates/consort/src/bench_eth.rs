@@ -93,6 +93,13 @@ struct Workload {
     transfers: Vec<Vec<Vec<u8>>>,
 }
 
+impl Workload {
+    /// The transfers' transaction hashes.
+    fn hashes(&self) -> Vec<B256> {
+        self.transfers.iter().flatten().map(keccak256).collect()
+    }
+}
+
 fn workload(senders: usize, per_sender: usize) -> Result<Workload> {
     let deployer_key = key("consort bench deployer");
     let deployer = address(&deployer_key);
@@ -413,8 +420,8 @@ async fn drive(
         // Automine mines when a transaction arrives; what a full block left pending waits
         // for the next arrival, so ask for blocks until the pool is empty.
         let deadline = Instant::now() + Duration::from_secs(60);
+        let mut c = eps[0].connect().await?;
         loop {
-            let mut c = eps[0].connect().await?;
             let pool = c.call("txpool_status", json!([])).await?;
             if pool["pending"] == "0x0" && pool["queued"] == "0x0" {
                 break;
@@ -427,51 +434,50 @@ async fn drive(
         finished_at = Instant::now();
         lat = std::mem::take(&mut *answered.lock().expect("lock"));
         // Only what was mined counts (anvil has been seen to drop an accepted transaction).
-        let mut c = eps[0].connect().await?;
-        let all: Vec<B256> = w.transfers.iter().flatten().map(keccak256).collect();
-        for chunk in all.chunks(200) {
-            let batch: Vec<Value> = chunk
-                .iter()
-                .map(|h| json!({"jsonrpc": "2.0", "id": 1, "method": "eth_getTransactionReceipt", "params": [h]}))
-                .collect();
-            let (r, _) = c.rpc(&Value::Array(batch)).await?;
-            done += r
-                .as_array()
-                .context("batch reply")?
-                .iter()
-                .filter(|x| x["result"]["status"] == "0x1")
-                .count() as u64;
-        }
+        done = receipts(&mut c, &w.hashes())
+            .await?
+            .iter()
+            .filter(|x| x["result"]["status"] == "0x1")
+            .count() as u64;
     }
     lat.sort();
-    let sent = (w.transfers.iter().map(Vec::len).sum::<usize>() as u64)
-        .saturating_sub(errors.load(std::sync::atomic::Ordering::Relaxed));
+    let errors = errors.load(std::sync::atomic::Ordering::Relaxed);
     Ok(Outcome {
-        sent,
+        sent: (w.transfers.iter().map(Vec::len).sum::<usize>() as u64).saturating_sub(errors),
         done,
         secs: (finished_at - start).as_secs_f64().max(1e-9),
         lat,
-        errors: errors.load(std::sync::atomic::Ordering::Relaxed),
+        errors,
     })
 }
 
-/// Do all of `hashes` have receipts with status 1? (Errors on a failed one.)
-async fn all_succeeded(c: &mut Conn, hashes: &[B256]) -> Result<bool> {
+/// The `eth_getTransactionReceipt` replies for `hashes` (batches of 200), in order.
+async fn receipts(c: &mut Conn, hashes: &[B256]) -> Result<Vec<Value>> {
+    let mut out = Vec::with_capacity(hashes.len());
     for chunk in hashes.chunks(200) {
         let batch: Vec<Value> = chunk
             .iter()
             .map(|h| json!({"jsonrpc": "2.0", "id": 1, "method": "eth_getTransactionReceipt", "params": [h]}))
             .collect();
         let (r, _) = c.rpc(&Value::Array(batch)).await?;
-        for x in r.as_array().context("batch reply")? {
-            if let Some(e) = x.get("error") {
-                bail!("eth_getTransactionReceipt: {e}");
-            }
-            match &x["result"] {
-                Value::Null => return Ok(false),
-                r if r["status"] == "0x1" => {}
-                r => bail!("transfer failed: {r}"),
-            }
+        match r {
+            Value::Array(a) => out.extend(a),
+            _ => bail!("batch reply expected, got {r}"),
+        }
+    }
+    Ok(out)
+}
+
+/// Do all of `hashes` have receipts with status 1? (Errors on a failed one.)
+async fn all_succeeded(c: &mut Conn, hashes: &[B256]) -> Result<bool> {
+    for x in receipts(c, hashes).await? {
+        if let Some(e) = x.get("error") {
+            bail!("eth_getTransactionReceipt: {e}");
+        }
+        match &x["result"] {
+            Value::Null => return Ok(false),
+            r if r["status"] == "0x1" => {}
+            r => bail!("transfer failed: {r}"),
         }
     }
     Ok(true)
@@ -481,8 +487,7 @@ async fn all_succeeded(c: &mut Conn, hashes: &[B256]) -> Result<bool> {
 /// has a receipt with status 1 (not timed).
 async fn check(ep: &Endpoint, w: &Workload, all: bool) -> Result<()> {
     let mut c = ep.connect().await?;
-    let hashes: Vec<B256> = w.transfers.iter().flatten().map(keccak256).collect();
-    if all && !all_succeeded(&mut c, &hashes).await? {
+    if all && !all_succeeded(&mut c, &w.hashes()).await? {
         bail!("a transfer has no receipt");
     }
     let mut data = hex::decode("70a08231")?;

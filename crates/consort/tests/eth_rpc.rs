@@ -19,6 +19,7 @@ struct EthNode {
     dir: std::path::PathBuf,
     child: std::process::Child,
     rpc: Rpc,
+    service: consort_crypto::cert::Certificate,
 }
 
 impl Drop for EthNode {
@@ -74,6 +75,7 @@ async fn eth_node() -> EthNode {
         dir,
         child,
         rpc,
+        service,
     }
 }
 
@@ -113,14 +115,10 @@ async fn web3_json_rpc_on_a_node() {
     assert_eq!(rpc.call("eth_chainId", json!([])).await, "0x1092");
     // Only users governance registered: no certificate, or an unknown one, gets 401 with
     // CCF's error body, on both paths of the endpoint.
-    let service = consort_crypto::cert::Certificate::from_pem(
-        &std::fs::read_to_string(dir.join("node0/service_cert.pem")).unwrap(),
-    )
-    .unwrap();
     let stranger_key = SigningKey::generate().unwrap();
     let stranger = consort_crypto::cert::self_signed_leaf(&stranger_key, "stranger", 30).unwrap();
     for identity in [None, Some((&stranger, &stranger_key))] {
-        let client = ClientConfig::new(rpc.client.addr, &service, identity).unwrap();
+        let client = ClientConfig::new(rpc.client.addr, &node.service, identity).unwrap();
         for path in ["/app/eth", "/"] {
             let mut c = client.connect().await.unwrap();
             let r = c
