@@ -107,9 +107,10 @@ pub struct CallRequest {
 #[derive(Clone, Copy)]
 pub struct BlockCtx<'a> {
     pub chain: &'a Chain,
-    /// The block number the EVM sees (`NUMBER`): one past the commit point when executed.
-    /// The transaction's own block (its seqno) is only known once it is appended, and is
-    /// usually larger: `NUMBER` is monotonic but several transactions may see the same.
+    /// The block number the EVM sees (`NUMBER`). For a transaction: its KV transaction's
+    /// read version + 1, the seqno it gets if nothing commits before it; a transaction that
+    /// reads `NUMBER` (or `BLOCKHASH`, whose range depends on it) is pinned to that seqno
+    /// ([`Tx::pin_next_version`]) and retried otherwise. For calls: one past the commit point.
     pub number: u64,
     pub timestamp: u64,
     /// Hashes of earlier blocks (`BLOCKHASH`).
@@ -122,6 +123,42 @@ impl std::fmt::Debug for BlockCtx<'_> {
             .field("chain", self.chain)
             .field("number", &self.number)
             .finish_non_exhaustive()
+    }
+}
+
+/// A block whose `NUMBER` reads are recorded in `used`.
+struct TrackedBlock<'a> {
+    env: BlockEnv,
+    used: &'a std::cell::Cell<bool>,
+}
+
+impl revm::context_interface::Block for TrackedBlock<'_> {
+    fn number(&self) -> U256 {
+        self.used.set(true);
+        self.env.number
+    }
+    fn beneficiary(&self) -> Address {
+        self.env.beneficiary
+    }
+    fn timestamp(&self) -> U256 {
+        self.env.timestamp
+    }
+    fn gas_limit(&self) -> u64 {
+        self.env.gas_limit
+    }
+    fn basefee(&self) -> u64 {
+        self.env.basefee
+    }
+    fn difficulty(&self) -> U256 {
+        self.env.difficulty
+    }
+    fn prevrandao(&self) -> Option<B256> {
+        self.env.prevrandao
+    }
+    fn blob_excess_gas_and_price(
+        &self,
+    ) -> Option<revm::context_interface::block::BlobExcessGasAndPrice> {
+        self.env.blob_excess_gas_and_price
     }
 }
 
@@ -246,15 +283,20 @@ pub fn send_decoded(
             got: env.nonce(),
         });
     }
+    let number_used = std::cell::Cell::new(false);
     let result = {
         let db = EvmDb {
             kv: KvDb { tx },
             hashes: b.hashes,
         };
+        let block = TrackedBlock {
+            env: block_env(b),
+            used: &number_used,
+        };
         let mut evm = Context::mainnet()
             .with_db(db)
             .with_cfg(cfg(chain))
-            .with_block(block_env(b))
+            .with_block(block)
             .build_mainnet();
         evm.transact(tx_env(&env, from)).map_err(|e| match e {
             EVMError::Transaction(
@@ -265,6 +307,10 @@ pub fn send_decoded(
         })?
     };
     let (result, mut state) = (result.result, result.state);
+    if number_used.get() {
+        // Its outcome holds only as block `b.number`: commit there or retry.
+        tx.pin_next_version();
+    }
     // Fees are burnt (the base fee is 0; a priority fee is paid by the sender and credited
     // to nobody): a coinbase credited by every transaction would be one key every
     // transaction writes, and so conflicts between all of them.

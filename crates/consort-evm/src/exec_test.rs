@@ -392,3 +392,56 @@ fn governance_sets_balances_and_the_chain_id() {
     tx.put(ETH_BALANCE_UPDATES, key, b"twelve".to_vec());
     assert!(crate::settings::apply_balance_updates(&mut tx).is_err());
 }
+
+#[test]
+fn a_transaction_reading_number_commits_only_as_that_block() {
+    let (alice, bob) = (Key::new(1), Key::new(2));
+    let store = Store::new();
+    funded(&store, &[&alice, &bob]);
+    // Runtime: store NUMBER in slot 0. Bob's transfer touches nothing it reads.
+    let deploy = alice.sign(legacy(
+        0,
+        TxKind::Create,
+        0,
+        deploy_code(&hex::decode("4360005500").unwrap()),
+    ));
+    let contract = run(&store, &deploy).unwrap().contract_address.unwrap();
+    let mut plain = store.begin();
+    let b = block(plain.read_version() + 1);
+    send_raw(
+        &mut plain,
+        &b,
+        &bob.sign(legacy(0, TxKind::Call(Address::repeat_byte(9)), 1, vec![])),
+    )
+    .unwrap();
+    let mut reader = store.begin();
+    let b = block(reader.read_version() + 1);
+    send_raw(
+        &mut reader,
+        &b,
+        &alice.sign(legacy(1, TxKind::Call(contract), 0, vec![])),
+    )
+    .unwrap();
+    // The transfer commits first: the transaction that read NUMBER would land in the next
+    // block, so it conflicts (and the endpoint runs it again).
+    store.commit(plain, |_| Ok::<_, String>(())).unwrap();
+    assert!(matches!(
+        store.commit(reader, |_| Ok::<_, String>(())),
+        Err(consort_kv::KvError::Conflict { .. })
+    ));
+    let mut again = store.begin();
+    let number = again.read_version() + 1;
+    send_raw(
+        &mut again,
+        &block(number),
+        &alice.sign(legacy(1, TxKind::Call(contract), 0, vec![])),
+    )
+    .unwrap();
+    store.commit(again, |_| Ok::<_, String>(())).unwrap();
+    assert_eq!(store.version(), number);
+    let mut t = store.begin();
+    assert_eq!(
+        crate::db::KvDb { tx: &mut t }.slot(&contract, &U256::ZERO),
+        U256::from(number)
+    );
+}

@@ -273,7 +273,7 @@ impl Store {
         tx: Tx,
         hook: impl FnOnce(&Committed) -> Result<(), E>,
     ) -> Result<CommitOutcome, KvError> {
-        let (snapshot, reads, write_set) = tx.into_parts();
+        let (snapshot, reads, write_set, pinned) = tx.into_parts();
         if write_set.is_empty() {
             return Ok(CommitOutcome::ReadOnly {
                 read_version: snapshot.version,
@@ -281,6 +281,12 @@ impl Store {
         }
         let mut inner = self.write();
         validate(&snapshot, &inner.current, &reads)?;
+        if pinned && inner.current.version != snapshot.version {
+            return Err(KvError::Conflict {
+                map: "(its version: another transaction committed first)".into(),
+                read_version: snapshot.version,
+            });
+        }
         let read_version = snapshot.version;
         // Release the transaction's snapshot so unshared nodes are updated in place.
         drop(snapshot);

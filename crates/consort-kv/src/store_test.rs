@@ -67,6 +67,28 @@ fn blind_writes_and_disjoint_keys_do_not_conflict() {
 }
 
 #[test]
+fn pinned_transactions_commit_only_right_after_their_snapshot() {
+    let store = Store::new();
+    let mut pinned = store.begin();
+    let mut other = store.begin();
+    pinned.put("m", &b"a"[..], &b"1"[..]);
+    pinned.pin_next_version();
+    other.put("n", &b"b"[..], &b"1"[..]);
+    ok(&store, other);
+    // Disjoint keys, but another commit took the version it computed with.
+    assert!(matches!(
+        store.commit(pinned, |_| Ok::<_, String>(())),
+        Err(KvError::Conflict { .. })
+    ));
+    let mut retry = store.begin();
+    retry.put("m", &b"a"[..], &b"1"[..]);
+    retry.pin_next_version();
+    let v = retry.read_version();
+    ok(&store, retry);
+    assert_eq!(store.version(), v + 1);
+}
+
+#[test]
 fn read_only_transactions_never_conflict() {
     let store = Store::new();
     let mut w = store.begin();

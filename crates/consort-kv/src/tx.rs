@@ -29,6 +29,8 @@ pub struct Tx {
     reads: ReadSet,
     writes: WriteSet,
     claims_digest: Option<Sha256Digest>,
+    /// Commit only as the version right after the snapshot (see [`Tx::pin_next_version`]).
+    pinned: bool,
 }
 
 fn own<R: RangeBounds<[u8]> + ?Sized>(r: &R) -> (Bound<Bytes>, Bound<Bytes>) {
@@ -61,11 +63,20 @@ impl Tx {
             reads: ReadSet::new(),
             writes: WriteSet::default(),
             claims_digest: None,
+            pinned: false,
         }
     }
 
-    pub(crate) fn into_parts(self) -> (Snapshot, ReadSet, WriteSet) {
-        (self.snapshot, self.reads, self.writes)
+    pub(crate) fn into_parts(self) -> (Snapshot, ReadSet, WriteSet, bool) {
+        (self.snapshot, self.reads, self.writes, self.pinned)
+    }
+
+    /// What this transaction computed depends on its own version (it used
+    /// `read_version() + 1` as its position): its commit then fails with
+    /// [`crate::KvError::Conflict`] if anything else committed since its snapshot, and the
+    /// caller retries as for any conflict.
+    pub fn pin_next_version(&mut self) {
+        self.pinned = true;
     }
 
     /// Version of the snapshot this transaction reads.

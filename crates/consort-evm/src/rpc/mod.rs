@@ -296,6 +296,11 @@ fn dispatch(ctx: &mut Ctx<'_>, eth: &Eth, method: &str, params: &Value) -> Resul
             if raw.len() > MAX_TX_BYTES {
                 return Err(invalid_params("transaction larger than 128 KiB"));
             }
+            // Executed as the block it becomes if nothing commits first (else retried).
+            let block = BlockCtx {
+                number: tx.read_version() + 1,
+                ..block
+            };
             let r = exec::send_raw(tx, &block, &raw).map_err(evm_error)?;
             Ok(json!(r.transaction_hash))
         }
