@@ -3,10 +3,12 @@
 //! - Named maps of byte keys to byte values, **ordered by key** (range scans, pagination).
 //!   A map whose name starts with `public:` is public: its writes are readable in the ledger.
 //!   All other maps are private: their writes are encrypted with the ledger secret.
-//! - [`Store`]: MVCC over persistent maps (`imbl`); every applied transaction gets the next
-//!   version (seqno) and the current view, giving its [`TxId`] `view.seqno`. Readers work
-//!   on an immutable snapshot while writers commit; [`Store::rollback`] returns to an
-//!   earlier version (consensus discards unsigned tails this way).
+//! - [`Store`]: MVCC over multi-version maps (each key keeps the versions open snapshots
+//!   still read); every applied transaction gets the next version (seqno) and the current
+//!   view, giving its [`TxId`] `view.seqno`. Readers work on an immutable snapshot while
+//!   writers commit, and a commit copies nothing however many snapshots are open;
+//!   [`Store::rollback`] returns to an earlier version (consensus discards unsigned tails
+//!   this way).
 //! - [`Tx`]: optimistic, serializable transactions. A commit whose reads (keys or ranges)
 //!   were overwritten by a later committed version fails with [`KvError::Conflict`];
 //!   read-only transactions never conflict.
@@ -16,6 +18,7 @@
 
 pub mod entry;
 mod error;
+mod mvcc;
 pub mod secrets;
 pub mod snapshot;
 mod store;

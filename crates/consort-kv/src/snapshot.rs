@@ -12,16 +12,13 @@
 //! item    := key_size(u64) key pad8  value_size(u64 = 8 + len) version(u64) value pad8
 //! ```
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use consort_crypto::Sha256Digest;
-use imbl::OrdMap;
 
 use crate::{
     entry::{self, put_bytes, put_u64, EntryView, Reader, PUBLIC_OFFSET},
     is_public,
-    store::{MapState, Versioned},
+    store::MapDump,
     KvError, LedgerSecrets, Snapshot, TxId, Version,
 };
 
@@ -31,20 +28,20 @@ fn pad8(out: &mut Vec<u8>, size: usize) {
     out.extend(std::iter::repeat_n(0u8, (8 - size % 8) % 8));
 }
 
-fn put_map(out: &mut Vec<u8>, name: &str, state: &MapState) {
+fn put_map(out: &mut Vec<u8>, (name, last_write, items): &MapDump) {
     put_bytes(out, name.as_bytes());
-    put_u64(out, state.last_write);
+    put_u64(out, *last_write);
     let size_at = out.len();
     put_u64(out, 0);
     let start = out.len();
-    for (k, v) in state.data.iter() {
+    for (k, value, version) in items {
         put_u64(out, k.len() as u64);
         out.extend_from_slice(k);
         pad8(out, k.len());
-        put_u64(out, 8 + v.value.len() as u64);
-        put_u64(out, v.version);
-        out.extend_from_slice(&v.value);
-        pad8(out, 8 + v.value.len());
+        put_u64(out, 8 + value.len() as u64);
+        put_u64(out, *version);
+        out.extend_from_slice(value);
+        pad8(out, 8 + value.len());
     }
     let size = (out.len() - start) as u64;
     out[size_at..size_at + 8].copy_from_slice(&size.to_le_bytes());
@@ -74,20 +71,13 @@ pub fn serialize_snapshot(
     for v in view_history {
         put_u64(&mut out, *v);
     }
-    for (name, state) in snap
-        .maps
-        .iter()
-        .filter(|(n, m)| !m.data.is_empty() && is_public(n))
-    {
-        put_map(&mut out, name, state);
+    let maps = snap.dump();
+    for m in maps.iter().filter(|m| is_public(&m.0)) {
+        put_map(&mut out, m);
     }
     let public_end = out.len();
-    for (name, state) in snap
-        .maps
-        .iter()
-        .filter(|(n, m)| !m.data.is_empty() && !is_public(n))
-    {
-        put_map(&mut out, name, state);
+    for m in maps.iter().filter(|m| !is_public(&m.0)) {
+        put_map(&mut out, m);
     }
     entry::seal_entry(out, public_end, txid, true, 0, secret)
 }
@@ -101,7 +91,7 @@ pub struct DecodedSnapshot {
     pub snapshot: Snapshot,
 }
 
-fn read_maps(r: &mut Reader<'_>, maps: &mut OrdMap<Arc<str>, MapState>) -> Result<(), KvError> {
+fn read_maps(r: &mut Reader<'_>, maps: &mut Vec<MapDump>) -> Result<(), KvError> {
     while !r.done() {
         let name = std::str::from_utf8(r.sized()?)
             .map_err(|_| KvError::Malformed("map name is not UTF-8".into()))?
@@ -110,10 +100,7 @@ fn read_maps(r: &mut Reader<'_>, maps: &mut OrdMap<Arc<str>, MapState>) -> Resul
         let size = r.u64()?;
         let body = r.take(size)?;
         let mut m = Reader { buf: body, pos: 0 };
-        let mut state = MapState {
-            data: OrdMap::new(),
-            last_write,
-        };
+        let mut items: Vec<(Bytes, Bytes, Version)> = Vec::new();
         while !m.done() {
             let k = m.sized()?;
             m.take(((8 - k.len() % 8) % 8) as u64)?;
@@ -126,17 +113,16 @@ fn read_maps(r: &mut Reader<'_>, maps: &mut OrdMap<Arc<str>, MapState>) -> Resul
             let version = m.u64()?;
             let v = m.take(vsize - 8)?;
             m.take(((8 - vsize as usize % 8) % 8) as u64)?;
-            state.data.insert(
+            items.push((
                 Bytes::copy_from_slice(k),
-                Versioned {
-                    version,
-                    value: Bytes::copy_from_slice(v),
-                },
-            );
+                Bytes::copy_from_slice(v),
+                version,
+            ));
         }
-        if maps.insert(Arc::from(name.as_str()), state).is_some() {
+        if maps.iter().any(|(n, _, _)| *n == name) {
             return Err(KvError::Malformed(format!("map {name} appears twice")));
         }
+        maps.push((name, last_write, items));
     }
     Ok(())
 }
@@ -150,7 +136,9 @@ pub fn decode_snapshot(bytes: &[u8], secrets: &LedgerSecrets) -> Result<DecodedS
         buf: &plain,
         pos: 0,
     };
-    read_maps(&mut pr, &mut decoded.snapshot.maps)?;
+    let mut maps = decoded.snapshot.dump();
+    read_maps(&mut pr, &mut maps)?;
+    decoded.snapshot = Snapshot::from_dump(decoded.snapshot.version(), maps);
     Ok(decoded)
 }
 
@@ -188,7 +176,7 @@ pub fn decode_snapshot_public(bytes: &[u8]) -> Result<(EntryView<'_>, DecodedSna
         .chunks(8)
         .map(|c| u64::from_le_bytes(c.try_into().expect("8")))
         .collect();
-    let mut maps = OrdMap::new();
+    let mut maps = Vec::new();
     read_maps(&mut r, &mut maps)?;
     Ok((
         view,
@@ -196,10 +184,7 @@ pub fn decode_snapshot_public(bytes: &[u8]) -> Result<(EntryView<'_>, DecodedSna
             txid: view.txid,
             root,
             view_history,
-            snapshot: Snapshot {
-                version: seqno,
-                maps,
-            },
+            snapshot: Snapshot::from_dump(seqno, maps),
         },
     ))
 }

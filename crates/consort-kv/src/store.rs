@@ -1,37 +1,42 @@
 //! MVCC store: immutable snapshots of persistent ordered maps, one version per transaction.
 
 use std::{
-    collections::VecDeque,
+    collections::{BTreeMap, VecDeque},
     ops::Bound,
     sync::{Arc, RwLock},
 };
 
 use bytes::Bytes;
-use imbl::OrdMap;
 
-use crate::{tx::ReadSet, KvError, Tx, TxId, Version, View, WriteSet};
+use crate::{
+    mvcc::{Cell, Chain, Data, Pin, Table, Tables},
+    tx::ReadSet,
+    KvError, Tx, TxId, Version, View, WriteSet,
+};
 
-/// A value with the version that wrote it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Versioned {
-    pub(crate) version: Version,
-    pub(crate) value: Bytes,
-}
-
-/// One map's contents at some version.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct MapState {
-    pub(crate) data: OrdMap<Bytes, Versioned>,
-    /// Version of the last transaction that wrote (or removed) anything in this map.
-    pub(crate) last_write: Version,
-}
-
-/// An immutable, consistent view of every map at one version. Cheap to clone.
-#[derive(Clone, Debug, Default)]
+/// An immutable, consistent view of every map at one version. Cheap to clone; while it
+/// lives, the versions it sees are kept.
+#[derive(Clone, Debug)]
 pub struct Snapshot {
     pub(crate) version: Version,
-    pub(crate) maps: OrdMap<Arc<str>, MapState>,
+    pub(crate) pin: Arc<Pin>,
+    /// Writes laid over the shared state at `version` (see [`Snapshot::with_writes`]).
+    overlay: Option<Arc<WriteSet>>,
 }
+
+impl Default for Snapshot {
+    fn default() -> Self {
+        Self {
+            version: 0,
+            pin: Pin::new(Data::new(Tables::new()), 0),
+            overlay: None,
+        }
+    }
+}
+
+/// One map of a snapshot, materialized: name, version of its last write, and every
+/// (key, value, version) in key order.
+pub(crate) type MapDump = (String, Version, Vec<(Bytes, Bytes, Version)>);
 
 impl Snapshot {
     /// The version (seqno of the last applied transaction) this snapshot reflects.
@@ -39,27 +44,84 @@ impl Snapshot {
         self.version
     }
 
+    fn overlaid(&self, map: &str, key: &[u8]) -> Option<Option<Bytes>> {
+        self.overlay.as_ref()?.get(map)?.get(key).cloned()
+    }
+
     pub fn get(&self, map: &str, key: &[u8]) -> Option<Bytes> {
-        self.maps.get(map)?.data.get(key).map(|v| v.value.clone())
+        if let Some(w) = self.overlaid(map, key) {
+            return w;
+        }
+        let tables = self.pin.data.read();
+        tables
+            .get(map)?
+            .keys
+            .get(key)?
+            .at(self.version)?
+            .value
+            .clone()
     }
 
     /// Version at which `key` was last written, if present.
     pub fn key_version(&self, map: &str, key: &[u8]) -> Option<Version> {
-        self.maps.get(map)?.data.get(key).map(|v| v.version)
+        if let Some(w) = self.overlaid(map, key) {
+            return w.map(|_| self.version);
+        }
+        let tables = self.pin.data.read();
+        let c = tables.get(map)?.keys.get(key)?.at(self.version)?;
+        c.value.as_ref().map(|_| c.version)
+    }
+
+    /// Every (key, value, version) of `map` within `range`, in key order.
+    fn visible(
+        &self,
+        map: &str,
+        range: (Bound<&[u8]>, Bound<&[u8]>),
+    ) -> Vec<(Bytes, Bytes, Version)> {
+        let mut out: Vec<(Bytes, Bytes, Version)> = {
+            let tables = self.pin.data.read();
+            match tables.get(map) {
+                None => Vec::new(),
+                Some(t) => t
+                    .keys
+                    .range::<[u8], _>(range)
+                    .filter_map(|(k, c)| {
+                        let c = c.at(self.version)?;
+                        Some((k.clone(), c.value.clone()?, c.version))
+                    })
+                    .collect(),
+            }
+        };
+        if let Some(w) = self.overlay.as_ref().and_then(|o| o.get(map)) {
+            let mut merged: BTreeMap<Bytes, (Bytes, Version)> =
+                out.into_iter().map(|(k, v, n)| (k, (v, n))).collect();
+            for (k, v) in w.range::<[u8], _>(range) {
+                match v {
+                    Some(v) => merged.insert(k.clone(), (v.clone(), self.version)),
+                    None => merged.remove(k),
+                };
+            }
+            out = merged.into_iter().map(|(k, (v, n))| (k, v, n)).collect();
+        }
+        out
     }
 
     /// Names of all maps that hold at least one key.
     pub fn map_names(&self) -> Vec<String> {
-        self.maps
-            .iter()
-            .filter(|(_, m)| !m.data.is_empty())
-            .map(|(n, _)| n.to_string())
-            .collect()
+        let mut names: Vec<String> = self.pin.data.read().keys().map(|n| n.to_string()).collect();
+        if let Some(o) = &self.overlay {
+            names.extend(o.maps.keys().cloned());
+        }
+        names.sort();
+        names.dedup();
+        names.retain(|n| !self.is_empty(n));
+        names
     }
 
     /// Number of keys in `map`.
     pub fn len(&self, map: &str) -> usize {
-        self.maps.get(map).map_or(0, |m| m.data.len())
+        self.visible(map, (Bound::Unbounded, Bound::Unbounded))
+            .len()
     }
 
     /// Whether `map` is empty or absent.
@@ -69,109 +131,110 @@ impl Snapshot {
 
     /// Key/value pairs of `map` within `range`, in key order.
     pub fn range(&self, map: &str, range: (Bound<Bytes>, Bound<Bytes>)) -> Vec<(Bytes, Bytes)> {
-        match self.maps.get(map) {
-            None => Vec::new(),
-            Some(m) => m
-                .data
-                .range(range)
-                .map(|(k, v)| (k.clone(), v.value.clone()))
-                .collect(),
-        }
+        let r = (
+            range.0.as_ref().map(|b| &b[..]),
+            range.1.as_ref().map(|b| &b[..]),
+        );
+        self.visible(map, r)
+            .into_iter()
+            .map(|(k, v, _)| (k, v))
+            .collect()
     }
 
     /// Every (key, value, version) of `map`, in key order.
     pub fn entries(&self, map: &str) -> Vec<(Bytes, Bytes, Version)> {
-        match self.maps.get(map) {
-            None => Vec::new(),
-            Some(m) => m
-                .data
-                .iter()
-                .map(|(k, v)| (k.clone(), v.value.clone(), v.version))
-                .collect(),
-        }
+        self.visible(map, (Bound::Unbounded, Bound::Unbounded))
     }
 
     /// A copy with `ws` applied at this snapshot's version (for tables that exist only in
     /// a snapshot file, or to drop them again).
     pub fn with_writes(&self, ws: &WriteSet) -> Snapshot {
-        let mut s = self.clone();
-        let v = s.version;
-        s.apply_in_place(v, ws);
-        s
-    }
-
-    pub(crate) fn map(&self, map: &str) -> Option<&MapState> {
-        self.maps.get(map)
-    }
-
-    /// Apply `ws` as version `version` in place (nodes shared with other snapshots are
-    /// copied on write; unshared ones are mutated), returning what undoes it.
-    pub(crate) fn apply_in_place(&mut self, version: Version, ws: &WriteSet) -> Undo {
-        let mut undo = Undo {
-            version,
-            maps: Vec::with_capacity(ws.maps.len()),
-        };
+        let mut overlay = self.overlay.as_deref().cloned().unwrap_or_default();
         for (name, writes) in &ws.maps {
-            if writes.is_empty() {
-                continue;
-            }
-            let state = match self.maps.get_mut(name.as_str()) {
-                Some(s) => s,
-                None => {
-                    self.maps
-                        .insert(Arc::from(name.as_str()), MapState::default());
-                    self.maps.get_mut(name.as_str()).expect("just inserted")
-                }
-            };
-            let mut prev = Vec::with_capacity(writes.len());
-            for (k, v) in writes {
-                let old = match v {
-                    Some(value) => state.data.insert(
-                        k.clone(),
-                        Versioned {
-                            version,
-                            value: value.clone(),
-                        },
-                    ),
-                    None => state.data.remove(k),
-                };
-                prev.push((k.clone(), old));
-            }
-            undo.maps
-                .push((Arc::from(name.as_str()), state.last_write, prev));
-            state.last_write = version;
+            overlay
+                .maps
+                .entry(name.clone())
+                .or_default()
+                .extend(writes.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
-        self.version = version;
-        undo
+        Snapshot {
+            overlay: Some(Arc::new(overlay)),
+            ..self.clone()
+        }
     }
 
-    /// Revert the transaction recorded in `undo` (which must be the last one applied).
-    fn revert(&mut self, undo: Undo) {
-        debug_assert_eq!(undo.version, self.version);
-        for (name, last_write, prev) in undo.maps.into_iter().rev() {
-            if let Some(state) = self.maps.get_mut(&name) {
-                for (k, old) in prev.into_iter().rev() {
-                    match old {
-                        Some(v) => {
-                            state.data.insert(k, v);
-                        }
-                        None => {
-                            state.data.remove(&k);
-                        }
-                    }
+    /// Every map that holds a key, materialized, in name order.
+    pub(crate) fn dump(&self) -> Vec<MapDump> {
+        let mut last: BTreeMap<String, Version> = {
+            let tables = self.pin.data.read();
+            tables
+                .iter()
+                .map(|(n, t)| {
+                    let lw = t
+                        .keys
+                        .values()
+                        .filter_map(|c| c.at(self.version).map(|c| c.version))
+                        .max()
+                        .unwrap_or(0);
+                    (n.to_string(), lw)
+                })
+                .collect()
+        };
+        if let Some(o) = &self.overlay {
+            for (n, w) in &o.maps {
+                if !w.is_empty() {
+                    last.insert(n.clone(), self.version);
                 }
-                state.last_write = last_write;
             }
         }
-        self.version -= 1;
+        last.into_iter()
+            .map(|(n, lw)| {
+                let e = self.entries(&n);
+                (n, lw, e)
+            })
+            .filter(|(_, _, e)| !e.is_empty())
+            .collect()
+    }
+
+    /// A standalone snapshot at `version` holding `maps` (e.g. read from a snapshot file).
+    pub(crate) fn from_dump(version: Version, maps: Vec<MapDump>) -> Snapshot {
+        let tables = maps
+            .into_iter()
+            .map(|(name, last_write, items)| {
+                let keys = items
+                    .into_iter()
+                    .map(|(k, v, n)| {
+                        (
+                            k,
+                            Chain::new(Cell {
+                                version: n,
+                                value: Some(v),
+                            }),
+                        )
+                    })
+                    .collect();
+                let name: Arc<str> = Arc::from(name.as_str());
+                let table = Table {
+                    name: name.clone(),
+                    keys,
+                    last_write,
+                };
+                (name, table)
+            })
+            .collect();
+        Snapshot {
+            version,
+            pin: Pin::new(Data::new(tables), version),
+            overlay: None,
+        }
     }
 }
 
-/// One map's part of an [`Undo`]: name, previous `last_write`, previous values.
-type MapUndo = (Arc<str>, Version, Vec<(Bytes, Option<Versioned>)>);
+/// One map's part of an [`Undo`]: name, previous `last_write`, keys written.
+type MapUndo = (Arc<str>, Version, Vec<Bytes>);
 
 /// What it takes to revert one applied transaction: each map's previous `last_write`, and
-/// each written key's previous value.
+/// the keys it wrote (their newest versions are its own).
 #[derive(Debug)]
 pub(crate) struct Undo {
     version: Version,
@@ -199,12 +262,55 @@ pub enum CommitOutcome {
 
 #[derive(Debug)]
 struct Inner {
-    current: Snapshot,
+    data: Arc<Data>,
+    /// Version of the last applied transaction.
+    version: Version,
+    /// The current version's pin, shared by every snapshot taken at it.
+    pin: Arc<Pin>,
     view: View,
     /// Undo records of versions after `base`, oldest first, for rollback.
     undo: VecDeque<Undo>,
     /// Oldest version [`Store::rollback`] can return to.
     base: Version,
+    /// Keys to tidy once nothing can see their older versions: (version written, map,
+    /// key), oldest first; only keys left with more than one version or removed.
+    tidy: VecDeque<(Version, Arc<str>, Bytes)>,
+}
+
+impl Inner {
+    /// Versions below this are seen by no snapshot and reachable by no rollback.
+    fn floor(&self) -> Version {
+        self.data
+            .oldest_pinned()
+            .unwrap_or(self.version)
+            .min(self.base)
+    }
+
+    /// Apply `ws` as `version` (the next one) and make it current.
+    fn apply(&mut self, version: Version, ws: &WriteSet) {
+        let floor = self.floor();
+        let mut undo = Undo {
+            version,
+            maps: Vec::with_capacity(ws.maps.len()),
+        };
+        {
+            let mut tables = self.data.write();
+            for (name, writes) in &ws.maps {
+                if writes.is_empty() {
+                    continue;
+                }
+                let mut tidy = Vec::new();
+                let (map, prev, touched) =
+                    Data::apply_map(&mut tables, name, writes, version, floor, &mut tidy);
+                self.tidy
+                    .extend(tidy.into_iter().map(|k| (version, map.clone(), k)));
+                undo.maps.push((map, prev, touched));
+            }
+        }
+        self.undo.push_back(undo);
+        self.version = version;
+        self.pin = Pin::new(self.data.clone(), version);
+    }
 }
 
 /// The transactional store. Share it behind an `Arc`; all methods take `&self`.
@@ -221,12 +327,16 @@ impl Default for Store {
 
 impl Store {
     pub fn new() -> Self {
+        let data = Data::new(Tables::new());
         Self {
             inner: RwLock::new(Inner {
-                current: Snapshot::default(),
+                pin: Pin::new(data.clone(), 0),
+                data,
+                version: 0,
                 view: 0,
                 undo: VecDeque::new(),
                 base: 0,
+                tidy: VecDeque::new(),
             }),
         }
     }
@@ -241,12 +351,17 @@ impl Store {
 
     /// The current snapshot (every applied transaction).
     pub fn snapshot(&self) -> Snapshot {
-        self.read().current.clone()
+        let inner = self.read();
+        Snapshot {
+            version: inner.version,
+            pin: inner.pin.clone(),
+            overlay: None,
+        }
     }
 
     /// Version of the last applied transaction.
     pub fn version(&self) -> Version {
-        self.read().current.version
+        self.read().version
     }
 
     /// The view new transactions are assigned.
@@ -280,25 +395,31 @@ impl Store {
             });
         }
         let mut inner = self.write();
-        validate(&snapshot, &inner.current, &reads)?;
-        if pinned && inner.current.version != snapshot.version {
-            return Err(KvError::Conflict {
-                map: "(its version: another transaction committed first)".into(),
-                read_version: snapshot.version,
-            });
-        }
         let read_version = snapshot.version;
-        // Release the transaction's snapshot so unshared nodes are updated in place.
+        let conflict = |why: &str| KvError::Conflict {
+            map: why.into(),
+            read_version,
+        };
+        if !Arc::ptr_eq(&snapshot.pin.data, &inner.data) || read_version > inner.version {
+            return Err(conflict(
+                "(its snapshot: the state was rolled back or replaced)",
+            ));
+        }
+        validate(&snapshot, &inner.data.read(), &reads)?;
+        if pinned && inner.version != read_version {
+            return Err(conflict(
+                "(its version: another transaction committed first)",
+            ));
+        }
         drop(snapshot);
-        let version = inner.current.version + 1;
+        let version = inner.version + 1;
         let committed = Committed {
             txid: TxId::new(inner.view, version),
             read_version,
             write_set,
         };
         hook(&committed).map_err(|e| KvError::Hook(e.to_string()))?;
-        let undo = inner.current.apply_in_place(version, &committed.write_set);
-        inner.undo.push_back(undo);
+        inner.apply(version, &committed.write_set);
         Ok(CommitOutcome::Committed(committed))
     }
 
@@ -306,24 +427,24 @@ impl Store {
     /// Its seqno must directly follow the current version.
     pub fn apply(&self, txid: TxId, ws: &WriteSet) -> Result<(), KvError> {
         let mut inner = self.write();
-        if txid.seqno != inner.current.version + 1 {
+        if txid.seqno != inner.version + 1 {
             return Err(KvError::NonContiguous {
-                expected_after: inner.current.version,
+                expected_after: inner.version,
                 got: txid,
             });
         }
-        let undo = inner.current.apply_in_place(txid.seqno, ws);
-        inner.undo.push_back(undo);
+        inner.apply(txid.seqno, ws);
         if txid.view > inner.view {
             inner.view = txid.view;
         }
         Ok(())
     }
 
-    /// Discard every version after `version`.
+    /// Discard every version after `version`. Snapshots of discarded versions stay as they
+    /// were (the store then continues on a copy of what it keeps).
     pub fn rollback(&self, version: Version) -> Result<(), KvError> {
         let mut inner = self.write();
-        let (min, max) = (inner.base, inner.current.version);
+        let (min, max) = (inner.base, inner.version);
         if version < min || version > max {
             return Err(KvError::RollbackOutOfRange {
                 target: version,
@@ -331,24 +452,61 @@ impl Store {
                 max,
             });
         }
-        while inner.current.version > version {
-            let undo = inner
-                .undo
-                .pop_back()
-                .expect("undo record for every version after base");
-            inner.current.revert(undo);
+        if version == max {
+            return Ok(());
         }
+        // Release our own hold on the newest version, then see who else holds one.
+        inner.pin = Pin::new(inner.data.clone(), version);
+        let discarded: Vec<Undo> = std::iter::from_fn(|| {
+            inner
+                .undo
+                .back()
+                .is_some_and(|u| u.version > version)
+                .then(|| inner.undo.pop_back())
+                .flatten()
+        })
+        .collect();
+        if inner.data.pinned_after(version) > 0 {
+            let kept: Tables = inner
+                .data
+                .read()
+                .iter()
+                .map(|(n, t)| (n.clone(), t.truncated(version)))
+                .collect();
+            inner.data = Data::new(kept);
+        } else {
+            let mut tables = inner.data.write();
+            for u in discarded {
+                for (map, last_write, keys) in u.maps.iter().rev() {
+                    Data::revert_map(&mut tables, map, u.version, *last_write, keys);
+                }
+            }
+        }
+        inner.tidy.retain(|(v, _, _)| *v <= version);
+        inner.version = version;
+        inner.pin = Pin::new(inner.data.clone(), version);
         Ok(())
     }
 
-    /// Forget how to roll back to versions before `version` (they are committed).
+    /// Forget how to roll back to versions before `version` (they are committed), and drop
+    /// versions nothing can see any more.
     pub fn compact(&self, version: Version) {
         let mut inner = self.write();
-        let version = version.min(inner.current.version);
+        let version = version.min(inner.version);
         while inner.undo.front().is_some_and(|u| u.version <= version) {
             inner.undo.pop_front();
         }
         inner.base = inner.base.max(version);
+        let floor = inner.floor();
+        if inner.tidy.front().is_none_or(|(v, _, _)| *v > floor) {
+            return;
+        }
+        let data = inner.data.clone();
+        let mut tables = data.write();
+        while inner.tidy.front().is_some_and(|(v, _, _)| *v <= floor) {
+            let (_, map, key) = inner.tidy.pop_front().expect("checked");
+            Data::tidy(&mut tables, &map, &key, floor);
+        }
     }
 
     /// Oldest version still available to [`Store::rollback`].
@@ -358,43 +516,39 @@ impl Store {
 
     /// Replace the whole state (e.g. from a snapshot).
     pub fn reset_to(&self, snapshot: Snapshot) {
+        let fresh = Snapshot::from_dump(snapshot.version, snapshot.dump());
         let mut inner = self.write();
         inner.undo.clear();
-        inner.base = snapshot.version;
-        inner.current = snapshot;
+        inner.tidy.clear();
+        inner.base = fresh.version;
+        inner.version = fresh.version;
+        inner.data = fresh.pin.data.clone();
+        inner.pin = fresh.pin;
     }
 }
 
-/// Serializability check: every key and range `reads` observed in `snap` must be unchanged
-/// in `current`.
-fn validate(snap: &Snapshot, current: &Snapshot, reads: &ReadSet) -> Result<(), KvError> {
+/// Serializability check: every key and range `reads` observed at `snap`'s version must
+/// have no newer version in `tables` (the current state).
+fn validate(snap: &Snapshot, tables: &Tables, reads: &ReadSet) -> Result<(), KvError> {
+    let v = snap.version;
     for (map, mr) in reads {
-        let cur = current.map(map);
-        if cur.is_none_or(|m| m.last_write <= snap.version) {
+        let Some(t) = tables.get(map.as_str()) else {
+            continue;
+        };
+        if t.last_write <= v {
             continue;
         }
-        let conflict = || KvError::Conflict {
-            map: map.clone(),
-            read_version: snap.version,
-        };
-        for key in &mr.keys {
-            if snap.key_version(map, key) != current.key_version(map, key) {
-                return Err(conflict());
-            }
-        }
-        for range in &mr.ranges {
-            let empty = OrdMap::new();
-            let a = snap.map(map).map_or(&empty, |m| &m.data);
-            let b = cur.map_or(&empty, |m| &m.data);
-            let mut ia = a.range(range.clone()).map(|(k, v)| (k, v.version));
-            let mut ib = b.range(range.clone()).map(|(k, v)| (k, v.version));
-            loop {
-                match (ia.next(), ib.next()) {
-                    (None, None) => break,
-                    (x, y) if x == y => continue,
-                    _ => return Err(conflict()),
-                }
-            }
+        let changed = |c: &Chain| c.newest().version > v;
+        let conflict = mr.keys.iter().any(|k| t.keys.get(k).is_some_and(changed))
+            || mr
+                .ranges
+                .iter()
+                .any(|r| t.keys.range::<Bytes, _>(r.clone()).any(|(_, c)| changed(c)));
+        if conflict {
+            return Err(KvError::Conflict {
+                map: map.clone(),
+                read_version: v,
+            });
         }
     }
     Ok(())

@@ -300,14 +300,22 @@ proptest! {
 }
 
 proptest! {
-    /// Rolling back to any version restores exactly the state seen at that version.
+    /// Rolling back to any version restores exactly the state seen at that version, whether
+    /// or not snapshots of the discarded versions are still open (they keep reading what
+    /// they saw), with compaction interleaved.
     #[test]
     fn rollback_restores_earlier_snapshots(
         writes in proptest::collection::vec((0u8..6, proptest::option::of(any::<u8>()), any::<bool>()), 1..40),
         target_frac in 0.0f64..1.0,
+        base_frac in 0.0f64..1.0,
+        hold in any::<bool>(),
     ) {
         let store = Store::new();
-        let mut snaps = vec![store.snapshot()];
+        let dump = |s: &crate::Snapshot| (s.entries("a"), s.entries("public:b"));
+        let mut seen = vec![dump(&store.snapshot())];
+        let mut held = vec![store.snapshot()];
+        let n = writes.len() as u64;
+        let base = (n as f64 * base_frac) as u64;
         for (k, v, second_map) in writes {
             let map = if second_map { "public:b" } else { "a" };
             let mut tx = store.begin();
@@ -316,19 +324,93 @@ proptest! {
                 None => { tx.remove(map, vec![k]); }
             }
             store.commit(tx, |_| Ok::<_, String>(())).unwrap();
-            snaps.push(store.snapshot());
+            seen.push(dump(&store.snapshot()));
+            if hold {
+                held.push(store.snapshot());
+            }
+            if store.version() == base {
+                store.compact(base);
+            }
         }
-        let target = ((snaps.len() - 1) as f64 * target_frac) as u64;
+        let target = base + ((n - base) as f64 * target_frac) as u64;
         store.rollback(target).unwrap();
         let now = store.snapshot();
         prop_assert_eq!(now.version(), target);
-        for map in ["a", "public:b"] {
-            prop_assert_eq!(now.entries(map), snaps[target as usize].entries(map));
-        }
-        // And the store keeps working from there.
+        prop_assert_eq!(dump(&now), seen[target as usize].clone());
+        // And the store keeps working from there; open snapshots are unaffected.
         let mut tx = store.begin();
         tx.put("a", vec![99u8], vec![1u8]);
+        tx.remove("public:b", vec![0u8]);
         store.commit(tx, |_| Ok::<_, String>(())).unwrap();
         prop_assert_eq!(store.version(), target + 1);
+        for s in &held {
+            prop_assert_eq!(dump(s), seen[s.version() as usize].clone());
+        }
+        store.compact(store.version());
+        for s in &held {
+            prop_assert_eq!(dump(s), seen[s.version() as usize].clone());
+        }
     }
+}
+
+#[test]
+fn transactions_begun_before_a_rollback_conflict() {
+    let store = Store::new();
+    let mut w = store.begin();
+    w.put("m", &b"a"[..], &b"1"[..]);
+    ok(&store, w);
+    let mut stale = store.begin();
+    assert!(stale.get("m", b"a").is_some());
+    stale.put("m", &b"b"[..], &b"2"[..]);
+    store.rollback(0).unwrap();
+    let e = store.commit(stale, |_| Ok::<_, String>(())).unwrap_err();
+    assert!(matches!(e, KvError::Conflict { .. }), "{e}");
+}
+
+#[test]
+fn versions_nobody_can_see_are_dropped() {
+    let store = Store::new();
+    let chain_len = |s: &Store, k: &[u8]| {
+        let snap = s.snapshot();
+        let tables = snap.pin.data.read();
+        tables
+            .get("m")
+            .and_then(|t| t.keys.get(k))
+            .map_or(0, |c| c.len())
+    };
+    let put = |k: &[u8], v: u32| {
+        let mut w = store.begin();
+        w.put("m", k.to_vec(), v.to_be_bytes().to_vec());
+        ok(&store, w)
+    };
+    put(b"hot", 0);
+    store.compact(store.version());
+    for i in 1..100u32 {
+        put(b"hot", i);
+        store.compact(store.version());
+    }
+    assert_eq!(chain_len(&store, b"hot"), 1);
+    // An open snapshot keeps what it reads, however many versions come after it.
+    let old = store.snapshot();
+    for i in 100..200u32 {
+        put(b"hot", i);
+        store.compact(store.version());
+    }
+    assert_eq!(
+        old.get("m", b"hot").as_deref(),
+        Some(&99u32.to_be_bytes()[..])
+    );
+    assert!(chain_len(&store, b"hot") <= 101);
+    drop(old);
+    put(b"hot", 200);
+    store.compact(store.version());
+    assert_eq!(chain_len(&store, b"hot"), 1);
+    // A removed key goes once nothing can see it.
+    let mut w = store.begin();
+    w.remove("m", &b"hot"[..]);
+    ok(&store, w);
+    assert_eq!(chain_len(&store, b"hot"), 2);
+    store.compact(store.version());
+    assert_eq!(chain_len(&store, b"hot"), 0);
+    assert_eq!(store.snapshot().get("m", b"hot"), None);
 }

@@ -108,11 +108,13 @@ impl Tx {
         if let Some(w) = self.writes.get(map).and_then(|m| m.get(key)) {
             return w.clone();
         }
-        self.reads
-            .entry(map.to_string())
-            .or_default()
-            .keys
-            .insert(Bytes::copy_from_slice(key));
+        let reads = match self.reads.get_mut(map) {
+            Some(r) => r,
+            None => self.reads.entry(map.to_string()).or_default(),
+        };
+        if !reads.keys.contains(key) {
+            reads.keys.insert(Bytes::copy_from_slice(key));
+        }
         self.snapshot.get(map, key)
     }
 

@@ -1,0 +1,334 @@
+//! Multi-version maps: each key holds a short chain of versioned values, newest first, in
+//! one ordered map per table shared by the store and every snapshot of it.
+//!
+//! A commit appends one entry per written key (nothing is copied, whatever number of
+//! snapshots are open); a snapshot at version `v` sees, for each key, the newest entry at
+//! or below `v`. Entries no open snapshot and no rollback can reach any more are dropped
+//! when their key is next written, and keys whose last entry is a removal are dropped once
+//! nothing can see them ([`Data`] counts the open snapshots of each version in [`Pin`]s).
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard},
+};
+
+use bytes::Bytes;
+
+use crate::Version;
+
+/// One version of a key: its value, or `None` where the key was removed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Cell {
+    pub(crate) version: Version,
+    pub(crate) value: Option<Bytes>,
+}
+
+/// The versions of one key: `head` is the newest; `older` ascends by version.
+#[derive(Clone, Debug)]
+pub(crate) struct Chain {
+    head: Cell,
+    older: Vec<Cell>,
+}
+
+impl Chain {
+    pub(crate) fn new(head: Cell) -> Self {
+        Self {
+            head,
+            older: Vec::new(),
+        }
+    }
+
+    /// The newest version at or below `v`.
+    pub(crate) fn at(&self, v: Version) -> Option<&Cell> {
+        if self.head.version <= v {
+            return Some(&self.head);
+        }
+        self.older.iter().rev().find(|c| c.version <= v)
+    }
+
+    /// The newest version (what validation compares against).
+    pub(crate) fn newest(&self) -> &Cell {
+        &self.head
+    }
+
+    /// Add a newer version, dropping the versions nothing at or above `floor` can see
+    /// (everything older than the newest version at or below `floor`).
+    fn push(&mut self, cell: Cell, floor: Version) {
+        let old = std::mem::replace(&mut self.head, cell);
+        self.older.push(old);
+        self.prune(floor);
+    }
+
+    fn prune(&mut self, floor: Version) {
+        if self.head.version <= floor {
+            self.older.clear();
+        } else if let Some(i) = self.older.iter().rposition(|c| c.version <= floor) {
+            self.older.drain(..i);
+        }
+    }
+
+    /// Drop the newest version if it is `version`. Returns whether the chain is now empty.
+    fn pop(&mut self, version: Version) -> bool {
+        if self.head.version != version {
+            return false;
+        }
+        match self.older.pop() {
+            Some(c) => {
+                self.head = c;
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// Whether older versions are kept.
+    pub(crate) fn has_older(&self) -> bool {
+        !self.older.is_empty()
+    }
+
+    /// The versions at or below `v`, if any.
+    fn truncated(&self, v: Version) -> Option<Chain> {
+        let mut older: Vec<Cell> = self
+            .older
+            .iter()
+            .chain(std::iter::once(&self.head))
+            .filter(|c| c.version <= v)
+            .cloned()
+            .collect();
+        let head = older.pop()?;
+        Some(Chain { head, older })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        1 + self.older.len()
+    }
+}
+
+/// One map: its keys in order, and the version of its last write.
+#[derive(Clone, Debug)]
+pub(crate) struct Table {
+    pub(crate) name: Arc<str>,
+    pub(crate) keys: BTreeMap<Bytes, Chain>,
+    pub(crate) last_write: Version,
+}
+
+impl Table {
+    pub(crate) fn named(name: Arc<str>) -> Self {
+        Self {
+            name,
+            keys: BTreeMap::new(),
+            last_write: 0,
+        }
+    }
+
+    /// This table as it was at version `v` (with the older versions kept).
+    pub(crate) fn truncated(&self, v: Version) -> Table {
+        let keys: BTreeMap<Bytes, Chain> = self
+            .keys
+            .iter()
+            .filter_map(|(k, c)| Some((k.clone(), c.truncated(v)?)))
+            .collect();
+        let last_write = keys.values().map(|c| c.head.version).max().unwrap_or(0);
+        Table {
+            name: self.name.clone(),
+            keys,
+            last_write,
+        }
+    }
+}
+
+/// Tables by name.
+pub(crate) type Tables = BTreeMap<Arc<str>, Table>;
+
+/// The state shared by a store and its snapshots.
+#[derive(Debug, Default)]
+pub(crate) struct Data {
+    tables: RwLock<Tables>,
+    /// Open snapshots' versions, and how many [`Pin`]s hold each.
+    pins: Mutex<BTreeMap<Version, usize>>,
+}
+
+impl Data {
+    pub(crate) fn new(tables: Tables) -> Arc<Self> {
+        Arc::new(Self {
+            tables: RwLock::new(tables),
+            pins: Mutex::default(),
+        })
+    }
+
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Tables> {
+        self.tables.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, Tables> {
+        self.tables.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn pins(&self) -> std::sync::MutexGuard<'_, BTreeMap<Version, usize>> {
+        self.pins.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The oldest version an open snapshot reads, if any.
+    pub(crate) fn oldest_pinned(&self) -> Option<Version> {
+        self.pins().keys().next().copied()
+    }
+
+    /// How many pins hold versions after `v`.
+    pub(crate) fn pinned_after(&self, v: Version) -> usize {
+        self.pins().range(v + 1..).map(|(_, n)| n).sum()
+    }
+
+    /// Apply `writes` to `map` as `version`; entries below `floor` that nothing can see
+    /// are dropped. Returns the map's name, its previous `last_write` and the keys written
+    /// (for rollback); pushes onto `tidy` the keys left with older versions or removed.
+    pub(crate) fn apply_map(
+        tables: &mut Tables,
+        map: &str,
+        writes: &crate::MapWrites,
+        version: Version,
+        floor: Version,
+        tidy: &mut Vec<Bytes>,
+    ) -> (Arc<str>, Version, Vec<Bytes>) {
+        let table = match tables.get_mut(map) {
+            Some(t) => t,
+            None => {
+                let name: Arc<str> = Arc::from(map);
+                tables
+                    .entry(name.clone())
+                    .or_insert_with(|| Table::named(name))
+            }
+        };
+        let name = table.name.clone();
+        let mut touched = Vec::with_capacity(writes.len());
+        for (k, v) in writes {
+            let cell = Cell {
+                version,
+                value: v.clone(),
+            };
+            match table.keys.get_mut(k) {
+                Some(chain) => {
+                    chain.push(cell, floor);
+                    if chain.has_older() || v.is_none() {
+                        tidy.push(k.clone());
+                    }
+                }
+                // Removing an absent key changes nothing.
+                None if v.is_none() => continue,
+                None => {
+                    table.keys.insert(k.clone(), Chain::new(cell));
+                }
+            }
+            touched.push(k.clone());
+        }
+        let prev = table.last_write;
+        table.last_write = version;
+        (name, prev, touched)
+    }
+
+    /// Undo `version`'s writes to `map` (the newest applied).
+    pub(crate) fn revert_map(
+        tables: &mut Tables,
+        map: &str,
+        version: Version,
+        last_write: Version,
+        keys: &[Bytes],
+    ) {
+        if let Some(t) = tables.get_mut(map) {
+            for k in keys {
+                if t.keys.get_mut(k).is_some_and(|c| c.pop(version)) {
+                    t.keys.remove(k);
+                }
+            }
+            t.last_write = last_write;
+        }
+    }
+
+    /// Drop the versions of `key` in `map` that nothing at or above `floor` can see, and
+    /// the key itself if what is left is a removal.
+    pub(crate) fn tidy(tables: &mut Tables, map: &str, key: &[u8], floor: Version) {
+        if let Some(t) = tables.get_mut(map) {
+            let gone = t.keys.get_mut(key).is_some_and(|c| {
+                c.prune(floor);
+                c.head.value.is_none() && c.head.version <= floor
+            });
+            if gone {
+                t.keys.remove(key);
+            }
+        }
+    }
+}
+
+/// An open snapshot's hold on its version of [`Data`]: while it lives, the entries its
+/// version sees are kept.
+#[derive(Debug)]
+pub(crate) struct Pin {
+    pub(crate) data: Arc<Data>,
+    pub(crate) version: Version,
+}
+
+impl Pin {
+    pub(crate) fn new(data: Arc<Data>, version: Version) -> Arc<Self> {
+        *data.pins().entry(version).or_default() += 1;
+        Arc::new(Self { data, version })
+    }
+}
+
+impl Drop for Pin {
+    fn drop(&mut self) {
+        let mut pins = self.data.pins();
+        if let Some(n) = pins.get_mut(&self.version) {
+            *n -= 1;
+            if *n == 0 {
+                pins.remove(&self.version);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(version: Version, v: u8) -> Cell {
+        Cell {
+            version,
+            value: Some(Bytes::from(vec![v])),
+        }
+    }
+
+    #[test]
+    fn chains_keep_what_the_floor_can_see() {
+        let mut c = Chain::new(cell(1, 1));
+        c.push(cell(3, 3), 0);
+        c.push(cell(5, 5), 0);
+        assert_eq!(c.len(), 3);
+        assert_eq!(c.at(0), None);
+        assert_eq!(c.at(2).map(|c| c.version), Some(1));
+        assert_eq!(c.at(4).map(|c| c.version), Some(3));
+        assert_eq!(c.at(9).map(|c| c.version), Some(5));
+        // A floor of 4 still needs version 3 (what a reader at 4 sees), not version 1.
+        c.push(cell(7, 7), 4);
+        assert_eq!(c.len(), 3);
+        assert_eq!(c.at(4).map(|c| c.version), Some(3));
+        c.push(cell(8, 8), 8);
+        assert_eq!(c.len(), 1);
+        assert!(!c.pop(7));
+        assert!(c.pop(8));
+    }
+
+    #[test]
+    fn pins_count_per_version() {
+        let d = Data::new(Tables::new());
+        let a = Pin::new(d.clone(), 3);
+        let b = Pin::new(d.clone(), 5);
+        let b2 = Pin::new(d.clone(), 5);
+        assert_eq!(d.oldest_pinned(), Some(3));
+        assert_eq!(d.pinned_after(3), 2);
+        drop(a);
+        assert_eq!(d.oldest_pinned(), Some(5));
+        drop(b);
+        drop(b2);
+        assert_eq!(d.oldest_pinned(), None);
+    }
+}
