@@ -13,11 +13,30 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::{keys::SigningKey, keys::VerifyingKey, sha256, CryptoError, Sha256Digest};
 
-/// A parsed X.509 certificate (kept as DER; parsed on demand).
-#[derive(Clone, PartialEq, Eq)]
+/// A parsed X.509 certificate (kept as DER, with what every request asks of it — its
+/// fingerprint, validity and PEM form — worked out once; the rest parsed on demand).
+/// Cheap to clone.
+#[derive(Clone)]
 pub struct Certificate {
-    der: Vec<u8>,
+    inner: std::sync::Arc<Parsed>,
 }
+
+struct Parsed {
+    der: Vec<u8>,
+    fingerprint: Sha256Digest,
+    /// Validity period, Unix seconds.
+    not_before: i64,
+    not_after: i64,
+    pem: std::sync::OnceLock<String>,
+}
+
+impl PartialEq for Certificate {
+    fn eq(&self, other: &Self) -> bool {
+        self.inner.der == other.inner.der
+    }
+}
+
+impl Eq for Certificate {}
 
 impl std::fmt::Debug for Certificate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -27,14 +46,23 @@ impl std::fmt::Debug for Certificate {
 
 impl Certificate {
     pub fn from_der(der: &[u8]) -> Result<Self, CryptoError> {
-        let (rest, _) = X509Certificate::from_der(der)
+        let (rest, c) = X509Certificate::from_der(der)
             .map_err(|e| CryptoError::InvalidCertificate(e.to_string()))?;
         if !rest.is_empty() {
             return Err(CryptoError::InvalidCertificate(
                 "trailing bytes after certificate".into(),
             ));
         }
-        Ok(Self { der: der.to_vec() })
+        let v = c.validity();
+        Ok(Self {
+            inner: std::sync::Arc::new(Parsed {
+                der: der.to_vec(),
+                fingerprint: sha256(der),
+                not_before: v.not_before.timestamp(),
+                not_after: v.not_after.timestamp(),
+                pem: std::sync::OnceLock::new(),
+            }),
+        })
     }
 
     /// Parse the first `CERTIFICATE` block of `pem_text`. Trailing NULs (as older CCF
@@ -62,26 +90,33 @@ impl Certificate {
     }
 
     pub fn der(&self) -> &[u8] {
-        &self.der
+        &self.inner.der
     }
 
     pub fn to_pem(&self) -> String {
-        pem::encode_config(
-            &pem::Pem::new("CERTIFICATE", self.der.clone()),
-            pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
-        )
+        self.pem().to_string()
+    }
+
+    /// PEM form (LF line endings), encoded once.
+    pub fn pem(&self) -> &str {
+        self.inner.pem.get_or_init(|| {
+            pem::encode_config(
+                &pem::Pem::new("CERTIFICATE", self.inner.der.clone()),
+                pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+            )
+        })
     }
 
     fn parsed(&self) -> X509Certificate<'_> {
         // Validated in the constructors.
-        X509Certificate::from_der(&self.der)
+        X509Certificate::from_der(&self.inner.der)
             .map(|(_, c)| c)
             .expect("certificate was validated on construction")
     }
 
     /// SHA-256 of the DER certificate (how CCF identifies users and members).
     pub fn fingerprint(&self) -> Sha256Digest {
-        sha256(&self.der)
+        self.inner.fingerprint
     }
 
     /// DER SubjectPublicKeyInfo.
@@ -112,8 +147,7 @@ impl Certificate {
 
     /// Whether the certificate is valid at `now` (seconds since the Unix epoch).
     pub fn valid_at(&self, unix_secs: i64) -> bool {
-        let v = self.parsed().validity().clone();
-        v.not_before.timestamp() <= unix_secs && unix_secs <= v.not_after.timestamp()
+        self.inner.not_before <= unix_secs && unix_secs <= self.inner.not_after
     }
 }
 

@@ -272,6 +272,8 @@ struct Inner {
     undo: VecDeque<Undo>,
     /// Oldest version [`Store::rollback`] can return to.
     base: Version,
+    /// Counts rollbacks and resets (see [`Store::map_stamp`]).
+    epoch: u64,
     /// Keys to tidy once nothing can see their older versions: (version written, map,
     /// key), oldest first; only keys left with more than one version or removed.
     tidy: VecDeque<(Version, Arc<str>, Bytes)>,
@@ -336,6 +338,7 @@ impl Store {
                 view: 0,
                 undo: VecDeque::new(),
                 base: 0,
+                epoch: 0,
                 tidy: VecDeque::new(),
             }),
         }
@@ -362,6 +365,15 @@ impl Store {
     /// Version of the last applied transaction.
     pub fn version(&self) -> Version {
         self.read().version
+    }
+
+    /// A value that changes whenever `map`'s current contents may have changed (what
+    /// caches of a map's contents key on): the version of its last write, and how many
+    /// rollbacks and resets the store has seen.
+    pub fn map_stamp(&self, map: &str) -> (u64, Version) {
+        let inner = self.read();
+        let lw = inner.data.read().get(map).map_or(0, |t| t.last_write);
+        (inner.epoch, lw)
     }
 
     /// The view new transactions are assigned.
@@ -483,6 +495,7 @@ impl Store {
             }
         }
         inner.tidy.retain(|(v, _, _)| *v <= version);
+        inner.epoch += 1;
         inner.version = version;
         inner.pin = Pin::new(inner.data.clone(), version);
         Ok(())
@@ -520,6 +533,7 @@ impl Store {
         let mut inner = self.write();
         inner.undo.clear();
         inner.tidy.clear();
+        inner.epoch += 1;
         inner.base = fresh.version;
         inner.version = fresh.version;
         inner.data = fresh.pin.data.clone();

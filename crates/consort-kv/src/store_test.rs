@@ -354,6 +354,28 @@ proptest! {
 }
 
 #[test]
+fn map_stamps_change_with_the_map() {
+    let store = Store::new();
+    let put = |m: &str| {
+        let mut w = store.begin();
+        w.put(m, &b"k"[..], &b"v"[..]);
+        ok(&store, w)
+    };
+    put("a");
+    let a = store.map_stamp("a");
+    put("b");
+    assert_eq!(store.map_stamp("a"), a);
+    put("a");
+    let a2 = store.map_stamp("a");
+    assert_ne!(a2, a);
+    // Rolled back and written again at the same version: still a different stamp.
+    store.rollback(2).unwrap();
+    put("a");
+    assert_eq!(store.map_stamp("a").1, a2.1);
+    assert_ne!(store.map_stamp("a"), a2);
+}
+
+#[test]
 fn transactions_begun_before_a_rollback_conflict() {
     let store = Store::new();
     let mut w = store.begin();

@@ -157,7 +157,7 @@ fn cert_caller(
         ));
     }
     let id = cert.fingerprint().to_hex();
-    let pem = cert.to_pem();
+    let pem = cert.pem();
     let is_user = tx
         .get(gov_tables::USERS_CERTS, id.as_bytes())
         .is_some_and(|p| p.as_ref() == pem.as_bytes());

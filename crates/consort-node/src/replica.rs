@@ -72,6 +72,8 @@ pub struct Replica {
     now: u64,
     /// Seqno of the entry that made the current configuration.
     config_seqno: Seqno,
+    /// The trusted nodes, and the nodes table's stamp they were read at.
+    members_seen: Option<((u64, Seqno), Vec<NodeId>)>,
 }
 
 /// Read a persisted vote (missing file: none yet).
@@ -201,6 +203,7 @@ impl Replica {
             seed,
             now,
             config_seqno: 0,
+            members_seen: None,
         })
     }
 
@@ -355,7 +358,13 @@ impl Replica {
     }
 
     fn refresh_members(&mut self) -> Result<Vec<(NodeId, Message)>, ReplicaError> {
-        let m = trusted_members(&self.journal);
+        // Parsing the nodes table on every proposal showed in profiles: only when it changed.
+        let stamp = self.journal.store().map_stamp(tables::NODES_INFO);
+        let m = match &self.members_seen {
+            Some((s, m)) if *s == stamp => m.clone(),
+            _ => trusted_members(&self.journal),
+        };
+        self.members_seen = Some((stamp, m.clone()));
         if m.is_empty() || m == self.raft.members() {
             return Ok(Vec::new());
         }

@@ -32,7 +32,7 @@ use serde_json::{json, Value};
 
 use crate::{
     bench::{ms, percentile, BenchArgs},
-    bench_net::{http_conn, resolve_bin, start_consort_with, Sender},
+    bench_net::{http_conn, log_tails, resolve_bin, start_consort_with, Sender},
     sandbox::free_port,
 };
 
@@ -541,7 +541,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
     let cert = consort_crypto::cert::self_signed_leaf(&ukey, "bench", 30)?;
     std::fs::write(dir.join("user_cert.pem"), cert.to_pem())?;
     let apps = json!({"ethereum": {"chain_id": CHAIN, "genesis": {}}});
-    let (procs, addrs) = start_consort_with(nodes, dir, args.signature_ms, &apps)?;
+    let (mut procs, addrs) = start_consort_with(nodes, dir, args.signature_ms, &apps)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -553,7 +553,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
                     *a,
                     &dir.join("node0/service_cert.pem"),
                     Duration::from_secs(60),
-                    || true,
+                    || procs.all_running(),
                 )
                 .await?,
             );
@@ -570,7 +570,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
         anyhow::Ok(o)
     });
     drop(procs);
-    let consort = consort?;
+    let consort = consort.map_err(|e| anyhow::anyhow!("{e:#}\n{}", log_tails(dir, nodes)))?;
     out["consort"] = report(
         &format!(
             "Consort, {nodes} node(s), HTTPS to {}, signature every {} ms, a transfer counts when Committed",

@@ -30,6 +30,14 @@ use crate::{
 
 pub(crate) struct Procs(Vec<Child>);
 
+impl Procs {
+    /// Whether every process is still running (a node that exited, e.g. because its port
+    /// was taken, fails the run at once instead of after the start-up timeout).
+    pub(crate) fn all_running(&mut self) -> bool {
+        self.0.iter_mut().all(|c| matches!(c.try_wait(), Ok(None)))
+    }
+}
+
 impl Drop for Procs {
     fn drop(&mut self) {
         for c in &mut self.0 {
@@ -37,6 +45,20 @@ impl Drop for Procs {
             let _ = c.wait();
         }
     }
+}
+
+/// The last lines of each node's log in `dir` (what a failed run shows).
+pub(crate) fn log_tails(dir: &Path, n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            let text =
+                std::fs::read_to_string(dir.join(format!("node{i}.log"))).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+            format!("--- node{i}.log (last lines)\n{tail}")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Start an n-node Consort network; returns the processes and RPC addresses.
