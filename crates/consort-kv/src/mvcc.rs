@@ -105,21 +105,49 @@ impl Chain {
     }
 }
 
-/// One map: its keys in order, and the version of its last write.
+/// One map: its keys in order, and the versions that wrote it.
 #[derive(Clone, Debug)]
 pub(crate) struct Table {
     pub(crate) name: Arc<str>,
     pub(crate) keys: BTreeMap<Bytes, Chain>,
+    /// Version of the last transaction that wrote (or removed) anything in this map.
     pub(crate) last_write: Version,
+    /// The versions that wrote this map, ascending, as far back as a snapshot or rollback
+    /// can ask (the newest at or below the floor, and every one after it).
+    writes: Vec<Version>,
 }
 
 impl Table {
     pub(crate) fn named(name: Arc<str>) -> Self {
+        Self::restored(name, BTreeMap::new(), 0)
+    }
+
+    /// A table read back with the version of its last write.
+    pub(crate) fn restored(
+        name: Arc<str>,
+        keys: BTreeMap<Bytes, Chain>,
+        last_write: Version,
+    ) -> Self {
         Self {
             name,
-            keys: BTreeMap::new(),
-            last_write: 0,
+            keys,
+            last_write,
+            writes: if last_write > 0 {
+                vec![last_write]
+            } else {
+                Vec::new()
+            },
         }
+    }
+
+    /// Version of the last write at or below `v`.
+    pub(crate) fn last_write_at(&self, v: Version) -> Version {
+        self.writes
+            .iter()
+            .rev()
+            .find(|w| **w <= v)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// This table as it was at version `v` (with the older versions kept).
@@ -129,11 +157,12 @@ impl Table {
             .iter()
             .filter_map(|(k, c)| Some((k.clone(), c.truncated(v)?)))
             .collect();
-        let last_write = keys.values().map(|c| c.head.version).max().unwrap_or(0);
+        let writes: Vec<Version> = self.writes.iter().copied().filter(|w| *w <= v).collect();
         Table {
             name: self.name.clone(),
             keys,
-            last_write,
+            last_write: writes.last().copied().unwrap_or(0),
+            writes,
         }
     }
 }
@@ -142,7 +171,7 @@ impl Table {
 pub(crate) type Tables = BTreeMap<Arc<str>, Table>;
 
 /// The state shared by a store and its snapshots.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Data {
     tables: RwLock<Tables>,
     /// Open snapshots' versions, and how many [`Pin`]s hold each.
@@ -207,6 +236,8 @@ impl Data {
                 value: v.clone(),
             };
             match table.keys.get_mut(k) {
+                // Removing a removed key changes nothing (its version stays).
+                Some(chain) if v.is_none() && chain.head.value.is_none() => continue,
                 Some(chain) => {
                     chain.push(cell, floor);
                     if chain.has_older() || v.is_none() {
@@ -223,6 +254,10 @@ impl Data {
         }
         let prev = table.last_write;
         table.last_write = version;
+        table.writes.push(version);
+        if let Some(i) = table.writes.iter().rposition(|w| *w <= floor) {
+            table.writes.drain(..i);
+        }
         (name, prev, touched)
     }
 
@@ -239,6 +274,9 @@ impl Data {
                 if t.keys.get_mut(k).is_some_and(|c| c.pop(version)) {
                     t.keys.remove(k);
                 }
+            }
+            if t.writes.last() == Some(&version) {
+                t.writes.pop();
             }
             t.last_write = last_write;
         }
@@ -259,12 +297,24 @@ impl Data {
     }
 }
 
+impl std::fmt::Debug for Data {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The contents would print the whole store's history.
+        write!(f, "Data({} maps)", self.read().len())
+    }
+}
+
 /// An open snapshot's hold on its version of [`Data`]: while it lives, the entries its
 /// version sees are kept.
-#[derive(Debug)]
 pub(crate) struct Pin {
     pub(crate) data: Arc<Data>,
     pub(crate) version: Version,
+}
+
+impl std::fmt::Debug for Pin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Pin(version {})", self.version)
+    }
 }
 
 impl Pin {

@@ -78,6 +78,9 @@ impl Snapshot {
         map: &str,
         range: (Bound<&[u8]>, Bound<&[u8]>),
     ) -> Vec<(Bytes, Bytes, Version)> {
+        if is_empty_range(range) {
+            return Vec::new();
+        }
         let mut out: Vec<(Bytes, Bytes, Version)> = {
             let tables = self.pin.data.read();
             match tables.get(map) {
@@ -120,13 +123,29 @@ impl Snapshot {
 
     /// Number of keys in `map`.
     pub fn len(&self, map: &str) -> usize {
-        self.visible(map, (Bound::Unbounded, Bound::Unbounded))
-            .len()
+        if self.overlay.as_ref().is_some_and(|o| o.get(map).is_some()) {
+            return self.entries(map).len();
+        }
+        let tables = self.pin.data.read();
+        tables.get(map).map_or(0, |t| {
+            t.keys
+                .values()
+                .filter(|c| c.at(self.version).is_some_and(|c| c.value.is_some()))
+                .count()
+        })
     }
 
     /// Whether `map` is empty or absent.
     pub fn is_empty(&self, map: &str) -> bool {
-        self.len(map) == 0
+        if self.overlay.as_ref().is_some_and(|o| o.get(map).is_some()) {
+            return self.entries(map).is_empty();
+        }
+        let tables = self.pin.data.read();
+        tables.get(map).is_none_or(|t| {
+            !t.keys
+                .values()
+                .any(|c| c.at(self.version).is_some_and(|c| c.value.is_some()))
+        })
     }
 
     /// Key/value pairs of `map` within `range`, in key order.
@@ -169,15 +188,7 @@ impl Snapshot {
             let tables = self.pin.data.read();
             tables
                 .iter()
-                .map(|(n, t)| {
-                    let lw = t
-                        .keys
-                        .values()
-                        .filter_map(|c| c.at(self.version).map(|c| c.version))
-                        .max()
-                        .unwrap_or(0);
-                    (n.to_string(), lw)
-                })
+                .map(|(n, t)| (n.to_string(), t.last_write_at(self.version)))
                 .collect()
         };
         if let Some(o) = &self.overlay {
@@ -214,11 +225,7 @@ impl Snapshot {
                     })
                     .collect();
                 let name: Arc<str> = Arc::from(name.as_str());
-                let table = Table {
-                    name: name.clone(),
-                    keys,
-                    last_write,
-                };
+                let table = Table::restored(name.clone(), keys, last_write);
                 (name, table)
             })
             .collect();
@@ -541,6 +548,18 @@ impl Store {
     }
 }
 
+/// Whether `range` holds no key at all (start after end, or equal and excluded):
+/// `BTreeMap::range` panics on such bounds, and a request may well ask for them.
+pub(crate) fn is_empty_range<K: Ord + ?Sized>(range: (Bound<&K>, Bound<&K>)) -> bool {
+    match range {
+        (Bound::Included(a), Bound::Included(b)) => a > b,
+        (Bound::Included(a), Bound::Excluded(b))
+        | (Bound::Excluded(a), Bound::Included(b))
+        | (Bound::Excluded(a), Bound::Excluded(b)) => a >= b,
+        _ => false,
+    }
+}
+
 /// Serializability check: every key and range `reads` observed at `snap`'s version must
 /// have no newer version in `tables` (the current state).
 fn validate(snap: &Snapshot, tables: &Tables, reads: &ReadSet) -> Result<(), KvError> {
@@ -554,10 +573,10 @@ fn validate(snap: &Snapshot, tables: &Tables, reads: &ReadSet) -> Result<(), KvE
         }
         let changed = |c: &Chain| c.newest().version > v;
         let conflict = mr.keys.iter().any(|k| t.keys.get(k).is_some_and(changed))
-            || mr
-                .ranges
-                .iter()
-                .any(|r| t.keys.range::<Bytes, _>(r.clone()).any(|(_, c)| changed(c)));
+            || mr.ranges.iter().any(|r| {
+                !is_empty_range((r.0.as_ref(), r.1.as_ref()))
+                    && t.keys.range::<Bytes, _>(r.clone()).any(|(_, c)| changed(c))
+            });
         if conflict {
             return Err(KvError::Conflict {
                 map: map.clone(),
