@@ -60,8 +60,32 @@ fn log_tail(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// A free TCP port on the loopback interface.
+/// A free TCP port on the loopback interface for a node to listen on, below the kernel's
+/// ephemeral range: a port the kernel handed out (bind to port 0) could be taken as the
+/// local end of some outgoing connection before the node binds it, and the node would then
+/// fail to start. Never the same port twice in one process.
 pub(crate) fn free_port() -> Result<u16> {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (lo, hi) = (10_000u16, ephemeral_start.max(10_001));
+    let mut seed = [0u8; 2];
+    consort_crypto::random_bytes(&mut seed)?;
+    let span = u32::from(hi - lo);
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    for i in 0..span {
+        let port = lo + ((u32::from(u16::from_le_bytes(seed)) + i * 7919) % span) as u16;
+        if given.contains(&port) {
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
+            return Ok(port);
+        }
+    }
+    // Every low port taken: fall back to one the kernel picks.
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())

@@ -48,11 +48,33 @@ pub fn text(b: &[u8]) -> String {
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    free_port_on(std::net::Ipv4Addr::LOCALHOST)
+}
+
+/// A free TCP port on `ip` for a node to listen on, picked at random below the kernel's
+/// ephemeral range (a port the kernel handed out could become the local end of an outgoing
+/// connection before the node binds it, and the node would fail to start).
+pub fn free_port_on(ip: std::net::Ipv4Addr) -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (lo, hi) = (10_000u32, u32::from(ephemeral_start.max(10_001)));
+    let start = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let span = hi - lo;
+    (0..span)
+        .map(|i| (lo + ((start % u64::from(span)) as u32 + i * 7919) % span) as u16)
+        .find(|p| std::net::TcpListener::bind((ip, *p)).is_ok())
+        .unwrap_or_else(|| {
+            std::net::TcpListener::bind((ip, 0))
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        })
 }
 
 /// A `consort sandbox` process, stopped (SIGTERM) on drop.

@@ -23,21 +23,13 @@ use consort_crypto::{cert::Certificate, keys::SigningKey};
 use consort_kv::TxId;
 use serde_json::{json, Value};
 
-use super::consort;
+use super::{consort, free_port_on};
 
 /// Blocked directed links between node indices.
 pub type Links = Arc<Mutex<HashSet<(usize, usize)>>>;
 
 fn node_ip(i: usize) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 0, 10 + i as u8)
-}
-
-fn free_port_on(ip: Ipv4Addr) -> u16 {
-    std::net::TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn index_of(ip: IpAddr) -> Option<usize> {
