@@ -299,7 +299,8 @@ pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
         &key,
     );
     drop(consort);
-    let (committed, elapsed, lat, errors) = r?;
+    let (committed, elapsed, lat, errors) =
+        r.map_err(|e| anyhow::anyhow!("{e:#}\n{}", log_tails(dir, nodes)))?;
     let tput = committed as f64 / elapsed;
     let (p50, p99) = (percentile(&lat, 0.5), percentile(&lat, 0.99));
     println!(
