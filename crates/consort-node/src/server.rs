@@ -30,7 +30,9 @@ use crate::{
 };
 
 struct Limits {
-    workers: Semaphore,
+    /// Handler threads at work; a permit is held until the handler returns, even past the
+    /// request's timeout, so an overloaded node does not pile up threads.
+    workers: Arc<Semaphore>,
     queued: AtomicUsize,
 }
 
@@ -43,7 +45,7 @@ pub async fn serve(
     let acceptor = TlsAcceptor::from(tls::server_config(&state.node)?);
     let conns = Arc::new(Semaphore::new(state.config.max_connections));
     let limits = Arc::new(Limits {
-        workers: Semaphore::new(state.config.max_concurrent_requests.max(1)),
+        workers: Arc::new(Semaphore::new(state.config.max_concurrent_requests.max(1))),
         queued: AtomicUsize::new(0),
     });
     tokio::pin!(shutdown);
@@ -412,17 +414,18 @@ async fn handle_inner(
     let run = async {
         let permit = limits
             .workers
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .expect("semaphore never closed");
         let state = state.clone();
         let res = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let mut request = request;
             request.caller = crate::auth::authenticate(&state, &endpoint.auth, &mut request)?;
             framework::execute(&state, &endpoint, &request)
         })
         .await;
-        drop(permit);
         res.unwrap_or_else(|e| {
             tracing::error!("handler panicked: {e}");
             Err(ApiError::internal("The request handler failed."))
