@@ -43,7 +43,10 @@ impl Chain {
         if self.head.version <= v {
             return Some(&self.head);
         }
-        self.older.iter().rev().find(|c| c.version <= v)
+        match self.older.partition_point(|c| c.version <= v) {
+            0 => None,
+            n => Some(&self.older[n - 1]),
+        }
     }
 
     /// The newest version (what validation compares against).
@@ -62,8 +65,12 @@ impl Chain {
     fn prune(&mut self, floor: Version) {
         if self.head.version <= floor {
             self.older.clear();
-        } else if let Some(i) = self.older.iter().rposition(|c| c.version <= floor) {
-            self.older.drain(..i);
+            return;
+        }
+        // `older` ascends: keep the newest at or below the floor and all after it.
+        let below = self.older.partition_point(|c| c.version <= floor);
+        if below > 1 {
+            self.older.drain(..below - 1);
         }
     }
 
@@ -142,12 +149,10 @@ impl Table {
 
     /// Version of the last write at or below `v`.
     pub(crate) fn last_write_at(&self, v: Version) -> Version {
-        self.writes
-            .iter()
-            .rev()
-            .find(|w| **w <= v)
-            .copied()
-            .unwrap_or(0)
+        match self.writes.partition_point(|w| *w <= v) {
+            0 => 0,
+            n => self.writes[n - 1],
+        }
     }
 
     /// This table as it was at version `v` (with the older versions kept).
@@ -255,8 +260,10 @@ impl Data {
         let prev = table.last_write;
         table.last_write = version;
         table.writes.push(version);
-        if let Some(i) = table.writes.iter().rposition(|w| *w <= floor) {
-            table.writes.drain(..i);
+        // Ascending: keep the newest at or below the floor and all after it.
+        let below = table.writes.partition_point(|w| *w <= floor);
+        if below > 1 {
+            table.writes.drain(..below - 1);
         }
         (name, prev, touched)
     }
