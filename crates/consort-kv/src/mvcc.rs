@@ -16,6 +16,23 @@ use bytes::Bytes;
 
 use crate::Version;
 
+/// The newest of `items` (ascending by `version`) at or below `v`.
+fn newest_at<T>(items: &[T], v: Version, version: impl Fn(&T) -> Version) -> Option<&T> {
+    match items.partition_point(|x| version(x) <= v) {
+        0 => None,
+        n => Some(&items[n - 1]),
+    }
+}
+
+/// Drop from `items` (ascending by `version`) what nothing at or above `floor` can see:
+/// everything before the newest item at or below `floor`.
+fn drop_below<T>(items: &mut Vec<T>, floor: Version, version: impl Fn(&T) -> Version) {
+    let below = items.partition_point(|x| version(x) <= floor);
+    if below > 1 {
+        items.drain(..below - 1);
+    }
+}
+
 /// One version of a key: its value, or `None` where the key was removed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Cell {
@@ -43,10 +60,7 @@ impl Chain {
         if self.head.version <= v {
             return Some(&self.head);
         }
-        match self.older.partition_point(|c| c.version <= v) {
-            0 => None,
-            n => Some(&self.older[n - 1]),
-        }
+        newest_at(&self.older, v, |c| c.version)
     }
 
     /// The newest version (what validation compares against).
@@ -65,12 +79,8 @@ impl Chain {
     fn prune(&mut self, floor: Version) {
         if self.head.version <= floor {
             self.older.clear();
-            return;
-        }
-        // `older` ascends: keep the newest at or below the floor and all after it.
-        let below = self.older.partition_point(|c| c.version <= floor);
-        if below > 1 {
-            self.older.drain(..below - 1);
+        } else {
+            drop_below(&mut self.older, floor, |c| c.version);
         }
     }
 
@@ -117,10 +127,9 @@ impl Chain {
 pub(crate) struct Table {
     pub(crate) name: Arc<str>,
     pub(crate) keys: BTreeMap<Bytes, Chain>,
-    /// Version of the last transaction that wrote (or removed) anything in this map.
-    pub(crate) last_write: Version,
-    /// The versions that wrote this map, ascending, as far back as a snapshot or rollback
-    /// can ask (the newest at or below the floor, and every one after it).
+    /// The versions that wrote (or removed) anything in this map, ascending, as far back as
+    /// a snapshot or rollback can ask (the newest at or below the floor, and every one
+    /// after it).
     writes: Vec<Version>,
 }
 
@@ -138,7 +147,6 @@ impl Table {
         Self {
             name,
             keys,
-            last_write,
             writes: if last_write > 0 {
                 vec![last_write]
             } else {
@@ -147,12 +155,14 @@ impl Table {
         }
     }
 
+    /// Version of the last transaction that wrote (or removed) anything in this map.
+    pub(crate) fn last_write(&self) -> Version {
+        self.writes.last().copied().unwrap_or(0)
+    }
+
     /// Version of the last write at or below `v`.
     pub(crate) fn last_write_at(&self, v: Version) -> Version {
-        match self.writes.partition_point(|w| *w <= v) {
-            0 => 0,
-            n => self.writes[n - 1],
-        }
+        newest_at(&self.writes, v, |w| *w).copied().unwrap_or(0)
     }
 
     /// This table as it was at version `v` (with the older versions kept).
@@ -162,12 +172,10 @@ impl Table {
             .iter()
             .filter_map(|(k, c)| Some((k.clone(), c.truncated(v)?)))
             .collect();
-        let writes: Vec<Version> = self.writes.iter().copied().filter(|w| *w <= v).collect();
         Table {
             name: self.name.clone(),
             keys,
-            last_write: writes.last().copied().unwrap_or(0),
-            writes,
+            writes: self.writes.iter().copied().filter(|w| *w <= v).collect(),
         }
     }
 }
@@ -214,8 +222,8 @@ impl Data {
     }
 
     /// Apply `writes` to `map` as `version`; entries below `floor` that nothing can see
-    /// are dropped. Returns the map's name, its previous `last_write` and the keys written
-    /// (for rollback); pushes onto `tidy` the keys left with older versions or removed.
+    /// are dropped. Returns the map's name and the keys written (for rollback); pushes onto
+    /// `tidy` the keys left with older versions or removed.
     pub(crate) fn apply_map(
         tables: &mut Tables,
         map: &str,
@@ -223,7 +231,7 @@ impl Data {
         version: Version,
         floor: Version,
         tidy: &mut Vec<Bytes>,
-    ) -> (Arc<str>, Version, Vec<Bytes>) {
+    ) -> (Arc<str>, Vec<Bytes>) {
         let table = match tables.get_mut(map) {
             Some(t) => t,
             None => {
@@ -257,25 +265,13 @@ impl Data {
             }
             touched.push(k.clone());
         }
-        let prev = table.last_write;
-        table.last_write = version;
         table.writes.push(version);
-        // Ascending: keep the newest at or below the floor and all after it.
-        let below = table.writes.partition_point(|w| *w <= floor);
-        if below > 1 {
-            table.writes.drain(..below - 1);
-        }
-        (name, prev, touched)
+        drop_below(&mut table.writes, floor, |w| *w);
+        (name, touched)
     }
 
     /// Undo `version`'s writes to `map` (the newest applied).
-    pub(crate) fn revert_map(
-        tables: &mut Tables,
-        map: &str,
-        version: Version,
-        last_write: Version,
-        keys: &[Bytes],
-    ) {
+    pub(crate) fn revert_map(tables: &mut Tables, map: &str, version: Version, keys: &[Bytes]) {
         if let Some(t) = tables.get_mut(map) {
             for k in keys {
                 if t.keys.get_mut(k).is_some_and(|c| c.pop(version)) {
@@ -285,7 +281,6 @@ impl Data {
             if t.writes.last() == Some(&version) {
                 t.writes.pop();
             }
-            t.last_write = last_write;
         }
     }
 

@@ -132,22 +132,44 @@ fn read_maps(r: &mut Reader<'_>, maps: &mut Vec<MapDump>) -> Result<(), KvError>
 /// Authenticate and decode a snapshot entry (the entry alone, without the receipt that
 /// follows it in a `.committed` file).
 pub fn decode_snapshot(bytes: &[u8], secrets: &LedgerSecrets) -> Result<DecodedSnapshot, KvError> {
-    let (view, mut decoded) = decode_snapshot_public(bytes)?;
+    let (view, header, mut maps) = decode_public_maps(bytes)?;
     let plain = view.open_private(secrets)?;
     let mut pr = Reader {
         buf: &plain,
         pos: 0,
     };
-    let mut maps = decoded.snapshot.dump();
     read_maps(&mut pr, &mut maps)?;
-    decoded.snapshot = Snapshot::from_dump(decoded.snapshot.version(), maps);
-    Ok(decoded)
+    Ok(header.with_maps(maps))
+}
+
+/// What a snapshot's public domain says besides its maps.
+struct Header {
+    txid: TxId,
+    root: Sha256Digest,
+    view_history: Vec<Version>,
+}
+
+impl Header {
+    fn with_maps(self, maps: Vec<MapDump>) -> DecodedSnapshot {
+        DecodedSnapshot {
+            txid: self.txid,
+            root: self.root,
+            view_history: self.view_history,
+            snapshot: Snapshot::from_dump(self.txid.seqno, maps),
+        }
+    }
 }
 
 /// Decode a snapshot's public domain only (no secret needed): header and public maps. An
 /// auditor uses this; nothing private is read, and the GCM tag is not checked (the
 /// snapshot is authenticated through its evidence in the ledger instead).
 pub fn decode_snapshot_public(bytes: &[u8]) -> Result<(EntryView<'_>, DecodedSnapshot), KvError> {
+    let (view, header, maps) = decode_public_maps(bytes)?;
+    Ok((view, header.with_maps(maps)))
+}
+
+/// The entry, header and public maps of a snapshot.
+fn decode_public_maps(bytes: &[u8]) -> Result<(EntryView<'_>, Header, Vec<MapDump>), KvError> {
     let view = EntryView::parse(bytes)?;
     if !view.is_snapshot {
         return Err(KvError::Malformed(
@@ -180,15 +202,12 @@ pub fn decode_snapshot_public(bytes: &[u8]) -> Result<(EntryView<'_>, DecodedSna
         .collect();
     let mut maps = Vec::new();
     read_maps(&mut r, &mut maps)?;
-    Ok((
-        view,
-        DecodedSnapshot {
-            txid: view.txid,
-            root,
-            view_history,
-            snapshot: Snapshot::from_dump(seqno, maps),
-        },
-    ))
+    let header = Header {
+        txid: view.txid,
+        root,
+        view_history,
+    };
+    Ok((view, header, maps))
 }
 
 #[cfg(test)]

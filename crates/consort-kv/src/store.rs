@@ -1,4 +1,5 @@
-//! MVCC store: immutable snapshots of persistent ordered maps, one version per transaction.
+//! MVCC store: snapshots of multi-version ordered maps ([`crate::mvcc`]), one version per
+//! transaction.
 
 use std::{
     collections::{BTreeMap, VecDeque},
@@ -237,11 +238,11 @@ impl Snapshot {
     }
 }
 
-/// One map's part of an [`Undo`]: name, previous `last_write`, keys written.
-type MapUndo = (Arc<str>, Version, Vec<Bytes>);
+/// One map's part of an [`Undo`]: name, keys written.
+type MapUndo = (Arc<str>, Vec<Bytes>);
 
-/// What it takes to revert one applied transaction: each map's previous `last_write`, and
-/// the keys it wrote (their newest versions are its own).
+/// What it takes to revert one applied transaction: the keys it wrote in each map (their
+/// newest versions, and the maps' last writes, are its own).
 #[derive(Debug)]
 pub(crate) struct Undo {
     version: Version,
@@ -309,11 +310,11 @@ impl Inner {
                     continue;
                 }
                 let mut tidy = Vec::new();
-                let (map, prev, touched) =
+                let (map, touched) =
                     Data::apply_map(&mut tables, name, writes, version, floor, &mut tidy);
                 self.tidy
                     .extend(tidy.into_iter().map(|k| (version, map.clone(), k)));
-                undo.maps.push((map, prev, touched));
+                undo.maps.push((map, touched));
             }
         }
         self.undo.push_back(undo);
@@ -379,7 +380,7 @@ impl Store {
     /// rollbacks and resets the store has seen.
     pub fn map_stamp(&self, map: &str) -> (u64, Version) {
         let inner = self.read();
-        let lw = inner.data.read().get(map).map_or(0, |t| t.last_write);
+        let lw = inner.data.read().get(map).map_or(0, |t| t.last_write());
         (inner.epoch, lw)
     }
 
@@ -493,18 +494,18 @@ impl Store {
                 .map(|(n, t)| (n.clone(), t.truncated(version)))
                 .collect();
             inner.data = Data::new(kept);
+            inner.pin = Pin::new(inner.data.clone(), version);
         } else {
             let mut tables = inner.data.write();
             for u in discarded {
-                for (map, last_write, keys) in u.maps.iter().rev() {
-                    Data::revert_map(&mut tables, map, u.version, *last_write, keys);
+                for (map, keys) in u.maps.iter().rev() {
+                    Data::revert_map(&mut tables, map, u.version, keys);
                 }
             }
         }
         inner.tidy.retain(|(v, _, _)| *v <= version);
         inner.epoch += 1;
         inner.version = version;
-        inner.pin = Pin::new(inner.data.clone(), version);
         Ok(())
     }
 
@@ -568,7 +569,7 @@ fn validate(snap: &Snapshot, tables: &Tables, reads: &ReadSet) -> Result<(), KvE
         let Some(t) = tables.get(map.as_str()) else {
             continue;
         };
-        if t.last_write <= v {
+        if t.last_write() <= v {
             continue;
         }
         let changed = |c: &Chain| c.newest().version > v;

@@ -51,10 +51,7 @@ impl Drop for Procs {
 pub(crate) fn log_tails(dir: &Path, n: usize) -> String {
     (0..n)
         .map(|i| {
-            let text =
-                std::fs::read_to_string(dir.join(format!("node{i}.log"))).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
-            let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+            let tail = crate::sandbox::log_tail(&dir.join(format!("node{i}.log")));
             format!("--- node{i}.log (last lines)\n{tail}")
         })
         .collect::<Vec<_>>()

@@ -45,7 +45,7 @@ fn step(n: usize, total: usize, msg: impl std::fmt::Display) {
     println!("[{n}/{total}] {msg}");
 }
 
-fn log_tail(path: &Path) -> String {
+pub(crate) fn log_tail(path: &Path) -> String {
     std::fs::read_to_string(path)
         .map(|s| {
             s.lines()
