@@ -342,7 +342,7 @@ fn a_block_of_several_transactions_numbers_them_and_claims_their_receipts() {
 
 #[test]
 fn governance_allow_list_limits_senders() {
-    use consort_governance::tables::ETH_SENDERS;
+    use crate::settings::ETH_SENDERS;
     let store = Store::new();
     let (a, b) = (Key::new(12), Key::new(13));
     funded(&store, &[&a, &b]);
@@ -375,7 +375,7 @@ fn governance_allow_list_limits_senders() {
 
 #[test]
 fn governance_sets_balances_and_the_chain_id() {
-    use consort_governance::tables::{ETH_BALANCE_UPDATES, ETH_CONFIG};
+    use crate::settings::{ETH_BALANCE_UPDATES, ETH_CONFIG};
     let store = Store::new();
     let a = Key::new(14);
     let mut tx = store.begin();

@@ -52,7 +52,7 @@ pub struct EthConfig {
 }
 
 /// Add the Ethereum application (`POST /app/eth`) and its genesis balances.
-pub fn register(r: &mut consort_node::framework::Registry, cfg: &EthConfig) {
+pub fn register(r: &mut consort_endpoints::Registry, cfg: &EthConfig) {
     let mut chain = Chain::default();
     if let Some(id) = cfg.chain_id {
         chain.chain_id = id;
@@ -64,7 +64,8 @@ pub fn register(r: &mut consort_node::framework::Registry, cfg: &EthConfig) {
         settings::init_chain(tx, chain_id);
         genesis(tx, &allocs);
     });
-    r.on_proposal_applied(settings::apply_balance_updates);
+    r.on_proposal_applied(|tx| Ok(settings::apply_balance_updates(tx)?));
+    r.add_governance(settings::GOV_TABLES, settings::GOV_ACTIONS_JS);
 }
 
 /// Development accounts for local networks (the sandbox's `--eth`): `n` secp256k1 keys

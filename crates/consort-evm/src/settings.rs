@@ -1,12 +1,31 @@
-//! Settings governance controls (tables the constitution writes, see
-//! `consort_governance::tables`): the chain id, the sender allow-list, and balances set by
-//! proposal.
+//! Settings governance controls: the application's own governance tables, which its
+//! actions in the constitution (`gov_actions.js`) write — the chain id, the sender
+//! allow-list, and balances set by proposal.
 
 use alloy_primitives::{Address, U256};
-use consort_governance::tables::{ETH_BALANCE_UPDATES, ETH_CONFIG, ETH_SENDERS};
 use consort_kv::{Bytes, Tx};
 
 use crate::{db::KvDb, exec::Chain};
+
+/// Ethereum application settings written by governance: `chain_id` → decimal.
+pub const ETH_CONFIG: &str = "public:ccf.gov.eth.config";
+/// Ethereum senders allowed to transact (lowercase `0x…` address → `{}`); empty: anyone.
+pub const ETH_SENDERS: &str = "public:ccf.gov.eth.senders";
+/// Balances set by governance (address → wei), moved into the application's private state
+/// in the transaction that applies the proposal.
+pub const ETH_BALANCE_UPDATES: &str = "public:ccf.gov.eth.balance_updates";
+/// The governance tables of the application (the constitution's `apply` may write them).
+pub const GOV_TABLES: &[&str] = &[ETH_CONFIG, ETH_SENDERS, ETH_BALANCE_UPDATES];
+/// The application's governance actions, appended to the default constitution.
+pub const GOV_ACTIONS_JS: &str = include_str!("gov_actions.js");
+
+/// A governance setting that cannot be applied.
+#[derive(Debug, thiserror::Error)]
+#[error("{table}: {message}")]
+pub struct SettingError {
+    pub table: &'static str,
+    pub message: String,
+}
 
 const CHAIN_ID: &[u8] = b"chain_id";
 
@@ -41,18 +60,22 @@ pub fn sender_allowed(tx: &mut Tx, sender: &Address) -> bool {
 }
 
 /// Move balances set by an applied proposal (`set_eth_balance`) into the private state.
-pub fn apply_balance_updates(tx: &mut Tx) -> Result<(), String> {
+pub fn apply_balance_updates(tx: &mut Tx) -> Result<(), SettingError> {
+    let bad = |message: String| SettingError {
+        table: ETH_BALANCE_UPDATES,
+        message,
+    };
     for (k, v) in tx.range(ETH_BALANCE_UPDATES, &..) {
         let key = String::from_utf8_lossy(&k).into_owned();
         let address: Address = key
             .parse()
-            .map_err(|e| format!("{ETH_BALANCE_UPDATES}: bad address {key}: {e}"))?;
+            .map_err(|e| bad(format!("bad address {key}: {e}")))?;
         let text = String::from_utf8_lossy(&v).into_owned();
         let balance = match text.strip_prefix("0x") {
             Some(h) => U256::from_str_radix(h, 16),
             None => U256::from_str_radix(&text, 10),
         }
-        .map_err(|e| format!("{ETH_BALANCE_UPDATES}: bad balance {text}: {e}"))?;
+        .map_err(|e| bad(format!("bad balance {text}: {e}")))?;
         KvDb { tx }.set_balance(&address, balance);
         tx.remove(ETH_BALANCE_UPDATES, k);
     }

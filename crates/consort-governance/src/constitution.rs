@@ -57,8 +57,22 @@ pub(crate) const REKEY_MARKER: &str = "::rekey";
 /// A change `apply` made: (table, key, new value or `None` for a deletion).
 pub type KvChange = (String, String, Option<String>);
 
-/// The constitution a new service starts with.
+/// The constitution a new service starts with (the standard actions; applications add
+/// theirs with [`with_app_actions`]).
 pub const DEFAULT_CONSTITUTION: &str = include_str!("default_constitution.js");
+
+/// `base` with applications' governance actions appended. Each fragment is module code
+/// that adds its actions to the constitution's `APPLY` object (e.g.
+/// `Object.assign(APPLY, { set_x(args) { ... } })`); it may use the constitution's helpers
+/// (`need`, `jsonOf`, `SINGLETON`).
+pub fn with_app_actions(base: &str, fragments: &[&str]) -> String {
+    let mut s = base.to_string();
+    for f in fragments {
+        s.push_str("\n");
+        s.push_str(f);
+    }
+    s
+}
 
 /// Resource limits for every script call.
 #[derive(Debug, Clone, Copy)]

@@ -2,14 +2,11 @@
 // accepted by a strict majority of active members and rejected once a majority is
 // impossible.
 
-const ACTIONS = [
-  "set_member", "remove_member", "set_member_data", "set_user", "remove_user",
-  "set_user_data", "add_node_code", "remove_node_code", "transition_node_to_trusted",
-  "remove_node", "transition_service_to_open", "set_constitution", "set_jwt_issuer",
-  "remove_jwt_issuer", "set_recovery_threshold", "trigger_ledger_rekey",
-  "set_service_configuration", "set_eth_sender", "remove_eth_sender", "set_eth_chain_id",
-  "set_eth_balance",
-];
+// The actions are the keys of APPLY (below). Applications add theirs by appending code to
+// this module that extends APPLY (see `constitution::with_app_actions`).
+function knownAction(name) {
+  return Object.prototype.hasOwnProperty.call(APPLY, name);
+}
 
 export function validate(input) {
   let proposal;
@@ -25,7 +22,7 @@ export function validate(input) {
     if (action === null || typeof action.name !== "string") {
       return { valid: false, description: "every action needs a name" };
     }
-    if (!ACTIONS.includes(action.name)) {
+    if (!knownAction(action.name)) {
       return { valid: false, description: `unknown action ${action.name}` };
     }
     if (action.args !== undefined && (action.args === null || typeof action.args !== "object")) {
@@ -63,13 +60,6 @@ function need(args, name, type) {
     throw new Error(`argument ${name} must be a ${type}`);
   }
   return v;
-}
-
-// An Ethereum address argument, as the lowercase 0x-prefixed hex the tables use.
-function ethAddress(args, name) {
-  const a = need(args, name, "string");
-  if (!/^0x[0-9a-fA-F]{40}$/.test(a)) throw new Error(`${name} must be a 0x-prefixed 20-byte address`);
-  return a.toLowerCase();
 }
 
 function jsonOf(table, key) {
@@ -197,28 +187,6 @@ const APPLY = {
     const cfg = jsonOf("public:ccf.gov.service.config", SINGLETON) || {};
     for (const [k, v] of Object.entries(args)) cfg[k] = v;
     ccf.kv["public:ccf.gov.service.config"].set(SINGLETON, JSON.stringify(cfg));
-  },
-  // Ethereum application: once any sender is allowed, only allowed senders' transactions
-  // are accepted.
-  set_eth_sender(args) {
-    ccf.kv["public:ccf.gov.eth.senders"].set(ethAddress(args, "address"), "{}");
-  },
-  remove_eth_sender(args) {
-    const a = ethAddress(args, "address");
-    if (!ccf.kv["public:ccf.gov.eth.senders"].has(a)) throw new Error(`${a} is not an allowed sender`);
-    ccf.kv["public:ccf.gov.eth.senders"].delete(a);
-  },
-  set_eth_chain_id(args) {
-    const id = need(args, "chain_id", "number");
-    if (!Number.isSafeInteger(id) || id < 1) throw new Error("chain_id must be a positive integer");
-    ccf.kv["public:ccf.gov.eth.config"].set("chain_id", String(id));
-  },
-  // The node moves the balance (wei, decimal or 0x-hex) into the application's private
-  // state in the same transaction.
-  set_eth_balance(args) {
-    const b = need(args, "balance", "string");
-    if (!/^(0x[0-9a-fA-F]{1,64}|[0-9]{1,77})$/.test(b)) throw new Error("balance must be a decimal or 0x-hex number of wei");
-    ccf.kv["public:ccf.gov.eth.balance_updates"].set(ethAddress(args, "address"), b);
   },
 };
 

@@ -8,6 +8,7 @@ pub mod proposals;
 pub mod tables;
 
 pub use constitution::{
-    Engine, KvChange, Limits, ProposalState, ScriptError, Validation, Vote, DEFAULT_CONSTITUTION,
+    with_app_actions, Engine, KvChange, Limits, ProposalState, ScriptError, Validation, Vote,
+    DEFAULT_CONSTITUTION,
 };
 pub use proposals::{FinalState, GovError, ProposalInfo};

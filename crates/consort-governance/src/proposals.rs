@@ -96,7 +96,8 @@ impl ProposalInfo {
 /// under the old rules).
 pub const TRUST_WIDENING: &[&str] = &["set_constitution", "add_node_code", "set_jwt_issuer"];
 
-/// Tables the constitution's `apply` sees and may change.
+/// Governance tables the constitution's `apply` sees and may change (applications add
+/// their own: see [`create_with`]).
 pub const APPLY_TABLES: &[&str] = &[
     MEMBERS_CERTS,
     MEMBERS_INFO,
@@ -111,10 +112,13 @@ pub const APPLY_TABLES: &[&str] = &[
     JWT_ISSUERS,
     JWT_KEYS,
     CONSTITUTION,
-    ETH_CONFIG,
-    ETH_SENDERS,
-    ETH_BALANCE_UPDATES,
 ];
+
+/// Whether `table` may be written by `apply`, given the applications' `app_tables`.
+fn writable(table: &str, app_tables: &[&str]) -> bool {
+    APPLY_TABLES.contains(&table)
+        || (table.starts_with("public:ccf.gov.") && app_tables.contains(&table))
+}
 
 fn put_json<T: Serialize>(tx: &mut Tx, map: &str, key: &str, v: &T) {
     tx.put(
@@ -261,6 +265,18 @@ pub fn create(
     proposal: &str,
     id: &str,
 ) -> Result<ProposalInfo, GovError> {
+    create_with(tx, proposer, proposal, id, &[])
+}
+
+/// [`create`], where `apply` also sees and may write the applications' `app_tables`
+/// (which must be `public:ccf.gov.*` tables).
+pub fn create_with(
+    tx: &mut Tx,
+    proposer: &str,
+    proposal: &str,
+    id: &str,
+    app_tables: &[&str],
+) -> Result<ProposalInfo, GovError> {
     if member_status(tx, proposer).as_deref() != Some("Active") {
         return Err(GovError::Forbidden(format!(
             "member {proposer} is not active and cannot propose"
@@ -288,7 +304,7 @@ pub fn create(
         failure: None,
         rekey_requested: false,
     };
-    resolve(tx, &e, id, info, proposal)
+    resolve(tx, &e, id, info, proposal, app_tables)
 }
 
 /// A member's ballot on an open proposal; resolves it.
@@ -297,6 +313,17 @@ pub fn submit_ballot(
     id: &str,
     member: &str,
     ballot: &str,
+) -> Result<ProposalInfo, GovError> {
+    submit_ballot_with(tx, id, member, ballot, &[])
+}
+
+/// [`submit_ballot`] with the applications' governance tables (see [`create_with`]).
+pub fn submit_ballot_with(
+    tx: &mut Tx,
+    id: &str,
+    member: &str,
+    ballot: &str,
+    app_tables: &[&str],
 ) -> Result<ProposalInfo, GovError> {
     if member_status(tx, member).as_deref() != Some("Active") {
         return Err(GovError::Forbidden(format!(
@@ -318,7 +345,7 @@ pub fn submit_ballot(
     info.ballots.insert(member.to_string(), ballot.to_string());
     let proposal = proposal_text(tx, id)?;
     let e = engine(tx)?;
-    resolve(tx, &e, id, info, &proposal)
+    resolve(tx, &e, id, info, &proposal, app_tables)
 }
 
 /// The proposer withdraws an open proposal.
@@ -341,9 +368,9 @@ pub fn withdraw(tx: &mut Tx, id: &str, member: &str) -> Result<ProposalInfo, Gov
 }
 
 /// The governance tables as `apply` sees them: `{table: {key: value}}`.
-fn gov_state(tx: &mut Tx) -> serde_json::Value {
+fn gov_state(tx: &mut Tx, app_tables: &[&str]) -> serde_json::Value {
     let mut state = serde_json::Map::new();
-    for t in APPLY_TABLES {
+    for t in APPLY_TABLES.iter().chain(app_tables) {
         let mut m = serde_json::Map::new();
         for (k, v) in tx.range(t, &..) {
             m.insert(text(&k), json!(text(&v)));
@@ -359,6 +386,7 @@ fn resolve(
     id: &str,
     mut info: ProposalInfo,
     proposal: &str,
+    app_tables: &[&str],
 ) -> Result<ProposalInfo, GovError> {
     let active = active_members(tx);
     info.final_votes.clear();
@@ -390,14 +418,14 @@ fn resolve(
         ProposalState::Accepted => FinalState::Accepted,
     };
     if info.state == FinalState::Accepted {
-        match e.apply(proposal, id, gov_state(tx)) {
+        match e.apply(proposal, id, gov_state(tx, app_tables)) {
             Ok(changes) => {
                 for (table, key, value) in changes {
                     if table == crate::constitution::REKEY_MARKER {
                         info.rekey_requested = true;
                         continue;
                     }
-                    if !APPLY_TABLES.contains(&table.as_str()) {
+                    if !writable(&table, app_tables) {
                         return Err(GovError::Forbidden(format!(
                             "the constitution may not write {table}"
                         )));

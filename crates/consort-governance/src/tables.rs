@@ -1,30 +1,26 @@
-//! CCF's governance table names.
+//! The governance tables by name, from the service schema (`consort-service`, where each
+//! is declared once with its record type).
 
-pub const MEMBERS_CERTS: &str = "public:ccf.gov.members.certs";
-pub const MEMBERS_INFO: &str = "public:ccf.gov.members.info";
-pub const MEMBERS_ENC_KEYS: &str = "public:ccf.gov.members.encryption_public_keys";
-pub const USERS_CERTS: &str = "public:ccf.gov.users.certs";
-pub const USERS_INFO: &str = "public:ccf.gov.users.info";
-pub const NODES_INFO: &str = "public:ccf.gov.nodes.info";
-pub const NODES_ENDORSED_CERTS: &str = "public:ccf.gov.nodes.endorsed_certificates";
-pub const NODES_CODE_IDS: &str = "public:ccf.gov.nodes.code_ids";
-pub const SERVICE_INFO: &str = "public:ccf.gov.service.info";
-pub const SERVICE_CONFIG: &str = "public:ccf.gov.service.config";
-pub const JWT_ISSUERS: &str = "public:ccf.gov.jwt.issuers";
-pub const JWT_KEYS: &str = "public:ccf.gov.jwt.public_signing_keys";
-pub const CONSTITUTION: &str = "public:ccf.gov.constitution";
-pub const PROPOSALS: &str = "public:ccf.gov.proposals";
-pub const PROPOSALS_INFO: &str = "public:ccf.gov.proposals_info";
+use consort_service::{gov, identities, jwt, nodes, service};
+
+pub const MEMBERS_CERTS: &str = identities::MEMBERS_CERTS.name();
+pub const MEMBERS_INFO: &str = identities::MEMBERS_INFO.name();
+pub const MEMBERS_ENC_KEYS: &str = identities::MEMBERS_ENC_KEYS.name();
+pub const USERS_CERTS: &str = identities::USERS_CERTS.name();
+pub const USERS_INFO: &str = identities::USERS_INFO.name();
+pub const NODES_INFO: &str = nodes::INFO.name();
+pub const NODES_ENDORSED_CERTS: &str = nodes::ENDORSED_CERTIFICATES.name();
+pub const NODES_CODE_IDS: &str = nodes::CODE_IDS.name();
+pub const SERVICE_INFO: &str = service::INFO.name();
+pub const SERVICE_CONFIG: &str = service::CONFIG.name();
+pub const JWT_ISSUERS: &str = jwt::ISSUERS.name();
+pub const JWT_KEYS: &str = jwt::PUBLIC_SIGNING_KEYS.name();
+pub const CONSTITUTION: &str = gov::CONSTITUTION.name();
+pub const PROPOSALS: &str = gov::PROPOSALS.name();
+pub const PROPOSALS_INFO: &str = gov::PROPOSALS_INFO.name();
 /// Signed governance requests already seen (replay protection), by signature digest.
-pub const COSE_RECENT: &str = "public:ccf.gov.cose_recent_proposals";
+pub const COSE_RECENT: &str = gov::COSE_RECENT.name();
 /// Each member's latest signed governance request (the ledger keeps every one).
-pub const HISTORY: &str = "public:ccf.gov.history";
-/// Ethereum application settings written by governance: `chain_id` → decimal.
-pub const ETH_CONFIG: &str = "public:ccf.gov.eth.config";
-/// Ethereum senders allowed to transact (lowercase `0x…` address → `{}`); empty: anyone.
-pub const ETH_SENDERS: &str = "public:ccf.gov.eth.senders";
-/// Balances set by governance (address → wei), moved into the application's private state
-/// by the node in the transaction that applies the proposal.
-pub const ETH_BALANCE_UPDATES: &str = "public:ccf.gov.eth.balance_updates";
+pub const HISTORY: &str = gov::HISTORY.name();
 /// Key of single-value tables.
 pub const SINGLETON: [u8; 8] = consort_kv::typed::SINGLETON_KEY;

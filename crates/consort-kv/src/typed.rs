@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 use bytes::Bytes;
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::{KvError, Tx};
+use crate::{KvError, Source, Tx};
 
 /// Encodes and decodes `T` to and from the bytes stored in a map.
 pub trait Codec<T> {
@@ -115,7 +115,7 @@ impl<K, V, KC: Codec<K>, VC: Codec<V>> Map<K, V, KC, VC> {
         }
     }
 
-    pub fn name(&self) -> &'static str {
+    pub const fn name(&self) -> &'static str {
         self.name
     }
 
@@ -123,10 +123,16 @@ impl<K, V, KC: Codec<K>, VC: Codec<V>> Map<K, V, KC, VC> {
         VC::decode(b).map_err(codec_error(self.name))
     }
 
-    pub fn get(&self, tx: &mut Tx, key: &K) -> Result<Option<V>, KvError> {
-        tx.get(self.name, &KC::encode(key))
+    /// The value at `key`, from a transaction or a snapshot.
+    pub fn get<S: Source + ?Sized>(&self, src: &mut S, key: &K) -> Result<Option<V>, KvError> {
+        src.read(self.name, &KC::encode(key))
             .map(|b| self.decode_value(&b))
             .transpose()
+    }
+
+    /// Whether `key` is present.
+    pub fn contains<S: Source + ?Sized>(&self, src: &mut S, key: &K) -> bool {
+        src.read(self.name, &KC::encode(key)).is_some()
     }
 
     pub fn put(&self, tx: &mut Tx, key: &K, value: &V) {
@@ -142,8 +148,8 @@ impl<K, V, KC: Codec<K>, VC: Codec<V>> Map<K, V, KC, VC> {
     }
 
     /// Every entry, in key order.
-    pub fn entries(&self, tx: &mut Tx) -> Result<Vec<(K, V)>, KvError> {
-        tx.range(self.name, &..)
+    pub fn entries<S: Source + ?Sized>(&self, src: &mut S) -> Result<Vec<(K, V)>, KvError> {
+        src.read_all(self.name)
             .into_iter()
             .map(|(k, v)| {
                 let k = KC::decode(&k).map_err(codec_error(self.name))?;
@@ -168,12 +174,13 @@ impl<V, VC: Codec<V>> Value<V, VC> {
         }
     }
 
-    pub fn name(&self) -> &'static str {
+    pub const fn name(&self) -> &'static str {
         self.name
     }
 
-    pub fn get(&self, tx: &mut Tx) -> Result<Option<V>, KvError> {
-        tx.get(self.name, &SINGLETON_KEY)
+    /// The value, from a transaction or a snapshot.
+    pub fn get<S: Source + ?Sized>(&self, src: &mut S) -> Result<Option<V>, KvError> {
+        src.read(self.name, &SINGLETON_KEY)
             .map(|b| VC::decode(&b).map_err(codec_error(self.name)))
             .transpose()
     }

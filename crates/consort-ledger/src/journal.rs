@@ -773,7 +773,7 @@ fn append_entry(inner: &mut Inner, c: &Committed, claims: Sha256Digest) -> Resul
 
 /// Table where a rekey transaction records the next ledger secret, wrapped under the
 /// current one; the next secret is used from the transaction after it.
-pub const REKEY_TABLE: &str = "public:consort.internal.ledger_secret_rekey";
+pub const REKEY_TABLE: &str = consort_service::internal::LEDGER_SECRET_REKEY.name();
 
 /// If the transaction at `seqno` is a rekey: the next secret it carries.
 fn next_secret(

@@ -23,9 +23,9 @@ use consort_kv::{snapshot, WriteSet};
 use super::*;
 
 /// Snapshot evidence: the hash of a snapshot and the seqno it was taken at.
-pub const SNAPSHOT_EVIDENCE: &str = "public:ccf.internal.snapshot_evidence";
+pub const SNAPSHOT_EVIDENCE: &str = consort_service::internal::SNAPSHOT_EVIDENCE.name();
 /// The Merkle frontier, carried only inside snapshot files.
-pub const TREE_TABLE: &str = "public:ccf.internal.tree";
+pub const TREE_TABLE: &str = consort_service::internal::TREE.name();
 
 pub(super) use crate::verify::{Evidence, PendingEvidence};
 

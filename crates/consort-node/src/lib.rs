@@ -1,43 +1,26 @@
-//! A Consort node: the HTTPS service around the journal.
+//! A Consort node: the HTTPS service around the journal, as a replica of the service's
+//! network.
 //!
-//! - [`config`]: node configuration (JSON or TOML).
-//! - [`node`]: lifecycle — create a service or restart from the ledger; sealed secrets;
-//!   background signatures.
-//! - [`server`] / [`tls`]: our own TLS accept loop (rustls, aws-lc-rs) and hyper.
-//! - [`framework`]: endpoints, authentication policies, commit and retry, OpenAPI.
-//! - [`builtin`]: `/node/*`, `/app/receipt`, `/…/api`.
-//! - [`apps::logging`]: CCF's logging sample.
+//! - [`lifecycle`]: create a service, restart from the ledger, or join (the joining side);
+//!   configuration, sealed secrets.
+//! - [`replica`]: the consensus engine driving the journal (sans-IO).
+//! - [`net`]: node-to-node channels, the networked replica, forwarding.
+//! - [`http`]: our own TLS accept loop (rustls, aws-lc-rs) and hyper.
+//! - [`frontends`]: the node's own endpoints (`/node`, `/gov`, `/node/join`).
+//! - [`node`]: [`NodeState`], which composes them and is the endpoint framework's host.
+//! - [`fatal`]: errors that stop the node.
 
-pub mod api;
-pub mod apps;
-pub mod auth;
-pub mod builtin;
-pub mod cluster;
-pub mod config;
 mod error;
-mod files;
-pub mod framework;
-pub mod gov;
-pub mod gov_tables;
-pub mod join;
+pub mod fatal;
+pub mod frontends;
+pub mod http;
+mod join_protocol;
+pub mod lifecycle;
 pub mod metrics;
-pub mod n2n;
+pub mod net;
 pub mod node;
 pub mod replica;
-pub mod seal;
-pub mod server;
-pub mod tls;
 
-pub use config::NodeConfig;
 pub use error::NodeError;
+pub use lifecycle::config::{self, NodeConfig};
 pub use node::NodeState;
-
-/// The standard registry: built-in endpoints and the logging app.
-pub fn default_registry() -> framework::Registry {
-    let mut r = framework::Registry::new();
-    builtin::register(&mut r);
-    join::register(&mut r);
-    gov::register(&mut r);
-    apps::logging::register(&mut r);
-    r
-}

@@ -1,50 +1,45 @@
-//! Node lifecycle: create a new service, join one, or restart from the ledger; then run as a
-//! replica of the service's network (a new service is a network of one).
+//! The node: a journal (from `lifecycle`) run as a replica (`replica`) of the service's
+//! network (`net`), serving the applications' and its own frontends (`frontends`) over
+//! HTTPS (`http`). [`NodeState`] is the composition root; handlers never see it — they get
+//! the narrow context of `consort-endpoints`, through [`NodeState`]'s [`Host`] impl.
 
 use std::{
     net::SocketAddr,
-    path::{Path, PathBuf},
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
+    sync::{Arc, OnceLock},
     time::{Duration, Instant},
 };
 
-use consort_consensus::NodeId;
-use consort_crypto::{
-    cert::{Certificate, Sans},
-    keys::SigningKey,
+use consort_crypto::cert::Certificate;
+use consort_endpoints::{
+    execute::{Host, SubmitError},
+    ApiError, GovEffects, LedgerView, NodeView, Registry,
 };
-use consort_kv::{LedgerSecret, LedgerSecrets, Store};
+use consort_kv::{CommitOutcome, KvError, Tx};
 use consort_ledger::{
     identity::{NodeIdentity, ServiceIdentity},
-    tables::{self, NetInterface, NodeInfo},
-    Journal, JournalConfig,
+    Journal, JournalConfig, LedgerError,
 };
-use zeroize::Zeroizing;
 
 use crate::{
-    cluster::{recorded_addresses, Cluster},
-    config::NodeConfig,
-    files::{write_private, write_public},
-    framework::Registry,
-    gov_tables, join,
+    fatal::FatalLatch,
+    frontends,
+    lifecycle::{self, Boot, DataFiles, NodeConfig},
     metrics::Metrics,
-    replica::{raft_id, Replica, ReplicaOptions},
-    seal::{read_sealed, write_sealed, SealedState, Sealer, VirtualSealer},
+    net::cluster::{recorded_addresses, Cluster, ConsensusView},
+    replica::{Replica, ReplicaError, ReplicaOptions},
     NodeError,
 };
 
-/// Everything handlers can reach.
+/// A running node.
 #[derive(Debug)]
 pub struct NodeState {
     pub config: NodeConfig,
     pub journal: Arc<Journal>,
     pub node: Arc<NodeIdentity>,
     pub service_cert: Certificate,
+    /// Every endpoint: the applications' and the node's own frontends.
     pub registry: Registry,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     pub started_at: Instant,
     /// Last seqno recovered from the ledger at start (0 for a new service).
     pub startup_seqno: u64,
@@ -52,203 +47,125 @@ pub struct NodeState {
     pub cluster: Arc<Cluster>,
     /// Where other nodes reach this one.
     pub node_to_node_address: SocketAddr,
-    pub(crate) secrets: NetworkSecrets,
-    stop: Arc<AtomicBool>,
+    /// Tripped by a fatal error: the node stops.
+    pub fatal: FatalLatch,
 }
 
-/// What a trusted node holds and hands to nodes that join: the service identity key and
-/// the ledger secrets.
-pub(crate) struct NetworkSecrets {
-    pub(crate) service_key: SigningKey,
-    pub(crate) ledger_secrets: Vec<(u64, Zeroizing<[u8; 32]>)>,
+fn journal_config(config: &NodeConfig) -> JournalConfig {
+    let mut jc = JournalConfig::new(config.ledger_dir());
+    jc.chunk_threshold = config.ledger_chunk_bytes;
+    jc.sig_tx_interval = config.signature_tx_interval.max(1);
+    jc.sig_ms_interval = config.signature_ms_interval.max(1);
+    jc.commit_on_signature = false;
+    jc
 }
 
-impl std::fmt::Debug for NetworkSecrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("NetworkSecrets(<redacted>)")
-    }
-}
-
-impl NetworkSecrets {
-    fn sealed(&self) -> SealedState {
-        SealedState {
-            service_key: hex::encode(self.service_key.pkcs8_der()),
-            ledger_secrets: self
-                .ledger_secrets
-                .iter()
-                .map(|(v, s)| (*v, hex::encode(&s[..])))
-                .collect(),
-        }
-    }
-
-    fn from_sealed(s: &SealedState) -> Result<Self, NodeError> {
-        let key = Zeroizing::new(
-            hex::decode(&s.service_key).map_err(|_| NodeError::Seal("bad service key".into()))?,
-        );
-        let mut ledger_secrets = Vec::new();
-        for (from, raw) in &s.ledger_secrets {
-            let mut b = Zeroizing::new([0u8; 32]);
-            hex::decode_to_slice(raw, &mut b[..])
-                .map_err(|_| NodeError::Seal("bad ledger secret".into()))?;
-            ledger_secrets.push((*from, b));
-        }
-        Ok(Self {
-            service_key: SigningKey::from_pkcs8_der(&key)?,
-            ledger_secrets,
+fn has_ledger(config: &NodeConfig) -> bool {
+    std::fs::read_dir(config.ledger_dir())
+        .map(|mut d| {
+            d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("ledger_")))
         })
-    }
-
-    fn ledger_secrets(&self) -> Result<LedgerSecrets, NodeError> {
-        let mut out = LedgerSecrets::default();
-        for (from, raw) in &self.ledger_secrets {
-            out.add(*from, LedgerSecret::from_raw(**raw)?);
-        }
-        Ok(out)
-    }
+        .unwrap_or(false)
 }
 
-/// Files a node keeps in its data directory.
-#[derive(Debug)]
-pub struct DataFiles {
-    pub node_key: PathBuf,
-    pub node_cert: PathBuf,
-    pub service_cert: PathBuf,
-    pub sealed: PathBuf,
-    pub vote: PathBuf,
+/// The node-to-node listener: (listener, published address, source IP for dialling).
+fn n2n_listener(
+    config: &NodeConfig,
+) -> Result<(std::net::TcpListener, SocketAddr, Option<std::net::IpAddr>), NodeError> {
+    let bind = config
+        .node_to_node_address
+        .unwrap_or_else(|| SocketAddr::new(config.rpc_address.ip(), 0));
+    let listener = std::net::TcpListener::bind(bind)
+        .map_err(|e| NodeError::Config(format!("cannot listen on {bind}: {e}")))?;
+    let bound = listener.local_addr().map_err(NodeError::io("n2n"))?;
+    let published = config
+        .node_to_node_published_address
+        .unwrap_or_else(|| lifecycle::published(bound));
+    listener
+        .set_nonblocking(true)
+        .map_err(NodeError::io("n2n"))?;
+    Ok((
+        listener,
+        published,
+        Some(bound.ip()).filter(|ip| !ip.is_unspecified()),
+    ))
 }
 
-impl DataFiles {
-    pub fn new(dir: &Path) -> Self {
-        Self {
-            node_key: dir.join("node_privk.pem"),
-            node_cert: dir.join("node_cert.pem"),
-            service_cert: dir.join("service_cert.pem"),
-            sealed: dir.join("sealed_secrets.bin"),
-            vote: dir.join("consensus_vote.json"),
-        }
-    }
-
-    /// Keep a node's identity and sealed secrets.
-    pub(crate) fn write_identity(
-        &self,
-        node: &NodeIdentity,
-        service_cert: &Certificate,
-        secrets: &NetworkSecrets,
-    ) -> Result<(), NodeError> {
-        write_private(&self.node_key, node.key.to_pem().as_bytes())?;
-        write_sealed(
-            &self.sealed,
-            &VirtualSealer::new(&node.key)? as &dyn Sealer,
-            &secrets.sealed(),
-        )?;
-        write_public(&self.node_cert, node.cert.to_pem().as_bytes())?;
-        write_public(&self.service_cert, service_cert.to_pem().as_bytes())
-    }
+/// What `start_cluster` takes from a [`Boot`].
+struct Booted<'a> {
+    journal: &'a Arc<Journal>,
+    node: &'a NodeIdentity,
+    service_cert: &'a Certificate,
+    members: Vec<consort_consensus::NodeId>,
+    addresses: std::collections::HashMap<consort_consensus::NodeId, SocketAddr>,
 }
 
-pub(crate) fn read_text(p: &Path) -> Result<String, NodeError> {
-    std::fs::read_to_string(p).map_err(NodeError::io(p))
-}
-
-pub(crate) fn sans(config: &NodeConfig) -> Sans {
-    let mut s = Sans::default();
-    let ip = config.rpc_address.ip();
-    if !ip.is_unspecified() {
-        s.ips.push(ip);
-    } else {
-        s.ips.push(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    s.dns.push("localhost".into());
-    for n in &config.subject_alt_names {
-        match n.parse() {
-            Ok(ip) => s.ips.push(ip),
-            Err(_) => s.dns.push(n.clone()),
-        }
-    }
-    s
-}
-
-/// An address others can dial: an unspecified bind address is published as loopback.
-pub(crate) fn published(addr: SocketAddr) -> SocketAddr {
-    if addr.ip().is_unspecified() {
-        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
-    } else {
-        addr
-    }
-}
-
-/// This node's record in `public:ccf.gov.nodes.info`.
-pub(crate) fn node_info(
-    public_key_pem: String,
-    n2n: SocketAddr,
-    rpc: SocketAddr,
-    status: tables::NodeStatus,
-) -> NodeInfo {
-    let mut info = NodeInfo::trusted(public_key_pem);
-    info.status = status;
-    info.node_to_node_interface = Some(NetInterface {
-        bind_address: n2n.to_string(),
-        published_address: published(n2n).to_string(),
-    });
-    info.rpc_interfaces.insert(
-        tables::PRIMARY_RPC_INTERFACE.into(),
-        NetInterface {
-            bind_address: rpc.to_string(),
-            published_address: published(rpc).to_string(),
-        },
-    );
-    info
-}
-
-/// What starting produced, before the node joins its network.
-pub(crate) struct Boot {
-    pub(crate) journal: Journal,
-    pub(crate) node: Arc<NodeIdentity>,
-    pub(crate) service_cert: Certificate,
-    pub(crate) secrets: NetworkSecrets,
-    /// Voting members to assume until the ledger names them.
-    pub(crate) members: Vec<NodeId>,
-    pub(crate) startup_seqno: u64,
-    /// Node-to-node addresses known before the ledger names them.
-    pub(crate) addresses: std::collections::HashMap<NodeId, SocketAddr>,
+/// The replica over the booted journal, on the network.
+fn start_cluster(
+    config: &NodeConfig,
+    files: &DataFiles,
+    boot: Booted<'_>,
+    listener: std::net::TcpListener,
+    source_ip: Option<std::net::IpAddr>,
+    fatal: FatalLatch,
+) -> Result<Arc<Cluster>, NodeError> {
+    let journal = boot.journal;
+    let mut seed = [0u8; 8];
+    consort_crypto::random_bytes(&mut seed)?;
+    let opts = ReplicaOptions {
+        vote_file: Some(files.vote.clone()),
+        snapshot_every: config.snapshot_tx_interval,
+        snapshot_dir: Some(config.snapshot_dir()),
+        election_timeout_ms: Some((config.election_timeout_ms, 2 * config.election_timeout_ms)),
+        heartbeat_ms: Some(config.heartbeat_ms),
+    };
+    let replica = Replica::with_options(
+        journal.clone(),
+        boot.members,
+        opts,
+        u64::from_le_bytes(seed),
+        0,
+    )?;
+    let mut book = boot.addresses;
+    book.extend(recorded_addresses(journal));
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(NodeError::io("n2n"))?;
+    Cluster::start(
+        replica,
+        boot.node,
+        boot.service_cert,
+        listener,
+        Arc::new(std::sync::Mutex::new(book)),
+        Duration::from_millis(5),
+        source_ip,
+        fatal,
+    )
 }
 
 impl NodeState {
     /// Start a node: restart from the ledger if there is one, else join the service named
-    /// by `config.join`, else create a new service. Must run where a tokio runtime is
-    /// current (e.g. in `spawn_blocking`).
-    pub fn start(config: NodeConfig, registry: Registry) -> Result<Arc<Self>, NodeError> {
+    /// by `config.join`, else create a new service; `apps` are the applications' endpoints
+    /// and hooks. A fatal error ends the process. Must run where a tokio runtime is current
+    /// (e.g. in `spawn_blocking`).
+    pub fn start(config: NodeConfig, apps: Registry) -> Result<Arc<Self>, NodeError> {
+        Self::start_with(config, apps, FatalLatch::exit_process())
+    }
+
+    /// [`NodeState::start`] with the given fatal-error handling (tests observe it).
+    pub fn start_with(
+        config: NodeConfig,
+        apps: Registry,
+        fatal: FatalLatch,
+    ) -> Result<Arc<Self>, NodeError> {
         std::fs::create_dir_all(&config.data_dir).map_err(NodeError::io(&config.data_dir))?;
         let files = DataFiles::new(&config.data_dir);
-        let ledger_dir = config.ledger_dir();
-        let has_ledger = std::fs::read_dir(&ledger_dir)
-            .map(|mut d| {
-                d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("ledger_")))
-            })
-            .unwrap_or(false);
-        let mut jc = JournalConfig::new(&ledger_dir);
-        jc.chunk_threshold = config.ledger_chunk_bytes;
-        jc.sig_tx_interval = config.signature_tx_interval.max(1);
-        jc.sig_ms_interval = config.signature_ms_interval.max(1);
-        jc.commit_on_signature = false;
-
-        let n2n_bind = config
-            .node_to_node_address
-            .unwrap_or_else(|| SocketAddr::new(config.rpc_address.ip(), 0));
-        let n2n_listener = std::net::TcpListener::bind(n2n_bind)
-            .map_err(|e| NodeError::Config(format!("cannot listen on {n2n_bind}: {e}")))?;
-        let n2n_bound = n2n_listener.local_addr().map_err(NodeError::io("n2n"))?;
-        let n2n_addr = config
-            .node_to_node_published_address
-            .unwrap_or_else(|| published(n2n_bound));
-        let source_ip = Some(n2n_bound.ip()).filter(|ip| !ip.is_unspecified());
-
-        let boot = if has_ledger {
-            restart(&config, &files, jc)?
+        let jc = journal_config(&config);
+        let (listener, n2n_addr, source_ip) = n2n_listener(&config)?;
+        let boot = if has_ledger(&config) {
+            lifecycle::restart::restart(&config, &files, jc)?
         } else if config.join.is_some() {
-            join::join(&config, &files, jc, n2n_addr)?
+            lifecycle::join::join(&config, &files, jc, n2n_addr)?
         } else {
-            create(&config, &files, jc, n2n_addr, &registry)?
+            lifecycle::create::create(&config, &files, jc, n2n_addr, &apps)?
         };
         let Boot {
             journal,
@@ -257,257 +174,169 @@ impl NodeState {
             secrets,
             members,
             startup_seqno,
-            addresses: known_addresses,
+            addresses,
         } = boot;
         let journal = Arc::new(journal);
-        let mut seed = [0u8; 8];
-        consort_crypto::random_bytes(&mut seed)?;
-        let opts = ReplicaOptions {
-            vote_file: Some(files.vote.clone()),
-            snapshot_every: config.snapshot_tx_interval,
-            snapshot_dir: Some(config.snapshot_dir()),
-            election_timeout_ms: Some((config.election_timeout_ms, 2 * config.election_timeout_ms)),
-            heartbeat_ms: Some(config.heartbeat_ms),
-        };
-        let replica =
-            Replica::with_options(journal.clone(), members, opts, u64::from_le_bytes(seed), 0)?;
-        let mut book = known_addresses;
-        book.extend(recorded_addresses(&journal));
-        let addresses = Arc::new(std::sync::Mutex::new(book));
-        n2n_listener
-            .set_nonblocking(true)
-            .map_err(NodeError::io("n2n"))?;
-        let listener =
-            tokio::net::TcpListener::from_std(n2n_listener).map_err(NodeError::io("n2n"))?;
-        let cluster = Cluster::start(
-            replica,
-            &node,
-            &service_cert,
-            listener,
+        let booted = Booted {
+            journal: &journal,
+            node: &node,
+            service_cert: &service_cert,
+            members,
             addresses,
-            Duration::from_millis(5),
-            source_ip,
+        };
+        let cluster = start_cluster(&config, &files, booted, listener, source_ip, fatal.clone())?;
+        let metrics = Arc::new(Metrics::new());
+        let service = ServiceIdentity::from_parts(
+            consort_crypto::keys::SigningKey::from_pkcs8_der(secrets.service_key.pkcs8_der())?,
+            service_cert.clone(),
         )?;
+        let node_frontend = Arc::new(frontends::node::NodeFrontend {
+            startup_seqno,
+            consensus: cluster.clone() as Arc<dyn ConsensusView>,
+            metrics: metrics.clone(),
+            ledger_dir: config.ledger_dir(),
+            registry: OnceLock::new(),
+        });
+        let join = Arc::new(frontends::join::JoinService {
+            auto_trust: config.auto_trust_joiners,
+            join_token: config.join_token.clone(),
+            service,
+            journal: journal.clone(),
+            snapshot_dir: config.snapshot_dir(),
+        });
+        let registry = frontends::registry(apps, node_frontend, join);
         let state = Arc::new(Self {
             config,
             journal,
             node,
             service_cert,
             registry,
-            metrics: Metrics::new(),
+            metrics,
             started_at: Instant::now(),
             startup_seqno,
             cluster,
             node_to_node_address: n2n_addr,
-            secrets,
-            stop: Arc::new(AtomicBool::new(false)),
+            fatal,
         });
         let weak = Arc::downgrade(&state);
         state.cluster.set_forward_handler(Arc::new(move |req| {
             let weak = weak.clone();
             Box::pin(async move {
                 match weak.upgrade() {
-                    Some(s) => crate::server::run_forwarded(s, req).await,
-                    None => crate::server::unavailable_reply("The node is stopping."),
+                    Some(s) => crate::http::server::run_forwarded(s, req).await,
+                    None => crate::http::server::unavailable_reply("The node is stopping."),
                 }
             })
         }));
         Ok(state)
     }
 
-    /// What a newly trusted node receives (see [`crate::join`]).
-    pub(crate) fn secrets_for_joiner(&self) -> SealedState {
-        self.secrets.sealed()
-    }
-
-    /// Whether this node is the primary now.
+    /// Whether this node is the primary now (no lock taken).
     pub fn is_primary(&self) -> bool {
-        self.cluster.with(|r| r.is_primary())
+        self.cluster.is_primary()
     }
 
     /// The node id (hex) of the primary this node knows of.
     pub fn primary_node_id(&self) -> Option<String> {
-        let p = self.cluster.primary()?;
-        self.journal
-            .store()
-            .snapshot()
-            .entries(tables::NODES_INFO)
-            .into_iter()
-            .map(|(k, _, _)| String::from_utf8_lossy(&k).into_owned())
-            .find(|id| raft_id(id) == p)
+        self.cluster.primary_node_id()
     }
 
     /// Stop background work and flush the ledger.
     pub fn shutdown(&self) {
-        self.stop.store(true, Ordering::Relaxed);
         self.cluster.stop();
         if let Err(e) = self.journal.flush() {
             tracing::error!("flush on shutdown failed: {e}");
         }
     }
+}
 
-    /// Current size of the ledger directory in bytes.
-    pub fn ledger_size(&self) -> u64 {
-        std::fs::read_dir(self.config.ledger_dir())
-            .map(|d| {
-                d.filter_map(|e| e.ok()?.metadata().ok())
-                    .map(|m| m.len())
-                    .sum()
-            })
-            .unwrap_or(0)
+impl NodeView for NodeState {
+    fn node_id(&self) -> &str {
+        &self.node.node_id
+    }
+    fn service_cert(&self) -> &Certificate {
+        &self.service_cert
     }
 }
 
-/// Restart from the ledger, unsealing the secrets kept at creation or join.
-fn restart(config: &NodeConfig, files: &DataFiles, jc: JournalConfig) -> Result<Boot, NodeError> {
-    let ledger_dir = config.ledger_dir();
-    if !files.sealed.exists() || !files.node_key.exists() {
-        return Err(NodeError::Config(format!(
-            "{} holds a ledger but {} has no sealed secrets/node key: recovering a service from its ledger alone needs the members' recovery shares (not yet supported)",
-            ledger_dir.display(),
-            config.data_dir.display()
-        )));
+/// A transaction that changes which nodes are trusted changes consensus membership: one
+/// node at a time, and only once the previous change has committed.
+fn check_membership_change(node: &NodeState, tx: &mut Tx) -> Result<(), ApiError> {
+    use consort_service::nodes::{self, NodeStatus};
+    if !tx.write_set().maps.contains_key(nodes::INFO.name()) {
+        return Ok(());
     }
-    let key = SigningKey::from_pem(&read_text(&files.node_key)?)?;
-    let sealer = VirtualSealer::new(&key)?;
-    let secrets = NetworkSecrets::from_sealed(&read_sealed(&files.sealed, &sealer)?)?;
-    let node_cert = Certificate::from_pem(&read_text(&files.node_cert)?)?;
-    let node = Arc::new(NodeIdentity::from_parts(key, node_cert)?);
-    let service_cert = Certificate::from_pem(&read_text(&files.service_cert)?)?;
-    let store = Arc::new(Store::new());
-    let joined_from = config.snapshot_dir().join(join::JOINED_FROM);
-    if joined_from.exists() {
-        // This node joined from a snapshot; its ledger continues from there.
-        let journal = Journal::open_from_snapshot(
-            jc,
-            store,
-            node.clone(),
-            secrets.ledger_secrets()?,
-            &joined_from,
-            &service_cert,
-        )?;
-        node.cert.verify_issued_by(&service_cert)?;
-        tracing::info!(
-            "restarted from {} and the ledger after it; last signature {:?}",
-            joined_from.display(),
-            journal.last_signature()
-        );
-        return Ok(Boot {
-            startup_seqno: journal.last_signature().unwrap_or(0),
-            members: vec![raft_id(&node.node_id)],
-            journal,
-            node,
-            service_cert,
-            secrets,
-            addresses: Default::default(),
-        });
+    let corrupt = |e: KvError| ApiError::internal(format!("nodes table: {e}"));
+    let before: std::collections::BTreeSet<String> =
+        nodes::with_status(&mut node.journal.store().snapshot(), NodeStatus::Trusted)
+            .map_err(corrupt)?
+            .into_iter()
+            .collect();
+    let after: std::collections::BTreeSet<String> = nodes::with_status(tx, NodeStatus::Trusted)
+        .map_err(corrupt)?
+        .into_iter()
+        .collect();
+    let changed = before.symmetric_difference(&after).count();
+    if changed > 1 {
+        return Err(ApiError::bad_request(
+            "MembershipChangeTooLarge",
+            format!(
+                "This would change {changed} trusted nodes at once; change one node at a time."
+            ),
+        ));
     }
-    let (journal, report) = Journal::open(jc, store, node.clone(), secrets.ledger_secrets()?)?;
-    // The identity files must be the ones the (verified) ledger records.
-    let recorded = journal
-        .store()
-        .snapshot()
-        .get(tables::SERVICE_INFO, &tables::SINGLETON_KEY)
-        .and_then(|v| serde_json::from_slice::<tables::ServiceInfo>(&v).ok())
-        .and_then(|i| Certificate::from_pem(&i.cert).ok());
-    if recorded.as_ref() != Some(&service_cert) {
-        return Err(NodeError::Config(format!(
-            "{} is not the service identity recorded in the ledger",
-            files.service_cert.display()
-        )));
+    if changed == 1 && !node.cluster.with(|r| r.membership_settled()) {
+        return Err(ApiError::unavailable(
+            "MembershipChangeInProgress",
+            "The previous change of the service's nodes has not committed yet; retry.",
+        ));
     }
-    node.cert.verify_issued_by(&service_cert)?;
-    ServiceIdentity::from_parts(
-        SigningKey::from_pkcs8_der(secrets.service_key.pkcs8_der())?,
-        service_cert.clone(),
-    )?;
-    tracing::info!(
-        replayed = report.replayed,
-        rolled_back = report.rolled_back,
-        "restarted from ledger; last signature {:?}",
-        report.last_signature
-    );
-    Ok(Boot {
-        startup_seqno: report.last_signature.map_or(0, |t| t.seqno),
-        members: vec![raft_id(&node.node_id)],
-        journal,
-        node,
-        service_cert,
-        secrets,
-        addresses: Default::default(),
-    })
+    Ok(())
 }
 
-/// Create a new service with this node as its first, trusted node.
-fn create(
-    config: &NodeConfig,
-    files: &DataFiles,
-    jc: JournalConfig,
-    n2n_addr: SocketAddr,
-    registry: &Registry,
-) -> Result<Boot, NodeError> {
-    let service = ServiceIdentity::generate()?;
-    let node = Arc::new(NodeIdentity::generate(&service, &sans(config))?);
-    let secret = LedgerSecret::generate()?;
-    let secrets = NetworkSecrets {
-        ledger_secrets: vec![(1, Zeroizing::new(*secret.raw()))],
-        service_key: service.key,
-    };
-    files.write_identity(&node, &service.cert, &secrets)?;
-    let store = Arc::new(Store::new());
-    let journal = Journal::create(jc, store, node.clone(), LedgerSecrets::single(secret))?;
-    journal.bootstrap_service(&service.cert)?;
-    let mut tx = journal.begin();
-    tx.put(
-        tables::NODES_INFO,
-        node.node_id.clone().into_bytes(),
-        serde_json::to_vec(&node_info(
-            node.public_key_pem(),
-            n2n_addr,
-            config.rpc_address,
-            tables::NodeStatus::Trusted,
-        ))
-        .expect("json"),
-    );
-    let constitution = match &config.constitution_file {
-        Some(f) => read_text(f)?,
-        None => consort_governance::DEFAULT_CONSTITUTION.to_string(),
-    };
-    consort_governance::Engine::new(&constitution, Default::default())
-        .map_err(|e| NodeError::Config(format!("the constitution does not load: {e}")))?;
-    consort_governance::proposals::set_constitution(&mut tx, &constitution);
-    for m in &config.members {
-        let cert = Certificate::from_pem(&read_text(&m.certificate_file)?)?;
-        let enc = m
-            .encryption_public_key_file
-            .as_deref()
-            .map(read_text)
-            .transpose()?;
-        gov_tables::add_member(&mut tx, &cert, enc.as_deref(), &m.data);
+impl Host for NodeState {
+    fn begin(&self) -> Tx {
+        self.journal.begin()
     }
-    for u in &config.users {
-        let cert = Certificate::from_pem(&read_text(&u.certificate_file)?)?;
-        gov_tables::add_user(&mut tx, &cert, &u.data);
+
+    fn submit(&self, mut tx: Tx) -> Result<CommitOutcome, SubmitError> {
+        if self.fatal.is_tripped() {
+            return Err(SubmitError::Fatal("the node is stopping".into()));
+        }
+        check_membership_change(self, &mut tx).map_err(SubmitError::Refused)?;
+        match self.cluster.submit(tx) {
+            Ok(o) => Ok(o),
+            Err(ReplicaError::Ledger(LedgerError::Kv(KvError::Conflict { .. }))) => {
+                Err(SubmitError::Conflict)
+            }
+            Err(ReplicaError::NotPrimary(_)) => Err(SubmitError::NotPrimary),
+            Err(e) if e.is_fatal() => {
+                self.fatal.trip(&e);
+                Err(SubmitError::Fatal(e.to_string()))
+            }
+            Err(e) => Err(SubmitError::Refused(ApiError::internal(format!(
+                "The transaction could not be committed: {e}"
+            )))),
+        }
     }
-    for j in &config.jwt_issuers {
-        let jwks: serde_json::Value = serde_json::from_str(&read_text(&j.jwks_file)?)
-            .map_err(|e| NodeError::Config(format!("{}: {e}", j.jwks_file.display())))?;
-        gov_tables::set_jwt_issuer(&mut tx, &j.issuer, &jwks)
-            .map_err(|e| NodeError::Config(format!("{}: {e}", j.jwks_file.display())))?;
+
+    fn ledger(&self) -> &dyn LedgerView {
+        &*self.journal
     }
-    registry.run_genesis(&mut tx);
-    journal.commit(tx)?;
-    journal.sign()?;
-    if config.open_service {
-        journal.open_service()?;
+
+    fn gov(&self) -> &dyn GovEffects {
+        &*self.journal
     }
-    Ok(Boot {
-        members: vec![raft_id(&node.node_id)],
-        journal,
-        node,
-        service_cert: service.cert,
-        secrets,
-        startup_seqno: 0,
-        addresses: Default::default(),
-    })
+
+    fn node(&self) -> &dyn NodeView {
+        self
+    }
+
+    fn on_conflict(&self) {
+        self.metrics.conflicts.inc();
+    }
+
+    fn on_committed(&self, elapsed: Duration) {
+        self.metrics.observe_commit(elapsed);
+    }
 }

@@ -11,18 +11,14 @@ use std::{
 };
 
 use consort_client::ClientConfig;
-use consort_node::{
-    api::Response,
-    default_registry,
-    framework::{AuthPolicy, Mode},
-    server, NodeConfig, NodeState,
-};
+use consort_endpoints::{AuthPolicy, Mode, Registry, Response};
+use consort_node::{http::server, NodeConfig, NodeState};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handlers_past_their_timeout_keep_their_worker() {
     let running = Arc::new(AtomicUsize::new(0));
     let most = Arc::new(AtomicUsize::new(0));
-    let mut registry = default_registry();
+    let mut registry = Registry::new();
     {
         let (running, most) = (running.clone(), most.clone());
         registry.add(

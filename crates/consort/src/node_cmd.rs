@@ -6,7 +6,8 @@ use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use consort_node::{default_registry, server, NodeConfig, NodeState};
+use consort_endpoints::Registry;
+use consort_node::{fatal::FATAL_EXIT_CODE, http::server, NodeConfig, NodeState};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum NodeCmd {
@@ -19,9 +20,11 @@ pub(crate) enum NodeCmd {
     },
 }
 
-/// The built-in endpoints, the logging app, and the applications the configuration names.
-fn registry_for(cfg: &NodeConfig) -> Result<consort_node::framework::Registry> {
-    let mut r = default_registry();
+/// The logging app and the applications the configuration names (the node adds its own
+/// frontends).
+fn registry_for(cfg: &NodeConfig) -> Result<Registry> {
+    let mut r = Registry::new();
+    consort_app_logging::register(&mut r);
     for (name, settings) in &cfg.apps {
         match name.as_str() {
             "ethereum" => {
@@ -35,8 +38,21 @@ fn registry_for(cfg: &NodeConfig) -> Result<consort_node::framework::Registry> {
     Ok(r)
 }
 
+/// A panic means this node's state can no longer be trusted (it may have happened
+/// half-way through a commit, and it poisons the locks that keep store, ledger and tree in
+/// step): log it in one line and stop; a restart recovers from the ledger.
+fn stop_on_panic() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        tracing::error!("FATAL: {info}; the node stops (restarting recovers from the ledger)");
+        std::process::exit(FATAL_EXIT_CODE);
+    }));
+}
+
 pub(crate) fn run(cmd: NodeCmd) -> Result<ExitCode> {
     let NodeCmd::Start { config } = cmd;
+    stop_on_panic();
     let cfg = NodeConfig::load(&config)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -5,7 +5,7 @@
 use std::{collections::HashMap, sync::Mutex};
 
 use alloy_primitives::{Address, B256};
-use consort_node::framework::Ctx;
+use consort_endpoints::Ctx;
 use serde_json::{json, Value};
 
 use super::{invalid_params, quantity, RpcError};
@@ -25,8 +25,7 @@ pub(crate) struct BlockIndex {
 
 /// The hash of block `n` (its Merkle leaf), if this node has it.
 pub(crate) fn hash_of(ctx: &Ctx<'_>, n: u64) -> Option<B256> {
-    ctx.node
-        .journal
+    ctx.ledger
         .leaves(n, n)
         .pop()
         .flatten()
@@ -42,11 +41,11 @@ impl BlockIndex {
         committed: u64,
         known: u64,
     ) -> Option<u64> {
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self.inner.lock().expect("block index lock poisoned");
         let (next, map) = &mut *g;
         while *next <= committed {
             let to = committed.min(*next + INDEX_STEP - 1);
-            for (i, leaf) in ctx.node.journal.leaves(*next, to).into_iter().enumerate() {
+            for (i, leaf) in ctx.ledger.leaves(*next, to).into_iter().enumerate() {
                 if let Some(l) = leaf {
                     map.insert(B256::from(l.0), *next + i as u64);
                 }
@@ -57,7 +56,7 @@ impl BlockIndex {
             return Some(*n);
         }
         drop(g);
-        let pending = ctx.node.journal.leaves(committed + 1, known);
+        let pending = ctx.ledger.leaves(committed + 1, known);
         pending
             .iter()
             .position(|l| l.is_some_and(|l| l.0 == h.0))
@@ -68,7 +67,7 @@ impl BlockIndex {
 /// The receipts of block `n`, in execution order (none for blocks without Ethereum
 /// transactions, or that this node does not have).
 pub(crate) fn receipts_of(ctx: &mut Ctx<'_>, n: u64) -> Vec<Receipt> {
-    let Ok(e) = ctx.node.journal.decode_entry(n) else {
+    let Ok(e) = ctx.ledger.entry(n) else {
         return Vec::new();
     };
     let Some(m) = e.write_set.maps.get(TRANSACTIONS) else {
@@ -86,7 +85,7 @@ pub(crate) fn receipts_of(ctx: &mut Ctx<'_>, n: u64) -> Vec<Receipt> {
 /// A node that started from a snapshot does not hold the blocks before it: say so rather
 /// than answer as if they were empty.
 fn check_held(ctx: &Ctx<'_>, number: u64) -> Result<(), RpcError> {
-    let first = ctx.node.journal.first_seqno();
+    let first = ctx.ledger.first_seqno();
     if number > 0 && number < first {
         return Err((
             -32000,
@@ -173,7 +172,7 @@ pub(crate) fn block_json(
     // The time the block's transactions saw. Blocks without any (e.g. signatures) record
     // none: the latest reports the time a transaction sent now would see (clients derive
     // deadlines from it), older ones 0.
-    let committed = ctx.node.journal.committed().seqno;
+    let committed = ctx.ledger.committed().seqno;
     let timestamp = match receipts.first() {
         Some(r) => r.timestamp,
         None if number >= committed => super::now(),

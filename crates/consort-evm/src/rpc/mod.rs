@@ -10,15 +10,12 @@ use alloy_primitives::{Address, Bytes as ABytes, B256, U256};
 use consort_kv::Tx;
 use std::sync::Arc;
 
-use consort_node::{
-    api::ApiError,
-    api::Response,
-    framework::{
-        AuthPolicy::*,
-        Ctx,
-        Mode::{ReadOnly, ReadWrite},
-        Registry,
-    },
+use consort_endpoints::{
+    ApiError,
+    AuthPolicy::*,
+    Ctx,
+    Mode::{ReadOnly, ReadWrite},
+    Registry, Response,
 };
 use http::Method;
 use serde_json::{json, Value};
@@ -113,7 +110,7 @@ fn transaction_json(ctx: &mut Ctx<'_>, h: &B256) -> Result<Value, RpcError> {
         return Ok(Value::Null);
     };
     // Block fields only once the transaction is committed (before, its block may change).
-    let committed = ctx.node.journal.committed().seqno;
+    let committed = ctx.ledger.committed().seqno;
     let number = ctx
         .tx
         .get_version(TRANSACTIONS, h.as_slice())
@@ -206,18 +203,12 @@ fn latest_state(v: Option<&Value>, committed: u64, known: u64) -> Result<(), Rpc
 
 /// One JSON-RPC method call.
 fn dispatch(ctx: &mut Ctx<'_>, eth: &Eth, method: &str, params: &Value) -> Result<Value, RpcError> {
-    let committed = ctx.node.journal.committed().seqno;
+    let committed = ctx.ledger.committed().seqno;
     // Blocks named by number or hash may be pending (a receipt names its block at once).
-    let known = ctx.node.journal.last_txid().seqno;
+    let known = ctx.ledger.last_txid().seqno;
     let chain = settings::chain(ctx.tx, eth.base);
-    let journal = ctx.node.journal.clone();
-    let hashes = move |n: u64| {
-        journal
-            .leaves(n, n)
-            .pop()
-            .flatten()
-            .map(|d| B256::from(d.0))
-    };
+    let ledger = ctx.ledger;
+    let hashes = move |n: u64| ledger.leaves(n, n).pop().flatten().map(|d| B256::from(d.0));
     let block = BlockCtx {
         chain: &chain,
         number: committed + 1,
@@ -422,13 +413,13 @@ fn consort_receipt(ctx: &mut Ctx<'_>) -> Result<Response, ApiError> {
     let h: B256 = h
         .parse()
         .map_err(|_| ApiError::invalid_query("hash must be a 0x-prefixed 32-byte hex string"))?;
-    let committed = ctx.node.journal.committed().seqno;
+    let committed = ctx.ledger.committed().seqno;
     let Some((r, n)) = committed_receipt(ctx, &h, committed) else {
         return Err(ApiError::not_found(
             "No committed Ethereum transaction has this hash (yet).",
         ));
     };
-    let receipt = ctx.node.journal.receipt(n).map_err(|e| {
+    let receipt = ctx.ledger.receipt(n).map_err(|e| {
         ApiError::unavailable(
             "TransactionPendingOrUnknown",
             format!("No receipt for this transaction yet: {e}"),
@@ -440,7 +431,7 @@ fn consort_receipt(ctx: &mut Ctx<'_>) -> Result<Response, ApiError> {
             "The block's receipts do not match its claims digest.",
         ));
     }
-    let view = ctx.node.journal.view_of(n).unwrap_or(0);
+    let view = ctx.ledger.view_of(n).unwrap_or(0);
     Ok(Response::json(&json!({
         "transaction_id": format!("{view}.{n}"),
         "receipt": receipt,

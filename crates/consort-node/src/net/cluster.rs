@@ -18,7 +18,7 @@ use std::{
     net::SocketAddr,
     pin::Pin,
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex, OnceLock,
     },
     time::{Duration, Instant},
@@ -28,10 +28,7 @@ use bytes::Bytes;
 use consort_consensus::{Message, NodeId};
 use consort_crypto::cert::Certificate;
 use consort_kv::{CommitOutcome, Tx};
-use consort_ledger::{
-    identity::NodeIdentity,
-    tables::{self, NodeInfo},
-};
+use consort_ledger::identity::NodeIdentity;
 use serde::{Deserialize, Serialize};
 use tokio::{
     net::TcpListener,
@@ -39,8 +36,9 @@ use tokio::{
     task::JoinHandle,
 };
 
+use super::n2n;
 use crate::{
-    n2n,
+    fatal::{lock, FatalLatch},
     replica::{raft_id, Replica, ReplicaError},
     NodeError,
 };
@@ -112,21 +110,42 @@ impl Frame {
 
 /// Node-to-node addresses of the nodes recorded in `public:ccf.gov.nodes.info`.
 pub fn recorded_addresses(journal: &consort_ledger::Journal) -> HashMap<NodeId, SocketAddr> {
-    journal
-        .store()
-        .snapshot()
-        .entries(tables::NODES_INFO)
+    consort_service::nodes::all(&mut journal.store().snapshot())
+        .unwrap_or_else(|e| panic!("the nodes table does not decode: {e}"))
         .into_iter()
-        .filter_map(|(k, v, _)| {
-            let info: NodeInfo = serde_json::from_slice(&v).ok()?;
-            let addr = info
-                .node_to_node_interface?
-                .published_address
-                .parse()
-                .ok()?;
-            Some((raft_id(&String::from_utf8_lossy(&k)), addr))
-        })
+        .filter_map(|(id, info)| Some((raft_id(&id), info.node_to_node_address()?)))
         .collect()
+}
+
+/// This node's view of consensus, as `/node/consensus` reports it.
+#[derive(Debug, Clone, Default)]
+pub struct ConsensusStatus {
+    pub role: String,
+    pub view: u64,
+    pub commit_seqno: u64,
+    pub last_seqno: u64,
+    pub members: usize,
+}
+
+/// Consensus as the node frontend sees it (read without the replica lock).
+pub trait ConsensusView: Send + Sync {
+    fn status(&self) -> ConsensusStatus;
+    /// The node id (hex) of the primary this node knows of.
+    fn primary_node_id(&self) -> Option<String>;
+}
+
+impl ConsensusView for Cluster {
+    fn status(&self) -> ConsensusStatus {
+        lock(&self.status, "consensus status").clone()
+    }
+    fn primary_node_id(&self) -> Option<String> {
+        let p = self.primary()?;
+        consort_service::nodes::all(&mut self.journal.store().snapshot())
+            .ok()?
+            .into_iter()
+            .map(|(id, _)| id)
+            .find(|id| raft_id(id) == p)
+    }
 }
 
 /// A networked replica.
@@ -150,6 +169,13 @@ pub struct Cluster {
     next_id: AtomicU64,
     /// Outbound connections leave from this address (the node-to-node interface's IP).
     source_ip: Option<std::net::IpAddr>,
+    /// The replica's role and leader after its last step, read without its lock (every
+    /// write asks whether this node is the primary).
+    leader: AtomicU64,
+    is_leader: AtomicBool,
+    status: Mutex<ConsensusStatus>,
+    journal: Arc<consort_ledger::Journal>,
+    fatal: FatalLatch,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -159,7 +185,9 @@ impl std::fmt::Debug for Cluster {
 }
 
 impl Cluster {
-    /// Start serving node-to-node connections on `listener` and ticking every `tick`.
+    /// Start serving node-to-node connections on `listener` and ticking every `tick`. A
+    /// fatal error in a consensus step trips `fatal` and stops the network.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         replica: Replica,
         node: &NodeIdentity,
@@ -168,8 +196,10 @@ impl Cluster {
         addresses: AddressBook,
         tick: Duration,
         source_ip: Option<std::net::IpAddr>,
+        fatal: FatalLatch,
     ) -> Result<Arc<Self>, NodeError> {
         let acceptor = n2n::acceptor(node, service_cert)?;
+        let journal = replica.journal.clone();
         let c = Arc::new(Self {
             id: replica.id(),
             replica: Arc::new(Mutex::new(replica)),
@@ -185,7 +215,13 @@ impl Cluster {
             forward_slots: tokio::sync::Semaphore::new(MAX_FORWARDS),
             next_id: AtomicU64::new(1),
             source_ip,
+            leader: AtomicU64::new(0),
+            is_leader: AtomicBool::new(false),
+            status: Mutex::new(ConsensusStatus::default()),
+            journal,
+            fatal,
         });
+        c.note_status(&lock(&c.replica, "replica"));
         let me = c.clone();
         let accept = tokio::spawn(async move {
             // Handshakes run concurrently and are bounded in time and number, so a peer
@@ -232,7 +268,7 @@ impl Cluster {
                         me.on_frame(f);
                     }
                 });
-                me.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(h);
+                me.tasks.lock().expect("cluster lock poisoned").push(h);
             }
         });
         let me = c.clone();
@@ -261,7 +297,7 @@ impl Cluster {
     fn is_allowed(&self, id: NodeId) -> bool {
         self.allowed
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .expect("cluster lock poisoned")
             .contains(&id)
     }
 
@@ -276,8 +312,8 @@ impl Cluster {
             )
         });
         {
-            let mut allowed = self.allowed.lock().unwrap_or_else(|p| p.into_inner());
-            let mut leaving = self.leaving.lock().unwrap_or_else(|p| p.into_inner());
+            let mut allowed = self.allowed.lock().expect("cluster lock poisoned");
+            let mut leaving = self.leaving.lock().expect("cluster lock poisoned");
             // Trusted nodes, and until this node's ledger names them (a joiner catching
             // up) the members it was given.
             let now: std::collections::HashSet<NodeId> =
@@ -289,13 +325,13 @@ impl Cluster {
             *allowed = now;
             allowed.extend(leaving.keys().copied());
         }
-        let mut book = self.addresses.lock().unwrap_or_else(|p| p.into_inner());
+        let mut book = self.addresses.lock().expect("cluster lock poisoned");
         for (id, addr) in recorded {
             if id != self.id && book.get(&id) != Some(&addr) {
                 book.insert(id, addr);
                 self.peers
                     .lock()
-                    .unwrap_or_else(|p| p.into_inner())
+                    .expect("cluster lock poisoned")
                     .remove(&id);
             }
         }
@@ -325,7 +361,7 @@ impl Cluster {
                 });
             }
             Frame::ForwardReply { from, id, resp } => {
-                let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+                let mut pending = self.pending.lock().expect("cluster lock poisoned");
                 // Only the node the request went to may answer it.
                 if pending.get(&id).is_some_and(|(to, _)| *to == from) {
                     if let Some((_, tx)) = pending.remove(&id) {
@@ -355,7 +391,7 @@ impl Cluster {
         let (tx, rx) = oneshot::channel();
         self.pending
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .expect("cluster lock poisoned")
             .insert(id, (to, tx));
         self.send_frame(
             to,
@@ -378,7 +414,7 @@ impl Cluster {
         };
         self.pending
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .expect("cluster lock poisoned")
             .remove(&id);
         r
     }
@@ -387,14 +423,48 @@ impl Cluster {
         &self,
         f: impl FnOnce(&mut Replica) -> Result<Vec<(NodeId, Message)>, ReplicaError>,
     ) -> Vec<(NodeId, Message)> {
-        let mut r = self.replica.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut r).unwrap_or_else(|e| {
-            tracing::error!("consensus step failed: {e}; resynchronising with the ledger");
-            if let Err(e) = r.resync() {
-                tracing::error!("cannot resynchronise: {e}");
+        if self.fatal.is_tripped() {
+            return Vec::new();
+        }
+        let mut r = lock(&self.replica, "replica");
+        let out = match f(&mut r) {
+            Ok(out) => out,
+            Err(e) if e.is_fatal() => {
+                self.fatal.trip(&format!("consensus step failed: {e}"));
+                Vec::new()
             }
-            Vec::new()
-        })
+            Err(e) => {
+                // Nothing was changed (e.g. a replicated entry was refused): the engine
+                // may be ahead of the journal, so rebuild it from the journal.
+                tracing::warn!("consensus step refused: {e}; resynchronising with the ledger");
+                if let Err(e) = r.resync() {
+                    self.fatal
+                        .trip(&format!("cannot resynchronise with the ledger: {e}"));
+                }
+                Vec::new()
+            }
+        };
+        self.note_status(&r);
+        out
+    }
+
+    /// Publish the replica's role and leader for lock-free reads.
+    fn note_status(&self, r: &Replica) {
+        let leader = r.raft.leader().map_or(0, |l| l.wrapping_add(1));
+        self.leader.store(leader, Ordering::SeqCst);
+        self.is_leader.store(r.is_primary(), Ordering::SeqCst);
+        *lock(&self.status, "consensus status") = ConsensusStatus {
+            role: format!("{:?}", r.raft.role()),
+            view: r.raft.view(),
+            commit_seqno: r.commit_seqno(),
+            last_seqno: r.raft.last_seqno(),
+            members: r.raft.members().len(),
+        };
+    }
+
+    /// Whether this node was the primary after its last consensus step.
+    pub fn is_primary(&self) -> bool {
+        self.is_leader.load(Ordering::SeqCst)
     }
 
     fn dispatch(&self, out: Vec<(NodeId, Message)>) {
@@ -405,7 +475,7 @@ impl Cluster {
 
     fn send_frame(&self, to: NodeId, frame: &Frame) {
         let bytes = Bytes::from(postcard::to_allocvec(frame).expect("serializable"));
-        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        let mut peers = self.peers.lock().expect("cluster lock poisoned");
         let q = peers.entry(to).or_insert_with(|| self.spawn_writer(to));
         match q.try_send(bytes) {
             Ok(()) => {}
@@ -427,7 +497,7 @@ impl Cluster {
                 if conn.is_none() {
                     let addr = addresses
                         .lock()
-                        .unwrap_or_else(|p| p.into_inner())
+                        .expect("cluster lock poisoned")
                         .get(&to)
                         .copied();
                     if let Some(addr) = addr {
@@ -452,15 +522,20 @@ impl Cluster {
                 }
             }
         });
-        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(h);
+        self.tasks.lock().expect("cluster lock poisoned").push(h);
         tx
     }
 
     /// Primary only: commit `tx` and replicate it.
     pub fn submit(&self, tx: Tx) -> Result<CommitOutcome, ReplicaError> {
+        if self.fatal.is_tripped() {
+            return Err(ReplicaError::Stopped);
+        }
         let (outcome, out) = {
-            let mut r = self.replica.lock().unwrap_or_else(|p| p.into_inner());
-            r.submit(tx)?
+            let mut r = lock(&self.replica, "replica");
+            let res = r.submit(tx);
+            self.note_status(&r);
+            res?
         };
         self.dispatch(out);
         Ok(outcome)
@@ -469,7 +544,7 @@ impl Cluster {
     /// Primary only: sign now.
     pub fn sign(&self) -> Result<(), ReplicaError> {
         let out = {
-            let mut r = self.replica.lock().unwrap_or_else(|p| p.into_inner());
+            let mut r = lock(&self.replica, "replica");
             r.sign()?
         };
         self.dispatch(out);
@@ -478,7 +553,7 @@ impl Cluster {
 
     /// The primary this node knows of (itself included).
     pub fn primary(&self) -> Option<NodeId> {
-        self.with(|r| r.raft.leader())
+        self.leader.load(Ordering::SeqCst).checked_sub(1)
     }
 
     pub fn id(&self) -> NodeId {
@@ -487,20 +562,15 @@ impl Cluster {
 
     /// Read the replica (role, commit point, journal).
     pub fn with<T>(&self, f: impl FnOnce(&Replica) -> T) -> T {
-        f(&self.replica.lock().unwrap_or_else(|p| p.into_inner()))
+        f(&lock(&self.replica, "replica"))
     }
 
     /// Stop all network activity (as if the process died).
     pub fn stop(&self) {
-        for t in self
-            .tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-        {
+        for t in self.tasks.lock().expect("cluster lock poisoned").drain(..) {
             t.abort();
         }
-        self.peers.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.peers.lock().expect("cluster lock poisoned").clear();
     }
 }
 

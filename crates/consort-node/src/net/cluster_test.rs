@@ -85,6 +85,7 @@ async fn networked_replicas_grow_replicate_and_fail_over() {
                 book.clone(),
                 Duration::from_millis(10),
                 None,
+                crate::fatal::FatalLatch::new(std::sync::Arc::new(|line| panic!("{line}"))),
             )
             .unwrap(),
         );

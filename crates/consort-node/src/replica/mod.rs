@@ -20,7 +20,7 @@ use consort_consensus::{
 use consort_kv::{CommitOutcome, Tx, TxId};
 use consort_ledger::{
     journal::PendingSnapshot,
-    tables::{self, NodeInfo, NodeStatus},
+    tables::{self, NodeStatus},
     Journal, LedgerError,
 };
 use thiserror::Error;
@@ -34,8 +34,39 @@ pub enum ReplicaError {
     Ledger(#[from] LedgerError),
     #[error("consensus and ledger disagree: {0}")]
     Diverged(String),
-    #[error("cannot persist the vote: {0}")]
-    Vote(String),
+    #[error("cannot persist the vote to {path}: {source}")]
+    Vote {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the persisted vote in {path} is malformed: {source}")]
+    VoteFormat {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("the node is stopping after a fatal error")]
+    Stopped,
+}
+
+impl ReplicaError {
+    /// Whether the node's state may no longer match its files (it must stop): a failed
+    /// write or fsync after a change, divergence between engine and journal, an
+    /// unpersisted vote. A refused entry or a conflict is not fatal.
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            ReplicaError::NotPrimary(_) | ReplicaError::Stopped => false,
+            ReplicaError::Ledger(e) => ledger_error_is_fatal(e),
+            ReplicaError::Diverged(_)
+            | ReplicaError::Vote { .. }
+            | ReplicaError::VoteFormat { .. } => true,
+        }
+    }
+}
+
+fn ledger_error_is_fatal(e: &LedgerError) -> bool {
+    matches!(e, LedgerError::Io { .. })
 }
 
 /// The consensus id of a node: the first 64 bits of its (hex) node id.
@@ -79,16 +110,24 @@ pub struct Replica {
 /// Read a persisted vote (missing file: none yet).
 pub fn read_vote(path: &Path) -> Result<(View, Option<NodeId>), ReplicaError> {
     match std::fs::read(path) {
-        Ok(b) => serde_json::from_slice(&b)
-            .map_err(|e| ReplicaError::Vote(format!("{}: {e}", path.display()))),
+        Ok(b) => serde_json::from_slice(&b).map_err(|source| ReplicaError::VoteFormat {
+            path: path.to_path_buf(),
+            source,
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((0, None)),
-        Err(e) => Err(ReplicaError::Vote(format!("{}: {e}", path.display()))),
+        Err(source) => Err(ReplicaError::Vote {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
 fn write_vote(path: &Path, vote: (View, Option<NodeId>)) -> Result<(), ReplicaError> {
     use std::io::Write;
-    let err = |e: std::io::Error| ReplicaError::Vote(format!("{}: {e}", path.display()));
+    let err = |source: std::io::Error| ReplicaError::Vote {
+        path: path.to_path_buf(),
+        source,
+    };
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp).map_err(err)?;
     f.write_all(&serde_json::to_vec(&vote).expect("json"))
@@ -105,15 +144,14 @@ fn write_vote(path: &Path, vote: (View, Option<NodeId>)) -> Result<(), ReplicaEr
 
 /// Trusted members recorded in the journal's state.
 pub fn trusted_members(journal: &Journal) -> Vec<NodeId> {
-    let snap = journal.store().snapshot();
-    let mut m: Vec<NodeId> = snap
-        .entries(tables::NODES_INFO)
-        .into_iter()
-        .filter(|(_, v, _)| {
-            serde_json::from_slice::<NodeInfo>(v).is_ok_and(|n| n.status == NodeStatus::Trusted)
-        })
-        .map(|(k, _, _)| raft_id(&String::from_utf8_lossy(&k)))
-        .collect();
+    // The nodes table decides membership: a record that does not decode is our own state
+    // gone wrong, never something to read around.
+    let mut m: Vec<NodeId> =
+        consort_service::nodes::with_status(&mut journal.store().snapshot(), NodeStatus::Trusted)
+            .unwrap_or_else(|e| panic!("the nodes table does not decode: {e}"))
+            .iter()
+            .map(|id| raft_id(id))
+            .collect();
     m.sort_unstable();
     m
 }

@@ -104,7 +104,7 @@ pub fn write_sealed(
     let plain =
         Zeroizing::new(serde_json::to_vec(state).map_err(|e| NodeError::Seal(e.to_string()))?);
     let sealed = sealer.seal(&plain)?;
-    crate::files::write_private(path, &sealed)
+    super::files::write_private(path, &sealed)
 }
 
 pub fn read_sealed(path: &Path, sealer: &dyn Sealer) -> Result<SealedState, NodeError> {

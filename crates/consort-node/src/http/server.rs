@@ -20,13 +20,14 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_rustls::TlsAcceptor;
 
+use consort_endpoints::{auth, execute::execute, ApiError, Caller, Mode, Request, Response};
+
+use super::tls;
 use crate::{
-    api::{ApiError, Caller, Request, Response},
-    cluster::{ForwardedRequest, ForwardedResponse},
-    framework::{self, Mode},
     metrics::RequestLabels,
+    net::cluster::{ForwardedRequest, ForwardedResponse},
     node::NodeState,
-    tls, NodeError,
+    NodeError,
 };
 
 struct Limits {
@@ -321,8 +322,11 @@ pub(crate) async fn run_forwarded(state: Arc<NodeState>, f: ForwardedRequest) ->
         let state = state.clone();
         let run = tokio::task::spawn_blocking(move || {
             let mut request = request;
-            request.caller = crate::auth::authenticate(&state, &endpoint.auth, &mut request)?;
-            framework::execute(&state, &endpoint, &request)
+            let mut tx = state.journal.begin();
+            request.caller =
+                auth::authenticate(&mut tx, &endpoint.auth, &mut request, auth::now())?;
+            drop(tx);
+            execute(&*state, &endpoint, &request)
         });
         match tokio::time::timeout(timeout, run).await {
             Ok(Ok(r)) => r,
@@ -422,8 +426,11 @@ async fn handle_inner(
         let res = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let mut request = request;
-            request.caller = crate::auth::authenticate(&state, &endpoint.auth, &mut request)?;
-            framework::execute(&state, &endpoint, &request)
+            let mut tx = state.journal.begin();
+            request.caller =
+                auth::authenticate(&mut tx, &endpoint.auth, &mut request, auth::now())?;
+            drop(tx);
+            execute(&*state, &endpoint, &request)
         })
         .await;
         res.unwrap_or_else(|e| {

@@ -1,0 +1,51 @@
+//! TLS client certificates of registered users and members.
+
+use consort_crypto::cert::Certificate;
+use consort_kv::Tx;
+use consort_service::identities::{MEMBERS_CERTS, USERS_CERTS};
+
+use super::AuthPolicy;
+use crate::api::{ApiError, Caller};
+
+/// Whether the certificate registered as `id` in `table` is `pem`.
+fn registered(
+    tx: &mut Tx,
+    table: &consort_kv::typed::Map<String, String, consort_kv::typed::Str, consort_kv::typed::Str>,
+    id: &String,
+    pem: &str,
+) -> bool {
+    table.get(tx, id).ok().flatten().is_some_and(|p| p == pem)
+}
+
+/// The caller whose TLS client certificate is `cert`, under `policies`.
+pub fn caller(
+    tx: &mut Tx,
+    policies: &[AuthPolicy],
+    cert: &Certificate,
+    now: i64,
+) -> Result<Caller, ApiError> {
+    if !cert.valid_at(now) {
+        return Err(ApiError::unauthorized(
+            "The client certificate is expired or not yet valid.",
+        ));
+    }
+    let id = cert.fingerprint().to_hex();
+    let pem = cert.pem();
+    let is_user = registered(tx, &USERS_CERTS, &id, pem);
+    let is_member = registered(tx, &MEMBERS_CERTS, &id, pem);
+    if policies.contains(&AuthPolicy::UserCert) && is_user {
+        return Ok(Caller::User { id });
+    }
+    if policies.contains(&AuthPolicy::MemberCert) && is_member {
+        return Ok(Caller::Member { id });
+    }
+    if is_user || is_member {
+        let is = if is_user { "user" } else { "member" };
+        return Err(ApiError::forbidden(format!(
+            "Caller {id} is a {is}; this endpoint is not for {is}s."
+        )));
+    }
+    Err(ApiError::unauthorized(format!(
+        "Could not find matching user or member certificate (fingerprint {id})."
+    )))
+}

@@ -1,3 +1,0 @@
-//! Applications shipped with the node.
-
-pub mod logging;

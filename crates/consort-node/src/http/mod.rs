@@ -1,0 +1,4 @@
+//! HTTPS: our own TLS accept loop (so handlers see client certificates) and hyper.
+
+pub mod server;
+pub mod tls;

@@ -1,0 +1,108 @@
+//! Creating a new service, with this node as its first, trusted node.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use consort_crypto::cert::Certificate;
+use consort_endpoints::Registry;
+use consort_kv::{LedgerSecret, LedgerSecrets, Store};
+use consort_ledger::{
+    identity::{NodeIdentity, ServiceIdentity},
+    Journal, JournalConfig,
+};
+use consort_service::{genesis, nodes};
+use zeroize::Zeroizing;
+
+use super::{
+    node_info, read_text, sans,
+    secrets::{DataFiles, NetworkSecrets},
+    Boot, NodeConfig,
+};
+use crate::{replica::raft_id, NodeError};
+
+/// Create a new service with this node as its first, trusted node.
+pub(crate) fn create(
+    config: &NodeConfig,
+    files: &DataFiles,
+    jc: JournalConfig,
+    n2n_addr: SocketAddr,
+    registry: &Registry,
+) -> Result<Boot, NodeError> {
+    let service = ServiceIdentity::generate()?;
+    let node = Arc::new(NodeIdentity::generate(&service, &sans(config))?);
+    let secret = LedgerSecret::generate()?;
+    let secrets = NetworkSecrets {
+        ledger_secrets: vec![(1, Zeroizing::new(*secret.raw()))],
+        service_key: service.key,
+    };
+    files.write_identity(&node, &service.cert, &secrets)?;
+    let store = Arc::new(Store::new());
+    let journal = Journal::create(jc, store, node.clone(), LedgerSecrets::single(secret))?;
+    // The service record and this node, endorsed: the first transaction of the ledger.
+    let mut tx = journal.begin();
+    let create_txid = consort_kv::TxId::new(journal.store().view(), tx.read_version() + 1);
+    let info = node_info(
+        node.public_key_pem(),
+        n2n_addr,
+        config.rpc_address,
+        nodes::NodeStatus::Trusted,
+    );
+    genesis::record_service(
+        &mut tx,
+        &service.cert,
+        create_txid,
+        &node.node_id,
+        &info,
+        &node.cert,
+    );
+    journal.commit(tx)?;
+    journal.sign()?;
+    let mut tx = journal.begin();
+    let constitution = match &config.constitution_file {
+        Some(f) => read_text(f)?,
+        None => consort_governance::with_app_actions(
+            consort_governance::DEFAULT_CONSTITUTION,
+            registry.gov_actions(),
+        ),
+    };
+    consort_governance::Engine::new(&constitution, Default::default())
+        .map_err(|e| NodeError::Config(format!("the constitution does not load: {e}")))?;
+    consort_governance::proposals::set_constitution(&mut tx, &constitution);
+    for m in &config.members {
+        let cert = Certificate::from_pem(&read_text(&m.certificate_file)?)?;
+        let enc = m
+            .encryption_public_key_file
+            .as_deref()
+            .map(read_text)
+            .transpose()?;
+        genesis::add_member(&mut tx, &cert, enc.as_deref(), &m.data);
+    }
+    for u in &config.users {
+        let cert = Certificate::from_pem(&read_text(&u.certificate_file)?)?;
+        genesis::add_user(&mut tx, &cert, &u.data);
+    }
+    for j in &config.jwt_issuers {
+        let jwks: serde_json::Value = serde_json::from_str(&read_text(&j.jwks_file)?)
+            .map_err(|e| NodeError::Config(format!("{}: {e}", j.jwks_file.display())))?;
+        genesis::set_jwt_issuer(&mut tx, &j.issuer, &jwks)
+            .map_err(|e| NodeError::Config(format!("{}: {e}", j.jwks_file.display())))?;
+    }
+    registry.run_genesis(&mut tx);
+    journal.commit(tx)?;
+    journal.sign()?;
+    if config.open_service {
+        let mut tx = journal.begin();
+        genesis::set_service_status(&mut tx, consort_service::service::ServiceStatus::Open)
+            .map_err(|e| NodeError::Config(format!("opening the service: {e}")))?;
+        journal.commit(tx)?;
+        journal.sign()?;
+    }
+    Ok(Boot {
+        members: vec![raft_id(&node.node_id)],
+        journal,
+        node,
+        service_cert: service.cert,
+        secrets,
+        startup_seqno: 0,
+        addresses: Default::default(),
+    })
+}

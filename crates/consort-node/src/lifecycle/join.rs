@@ -1,0 +1,166 @@
+//! The joining node's side of `POST /node/join`: ask, wait until trusted, check everything
+//! received against the service certificate it was given, keep it sealed, and start the
+//! journal — from the latest committed snapshot when one is offered (its receipt checked),
+//! else empty — to catch up by replication. (The service side is `frontends::join`.)
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use consort_client::{ClientConfig, ClientError};
+use consort_crypto::{cert::Certificate, keys::SigningKey};
+use consort_kv::{LedgerSecret, LedgerSecrets, Store};
+use consort_ledger::{identity::NodeIdentity, Journal, JournalConfig};
+use consort_service::nodes::NodeStatus;
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use super::{
+    published, read_text,
+    secrets::{DataFiles, NetworkSecrets},
+    snapshots::JOINED_FROM,
+    Boot, NodeConfig,
+};
+use crate::{join_protocol::JoinResponse, replica::raft_id, NodeError};
+
+async fn post_join(
+    client: &ClientConfig,
+    body: &serde_json::Value,
+) -> Result<(u16, Bytes), ClientError> {
+    let mut c = client.connect().await?;
+    let r = c.post_json("/node/join", body).await?;
+    Ok((r.status, r.body))
+}
+
+async fn get_snapshot(client: &ClientConfig) -> Result<Option<(u16, Bytes)>, ClientError> {
+    let mut c = client.connect().await?;
+    let r = c.get("/node/snapshot").await?;
+    Ok((r.status == 200).then_some((r.status, r.body)))
+}
+
+/// The joining node's side: ask, wait until trusted, check what was received, keep it
+/// (sealed), start the journal (from a verified snapshot if one is offered).
+pub(crate) fn join(
+    config: &NodeConfig,
+    files: &DataFiles,
+    jc: JournalConfig,
+    n2n_addr: SocketAddr,
+) -> Result<Boot, NodeError> {
+    let j = config.join.as_ref().expect("join config");
+    let service_cert = Certificate::from_pem(&read_text(&j.service_certificate_file)?)?;
+    let key = SigningKey::generate()?;
+    let self_cert = consort_crypto::cert::self_signed_leaf(&key, "CCF Node", 1)?;
+    let client = ClientConfig::new(
+        j.target_rpc_address,
+        &service_cert,
+        Some((&self_cert, &key)),
+    )
+    .map_err(|e| NodeError::Join(e.to_string()))?;
+    let body = json!({
+        "node_to_node_address": n2n_addr,
+        "rpc_address": published(config.rpc_address),
+        "quote_info": {"format": "Insecure_Virtual", "quote": "", "endorsements": ""},
+        "join_token": j.token,
+    });
+    let rt = tokio::runtime::Handle::current();
+    let mut attempts = 0u64;
+    let info = loop {
+        attempts += 1;
+        match rt.block_on(post_join(&client, &body)) {
+            Ok((200, b)) => {
+                let r: JoinResponse = serde_json::from_slice(&b)
+                    .map_err(|e| NodeError::Join(format!("bad join response: {e}")))?;
+                match r.network_info {
+                    Some(info) if r.node_status == NodeStatus::Trusted => break info,
+                    _ => {
+                        if attempts % 20 == 1 {
+                            tracing::info!(
+                                "node {} is {:?}; waiting to be trusted",
+                                r.node_id,
+                                r.node_status
+                            );
+                        }
+                    }
+                }
+            }
+            Ok((status, b)) if (400..500).contains(&status) => {
+                return Err(NodeError::Join(format!(
+                    "{} refused: {status} {}",
+                    j.target_rpc_address,
+                    String::from_utf8_lossy(&b)
+                )))
+            }
+            Ok((status, _)) => tracing::debug!("join: {status}; retrying"),
+            Err(e) => tracing::debug!("join: {e}; retrying"),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+
+    // Check everything before keeping any of it.
+    let bad = |m: &str| NodeError::Join(m.to_string());
+    let got_service = Certificate::from_pem(&info.service_certificate)?;
+    if got_service != service_cert {
+        return Err(bad("the service answered with a different identity"));
+    }
+    let endorsed = Certificate::from_pem(&info.endorsed_certificate)?;
+    if endorsed.public_key_der() != key.public_key_der() {
+        return Err(bad("the endorsed certificate is not for this node's key"));
+    }
+    endorsed.verify_issued_by(&service_cert)?;
+    let service_key =
+        Zeroizing::new(hex::decode(&info.service_key).map_err(|_| bad("malformed service key"))?);
+    let service_key = SigningKey::from_pkcs8_der(&service_key)?;
+    if service_key.public_key_der() != service_cert.public_key_der() {
+        return Err(bad(
+            "the service key does not match the service certificate",
+        ));
+    }
+    let mut ledger_secrets = Vec::new();
+    let mut ls = LedgerSecrets::default();
+    for (from, raw) in &info.ledger_secrets {
+        let mut b = Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(raw, &mut b[..]).map_err(|_| bad("malformed ledger secret"))?;
+        ls.add(*from, LedgerSecret::from_raw(*b)?);
+        ledger_secrets.push((*from, b));
+    }
+    let secrets = NetworkSecrets {
+        service_key,
+        ledger_secrets,
+    };
+    let node = Arc::new(NodeIdentity::from_parts(key, endorsed)?);
+    files.write_identity(&node, &service_cert, &secrets)?;
+    let members: Vec<u64> = info.trusted_nodes.iter().map(|n| raft_id(n)).collect();
+    tracing::info!("node {} trusted; catching up", node.node_id);
+
+    let store = Arc::new(Store::new());
+    let journal = if j.fetch_snapshot {
+        match rt.block_on(get_snapshot(&client)) {
+            Ok(Some((_, bytes))) => {
+                let dir = config.snapshot_dir();
+                std::fs::create_dir_all(&dir).map_err(NodeError::io(&dir))?;
+                let path = dir.join(JOINED_FROM);
+                std::fs::write(&path, &bytes).map_err(NodeError::io(&path))?;
+                let jn =
+                    Journal::open_from_snapshot(jc, store, node.clone(), ls, &path, &service_cert)?;
+                tracing::info!("started from snapshot at {}", jn.committed());
+                jn
+            }
+            _ => Journal::create(jc, store, node.clone(), ls)?,
+        }
+    } else {
+        Journal::create(jc, store, node.clone(), ls)?
+    };
+    let startup_seqno = journal.committed().seqno;
+    Ok(Boot {
+        journal,
+        node,
+        service_cert,
+        secrets,
+        members,
+        startup_seqno,
+        addresses: info
+            .node_to_node_addresses
+            .iter()
+            .map(|(id, a)| (raft_id(id), *a))
+            .collect(),
+    })
+}
