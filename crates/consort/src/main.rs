@@ -5,8 +5,6 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod bench;
-mod bench_eth;
-mod bench_net;
 mod gov_cmd;
 mod keygen;
 mod ledger_cmd;

@@ -169,16 +169,57 @@ pub(crate) fn run(args: SandboxArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("cannot create {}", args.dir.display()))?;
     let dir = args.dir.canonicalize()?;
-    let total = 4;
     make_identity(&dir, "member0", true)?;
     make_identity(&dir, "user0", false)?;
     step(
         1,
-        total,
+        STEPS,
         format!("member0 and user0 identities in {}", dir.display()),
     );
+    let configs = node_configs(&args, &dir)?;
+    step(
+        2,
+        STEPS,
+        format!(
+            "{} node configuration(s): {}",
+            args.nodes,
+            (0..args.nodes)
+                .map(|i| dir
+                    .join(format!("node{i}/config.json"))
+                    .display()
+                    .to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
 
-    // Nodes after the first join it with a token only these configurations know.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .build()?;
+    // From here a SIGTERM or Ctrl-C waits until the nodes are stopped in order.
+    let mut shutdown = {
+        let _rt = rt.enter();
+        crate::signals::Shutdown::install()
+    };
+    let mut nodes = start_nodes(&rt, &dir, &configs)?;
+    print_ready(&args, &dir, &nodes);
+    if rt.block_on(until_shutdown_or_all_gone(&mut shutdown, &mut nodes)) {
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("stopping");
+    stop_all(&mut nodes);
+    println!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Steps `run` reports.
+const STEPS: usize = 4;
+
+/// The configuration of each node: the first starts the service (with member0, user0),
+/// the others join it with a token only these configurations know. With `--eth`, the
+/// development accounts' keys go to `eth_accounts.json` and each is funded at genesis.
+fn node_configs(args: &SandboxArgs, dir: &Path) -> Result<Vec<serde_json::Value>> {
     let mut token = [0u8; 16];
     consort_crypto::random_bytes(&mut token)?;
     let token = hex::encode(token);
@@ -228,36 +269,22 @@ pub(crate) fn run(args: SandboxArgs) -> Result<ExitCode> {
         }
         configs.push(config);
     }
-    step(
-        2,
-        total,
-        format!(
-            "{} node configuration(s): {}",
-            args.nodes,
-            (0..args.nodes)
-                .map(|i| dir
-                    .join(format!("node{i}/config.json"))
-                    .display()
-                    .to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    );
+    Ok(configs)
+}
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .worker_threads(2)
-        .build()?;
-    // From here a SIGTERM or Ctrl-C waits until the nodes are stopped in order.
-    let mut shutdown = {
-        let _rt = rt.enter();
-        crate::signals::Shutdown::install()
-    };
+/// Start the nodes one after the other, each once the previous is open; node0's service
+/// certificate is copied to `service_cert.pem` and member0 activated. A node that does not
+/// come up stops those started and fails the run with the end of its log.
+fn start_nodes(
+    rt: &tokio::runtime::Runtime,
+    dir: &Path,
+    configs: &[serde_json::Value],
+) -> Result<Vec<SandboxNode>> {
     let mut nodes: Vec<SandboxNode> = Vec::new();
     let service_cert = dir.join("service_cert.pem");
     for (i, config) in configs.iter().enumerate() {
         let name = format!("node{i}");
-        let mut node = start_node(&dir, &name, config)?;
+        let mut node = start_node(dir, &name, config)?;
         // node0 writes the service certificate; joiners are given it.
         let cert_file = if i == 0 {
             dir.join("node0/service_cert.pem")
@@ -275,7 +302,7 @@ pub(crate) fn run(args: SandboxArgs) -> Result<ExitCode> {
                 write_file(&service_cert, &cert.to_pem(), false)?;
                 // member0 acknowledges the service state and becomes Active, so it can
                 // propose and vote at once.
-                if let Err(e) = rt.block_on(activate_member0(&dir, node.addr, &cert)) {
+                if let Err(e) = rt.block_on(activate_member0(dir, node.addr, &cert)) {
                     nodes.push(node);
                     stop_all(&mut nodes);
                     bail!("cannot activate member0: {e}");
@@ -291,9 +318,15 @@ pub(crate) fn run(args: SandboxArgs) -> Result<ExitCode> {
         }
         nodes.push(node);
     }
+    Ok(nodes)
+}
+
+/// Steps 3 and 4: where the nodes, their logs, the keys and the ledger are, and how to
+/// try the service; then `ready`.
+fn print_ready(args: &SandboxArgs, dir: &Path, nodes: &[SandboxNode]) {
     step(
         3,
-        total,
+        STEPS,
         format!(
             "{} node(s) running (logs: {})",
             nodes.len(),
@@ -306,11 +339,14 @@ pub(crate) fn run(args: SandboxArgs) -> Result<ExitCode> {
     );
     let url = format!("https://{}", nodes[0].addr);
     let d = dir.display();
-    step(4, total, format!("service open at {url}"));
-    for n in &nodes {
+    step(4, STEPS, format!("service open at {url}"));
+    for n in nodes {
         println!("  {}: https://{}", n.name, n.addr);
     }
-    println!("  service certificate: {}", service_cert.display());
+    println!(
+        "  service certificate: {}",
+        dir.join("service_cert.pem").display()
+    );
     println!("  user0:   {d}/user0_cert.pem {d}/user0_privk.pem");
     println!("  member0: {d}/member0_cert.pem {d}/member0_privk.pem (recovery key {d}/member0_enc_pubk.pem)");
     println!("  ledger:  {}", dir.join("node0/ledger").display());
@@ -325,34 +361,30 @@ pub(crate) fn run(args: SandboxArgs) -> Result<ExitCode> {
         );
     }
     println!("ready");
+}
 
-    // A node that dies is reported; the others keep serving (a network tolerates a
-    // minority of failures). The sandbox stops on Ctrl-C / SIGTERM or when none is left.
-    let all_gone = rt.block_on(async {
-        let mut reported = vec![false; nodes.len()];
-        tokio::select! {
-            _ = shutdown.recv() => false,
-            _ = async {
-                loop {
-                    for (i, n) in nodes.iter_mut().enumerate() {
-                        if !reported[i] && matches!(n.child.try_wait(), Ok(Some(_))) {
-                            reported[i] = true;
-                            println!("{} exited:\n{}", n.name, log_tail(&n.log));
-                        }
+/// Serve until Ctrl-C / SIGTERM (false) or until every node has exited (true). A node that
+/// dies is reported; the others keep serving (a network tolerates a minority of failures).
+async fn until_shutdown_or_all_gone(
+    shutdown: &mut crate::signals::Shutdown,
+    nodes: &mut [SandboxNode],
+) -> bool {
+    let mut reported = vec![false; nodes.len()];
+    tokio::select! {
+        _ = shutdown.recv() => false,
+        _ = async {
+            loop {
+                for (i, n) in nodes.iter_mut().enumerate() {
+                    if !reported[i] && matches!(n.child.try_wait(), Ok(Some(_))) {
+                        reported[i] = true;
+                        println!("{} exited:\n{}", n.name, log_tail(&n.log));
                     }
-                    if reported.iter().all(|r| *r) {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
-            } => true,
-        }
-    });
-    if all_gone {
-        return Ok(ExitCode::FAILURE);
+                if reported.iter().all(|r| *r) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        } => true,
     }
-    println!("stopping");
-    stop_all(&mut nodes);
-    println!("stopped");
-    Ok(ExitCode::SUCCESS)
 }

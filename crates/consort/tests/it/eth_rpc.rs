@@ -2,13 +2,11 @@
 //! signed here (legacy EIP-155 and EIP-1559), receipts with logs, calls, JSON-RPC errors,
 //! batches — and contract state and calldata never in clear in the ledger files.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{eth::*, *};
 use alloy_consensus::{TxEip1559, TxLegacy};
 use alloy_primitives::{Address, Bytes as ABytes, TxKind, U256};
-use common::{eth::*, *};
 use consort_client::ClientConfig;
 use consort_crypto::keys::SigningKey;
 use secp256k1::SecretKey;
@@ -366,7 +364,7 @@ async fn web3_json_rpc_on_a_node() {
 /// Increments storage slot 0 on every call: every transaction reads and writes the same key.
 fn counter_contract() -> Vec<u8> {
     let rt = hex::decode("60005460010160005500").unwrap();
-    common::eth::creation_code(&rt)
+    crate::common::eth::creation_code(&rt)
 }
 
 /// Concurrent transactions from many senders through every node of a 3-node network, all
@@ -374,7 +372,7 @@ fn counter_contract() -> Vec<u8> {
 /// increment is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conflicting_transactions_retry_and_lose_no_update() {
-    use common::network::{NetOptions, Network};
+    use crate::common::network::{NetOptions, Network};
     let keys = test_keys(8);
     let funded: Vec<Address> = keys.iter().map(address).collect();
     let net = Network::start(

@@ -2,12 +2,10 @@
 //! real ledgers — intact and tampered (flipped bytes, dropped and reordered entries,
 //! forged signatures).
 
-mod common;
-
 use std::{fs, path::Path};
 
+use crate::common::*;
 use base64::Engine;
-use common::*;
 use consort_crypto::{cert, keys::SigningKey, Sha256Digest};
 use consort_kv::entry::{self, EntryMeta, EntryView};
 use consort_ledger::{

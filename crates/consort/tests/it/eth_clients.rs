@@ -4,17 +4,15 @@
 //! receipts, return data and final state; governance limits senders and sets balances and
 //! the chain id.
 
-mod common;
-
 use std::time::Duration;
 
-use alloy_consensus::TxLegacy;
-use alloy_primitives::{Address, Bytes as ABytes, TxKind, U256};
-use common::{
+use crate::common::{
     eth::*,
     network::{NetOptions, Network},
     *,
 };
+use alloy_consensus::TxLegacy;
+use alloy_primitives::{Address, Bytes as ABytes, TxKind, U256};
 use consort_client::{gov::Gov, Reply};
 use serde_json::{json, Value};
 

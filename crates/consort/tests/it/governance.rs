@@ -3,11 +3,9 @@
 //! by CCF's own `ccf_cose_sign1`, and bad requests that change nothing. The history is read
 //! back from the ledger alone.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{
+use crate::common::{
     network::{NetOptions, Network},
     *,
 };

@@ -4,11 +4,9 @@
 //! committed write must be found, and every node's ledger must verify (`consort ledger
 //! verify`, CCF's `read_ledger.py`) with committed prefixes byte-identical across nodes.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{
+use crate::common::{
     linearizability::check,
     network::{ledger_entries, NetOptions, Network},
     workload::{Load, UNIQUE_BASE},
@@ -42,15 +40,15 @@ async fn check_history(net: &Network, load: &Load, judge: usize) {
             assert_eq!(
                 seen.as_ref(),
                 Some(match &w.op {
-                    common::linearizability::Op::Write(m) => m,
+                    crate::common::linearizability::Op::Write(m) => m,
                     _ => unreachable!(),
                 }),
                 "committed write {w:?} not found"
             );
         }
-        events.push(common::linearizability::Event {
+        events.push(crate::common::linearizability::Event {
             key,
-            op: common::linearizability::Op::Read(seen),
+            op: crate::common::linearizability::Op::Read(seen),
             invoked,
             returned: Some(load.now()),
         });

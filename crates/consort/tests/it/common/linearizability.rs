@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 
 /// What a client did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     Write(String),
     /// A read and what it returned (`None`: not found).
     Read(Option<String>),
@@ -18,23 +18,23 @@ pub enum Op {
 
 /// One operation in a history.
 #[derive(Debug, Clone)]
-pub struct Event {
-    pub key: u64,
-    pub op: Op,
-    pub invoked: u64,
+pub(crate) struct Event {
+    pub(crate) key: u64,
+    pub(crate) op: Op,
+    pub(crate) invoked: u64,
     /// `None`: outcome unknown.
-    pub returned: Option<u64>,
+    pub(crate) returned: Option<u64>,
 }
 
 /// Why a history is not linearizable.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NotLinearizable {
-    pub key: u64,
-    pub ops: usize,
+pub(crate) struct NotLinearizable {
+    pub(crate) key: u64,
+    pub(crate) ops: usize,
 }
 
 /// Check a whole history, key by key.
-pub fn check(history: &[Event]) -> Result<(), NotLinearizable> {
+pub(crate) fn check(history: &[Event]) -> Result<(), NotLinearizable> {
     let mut by_key: BTreeMap<u64, Vec<&Event>> = BTreeMap::new();
     for e in history {
         by_key.entry(e.key).or_default().push(e);

@@ -25,7 +25,7 @@ fn safety_and_liveness_across_seeds() {
                 views += r.views;
             }
             Err(v) => panic!(
-                "{} violated at step {}: {}\nreproduce: CONSORT_SIM_SEED={seed} cargo test -p consort-consensus --test simulator\nconfig: {:?}",
+                "{} violated at step {}: {}\nreproduce: CONSORT_SIM_SEED={seed} cargo test -p consort-consensus --test it simulator\nconfig: {:?}",
                 v.property, v.step, v.detail, sim.cfg
             ),
         }

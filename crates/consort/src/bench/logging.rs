@@ -1,84 +1,34 @@
-//! `consort bench`: load on the logging app over HTTPS, with many connections.
+//! `consort bench` on one node: load on the logging app over HTTPS, with many connections.
 //!
-//! Starts a real node process (unless `--target` points at a running one), drives
-//! `POST /app/log/private` from `--connections` keep-alive connections for `--duration`
-//! seconds, and watches `/node/commit` to time each write from send to Committed. Reports
-//! committed writes per second and p50/p99 commit latency, next to a baseline measured in
-//! the same run: the same writes committed in-process through the journal (no network,
-//! no TLS), the ceiling for this machine.
+//! Starts a real node process, drives `POST /app/log/private` from `--connections`
+//! keep-alive connections for `--duration` seconds, and watches `/node/commit` to time each
+//! write from send to Committed. Reports committed writes per second and p50/p99 commit
+//! latency, next to a baseline measured in the same run: the same writes committed
+//! in-process through the journal (no network, no TLS), the ceiling for this machine.
 
 #![allow(clippy::print_stdout)]
 
 use std::{
     net::SocketAddr,
-    path::PathBuf,
     process::ExitCode,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
 use consort_client::ClientConfig;
 use consort_crypto::{cert::Certificate, keys::SigningKey};
 use consort_kv::TxId;
 use serde_json::json;
 
-#[derive(Debug, Args)]
-pub(crate) struct BenchArgs {
-    /// Concurrent HTTPS connections.
-    #[arg(long, default_value_t = 32)]
-    pub(crate) connections: usize,
-    /// Seconds of load.
-    #[arg(long, default_value_t = 10)]
-    pub(crate) duration: u64,
-    /// Bytes per message.
-    #[arg(long, default_value_t = 100)]
-    pub(crate) msg_bytes: usize,
-    /// Milliseconds between signatures on the node started for the run.
-    #[arg(long, default_value_t = 20)]
-    pub(crate) signature_ms: u64,
-    /// Write the results as JSON to this file.
-    #[arg(long)]
-    pub(crate) json: Option<PathBuf>,
-    /// Nodes in the network started for the run (they join the first; connections are
-    /// spread over all of them, backups forward writes to the primary).
-    #[arg(long, default_value_t = 1)]
-    pub(crate) nodes: usize,
-    /// Also run a 3-member etcd cluster (this `etcd` binary, e.g. from Debian's
-    /// etcd-server) under the same client load in the same run, and report the ratio.
-    #[arg(long)]
-    pub(crate) etcd: Option<PathBuf>,
-    /// Benchmark the Ethereum application instead: ERC-20 transfers through
-    /// eth_sendRawTransaction (see --senders, --txs-per-sender, --anvil).
-    #[arg(long)]
-    pub(crate) eth: bool,
-    /// With --eth: accounts sending transfers.
-    #[arg(long, default_value_t = 2000)]
-    pub(crate) senders: usize,
-    /// With --eth: transfers per sender.
-    #[arg(long, default_value_t = 15)]
-    pub(crate) txs_per_sender: usize,
-    /// With --eth: spread the connections over all nodes (backups forward to the primary);
-    /// by default they all go to the primary, as CCF advises clients that write.
-    #[arg(long)]
-    pub(crate) spread: bool,
-    /// With --eth: also drive this anvil binary (e.g. from npm's
-    /// @foundry-rs/anvil-linux-amd64) with the same transactions, and report the ratio.
-    #[arg(long)]
-    pub(crate) anvil: Option<PathBuf>,
-}
+use super::{
+    args::BenchArgs,
+    stats::{ms, percentile, LoadResult},
+};
 
 struct Sent {
     sent: Instant,
     txid: TxId,
-}
-
-pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 /// In-process baseline: the same writes straight into a journal.
@@ -111,13 +61,8 @@ fn baseline(msg: &str, secs: f64) -> Result<f64> {
     Ok(n as f64 / start.elapsed().as_secs_f64())
 }
 
+/// A node started for the run, the load, and the in-process baseline.
 pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
-    if args.eth {
-        return crate::bench_eth::run(args);
-    }
-    if args.nodes > 1 || args.etcd.is_some() {
-        return crate::bench_net::run(args);
-    }
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path();
     let key = SigningKey::generate()?;
@@ -186,12 +131,6 @@ pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
-
-pub(crate) fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-pub(crate) type LoadResult = (u64, f64, Vec<Duration>, u64);
 
 /// Drive the logging app on `addrs` (connections spread over them; the first is watched
 /// for the commit point).

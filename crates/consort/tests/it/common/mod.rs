@@ -1,14 +1,12 @@
 //! Shared helpers for end-to-end tests: the Python interpreter with CCF's `ccf` package.
 
-#![allow(dead_code, unreachable_pub)]
-
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output},
 };
 
 /// Workspace root.
-pub fn workspace() -> PathBuf {
+pub(crate) fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .canonicalize()
@@ -17,7 +15,7 @@ pub fn workspace() -> PathBuf {
 
 /// The Python with `ccf` installed: `$CONSORT_PYTHON`, else `.venv/bin/python` at the
 /// workspace root (made by `scripts/test.sh`). Missing is a failure, never a skip.
-pub fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     let p = std::env::var_os("CONSORT_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join(".venv/bin/python"));
@@ -29,7 +27,7 @@ pub fn python() -> PathBuf {
     p
 }
 
-pub fn run_python(args: &[&str]) -> Output {
+pub(crate) fn run_python(args: &[&str]) -> Output {
     let out = Command::new(python())
         .args(args)
         .output()
@@ -38,23 +36,23 @@ pub fn run_python(args: &[&str]) -> Output {
 }
 
 /// The `consort` binary built for these tests.
-pub fn consort() -> Command {
+pub(crate) fn consort() -> Command {
     Command::new(env!("CARGO_BIN_EXE_consort"))
 }
 
-pub fn text(b: &[u8]) -> String {
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
 /// A free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     free_port_on(std::net::Ipv4Addr::LOCALHOST)
 }
 
 /// A free TCP port on `ip` for a node to listen on, picked at random below the kernel's
 /// ephemeral range (a port the kernel handed out could become the local end of an outgoing
 /// connection before the node binds it, and the node would fail to start).
-pub fn free_port_on(ip: std::net::Ipv4Addr) -> u16 {
+pub(crate) fn free_port_on(ip: std::net::Ipv4Addr) -> u16 {
     use std::hash::{BuildHasher, Hasher};
     let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
@@ -78,17 +76,17 @@ pub fn free_port_on(ip: std::net::Ipv4Addr) -> u16 {
 }
 
 /// A `consort sandbox` process, stopped (SIGTERM) on drop.
-pub struct Sandbox {
-    pub child: std::process::Child,
-    pub dir: PathBuf,
-    pub port: u16,
-    pub stdout: String,
+pub(crate) struct Sandbox {
+    pub(crate) child: std::process::Child,
+    pub(crate) dir: PathBuf,
+    pub(crate) port: u16,
+    pub(crate) stdout: String,
     _tmp: Option<tempfile::TempDir>,
 }
 
 impl Sandbox {
     /// Start a sandbox in a fresh temporary directory and wait for its `ready` line.
-    pub fn start() -> Sandbox {
+    pub(crate) fn start() -> Sandbox {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
         let mut s = Sandbox::start_in(&dir);
@@ -96,12 +94,12 @@ impl Sandbox {
         s
     }
 
-    pub fn start_in(dir: &Path) -> Sandbox {
+    pub(crate) fn start_in(dir: &Path) -> Sandbox {
         Sandbox::start_with(dir, &[])
     }
 
     /// Start a sandbox in `dir` with `extra` command-line arguments.
-    pub fn start_with(dir: &Path, extra: &[&str]) -> Sandbox {
+    pub(crate) fn start_with(dir: &Path, extra: &[&str]) -> Sandbox {
         use std::io::BufRead;
         let port = free_port();
         let mut child = consort()
@@ -142,16 +140,16 @@ impl Sandbox {
         }
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("https://127.0.0.1:{}{path}", self.port)
     }
 
-    pub fn file(&self, name: &str) -> String {
+    pub(crate) fn file(&self, name: &str) -> String {
         self.dir.join(name).to_str().unwrap().to_string()
     }
 
     /// curl with the service certificate trusted and `who`'s identity (or none).
-    pub fn curl(&self, who: Option<&str>, args: &[&str]) -> (u16, String, String) {
+    pub(crate) fn curl(&self, who: Option<&str>, args: &[&str]) -> (u16, String, String) {
         let mut c = Command::new("curl");
         c.args([
             "-sS",
@@ -190,7 +188,7 @@ impl Sandbox {
     }
 
     /// Wait until `txid` is Committed (per /node/tx).
-    pub fn wait_committed(&self, txid: &str) {
+    pub(crate) fn wait_committed(&self, txid: &str) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         loop {
             let (s, _, body) = self.curl(
@@ -222,7 +220,7 @@ impl Drop for Sandbox {
         let _ = self.child.wait();
     }
 }
-pub mod eth;
-pub mod linearizability;
-pub mod network;
-pub mod workload;
+pub(crate) mod eth;
+pub(crate) mod linearizability;
+pub(crate) mod network;
+pub(crate) mod workload;

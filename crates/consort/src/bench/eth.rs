@@ -30,14 +30,15 @@ use http_body_util::{BodyExt, Full};
 use secp256k1::{Message, SecretKey, SECP256K1};
 use serde_json::{json, Value};
 
-use crate::{
-    bench::{ms, percentile, BenchArgs},
-    bench_net::{http_conn, log_tails, resolve_bin, start_consort_with, Sender},
-    sandbox::free_port,
+use super::{
+    args::BenchArgs,
+    net::{http_conn, log_tails, resolve_bin, start_consort_with, Sender},
+    stats::{ms, percentile},
 };
+use crate::sandbox::free_port;
 
 const CHAIN: u64 = 1337;
-const TOKEN: &str = include_str!("../assets/erc20_token.hex");
+const TOKEN: &str = include_str!("../../assets/erc20_token.hex");
 
 fn key(label: &str) -> SecretKey {
     let mut h = keccak256(label.as_bytes());

@@ -2,8 +2,6 @@
 //! acknowledged and then reported Committed is still there, and the ledger verifies with
 //! `consort ledger verify` and CCF's `read_ledger.py`.
 
-mod common;
-
 use std::{
     net::SocketAddr,
     path::Path,
@@ -11,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::*;
+use crate::common::*;
 use consort_client::ClientConfig;
 use consort_crypto::{cert::Certificate, keys::SigningKey};
 use consort_kv::TxId;
@@ -179,7 +177,7 @@ async fn committed_writes_survive_kill_9() {
     // Linearizability of the whole history: a write is known to have happened only once
     // the client saw it Committed; acknowledged-but-uncommitted writes and writes cut off
     // by the crash may or may not have happened. Every key is read back after the restart.
-    use common::linearizability::{check, Event, Op};
+    use crate::common::linearizability::{check, Event, Op};
     let mut history = Vec::new();
     let mut keys = Vec::new();
     for a in &acks {

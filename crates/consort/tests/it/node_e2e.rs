@@ -1,9 +1,7 @@
 //! A real node behind `consort sandbox`, driven over HTTPS by real clients: curl, Python
 //! `requests` and `httpx` with client certificates, and CCF's `ccf.receipt`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn json(body: &str) -> Value {

@@ -3,9 +3,7 @@
 //! unknown-key and wrong-issuer tokens get 401 — on the logging app and on the Ethereum
 //! JSON-RPC endpoint.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[test]

@@ -10,12 +10,12 @@ use consort_client::ClientConfig;
 use secp256k1::{Message, SecretKey, SECP256K1};
 use serde_json::{json, Value};
 
-pub fn address(sk: &SecretKey) -> Address {
+pub(crate) fn address(sk: &SecretKey) -> Address {
     let pk = sk.public_key(SECP256K1).serialize_uncompressed();
     Address::from_slice(&keccak256(&pk[1..])[12..])
 }
 
-pub fn sign<T: SignableTransaction<Signature>>(sk: &SecretKey, tx: T) -> String
+pub(crate) fn sign<T: SignableTransaction<Signature>>(sk: &SecretKey, tx: T) -> String
 where
     alloy_consensus::Signed<T>: Into<TxEnvelope>,
 {
@@ -29,7 +29,7 @@ where
 }
 
 /// Stores its 32-byte calldata in slot 0 and logs it; with no calldata returns slot 0.
-pub fn storage_contract() -> Vec<u8> {
+pub(crate) fn storage_contract() -> Vec<u8> {
     let mut rt = hex::decode("36600f5760005460005260206000f35b6000356000556000356000527f").unwrap();
     rt.extend([0xaa; 32]);
     rt.extend(hex::decode("60206000a100").unwrap());
@@ -37,7 +37,7 @@ pub fn storage_contract() -> Vec<u8> {
 }
 
 /// Creation code that deploys `rt` as the contract's code (CODECOPY it, RETURN it).
-pub fn creation_code(rt: &[u8]) -> Vec<u8> {
+pub(crate) fn creation_code(rt: &[u8]) -> Vec<u8> {
     let mut init = vec![
         0x60,
         rt.len() as u8,
@@ -55,25 +55,25 @@ pub fn creation_code(rt: &[u8]) -> Vec<u8> {
     init
 }
 
-pub struct Rpc {
-    pub client: ClientConfig,
+pub(crate) struct Rpc {
+    pub(crate) client: ClientConfig,
 }
 
 impl Rpc {
-    pub async fn raw(&self, body: Value) -> Value {
+    pub(crate) async fn raw(&self, body: Value) -> Value {
         let mut c = self.client.connect().await.unwrap();
         let r = c.post_json("/app/eth", &body).await.unwrap();
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         r.json().unwrap()
     }
-    pub async fn call(&self, method: &str, params: Value) -> Value {
+    pub(crate) async fn call(&self, method: &str, params: Value) -> Value {
         let r = self
             .raw(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
             .await;
         assert!(r.get("error").is_none(), "{method}: {r}");
         r["result"].clone()
     }
-    pub async fn error(&self, method: &str, params: Value) -> (i64, String) {
+    pub(crate) async fn error(&self, method: &str, params: Value) -> (i64, String) {
         let r = self
             .raw(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
             .await;
@@ -83,7 +83,7 @@ impl Rpc {
         )
     }
     /// The receipt, once the transaction is committed (none before).
-    pub async fn receipt(&self, hash: &Value) -> Value {
+    pub(crate) async fn receipt(&self, hash: &Value) -> Value {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
             let r = self.call("eth_getTransactionReceipt", json!([hash])).await;
@@ -101,7 +101,7 @@ impl Rpc {
 
 /// The `apps` configuration of nodes running the Ethereum application on `chain_id`, with
 /// `funded` holding 1000 ether each.
-pub fn eth_apps(chain_id: u64, funded: &[Address]) -> Value {
+pub(crate) fn eth_apps(chain_id: u64, funded: &[Address]) -> Value {
     let genesis: serde_json::Map<String, Value> = funded
         .iter()
         .map(|a| (a.to_string(), json!("0x3635c9adc5dea00000")))
@@ -110,18 +110,18 @@ pub fn eth_apps(chain_id: u64, funded: &[Address]) -> Value {
 }
 
 /// The test keys 0x0101…, 0x0202…, …: `n` of them.
-pub fn test_keys(n: u8) -> Vec<SecretKey> {
+pub(crate) fn test_keys(n: u8) -> Vec<SecretKey> {
     (1..=n)
         .map(|i| SecretKey::from_slice(&[i; 32]).unwrap())
         .collect()
 }
 
-pub fn key_hex(k: &SecretKey) -> String {
+pub(crate) fn key_hex(k: &SecretKey) -> String {
     format!("0x{}", hex::encode(k.secret_bytes()))
 }
 
 /// The npm test packages (ethers, solc, OpenZeppelin, anvil), installed by scripts/test.sh.
-pub fn js_dir() -> PathBuf {
+pub(crate) fn js_dir() -> PathBuf {
     let d = super::workspace().join("crates/consort/tests/js");
     assert!(
         d.join("node_modules/ethers").is_dir(),
@@ -133,7 +133,7 @@ pub fn js_dir() -> PathBuf {
 
 /// `node` running `script` of the JS test directory with `env`; its stdout, or a panic
 /// with everything it printed.
-pub fn run_node(script: &str, env: &[(&str, String)]) -> String {
+pub(crate) fn run_node(script: &str, env: &[(&str, String)]) -> String {
     let mut c = std::process::Command::new("node");
     c.arg(script).current_dir(js_dir());
     for (k, v) in env {
@@ -148,7 +148,7 @@ pub fn run_node(script: &str, env: &[(&str, String)]) -> String {
 }
 
 /// The anvil binary of the npm package `@foundry-rs/anvil-linux-amd64`.
-pub fn anvil_bin() -> PathBuf {
+pub(crate) fn anvil_bin() -> PathBuf {
     let p = js_dir().join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
     assert!(p.is_file(), "anvil missing at {}", p.display());
     p

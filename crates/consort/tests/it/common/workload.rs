@@ -7,8 +7,6 @@
 //! and a transaction id that ended Invalid was rolled back: such a write never happened and
 //! such a read saw state that never existed — the client discards it, as CCF documents.
 
-#![allow(dead_code, unreachable_pub)]
-
 use std::{
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -27,24 +25,23 @@ use super::{
 };
 
 /// Keys shared by writers and readers.
-pub const SHARED_KEYS: u64 = 32;
+pub(crate) const SHARED_KEYS: u64 = 32;
 /// Unique keys (written once each) start here.
-pub const UNIQUE_BASE: u64 = 1_000_000;
+pub(crate) const UNIQUE_BASE: u64 = 1_000_000;
 
 #[derive(Clone, Debug)]
-pub struct Rec {
-    pub key: u64,
-    pub op: Op,
-    pub invoked: u64,
-    pub acked: Option<u64>,
-    pub txid: Option<TxId>,
-    pub node: usize,
+pub(crate) struct Rec {
+    pub(crate) key: u64,
+    pub(crate) op: Op,
+    pub(crate) invoked: u64,
+    pub(crate) acked: Option<u64>,
+    pub(crate) txid: Option<TxId>,
 }
 
-pub struct Load {
+pub(crate) struct Load {
     t0: Instant,
     stop: Arc<AtomicBool>,
-    pub recs: Arc<Mutex<Vec<Rec>>>,
+    pub(crate) recs: Arc<Mutex<Vec<Rec>>>,
     /// (time, committed seqno) as seen by some node.
     samples: Arc<Mutex<Vec<(u64, u64)>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -86,7 +83,7 @@ async fn find_primary(clients: &[ClientConfig]) -> Option<usize> {
 }
 
 impl Load {
-    pub fn start(net: &Network, writers: u64, readers: u64) -> Load {
+    pub(crate) fn start(net: &Network, writers: u64, readers: u64) -> Load {
         let clients: Vec<ClientConfig> = (0..net.nodes.len()).map(|i| net.client(i)).collect();
         let t0 = Instant::now();
         let stop = Arc::new(AtomicBool::new(false));
@@ -187,7 +184,6 @@ impl Load {
                         invoked,
                         acked,
                         txid,
-                        node,
                     });
                     if acked.is_none() {
                         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -210,11 +206,10 @@ impl Load {
                     if conn.as_ref().is_none_or(|(n, _)| *n != p) {
                         conn = connect(&clients[p]).await.map(|c| (p, c));
                     }
-                    let Some((node, c)) = conn.as_mut() else {
+                    let Some((_, c)) = conn.as_mut() else {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                         continue;
                     };
-                    let node = *node;
                     let key = (rd * 5 + i) % SHARED_KEYS;
                     let invoked = micros(t0);
                     let r = tokio::time::timeout(
@@ -240,7 +235,6 @@ impl Load {
                             invoked,
                             acked: Some(micros(t0)),
                             txid: txid.and_then(|t| t.parse().ok()),
-                            node,
                         });
                     }
                 }
@@ -255,12 +249,12 @@ impl Load {
         }
     }
 
-    pub fn now(&self) -> u64 {
+    pub(crate) fn now(&self) -> u64 {
         micros(self.t0)
     }
 
     /// Stop the clients.
-    pub async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.tasks.drain(..) {
             let _ = t.await;
@@ -270,7 +264,11 @@ impl Load {
     /// After [`Load::stop`] and once the network has settled (node `judge` has committed
     /// everything): the history, with each operation resolved by its transaction's final
     /// status on `judge`. Also returns (committed writes, rolled back operations).
-    pub async fn history(&self, net: &Network, judge: usize) -> (Vec<Event>, Vec<Rec>, usize) {
+    pub(crate) async fn history(
+        &self,
+        net: &Network,
+        judge: usize,
+    ) -> (Vec<Event>, Vec<Rec>, usize) {
         let mut samples = self.samples.lock().unwrap().clone();
         samples.sort();
         let end = micros(self.t0);

@@ -1,9 +1,7 @@
 //! The linearizability checker accepts linearizable histories and rejects the classic
 //! anomalies (stale read, lost write, read of a value never written).
 
-mod common;
-
-use common::linearizability::{check, Event, Op};
+use crate::common::linearizability::{check, Event, Op};
 
 fn w(key: u64, v: &str, invoked: u64, returned: Option<u64>) -> Event {
     Event {

@@ -1,10 +1,8 @@
 //! The node's API surface through a Rust HTTPS client, and its behaviour under a flood.
 
-mod common;
-
 use std::{net::SocketAddr, time::Duration};
 
-use common::*;
+use crate::common::*;
 use consort_client::ClientConfig;
 use consort_crypto::{cert::Certificate, keys::SigningKey};
 use serde_json::json;

@@ -5,11 +5,9 @@
 //! `ccf` PyPI package, with verification on) must exit 0 and list exactly the same
 //! transactions with the same digests, and `ccf.receipt` must verify our receipts.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::*;
+use crate::common::*;
 use consort_ledger::testing::TestService;
 
 const TXS: usize = 3000;

@@ -7,8 +7,6 @@
 //! blocked connections are refused and open ones are cut. Client (HTTPS) traffic is never
 //! blocked.
 
-#![allow(dead_code, unreachable_pub)]
-
 use std::{
     collections::HashSet,
     net::{IpAddr, Ipv4Addr, SocketAddr},
@@ -26,7 +24,7 @@ use serde_json::{json, Value};
 use super::{consort, free_port_on};
 
 /// Blocked directed links between node indices.
-pub type Links = Arc<Mutex<HashSet<(usize, usize)>>>;
+pub(crate) type Links = Arc<Mutex<HashSet<(usize, usize)>>>;
 
 fn node_ip(i: usize) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 0, 10 + i as u8)
@@ -81,22 +79,22 @@ async fn proxy(listener: tokio::net::TcpListener, to: usize, target: SocketAddr,
 }
 
 /// One node process.
-pub struct NodeProc {
-    pub name: String,
-    pub rpc: SocketAddr,
-    pub dir: PathBuf,
-    pub config: PathBuf,
-    pub child: Option<Child>,
+pub(crate) struct NodeProc {
+    pub(crate) name: String,
+    pub(crate) rpc: SocketAddr,
+    pub(crate) dir: PathBuf,
+    pub(crate) config: PathBuf,
+    pub(crate) child: Option<Child>,
 }
 
 impl NodeProc {
-    pub fn ledger(&self) -> PathBuf {
+    pub(crate) fn ledger(&self) -> PathBuf {
         self.dir.join("ledger")
     }
-    pub fn snapshots(&self) -> PathBuf {
+    pub(crate) fn snapshots(&self) -> PathBuf {
         self.dir.join("snapshots")
     }
-    pub fn log_tail(&self) -> String {
+    pub(crate) fn log_tail(&self) -> String {
         let s = std::fs::read_to_string(self.dir.join("out.log")).unwrap_or_default();
         let lines: Vec<&str> = s.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
@@ -105,15 +103,15 @@ impl NodeProc {
 
 /// Settings for every node of a test network.
 #[derive(Clone, Debug)]
-pub struct NetOptions {
-    pub election_timeout_ms: u64,
-    pub signature_ms: u64,
-    pub chunk_bytes: u64,
-    pub snapshot_tx_interval: u64,
+pub(crate) struct NetOptions {
+    pub(crate) election_timeout_ms: u64,
+    pub(crate) signature_ms: u64,
+    pub(crate) chunk_bytes: u64,
+    pub(crate) snapshot_tx_interval: u64,
     /// Trust joining nodes that present the join token (otherwise governance must).
-    pub auto_trust: bool,
+    pub(crate) auto_trust: bool,
     /// The nodes' `apps` configuration (null: none besides the built-in ones).
-    pub apps: Value,
+    pub(crate) apps: Value,
 }
 
 impl Default for NetOptions {
@@ -130,22 +128,22 @@ impl Default for NetOptions {
 }
 
 /// A network of node processes.
-pub struct Network {
-    pub dir: PathBuf,
+pub(crate) struct Network {
+    pub(crate) dir: PathBuf,
     _tmp: tempfile::TempDir,
-    pub nodes: Vec<NodeProc>,
-    pub service_cert: Certificate,
-    pub user: (Certificate, SigningKey),
+    pub(crate) nodes: Vec<NodeProc>,
+    pub(crate) service_cert: Certificate,
+    pub(crate) user: (Certificate, SigningKey),
     /// member0, a member of the service from its creation.
-    pub member: (Certificate, SigningKey),
-    pub links: Links,
+    pub(crate) member: (Certificate, SigningKey),
+    pub(crate) links: Links,
     opts: NetOptions,
     token: String,
 }
 
 impl Network {
     /// Start `n` nodes: node 0 creates the service, the others join it.
-    pub async fn start(n: usize, opts: NetOptions) -> Network {
+    pub(crate) async fn start(n: usize, opts: NetOptions) -> Network {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
         let key = SigningKey::generate().unwrap();
@@ -175,7 +173,7 @@ impl Network {
 
     /// Start one more node (joining node 0's service unless it is the first) and wait
     /// until it serves.
-    pub async fn add_node(&mut self, fetch_snapshot: bool) -> usize {
+    pub(crate) async fn add_node(&mut self, fetch_snapshot: bool) -> usize {
         let i = self.add_node_pending(fetch_snapshot).await;
         let cert = self.wait_up(i).await;
         if i == 0 {
@@ -186,7 +184,7 @@ impl Network {
     }
 
     /// Start one more node without waiting for it (a joiner may wait to be trusted).
-    pub async fn add_node_pending(&mut self, fetch_snapshot: bool) -> usize {
+    pub(crate) async fn add_node_pending(&mut self, fetch_snapshot: bool) -> usize {
         let i = self.nodes.len();
         let name = format!("node{i}");
         let node_dir = self.dir.join(&name);
@@ -257,7 +255,7 @@ impl Network {
         n.child = Some(child);
     }
 
-    pub async fn wait_up(&mut self, i: usize) -> Certificate {
+    pub(crate) async fn wait_up(&mut self, i: usize) -> Certificate {
         let cert_file = if i == 0 {
             self.nodes[0].dir.join("service_cert.pem")
         } else {
@@ -279,7 +277,7 @@ impl Network {
     }
 
     /// kill -9.
-    pub fn kill(&mut self, i: usize) {
+    pub(crate) fn kill(&mut self, i: usize) {
         if let Some(mut c) = self.nodes[i].child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -287,7 +285,7 @@ impl Network {
     }
 
     /// SIGTERM and wait (a clean stop).
-    pub fn stop(&mut self, i: usize) {
+    pub(crate) fn stop(&mut self, i: usize) {
         if let Some(mut c) = self.nodes[i].child.take() {
             let _ = std::process::Command::new("kill")
                 .arg("-TERM")
@@ -297,25 +295,25 @@ impl Network {
         }
     }
 
-    pub fn stop_all(&mut self) {
+    pub(crate) fn stop_all(&mut self) {
         for i in 0..self.nodes.len() {
             self.stop(i);
         }
     }
 
     /// Start a stopped node again from its data directory.
-    pub async fn restart(&mut self, i: usize) {
+    pub(crate) async fn restart(&mut self, i: usize) {
         assert!(self.nodes[i].child.is_none(), "node {i} is running");
         self.spawn(i);
         self.wait_up(i).await;
     }
 
-    pub fn is_running(&self, i: usize) -> bool {
+    pub(crate) fn is_running(&self, i: usize) -> bool {
         self.nodes[i].child.is_some()
     }
 
     /// Cut every link between `group` and the other nodes, both ways.
-    pub fn partition(&self, group: &[usize]) {
+    pub(crate) fn partition(&self, group: &[usize]) {
         let mut l = self.links.lock().unwrap();
         for a in 0..self.nodes.len() {
             for b in 0..self.nodes.len() {
@@ -326,17 +324,17 @@ impl Network {
         }
     }
 
-    pub fn heal(&self) {
+    pub(crate) fn heal(&self) {
         self.links.lock().unwrap().clear();
     }
 
     /// A governance client for node `i` as member0.
-    pub fn gov(&self, i: usize) -> consort_client::gov::Gov {
+    pub(crate) fn gov(&self, i: usize) -> consort_client::gov::Gov {
         self.gov_as(i, self.member.0.clone(), &self.member.1)
     }
 
     /// A governance client for node `i` as the member with `cert` and `key`.
-    pub fn gov_as(
+    pub(crate) fn gov_as(
         &self,
         i: usize,
         cert: Certificate,
@@ -351,7 +349,7 @@ impl Network {
     }
 
     /// A client for node `i` with user0's identity.
-    pub fn client(&self, i: usize) -> ClientConfig {
+    pub(crate) fn client(&self, i: usize) -> ClientConfig {
         ClientConfig::new(
             self.nodes[i].rpc,
             &self.service_cert,
@@ -360,7 +358,7 @@ impl Network {
         .unwrap()
     }
 
-    pub async fn get_json(&self, i: usize, path: &str) -> Option<Value> {
+    pub(crate) async fn get_json(&self, i: usize, path: &str) -> Option<Value> {
         let mut c = tokio::time::timeout(Duration::from_secs(2), self.client(i).connect())
             .await
             .ok()?
@@ -373,13 +371,13 @@ impl Network {
     }
 
     /// This node's consensus details.
-    pub async fn consensus(&self, i: usize) -> Option<Value> {
+    pub(crate) async fn consensus(&self, i: usize) -> Option<Value> {
         Some(self.get_json(i, "/node/consensus").await?["details"].clone())
     }
 
     /// The node (index) that is primary in the highest view a running node knows of, if
     /// that node itself says it leads.
-    pub async fn primary(&self) -> Option<usize> {
+    pub(crate) async fn primary(&self) -> Option<usize> {
         let mut best: Option<(u64, usize)> = None;
         for i in 0..self.nodes.len() {
             if !self.is_running(i) {
@@ -398,7 +396,7 @@ impl Network {
     }
 
     /// Wait for a primary among the running nodes, other than `not`.
-    pub async fn wait_primary(&self, not: &[usize], timeout: Duration) -> usize {
+    pub(crate) async fn wait_primary(&self, not: &[usize], timeout: Duration) -> usize {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(p) = self.primary().await {
@@ -414,7 +412,7 @@ impl Network {
         }
     }
 
-    pub async fn commit(&self, i: usize) -> Option<TxId> {
+    pub(crate) async fn commit(&self, i: usize) -> Option<TxId> {
         self.get_json(i, "/node/commit").await?["transaction_id"]
             .as_str()?
             .parse()
@@ -422,7 +420,7 @@ impl Network {
     }
 
     /// Wait until node `i` has committed at least `seqno`.
-    pub async fn wait_commit(&self, i: usize, seqno: u64, timeout: Duration) {
+    pub(crate) async fn wait_commit(&self, i: usize, seqno: u64, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         loop {
             if self.commit(i).await.is_some_and(|t| t.seqno >= seqno) {
@@ -440,7 +438,7 @@ impl Network {
     }
 
     /// Status of `txid` according to node `i`.
-    pub async fn tx_status(&self, c: &mut Connection, txid: TxId) -> String {
+    pub(crate) async fn tx_status(&self, c: &mut Connection, txid: TxId) -> String {
         let r = c
             .get(&format!("/node/tx?transaction_id={txid}"))
             .await
@@ -476,7 +474,7 @@ impl Drop for Network {
 
 /// Every entry of a ledger directory up to `upto` (seqno → bytes), read with the ledger
 /// crate's chunk reader.
-pub fn ledger_entries(dir: &Path, upto: u64) -> std::collections::BTreeMap<u64, Vec<u8>> {
+pub(crate) fn ledger_entries(dir: &Path, upto: u64) -> std::collections::BTreeMap<u64, Vec<u8>> {
     let tmp = tempfile::tempdir().unwrap();
     for e in std::fs::read_dir(dir).unwrap() {
         let e = e.unwrap();

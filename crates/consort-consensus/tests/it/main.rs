@@ -1,0 +1,3 @@
+//! Integration tests of the consensus crate, in one test binary.
+
+mod simulator;

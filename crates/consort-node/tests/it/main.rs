@@ -1,0 +1,3 @@
+//! Integration tests of the node crate, in one test binary.
+
+mod server_limits;

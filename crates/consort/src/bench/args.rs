@@ -1,0 +1,50 @@
+//! The command line of `consort bench`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Concurrent HTTPS connections.
+    #[arg(long, default_value_t = 32)]
+    pub(crate) connections: usize,
+    /// Seconds of load.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) duration: u64,
+    /// Bytes per message.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) msg_bytes: usize,
+    /// Milliseconds between signatures on the node started for the run.
+    #[arg(long, default_value_t = 20)]
+    pub(crate) signature_ms: u64,
+    /// Write the results as JSON to this file.
+    #[arg(long)]
+    pub(crate) json: Option<PathBuf>,
+    /// Nodes in the network started for the run (they join the first; connections are
+    /// spread over all of them, backups forward writes to the primary).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) nodes: usize,
+    /// Also run a 3-member etcd cluster (this `etcd` binary, e.g. from Debian's
+    /// etcd-server) under the same client load in the same run, and report the ratio.
+    #[arg(long)]
+    pub(crate) etcd: Option<PathBuf>,
+    /// Benchmark the Ethereum application instead: ERC-20 transfers through
+    /// eth_sendRawTransaction (see --senders, --txs-per-sender, --anvil).
+    #[arg(long)]
+    pub(crate) eth: bool,
+    /// With --eth: accounts sending transfers.
+    #[arg(long, default_value_t = 2000)]
+    pub(crate) senders: usize,
+    /// With --eth: transfers per sender.
+    #[arg(long, default_value_t = 15)]
+    pub(crate) txs_per_sender: usize,
+    /// With --eth: spread the connections over all nodes (backups forward to the primary);
+    /// by default they all go to the primary, as CCF advises clients that write.
+    #[arg(long)]
+    pub(crate) spread: bool,
+    /// With --eth: also drive this anvil binary (e.g. from npm's
+    /// @foundry-rs/anvil-linux-amd64) with the same transactions, and report the ratio.
+    #[arg(long)]
+    pub(crate) anvil: Option<PathBuf>,
+}

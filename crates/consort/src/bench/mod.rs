@@ -1,0 +1,32 @@
+//! `consort bench`: load on a local Consort service, next to a baseline measured in the same
+//! run. The command line (`args`) picks one of:
+//! - `logging`: one node, the logging app over HTTPS, against the in-process journal;
+//! - `multi` (`--nodes N`, `--etcd PATH`): the logging app on an N-node network, and an etcd
+//!   cluster under the same load;
+//! - `eth` (`--eth`): ERC-20 transfers through `eth_sendRawTransaction`, against in-process
+//!   revm and, with `--anvil PATH`, anvil.
+//!
+//! `stats` and `net` are what they share: latency figures, and the processes and connections.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+mod args;
+mod eth;
+mod logging;
+mod multi;
+mod net;
+mod stats;
+
+pub(crate) use args::BenchArgs;
+
+pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
+    if args.eth {
+        return eth::run(args);
+    }
+    if args.nodes > 1 || args.etcd.is_some() {
+        return multi::run(args);
+    }
+    logging::run(args)
+}

@@ -1,0 +1,18 @@
+//! Integration and end-to-end tests of the `consort` binary and its crates, in one test
+//! binary: each file is a module, and `common` holds the helpers they share (the `ccf`
+//! Python, `consort sandbox` processes, multi-process networks, workloads, the
+//! linearizability checker, Ethereum helpers).
+
+mod common;
+
+mod ccf_compat;
+mod crash_restart;
+mod eth_clients;
+mod eth_rpc;
+mod governance;
+mod jwt_auth;
+mod ledger_cli;
+mod linearizability_checker;
+mod node_api;
+mod node_e2e;
+mod replication;
