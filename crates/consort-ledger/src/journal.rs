@@ -31,6 +31,7 @@ use crate::{
     identity::NodeIdentity,
     merkle::MerkleTree,
     receipt::{LeafComponents, Receipt},
+    storage::{DiskStorage, Storage},
     tables::{self, NodeInfo, ServiceInfo, ServiceStatus, SignatureRecord},
     verify::{leaf_of, Auditor},
     LedgerError,
@@ -48,6 +49,9 @@ pub struct JournalConfig {
     pub sig_ms_interval: u64,
     /// Standing alone (no consensus), a durable signature commits everything before it.
     pub commit_on_signature: bool,
+    /// Where the ledger directory and snapshot files live ([`DiskStorage`] by default; an
+    /// in-memory disk with injected faults in simulations).
+    pub storage: Arc<dyn Storage>,
 }
 
 impl JournalConfig {
@@ -58,6 +62,7 @@ impl JournalConfig {
             sig_tx_interval: 5000,
             sig_ms_interval: 1000,
             commit_on_signature: true,
+            storage: Arc::new(DiskStorage),
         }
     }
 }
@@ -132,7 +137,8 @@ impl Journal {
         node: Arc<NodeIdentity>,
         secrets: LedgerSecrets,
     ) -> Result<Self, LedgerError> {
-        let (files, _) = LedgerFiles::open(&config.dir, config.chunk_threshold)?;
+        let (files, _) =
+            LedgerFiles::open_in(config.storage.clone(), &config.dir, config.chunk_threshold)?;
         if files.last_seqno() != 0 {
             return Err(LedgerError::Invalid {
                 path: config.dir.clone(),
@@ -171,7 +177,8 @@ impl Journal {
         node: Arc<NodeIdentity>,
         secrets: LedgerSecrets,
     ) -> Result<(Self, OpenReport), LedgerError> {
-        let (mut files, file_report) = LedgerFiles::open(&config.dir, config.chunk_threshold)?;
+        let (mut files, file_report) =
+            LedgerFiles::open_in(config.storage.clone(), &config.dir, config.chunk_threshold)?;
         if store.version() != 0 {
             return Err(LedgerError::Invalid {
                 path: config.dir.clone(),

@@ -12,15 +12,12 @@
 //! name this snapshot's hash; and the first signature after `S` must sign a root computed
 //! over the restored frontier.
 
-use std::{
-    fs,
-    io::Write,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 use consort_kv::{snapshot, WriteSet};
 
 use super::*;
+use crate::storage::write_atomic;
 
 /// Snapshot evidence: the hash of a snapshot and the seqno it was taken at.
 pub const SNAPSHOT_EVIDENCE: &str = "public:ccf.internal.snapshot_evidence";
@@ -51,21 +48,6 @@ pub struct PendingSnapshot {
     pub evidence: Version,
     /// `snapshot_<S>_<E>` (without a receipt).
     pub path: PathBuf,
-}
-
-fn write_atomically(dir: &Path, name: &str, contents: &[u8]) -> Result<PathBuf, LedgerError> {
-    fs::create_dir_all(dir).map_err(LedgerError::io(dir))?;
-    let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let mut f = fs::File::create(&tmp).map_err(LedgerError::io(&tmp))?;
-    f.write_all(contents)
-        .and_then(|_| f.sync_all())
-        .map_err(LedgerError::io(&tmp))?;
-    fs::rename(&tmp, &path).map_err(LedgerError::io(&path))?;
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(LedgerError::io(dir))?;
-    Ok(path)
 }
 
 impl Journal {
@@ -117,7 +99,12 @@ impl Journal {
         let Some((s, e, bytes)) = self.lock().replicated_snapshot.take() else {
             return Ok(None);
         };
-        let path = write_atomically(dir, &format!("snapshot_{s}_{e}"), &bytes)?;
+        let path = write_atomic(
+            &*self.config.storage,
+            dir,
+            &format!("snapshot_{s}_{e}"),
+            &bytes,
+        )?;
         Ok(Some(PendingSnapshot {
             seqno: s,
             evidence: e,
@@ -144,7 +131,12 @@ impl Journal {
             CommitOutcome::Committed(c) => c.txid.seqno,
             CommitOutcome::ReadOnly { .. } => unreachable!("evidence writes"),
         };
-        let path = write_atomically(dir, &format!("snapshot_{s}_{e}"), &bytes)?;
+        let path = write_atomic(
+            &*self.config.storage,
+            dir,
+            &format!("snapshot_{s}_{e}"),
+            &bytes,
+        )?;
         Ok(PendingSnapshot {
             seqno: s,
             evidence: e,
@@ -156,12 +148,15 @@ impl Journal {
     /// and rename it `snapshot_<S>_<E>.committed`. Returns the new path.
     pub fn complete_snapshot(&self, p: &PendingSnapshot) -> Result<PathBuf, LedgerError> {
         let receipt = self.receipt(p.evidence)?;
-        let mut contents = fs::read(&p.path).map_err(LedgerError::io(&p.path))?;
+        let storage = &*self.config.storage;
+        let mut contents = storage.read(&p.path).map_err(LedgerError::io(&p.path))?;
         contents.extend(serde_json::to_vec(&receipt).expect("json"));
         let dir = p.path.parent().unwrap_or(Path::new("."));
         let name = format!("snapshot_{}_{}.committed", p.seqno, p.evidence);
-        let path = write_atomically(dir, &name, &contents)?;
-        fs::remove_file(&p.path).map_err(LedgerError::io(&p.path))?;
+        let path = write_atomic(storage, dir, &name, &contents)?;
+        storage
+            .remove_file(&p.path)
+            .map_err(LedgerError::io(&p.path))?;
         Ok(path)
     }
 
@@ -192,7 +187,10 @@ impl Journal {
             path: snapshot_file.to_path_buf(),
             reason,
         };
-        let bytes = fs::read(snapshot_file).map_err(LedgerError::io(snapshot_file))?;
+        let bytes = config
+            .storage
+            .read(snapshot_file)
+            .map_err(LedgerError::io(snapshot_file))?;
         let len =
             entry::entry_len(&bytes).ok_or_else(|| invalid("truncated snapshot".into()))? as usize;
         if len > bytes.len() {
@@ -235,7 +233,8 @@ impl Journal {
                 "Merkle frontier does not give the snapshot's root".into(),
             ));
         }
-        let (mut files, _) = LedgerFiles::open(&config.dir, config.chunk_threshold)?;
+        let (mut files, _) =
+            LedgerFiles::open_in(config.storage.clone(), &config.dir, config.chunk_threshold)?;
         // A node restarting after it joined from this snapshot resumes its ledger suffix.
         let resume = !files.chunk_files().is_empty();
         let held = files.last_seqno();

@@ -7,6 +7,8 @@
 //! - [`journal`]: KV transactions → encrypted entries → files + tree; periodic signature
 //!   transactions; restart with full re-verification; receipts.
 //! - [`receipt`]: CCF-shaped receipts and their verification.
+//! - [`storage`]: the filesystem operations behind a trait: [`storage::DiskStorage`], and
+//!   an in-memory disk with crash and fault injection for simulations (`test-utils`).
 //! - [`verify`]: offline verification of a ledger directory, with no secret.
 //! - [`tables`] / [`identity`]: CCF's well-known tables, service and node identities.
 
@@ -17,6 +19,7 @@ pub mod identity;
 pub mod journal;
 pub mod merkle;
 pub mod receipt;
+pub mod storage;
 pub mod tables;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;

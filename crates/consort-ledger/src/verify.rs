@@ -19,8 +19,9 @@ use consort_kv::{
 use serde::Serialize;
 
 use crate::{
-    files::scan_dir,
+    files::scan_dir_in,
     merkle::MerkleTree,
+    storage::{DiskStorage, Storage},
     tables::{self, NodeStatus, ServiceStatus, SignatureRecord},
     LedgerError,
 };
@@ -517,9 +518,18 @@ pub struct VerifyReport {
 /// Visit every entry of the ledger in `dir` in order, without modifying anything.
 pub fn for_each_entry(
     dir: &Path,
+    f: impl FnMut(Version, &[u8]) -> Result<(), LedgerError>,
+) -> Result<usize, LedgerError> {
+    for_each_entry_in(&DiskStorage, dir, f)
+}
+
+/// [`for_each_entry`] on `storage`.
+pub fn for_each_entry_in(
+    storage: &dyn Storage,
+    dir: &Path,
     mut f: impl FnMut(Version, &[u8]) -> Result<(), LedgerError>,
 ) -> Result<usize, LedgerError> {
-    let chunks = scan_dir(dir)?;
+    let chunks = scan_dir_in(storage, dir)?;
     if chunks.is_empty() {
         return Err(LedgerError::Invalid {
             path: dir.to_path_buf(),
@@ -527,7 +537,7 @@ pub fn for_each_entry(
         });
     }
     for c in &chunks {
-        let bytes = std::fs::read(&c.path).map_err(LedgerError::io(&c.path))?;
+        let bytes = storage.read(&c.path).map_err(LedgerError::io(&c.path))?;
         let offs = &c.layout.offsets;
         for (i, off) in offs.iter().enumerate() {
             let end = offs.get(i + 1).map_or(c.layout.entries_end, |o| *o as u64) as usize;
@@ -559,8 +569,19 @@ pub fn verify_dir(dir: &Path) -> Result<VerifyReport, LedgerError> {
 }
 
 /// [`verify_dir`] with a configured auditor (e.g. [`Auditor::with_service_cert`]).
-pub fn verify_dir_with(dir: &Path, mut auditor: Auditor) -> Result<VerifyReport, LedgerError> {
-    let chunks = for_each_entry(dir, |seqno, bytes| auditor.add(seqno, bytes).map(|_| ()))?;
+pub fn verify_dir_with(dir: &Path, auditor: Auditor) -> Result<VerifyReport, LedgerError> {
+    verify_dir_with_in(&DiskStorage, dir, auditor)
+}
+
+/// [`verify_dir_with`] on `storage`.
+pub fn verify_dir_with_in(
+    storage: &dyn Storage,
+    dir: &Path,
+    mut auditor: Auditor,
+) -> Result<VerifyReport, LedgerError> {
+    let chunks = for_each_entry_in(storage, dir, |seqno, bytes| {
+        auditor.add(seqno, bytes).map(|_| ())
+    })?;
     if let (Some(e), Some(c)) = (&auditor.expected_service, &auditor.service_cert) {
         if e != c {
             return Err(LedgerError::Corrupt {
