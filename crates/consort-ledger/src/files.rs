@@ -133,7 +133,7 @@ pub fn scan_dir_in(storage: &dyn Storage, dir: &Path) -> Result<Vec<ScannedChunk
             ));
         }
         let bytes = storage.read(&path).map_err(LedgerError::io(&path))?;
-        let lay = chunk::layout(&path, &bytes).map_err(|r| corrupt(name.start, r))?;
+        let lay = chunk::layout(&path, &bytes).map_err(|r| corrupt(name.start, r.to_string()))?;
         let first_missing = name.start + lay.offsets.len() as u64;
         if lay.torn_tail > 0 && (!is_last || name.state() != ChunkState::Open) {
             return Err(corrupt(

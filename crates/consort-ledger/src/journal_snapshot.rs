@@ -96,7 +96,7 @@ impl Journal {
         &self,
         dir: &Path,
     ) -> Result<Option<PendingSnapshot>, LedgerError> {
-        let Some((s, e, bytes)) = self.lock().replicated_snapshot.take() else {
+        let Some((s, e, bytes)) = self.lock_live()?.replicated_snapshot.take() else {
             return Ok(None);
         };
         let path = write_atomic(
@@ -147,6 +147,7 @@ impl Journal {
     /// Finish a pending snapshot whose evidence is committed: append the receipt for `E`
     /// and rename it `snapshot_<S>_<E>.committed`. Returns the new path.
     pub fn complete_snapshot(&self, p: &PendingSnapshot) -> Result<PathBuf, LedgerError> {
+        drop(self.lock_live()?);
         let receipt = self.receipt(p.evidence)?;
         let storage = &*self.config.storage;
         let mut contents = storage.read(&p.path).map_err(LedgerError::io(&p.path))?;

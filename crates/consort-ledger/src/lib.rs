@@ -12,6 +12,7 @@
 //! - [`verify`]: offline verification of a ledger directory, with no secret.
 //! - [`tables`] / [`identity`]: CCF's well-known tables, service and node identities.
 
+pub mod check;
 pub mod chunk;
 mod error;
 pub mod files;
@@ -25,6 +26,7 @@ pub mod tables;
 pub mod testing;
 pub mod verify;
 
+pub use check::VerifyError;
 pub use error::LedgerError;
 pub use journal::{Journal, JournalConfig, OpenReport};
 pub use receipt::Receipt;

@@ -19,6 +19,7 @@ use consort_kv::{
 use serde::Serialize;
 
 use crate::{
+    check::VerifyError,
     files::scan_dir_in,
     merkle::MerkleTree,
     storage::{DiskStorage, Storage},
@@ -219,6 +220,7 @@ impl Auditor {
     /// Check and absorb the entry expected at `seqno`.
     pub fn add(&mut self, seqno: Version, bytes: &[u8]) -> Result<AuditedEntry, LedgerError> {
         let corrupt = |reason: String| LedgerError::Corrupt { seqno, reason };
+        let rejected = |reason: VerifyError| LedgerError::Verify { seqno, reason };
         if seqno != self.next_seqno {
             return Err(corrupt(format!("expected seqno {}", self.next_seqno)));
         }
@@ -260,7 +262,7 @@ impl Auditor {
         let write_set_digest = sha256(bytes);
         let leaf = leaf_of(&write_set_digest, &public);
         if let Some(p) = &self.pending {
-            p.check(seqno, bytes, &public).map_err(corrupt)?;
+            p.check(seqno, bytes, &public).map_err(rejected)?;
             if p.seqno() == seqno {
                 self.pending = None;
             }
@@ -308,7 +310,7 @@ impl Auditor {
                     .ok_or_else(|| corrupt("signature record removed".into()))?;
                 let rec: SignatureRecord = serde_json::from_slice(v)
                     .map_err(|e| corrupt(format!("bad signature record: {e}")))?;
-                self.check_signature(view.txid, &rec).map_err(corrupt)?;
+                self.check_signature(view.txid, &rec).map_err(rejected)?;
                 self.signatures += 1;
                 self.last_signature = Some(view.txid);
                 signature = Some(rec);
@@ -318,7 +320,7 @@ impl Auditor {
             if let Some(Some(v)) = svc.get(&tables::SINGLETON_KEY[..]) {
                 let s: ServiceOnly = serde_json::from_slice(v)
                     .map_err(|e| corrupt(format!("bad service record: {e}")))?;
-                self.check_service_transition(s.status).map_err(corrupt)?;
+                self.check_service_transition(s.status).map_err(rejected)?;
                 let cert = Certificate::from_pem(&s.cert)
                     .map_err(|e| corrupt(format!("service certificate: {e}")))?;
                 if self.expected_service.as_ref().is_some_and(|e| *e != cert) {
@@ -345,7 +347,7 @@ impl Auditor {
         })
     }
 
-    fn check_signature(&self, txid: TxId, rec: &SignatureRecord) -> Result<(), String> {
+    fn check_signature(&self, txid: TxId, rec: &SignatureRecord) -> Result<(), VerifyError> {
         check_signature_record(
             txid,
             rec,
@@ -356,7 +358,7 @@ impl Auditor {
         )
     }
 
-    fn check_service_transition(&self, to: ServiceStatus) -> Result<(), String> {
+    fn check_service_transition(&self, to: ServiceStatus) -> Result<(), VerifyError> {
         use ServiceStatus::*;
         let ok = match (self.service_status, to) {
             (_, Opening) => true,
@@ -371,10 +373,10 @@ impl Auditor {
         if ok {
             Ok(())
         } else {
-            Err(format!(
-                "invalid service status transition {:?} -> {to:?}",
-                self.service_status
-            ))
+            Err(VerifyError::ServiceTransition {
+                from: self.service_status,
+                to,
+            })
         }
     }
 }
@@ -390,66 +392,43 @@ pub fn check_signature_record(
     node_status: Option<NodeStatus>,
     service_cert: Option<&Certificate>,
     root: &Sha256Digest,
-) -> Result<(), String> {
+) -> Result<(), VerifyError> {
     if rec.seqno != txid.seqno || rec.view != txid.view {
-        return Err(format!(
-            "signature record names {}.{} but sits at {txid}",
-            rec.view, rec.seqno
-        ));
+        return Err(VerifyError::SignaturePosition {
+            view: rec.view,
+            seqno: rec.seqno,
+            at: txid,
+        });
     }
-    let cert = node_cert.ok_or_else(|| {
-        format!(
-            "signed by node {} which has no endorsed certificate",
-            rec.node
-        )
-    })?;
+    let cert = node_cert.ok_or_else(|| VerifyError::NoEndorsedCertificate(rec.node.clone()))?;
     match node_status {
-        None => {
-            return Err(format!(
-                "signed by node {} which is not part of the network",
-                rec.node
-            ))
-        }
-        Some(NodeStatus::Pending) => {
-            return Err(format!(
-                "signed by node {} which is still Pending",
-                rec.node
-            ))
-        }
+        None => return Err(VerifyError::UnknownNode(rec.node.clone())),
+        Some(NodeStatus::Pending) => return Err(VerifyError::PendingNode(rec.node.clone())),
         Some(_) => {}
     }
     let sig_cert =
-        Certificate::from_pem(&rec.cert).map_err(|e| format!("certificate in signature: {e}"))?;
+        Certificate::from_pem(&rec.cert).map_err(VerifyError::BadSignatureCertificate)?;
     if sig_cert.public_key_der() != cert.public_key_der() {
-        return Err(format!(
-            "certificate in signature does not match node {}",
-            rec.node
-        ));
+        return Err(VerifyError::CertificateMismatch(rec.node.clone()));
     }
-    let service = service_cert.ok_or("signature before any service identity was recorded")?;
-    cert.verify_issued_by(service).map_err(|e| {
-        format!(
-            "node {} certificate not endorsed by the service identity: {e}",
-            rec.node
-        )
-    })?;
+    let service = service_cert.ok_or(VerifyError::NoServiceIdentity)?;
+    cert.verify_issued_by(service)
+        .map_err(|source| VerifyError::NotEndorsed {
+            node: rec.node.clone(),
+            source,
+        })?;
     if rec.root != root.to_hex() {
-        return Err(format!(
-            "Merkle root mismatch: computed {root}, signed {} (an earlier transaction was altered)",
-            rec.root
-        ));
+        return Err(VerifyError::RootMismatch {
+            computed: *root,
+            signed: rec.root.clone(),
+        });
     }
     let sig = base64::engine::general_purpose::STANDARD
         .decode(&rec.sig)
-        .map_err(|e| format!("signature is not base64: {e}"))?;
+        .map_err(VerifyError::SignatureNotBase64)?;
     cert.verifying_key()
         .and_then(|k| k.verify_digest_sha256(root, &sig))
-        .map_err(|_| {
-            format!(
-                "signature of node {} over the Merkle root does not verify",
-                rec.node
-            )
-        })
+        .map_err(|_| VerifyError::BadSignature(rec.node.clone()))
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -473,26 +452,21 @@ impl PendingEvidence {
         seqno: Version,
         bytes: &[u8],
         public: &entry::PublicDomain,
-    ) -> Result<(), String> {
+    ) -> Result<(), VerifyError> {
         if seqno != self.evidence_seqno {
             return Ok(());
         }
         if sha256(bytes) != self.write_set_digest {
-            return Err(
-                "snapshot evidence transaction differs from the one its receipt proves".into(),
-            );
+            return Err(VerifyError::EvidenceDiffers);
         }
         let ev = public
             .maps
             .get(crate::journal::SNAPSHOT_EVIDENCE)
             .and_then(|w| w.values().next().cloned().flatten())
-            .ok_or("snapshot evidence transaction carries no evidence")?;
-        let ev: Evidence =
-            serde_json::from_slice(&ev).map_err(|e| format!("bad snapshot evidence: {e}"))?;
+            .ok_or(VerifyError::NoEvidence)?;
+        let ev: Evidence = serde_json::from_slice(&ev).map_err(VerifyError::BadEvidence)?;
         if ev.hash != self.snapshot_hash.to_hex() {
-            return Err(
-                "the snapshot this node started from is not the one the ledger attests".into(),
-            );
+            return Err(VerifyError::WrongSnapshot);
         }
         Ok(())
     }
