@@ -235,6 +235,17 @@ impl Journal {
                     reason: e.to_string(),
                 })?;
             store.apply(decoded.txid, &decoded.write_set)?;
+            // Bad input is an error above; these are our own invariants.
+            assert_eq!(
+                store.version(),
+                seqno,
+                "replay: store version is not the seqno"
+            );
+            assert_eq!(
+                auditor.tree().len(),
+                seqno + 1,
+                "replay: Merkle tree size is not the seqno + 1"
+            );
             learn_rekey(&mut secrets, seqno, &decoded.write_set)?;
             max_view = max_view.max(decoded.txid.view);
             note_view(&mut views, decoded.txid);
@@ -272,6 +283,16 @@ impl Journal {
             }
         }
         store.set_view(max_view + 1);
+        assert_eq!(
+            files.last_seqno(),
+            store.version(),
+            "open: ledger and store differ"
+        );
+        assert_eq!(
+            tree.len(),
+            store.version() + 1,
+            "open: tree and store differ"
+        );
         let report = OpenReport {
             files: file_report,
             replayed: last,

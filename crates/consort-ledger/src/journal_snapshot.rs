@@ -280,6 +280,7 @@ impl Journal {
             }
             journal.store.set_view(journal.store.view() + 1);
         }
+        journal.check_seams(&journal.lock());
         Ok(journal)
     }
 }

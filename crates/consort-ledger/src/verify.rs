@@ -221,6 +221,7 @@ impl Auditor {
     pub fn add(&mut self, seqno: Version, bytes: &[u8]) -> Result<AuditedEntry, LedgerError> {
         let corrupt = |reason: String| LedgerError::Corrupt { seqno, reason };
         let rejected = |reason: VerifyError| LedgerError::Verify { seqno, reason };
+        self.check_tree_size();
         if seqno != self.next_seqno {
             return Err(corrupt(format!("expected seqno {}", self.next_seqno)));
         }
@@ -335,6 +336,7 @@ impl Auditor {
         }
         self.tree.append(leaf);
         self.next_seqno += 1;
+        self.check_tree_size();
         self.last_view = view.txid.view;
         self.last_txid = Some(view.txid);
         Ok(AuditedEntry {
@@ -345,6 +347,16 @@ impl Auditor {
             private_len: view.private.len(),
             signature,
         })
+    }
+
+    /// Leaf `i` is transaction `i` (leaf 0 is zeros): the tree holds a leaf for every
+    /// transaction before the next expected one.
+    fn check_tree_size(&self) {
+        assert_eq!(
+            self.tree.len(),
+            self.next_seqno,
+            "auditor: Merkle tree size is not the next seqno (leaf 0 is zeros)"
+        );
     }
 
     fn check_signature(&self, txid: TxId, rec: &SignatureRecord) -> Result<(), VerifyError> {
