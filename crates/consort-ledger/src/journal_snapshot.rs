@@ -19,10 +19,7 @@ use consort_kv::{snapshot, WriteSet};
 use super::*;
 use crate::storage::write_atomic;
 
-/// Snapshot evidence: the hash of a snapshot and the seqno it was taken at.
-pub const SNAPSHOT_EVIDENCE: &str = "public:ccf.internal.snapshot_evidence";
-/// The Merkle frontier, carried only inside snapshot files.
-pub const TREE_TABLE: &str = "public:ccf.internal.tree";
+pub use crate::tables::{SNAPSHOT_EVIDENCE, TREE_TABLE};
 
 pub(super) use crate::verify::{Evidence, PendingEvidence};
 

@@ -123,3 +123,8 @@ pub struct ServiceInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_service_create_txid: Option<String>,
 }
+
+/// Snapshot evidence: the hash of a snapshot and the seqno it was taken at.
+pub const SNAPSHOT_EVIDENCE: &str = "public:ccf.internal.snapshot_evidence";
+/// The Merkle frontier, carried only inside snapshot files.
+pub const TREE_TABLE: &str = "public:ccf.internal.tree";

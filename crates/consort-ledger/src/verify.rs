@@ -156,7 +156,7 @@ impl Auditor {
             return Err(bad("snapshot evidence must come after the snapshot".into()));
         }
         let mut frontier = Vec::new();
-        for (k, v, _) in d.snapshot.entries(crate::journal::TREE_TABLE) {
+        for (k, v, _) in d.snapshot.entries(tables::TREE_TABLE) {
             let level =
                 u64::from_be_bytes(k[..].try_into().map_err(|_| bad("bad tree level".into()))?);
             frontier.push((
@@ -473,7 +473,7 @@ impl PendingEvidence {
         }
         let ev = public
             .maps
-            .get(crate::journal::SNAPSHOT_EVIDENCE)
+            .get(tables::SNAPSHOT_EVIDENCE)
             .and_then(|w| w.values().next().cloned().flatten())
             .ok_or(VerifyError::NoEvidence)?;
         let ev: Evidence = serde_json::from_slice(&ev).map_err(VerifyError::BadEvidence)?;
