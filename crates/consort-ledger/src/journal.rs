@@ -10,6 +10,11 @@
 //! [`Journal::open`] is restart: every entry is re-verified (structure, GCM tag, Merkle
 //! roots, node signatures), the store and tree are rebuilt, and the unsigned tail is
 //! rolled back. The next transactions use a new view so no IV is ever reused.
+//!
+//! A failed write or fsync of the files after the store and tree changed (or a detected
+//! disagreement between them) stops the journal: every later change returns the same
+//! [`LedgerError::Fatal`], and reopening recovers from the files. Errors that change
+//! nothing (a conflict, a refused replicated entry) leave it running.
 
 use std::{
     collections::BTreeMap,
@@ -218,45 +223,13 @@ impl Journal {
                 reason: "the store must be empty".into(),
             });
         }
-        let mut auditor = Auditor::new();
-        let mut signatures = BTreeMap::new();
-        // Under consensus only what the chunk files record as committed is final: the rest
-        // may still be rolled back, so the store keeps its undo log from there.
-        let known_committed = files.committed_seqno();
-        let standalone = config.commit_on_signature;
-        let mut secrets = secrets;
-        let mut max_view = 0;
-        let mut views = BTreeMap::new();
-        files.for_each_entry(|seqno, bytes| {
-            let audited = auditor.add(seqno, bytes)?;
-            let decoded =
-                entry::decode_entry(bytes, &secrets).map_err(|e| LedgerError::Corrupt {
-                    seqno,
-                    reason: e.to_string(),
-                })?;
-            store.apply(decoded.txid, &decoded.write_set)?;
-            // Bad input is an error above; these are our own invariants.
-            assert_eq!(
-                store.version(),
-                seqno,
-                "replay: store version is not the seqno"
-            );
-            assert_eq!(
-                auditor.tree().len(),
-                seqno + 1,
-                "replay: Merkle tree size is not the seqno + 1"
-            );
-            learn_rekey(&mut secrets, seqno, &decoded.write_set)?;
-            max_view = max_view.max(decoded.txid.view);
-            note_view(&mut views, decoded.txid);
-            if let Some(rec) = audited.signature {
-                signatures.insert(seqno, rec);
-                if standalone || seqno <= known_committed {
-                    store.compact(seqno);
-                }
-            }
-            Ok(())
-        })?;
+        let Replayed {
+            auditor,
+            signatures,
+            mut views,
+            max_view,
+            mut secrets,
+        } = replay(&mut files, &store, secrets, config.commit_on_signature)?;
         let last = auditor.last_txid().map_or(0, |t| t.seqno);
         let last_sig = auditor.last_signature();
         let signed = last_sig.map_or(0, |t| t.seqno);
@@ -781,8 +754,11 @@ fn commit_to_locked(inner: &mut Inner, store: &Store, txid: TxId) -> Result<(), 
     Ok(())
 }
 
+#[path = "journal_replay.rs"]
+mod replay;
 #[path = "journal_replication.rs"]
 mod replication;
+use replay::{replay, Replayed};
 #[path = "journal_service.rs"]
 mod service;
 #[path = "journal_snapshot.rs"]

@@ -47,6 +47,32 @@ pub struct PendingSnapshot {
     pub path: PathBuf,
 }
 
+/// The Merkle tree a snapshot's frontier gives (checked against the snapshot's root), and
+/// the writes that drop the frontier from the restored state.
+fn restore_tree(
+    decoded: &snapshot::DecodedSnapshot,
+    snapshot_file: &Path,
+) -> Result<(MerkleTree, WriteSet), LedgerError> {
+    let invalid = |reason: &str| LedgerError::Invalid {
+        path: snapshot_file.to_path_buf(),
+        reason: reason.into(),
+    };
+    let mut frontier = Vec::new();
+    let mut drop_tree = WriteSet::default();
+    for (k, v, _) in decoded.snapshot.entries(TREE_TABLE) {
+        let level = u64::from_be_bytes(k[..].try_into().map_err(|_| invalid("bad tree level"))?);
+        let h = Sha256Digest::from_slice(&v).ok_or_else(|| invalid("bad tree node"))?;
+        frontier.push((level as u32, h));
+        drop_tree.remove(TREE_TABLE, k);
+    }
+    let tree = MerkleTree::from_frontier(decoded.txid.seqno + 1, &frontier)
+        .ok_or_else(|| invalid("incomplete Merkle frontier"))?;
+    if tree.root() != Some(decoded.root) {
+        return Err(invalid("Merkle frontier does not give the snapshot's root"));
+    }
+    Ok((tree, drop_tree))
+}
+
 impl Journal {
     /// Snapshot the current state (at seqno `S`), append its evidence transaction `E`
     /// (not signed yet) and write `snapshot_<S>_<E>` into `dir`. The snapshot becomes
@@ -211,26 +237,7 @@ impl Journal {
                 "snapshot evidence must come after the snapshot".into(),
             ));
         }
-        let tree_entries = decoded.snapshot.entries(TREE_TABLE);
-        let mut frontier = Vec::new();
-        let mut drop_tree = WriteSet::default();
-        for (k, v, _) in tree_entries {
-            let level = u64::from_be_bytes(
-                k[..]
-                    .try_into()
-                    .map_err(|_| invalid("bad tree level".into()))?,
-            );
-            let h = Sha256Digest::from_slice(&v).ok_or_else(|| invalid("bad tree node".into()))?;
-            frontier.push((level as u32, h));
-            drop_tree.remove(TREE_TABLE, k);
-        }
-        let tree = MerkleTree::from_frontier(s + 1, &frontier)
-            .ok_or_else(|| invalid("incomplete Merkle frontier".into()))?;
-        if tree.root() != Some(decoded.root) {
-            return Err(invalid(
-                "Merkle frontier does not give the snapshot's root".into(),
-            ));
-        }
+        let (tree, drop_tree) = restore_tree(&decoded, snapshot_file)?;
         let (mut files, _) =
             LedgerFiles::open_in(config.storage.clone(), &config.dir, config.chunk_threshold)?;
         // A node restarting after it joined from this snapshot resumes its ledger suffix.

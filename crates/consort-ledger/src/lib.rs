@@ -9,6 +9,7 @@
 //! - [`receipt`]: CCF-shaped receipts and their verification.
 //! - [`storage`]: the filesystem operations behind a trait: [`storage::DiskStorage`], and
 //!   an in-memory disk with crash and fault injection for simulations (`test-utils`).
+//! - [`check`]: typed reasons an entry's signature, service or evidence record is refused.
 //! - [`verify`]: offline verification of a ledger directory, with no secret.
 //! - [`tables`] / [`identity`]: CCF's well-known tables, service and node identities.
 

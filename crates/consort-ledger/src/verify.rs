@@ -269,40 +269,7 @@ impl Auditor {
             }
         }
 
-        if let Some(nodes) = public.maps.get(tables::NODES_INFO) {
-            for (k, v) in nodes {
-                let id = String::from_utf8(k.to_vec())
-                    .map_err(|_| corrupt("node id is not UTF-8".into()))?;
-                match v {
-                    None => {
-                        self.node_status.remove(&id);
-                    }
-                    Some(v) => {
-                        let n: NodeStatusOnly = serde_json::from_slice(v)
-                            .map_err(|e| corrupt(format!("bad node record for {id}: {e}")))?;
-                        self.node_status.insert(id, n.status);
-                    }
-                }
-            }
-        }
-        if let Some(certs) = public.maps.get(tables::ENDORSED_CERTIFICATES) {
-            for (k, v) in certs {
-                let id = String::from_utf8(k.to_vec())
-                    .map_err(|_| corrupt("node id is not UTF-8".into()))?;
-                match v {
-                    None => {
-                        self.node_certs.remove(&id);
-                    }
-                    Some(v) => {
-                        let pem = std::str::from_utf8(v)
-                            .map_err(|_| corrupt(format!("certificate of {id} is not PEM")))?;
-                        let c = Certificate::from_pem(pem)
-                            .map_err(|e| corrupt(format!("certificate of {id}: {e}")))?;
-                        self.node_certs.insert(id, c);
-                    }
-                }
-            }
-        }
+        self.absorb_nodes(seqno, &public)?;
         let mut signature = None;
         if let Some(sigs) = public.maps.get(tables::SIGNATURES) {
             for v in sigs.values() {
@@ -347,6 +314,46 @@ impl Auditor {
             private_len: view.private.len(),
             signature,
         })
+    }
+
+    /// Absorb the node records and endorsed certificates an entry writes.
+    fn absorb_nodes(&mut self, seqno: Version, public: &PublicDomain) -> Result<(), LedgerError> {
+        let corrupt = |reason: String| LedgerError::Corrupt { seqno, reason };
+        if let Some(nodes) = public.maps.get(tables::NODES_INFO) {
+            for (k, v) in nodes {
+                let id = String::from_utf8(k.to_vec())
+                    .map_err(|_| corrupt("node id is not UTF-8".into()))?;
+                match v {
+                    None => {
+                        self.node_status.remove(&id);
+                    }
+                    Some(v) => {
+                        let n: NodeStatusOnly = serde_json::from_slice(v)
+                            .map_err(|e| corrupt(format!("bad node record for {id}: {e}")))?;
+                        self.node_status.insert(id, n.status);
+                    }
+                }
+            }
+        }
+        if let Some(certs) = public.maps.get(tables::ENDORSED_CERTIFICATES) {
+            for (k, v) in certs {
+                let id = String::from_utf8(k.to_vec())
+                    .map_err(|_| corrupt("node id is not UTF-8".into()))?;
+                match v {
+                    None => {
+                        self.node_certs.remove(&id);
+                    }
+                    Some(v) => {
+                        let pem = std::str::from_utf8(v)
+                            .map_err(|_| corrupt(format!("certificate of {id} is not PEM")))?;
+                        let c = Certificate::from_pem(pem)
+                            .map_err(|e| corrupt(format!("certificate of {id}: {e}")))?;
+                        self.node_certs.insert(id, c);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Leaf `i` is transaction `i` (leaf 0 is zeros): the tree holds a leaf for every
