@@ -156,7 +156,15 @@ fn read_historical_receipt(ctx: &mut Ctx<'_>, map: &'static str) -> Result<Respo
 type MapHandler = fn(&mut Ctx<'_>, &'static str) -> Result<Response, ApiError>;
 
 /// The app's endpoints under `/app/log/{scope}`: (method, suffix, mode, summary, handler).
-const ENDPOINTS: &[(Method, &str, consort_endpoints::Mode, &str, MapHandler)] = &[
+type Route = (
+    Method,
+    &'static str,
+    consort_endpoints::Mode,
+    &'static str,
+    MapHandler,
+);
+
+const ENDPOINTS: &[Route] = &[
     (Method::POST, "", ReadWrite, "Write a record", write),
     (Method::GET, "", ReadOnly, "Read a record", read),
     (Method::DELETE, "", ReadWrite, "Delete a record", delete),

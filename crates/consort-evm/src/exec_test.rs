@@ -427,7 +427,9 @@ fn a_transaction_reading_number_commits_only_as_that_block() {
     store.commit(plain, |_| Ok::<_, String>(())).unwrap();
     assert!(matches!(
         store.commit(reader, |_| Ok::<_, String>(())),
-        Err(consort_kv::KvError::Conflict { .. })
+        Err(consort_kv::CommitError::Kv(
+            consort_kv::KvError::Conflict { .. }
+        ))
     ));
     let mut again = store.begin();
     let number = again.read_version() + 1;

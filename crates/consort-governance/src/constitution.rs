@@ -68,7 +68,7 @@ pub const DEFAULT_CONSTITUTION: &str = include_str!("default_constitution.js");
 pub fn with_app_actions(base: &str, fragments: &[&str]) -> String {
     let mut s = base.to_string();
     for f in fragments {
-        s.push_str("\n");
+        s.push('\n');
         s.push_str(f);
     }
     s

@@ -1,6 +1,6 @@
 use thiserror::Error;
 
-use crate::{TxId, Version};
+use crate::{typed::CodecError, TxId, Version};
 
 /// Errors of the KV store.
 #[derive(Debug, Error)]
@@ -25,10 +25,37 @@ pub enum KvError {
     NoSecret(Version),
     #[error("private domain of {0} failed authentication (wrong ledger secret or tampered entry)")]
     Decrypt(TxId),
-    #[error("codec error in map {map}: {message}")]
-    Codec { map: String, message: String },
-    #[error("commit hook failed: {0}")]
-    Hook(String),
+    #[error("codec error in map {map}: {source}")]
+    Codec {
+        map: String,
+        #[source]
+        source: CodecError,
+    },
     #[error(transparent)]
     Crypto(#[from] consort_crypto::CryptoError),
+}
+
+impl KvError {
+    /// Whether running the transaction again (on a fresh snapshot) may succeed: a
+    /// [`KvError::Conflict`]. Every other error would recur.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, KvError::Conflict { .. })
+    }
+}
+
+/// Why [`crate::Store::commit`] did not apply a transaction: the store refused it, or the
+/// commit hook failed with its own error `E`. Either way nothing was applied.
+#[derive(Debug, Error)]
+pub enum CommitError<E> {
+    #[error(transparent)]
+    Kv(#[from] KvError),
+    #[error("commit hook failed: {0}")]
+    Hook(E),
+}
+
+impl<E> CommitError<E> {
+    /// Whether the transaction may succeed if run again (see [`KvError::is_retryable`]).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, CommitError::Kv(e) if e.is_retryable())
+    }
 }

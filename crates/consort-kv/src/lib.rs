@@ -29,7 +29,7 @@ pub mod typed;
 mod writeset;
 
 pub use bytes::Bytes;
-pub use error::KvError;
+pub use error::{CommitError, KvError};
 pub use secrets::{LedgerSecret, LedgerSecrets};
 pub use source::Source;
 pub use store::{CommitOutcome, Committed, Snapshot, Store};

@@ -16,6 +16,11 @@ use bytes::Bytes;
 
 use crate::Version;
 
+/// A lock of the store is poisoned only if a thread panicked while changing the state,
+/// which may then be half-changed: nothing can continue on it.
+pub(crate) const POISONED: &str =
+    "kv store lock poisoned: a thread panicked while changing the store; stopping";
+
 /// The newest of `items` (ascending by `version`) at or below `v`.
 fn newest_at<T>(items: &[T], v: Version, version: impl Fn(&T) -> Version) -> Option<&T> {
     match items.partition_point(|x| version(x) <= v) {
@@ -200,15 +205,15 @@ impl Data {
     }
 
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, Tables> {
-        self.tables.read().unwrap_or_else(|p| p.into_inner())
+        self.tables.read().expect(POISONED)
     }
 
     pub(crate) fn write(&self) -> RwLockWriteGuard<'_, Tables> {
-        self.tables.write().unwrap_or_else(|p| p.into_inner())
+        self.tables.write().expect(POISONED)
     }
 
     fn pins(&self) -> std::sync::MutexGuard<'_, BTreeMap<Version, usize>> {
-        self.pins.lock().unwrap_or_else(|p| p.into_inner())
+        self.pins.lock().expect(POISONED)
     }
 
     /// The oldest version an open snapshot reads, if any.

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use crate::{
     mvcc::{Cell, Chain, Data, Pin, Table, Tables},
     tx::ReadSet,
-    KvError, Tx, TxId, Version, View, WriteSet,
+    CommitError, KvError, Tx, TxId, Version, View, WriteSet,
 };
 
 /// An immutable, consistent view of every map at one version. Cheap to clone; while it
@@ -353,11 +353,11 @@ impl Store {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
-        self.inner.read().unwrap_or_else(|p| p.into_inner())
+        self.inner.read().expect(crate::mvcc::POISONED)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
-        self.inner.write().unwrap_or_else(|p| p.into_inner())
+        self.inner.write().expect(crate::mvcc::POISONED)
     }
 
     /// The current snapshot (every applied transaction).
@@ -401,13 +401,14 @@ impl Store {
 
     /// Validate and apply `tx`. `hook` runs under the store's write lock with the new
     /// transaction's id and write set, before the new state becomes visible; if it fails,
-    /// nothing is applied. (The ledger serializes and appends the entry in the hook, so the
-    /// ledger order is the version order.)
-    pub fn commit<E: std::fmt::Display>(
+    /// nothing is applied and its error comes back as [`CommitError::Hook`]. (The ledger
+    /// serializes and appends the entry in the hook, so the ledger order is the version
+    /// order.)
+    pub fn commit<E>(
         &self,
         tx: Tx,
         hook: impl FnOnce(&Committed) -> Result<(), E>,
-    ) -> Result<CommitOutcome, KvError> {
+    ) -> Result<CommitOutcome, CommitError<E>> {
         let (snapshot, reads, write_set, pinned) = tx.into_parts();
         if write_set.is_empty() {
             return Ok(CommitOutcome::ReadOnly {
@@ -416,9 +417,11 @@ impl Store {
         }
         let mut inner = self.write();
         let read_version = snapshot.version;
-        let conflict = |why: &str| KvError::Conflict {
-            map: why.into(),
-            read_version,
+        let conflict = |why: &str| {
+            CommitError::Kv(KvError::Conflict {
+                map: why.into(),
+                read_version,
+            })
         };
         if !Arc::ptr_eq(&snapshot.pin.data, &inner.data) || read_version > inner.version {
             return Err(conflict(
@@ -438,7 +441,7 @@ impl Store {
             read_version,
             write_set,
         };
-        hook(&committed).map_err(|e| KvError::Hook(e.to_string()))?;
+        hook(&committed).map_err(CommitError::Hook)?;
         inner.apply(version, &committed.write_set);
         Ok(CommitOutcome::Committed(committed))
     }

@@ -1,7 +1,7 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 
-use crate::{CommitOutcome, KvError, Store, TxId};
+use crate::{CommitError, CommitOutcome, KvError, Store, TxId};
 
 fn ok(store: &Store, tx: crate::Tx) -> TxId {
     match store.commit(tx, |_| Ok::<_, String>(())).unwrap() {
@@ -41,7 +41,11 @@ fn read_write_conflict_and_retry() {
     t2.put("m", &b"k"[..], [v2.as_ref(), b"+2"].concat());
     ok(&store, t1);
     let err = store.commit(t2, |_| Ok::<_, String>(())).unwrap_err();
-    assert!(matches!(err, KvError::Conflict { .. }), "{err}");
+    assert!(
+        matches!(err, CommitError::Kv(KvError::Conflict { .. })),
+        "{err}"
+    );
+    assert!(err.is_retryable());
     // Retry on a fresh snapshot succeeds and sees t1's write.
     let mut t2 = store.begin();
     let v = t2.get("m", b"k").unwrap();
@@ -78,7 +82,7 @@ fn pinned_transactions_commit_only_right_after_their_snapshot() {
     // Disjoint keys, but another commit took the version it computed with.
     assert!(matches!(
         store.commit(pinned, |_| Ok::<_, String>(())),
-        Err(KvError::Conflict { .. })
+        Err(CommitError::Kv(KvError::Conflict { .. }))
     ));
     let mut retry = store.begin();
     retry.put("m", &b"a"[..], &b"1"[..]);
@@ -131,7 +135,7 @@ fn range_phantoms_conflict() {
     ok(&store, w);
     assert!(matches!(
         store.commit(t, |_| Ok::<_, String>(())),
-        Err(KvError::Conflict { .. })
+        Err(CommitError::Kv(KvError::Conflict { .. }))
     ));
 
     // An insert outside the range does not conflict.
@@ -242,7 +246,8 @@ fn failed_hook_applies_nothing() {
     let mut w = store.begin();
     w.put("m", &b"a"[..], &b"1"[..]);
     let e = store.commit(w, |_| Err("disk full")).unwrap_err();
-    assert!(matches!(e, KvError::Hook(_)));
+    assert!(matches!(e, CommitError::Hook("disk full")), "{e}");
+    assert!(!e.is_retryable());
     assert_eq!(store.version(), 0);
     assert_eq!(store.snapshot().get("m", b"a"), None);
 }
@@ -445,7 +450,10 @@ fn transactions_begun_before_a_rollback_conflict() {
     stale.put("m", &b"b"[..], &b"2"[..]);
     store.rollback(0).unwrap();
     let e = store.commit(stale, |_| Ok::<_, String>(())).unwrap_err();
-    assert!(matches!(e, KvError::Conflict { .. }), "{e}");
+    assert!(
+        matches!(e, CommitError::Kv(KvError::Conflict { .. })),
+        "{e}"
+    );
 }
 
 #[test]
@@ -519,7 +527,7 @@ fn concurrent_increments_lose_nothing() {
                         tx.put("c", key.to_vec(), (v + 1).to_be_bytes().to_vec());
                         match store.commit(tx, |_| Ok::<_, String>(())) {
                             Ok(_) => break,
-                            Err(KvError::Conflict { .. }) => continue,
+                            Err(e) if e.is_retryable() => continue,
                             Err(e) => panic!("{e}"),
                         }
                     }

@@ -11,10 +11,21 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::{KvError, Source, Tx};
 
+/// Why bytes stored in a map do not decode as the typed handle's type.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Utf8(#[from] std::string::FromUtf8Error),
+    #[error("expected {expected} bytes, got {got}")]
+    Length { expected: usize, got: usize },
+}
+
 /// Encodes and decodes `T` to and from the bytes stored in a map.
 pub trait Codec<T> {
     fn encode(value: &T) -> Vec<u8>;
-    fn decode(bytes: &[u8]) -> Result<T, String>;
+    fn decode(bytes: &[u8]) -> Result<T, CodecError>;
 }
 
 /// JSON via serde.
@@ -25,8 +36,8 @@ impl<T: Serialize + DeserializeOwned> Codec<T> for Json {
     fn encode(value: &T) -> Vec<u8> {
         serde_json::to_vec(value).expect("serializable value")
     }
-    fn decode(bytes: &[u8]) -> Result<T, String> {
-        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    fn decode(bytes: &[u8]) -> Result<T, CodecError> {
+        Ok(serde_json::from_slice(bytes)?)
     }
 }
 
@@ -38,8 +49,8 @@ impl Codec<String> for Str {
     fn encode(value: &String) -> Vec<u8> {
         value.as_bytes().to_vec()
     }
-    fn decode(bytes: &[u8]) -> Result<String, String> {
-        String::from_utf8(bytes.to_vec()).map_err(|e| e.to_string())
+    fn decode(bytes: &[u8]) -> Result<String, CodecError> {
+        Ok(String::from_utf8(bytes.to_vec())?)
     }
 }
 
@@ -51,7 +62,7 @@ impl Codec<Vec<u8>> for Raw {
     fn encode(value: &Vec<u8>) -> Vec<u8> {
         value.clone()
     }
-    fn decode(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    fn decode(bytes: &[u8]) -> Result<Vec<u8>, CodecError> {
         Ok(bytes.to_vec())
     }
 }
@@ -64,10 +75,8 @@ impl Codec<u64> for U64Le {
     fn encode(value: &u64) -> Vec<u8> {
         value.to_le_bytes().to_vec()
     }
-    fn decode(bytes: &[u8]) -> Result<u64, String> {
-        let a: [u8; 8] = bytes
-            .try_into()
-            .map_err(|_| format!("expected 8 bytes, got {}", bytes.len()))?;
+    fn decode(bytes: &[u8]) -> Result<u64, CodecError> {
+        let a = eight_bytes(bytes)?;
         Ok(u64::from_le_bytes(a))
     }
 }
@@ -80,10 +89,8 @@ impl Codec<u64> for U64Be {
     fn encode(value: &u64) -> Vec<u8> {
         value.to_be_bytes().to_vec()
     }
-    fn decode(bytes: &[u8]) -> Result<u64, String> {
-        let a: [u8; 8] = bytes
-            .try_into()
-            .map_err(|_| format!("expected 8 bytes, got {}", bytes.len()))?;
+    fn decode(bytes: &[u8]) -> Result<u64, CodecError> {
+        let a = eight_bytes(bytes)?;
         Ok(u64::from_be_bytes(a))
     }
 }
@@ -93,11 +100,18 @@ pub const SINGLETON_KEY: [u8; 8] = [0u8; 8];
 
 type Types<K, V, KC, VC> = fn() -> (K, V, KC, VC);
 
-fn codec_error(map: &str) -> impl FnOnce(String) -> KvError + '_ {
-    move |message| KvError::Codec {
+fn codec_error(map: &str) -> impl FnOnce(CodecError) -> KvError + '_ {
+    move |source| KvError::Codec {
         map: map.to_string(),
-        message,
+        source,
     }
+}
+
+fn eight_bytes(bytes: &[u8]) -> Result<[u8; 8], CodecError> {
+    bytes.try_into().map_err(|_| CodecError::Length {
+        expected: 8,
+        got: bytes.len(),
+    })
 }
 
 /// A typed map handle.
@@ -224,7 +238,9 @@ mod tests {
                 status: "Open".into(),
             },
         );
-        store.commit(tx, |_| Ok::<_, String>(())).unwrap();
+        store
+            .commit(tx, |_| Ok::<_, std::convert::Infallible>(()))
+            .unwrap();
         let mut tx = store.begin();
         assert_eq!(
             NODES.get(&mut tx, &"n1".to_string()).unwrap(),
@@ -241,6 +257,16 @@ mod tests {
         // A value that is not valid JSON is a codec error, not a panic.
         let mut tx = store.begin();
         tx.put("public:ccf.gov.nodes.info", &b"bad"[..], &b"{"[..]);
-        assert!(NODES.get(&mut tx, &"bad".to_string()).is_err());
+        let e = NODES.get(&mut tx, &"bad".to_string()).unwrap_err();
+        assert!(
+            matches!(&e, KvError::Codec { map, source: CodecError::Json(_) } if map == NODES.name()),
+            "{e}"
+        );
+        assert!(!e.is_retryable());
+        assert_eq!(
+            U64Le::decode(b"abc").unwrap_err().to_string(),
+            "expected 8 bytes, got 3"
+        );
+        assert!(matches!(Str::decode(&[0xff]), Err(CodecError::Utf8(_))));
     }
 }

@@ -7,7 +7,7 @@
 //! Names: `ledger_<first>` while open, `ledger_<first>-<last>` once complete (the table is
 //! written), `ledger_<first>-<last>.committed` once every entry in it is committed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use consort_kv::{entry, Version};
 
@@ -100,9 +100,22 @@ pub struct ChunkLayout {
     pub unfinished_table: bool,
 }
 
+/// Structural damage to a chunk file that is not a torn tail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChunkError {
+    #[error("{}: header says the positions table is at {table_at}, file is {total} bytes", path.display())]
+    TableOffset {
+        path: PathBuf,
+        table_at: u64,
+        total: u64,
+    },
+    #[error("{}: positions table does not match the entries in the file", path.display())]
+    TableMismatch { path: PathBuf },
+}
+
 /// Read the layout of a chunk from its bytes. Errors describe structural damage that is
 /// not a torn tail.
-pub fn layout(path: &Path, bytes: &[u8]) -> Result<ChunkLayout, String> {
+pub fn layout(path: &Path, bytes: &[u8]) -> Result<ChunkLayout, ChunkError> {
     if (bytes.len() as u64) < FILE_HEADER_LEN {
         // A chunk whose header never made it to disk: nothing in it.
         return Ok(ChunkLayout {
@@ -117,10 +130,11 @@ pub fn layout(path: &Path, bytes: &[u8]) -> Result<ChunkLayout, String> {
     let total = bytes.len() as u64;
     if table_at > 0 {
         if table_at > total || (total - table_at) % 4 != 0 || table_at < FILE_HEADER_LEN {
-            return Err(format!(
-                "{}: header says the positions table is at {table_at}, file is {total} bytes",
-                path.display()
-            ));
+            return Err(ChunkError::TableOffset {
+                path: path.to_path_buf(),
+                table_at,
+                total,
+            });
         }
         let offsets: Vec<u32> = bytes[table_at as usize..]
             .chunks_exact(4)
@@ -129,10 +143,9 @@ pub fn layout(path: &Path, bytes: &[u8]) -> Result<ChunkLayout, String> {
         // The table must describe exactly the entries that are there.
         let scanned = scan(&bytes[..table_at as usize]);
         if scanned.0 != offsets || scanned.1 != table_at {
-            return Err(format!(
-                "{}: positions table does not match the entries in the file",
-                path.display()
-            ));
+            return Err(ChunkError::TableMismatch {
+                path: path.to_path_buf(),
+            });
         }
         return Ok(ChunkLayout {
             offsets,

@@ -2,15 +2,15 @@
 //! completion, commit renames, truncation (rollback) and crash recovery.
 
 use std::{
-    fs::{self, File, OpenOptions},
-    os::unix::fs::FileExt,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use consort_kv::Version;
 
 use crate::{
     chunk::{self, ChunkName, ChunkState, FILE_HEADER_LEN},
+    storage::{DiskStorage, OpenMode, Storage, StorageFile},
     LedgerError,
 };
 
@@ -35,7 +35,7 @@ impl Chunk {
 
 #[derive(Debug)]
 struct OpenFile {
-    file: File,
+    file: Box<dyn StorageFile>,
     /// Bytes appended but not yet written to the file.
     buf: Vec<u8>,
     /// Length of the file on disk (excluding `buf`).
@@ -54,6 +54,7 @@ pub struct RecoveryReport {
 /// The chunk files of one ledger directory.
 #[derive(Debug)]
 pub struct LedgerFiles {
+    storage: Arc<dyn Storage>,
     dir: PathBuf,
     threshold: u64,
     chunks: Vec<Chunk>,
@@ -63,10 +64,8 @@ pub struct LedgerFiles {
     start: Version,
 }
 
-fn sync_dir(dir: &Path) -> Result<(), LedgerError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(LedgerError::io(dir))
+fn sync_dir(storage: &dyn Storage, dir: &Path) -> Result<(), LedgerError> {
+    storage.sync_dir(dir).map_err(LedgerError::io(dir))
 }
 
 /// A chunk file found by [`scan_dir`].
@@ -92,10 +91,14 @@ impl ScannedChunk {
 /// entries, committed chunks only as a prefix, and only the last (open) chunk may end
 /// with a torn entry (reported in its layout, not repaired).
 pub fn scan_dir(dir: &Path) -> Result<Vec<ScannedChunk>, LedgerError> {
+    scan_dir_in(&DiskStorage, dir)
+}
+
+/// [`scan_dir`] on `storage`.
+pub fn scan_dir_in(storage: &dyn Storage, dir: &Path) -> Result<Vec<ScannedChunk>, LedgerError> {
     let mut names = Vec::new();
-    for e in fs::read_dir(dir).map_err(LedgerError::io(dir))? {
-        let e = e.map_err(LedgerError::io(dir))?;
-        if let Some(n) = e.file_name().to_str().and_then(ChunkName::parse) {
+    for name in storage.list_dir(dir).map_err(LedgerError::io(dir))? {
+        if let Some(n) = ChunkName::parse(&name) {
             names.push(n);
         }
     }
@@ -129,8 +132,8 @@ pub fn scan_dir(dir: &Path) -> Result<Vec<ScannedChunk>, LedgerError> {
                 "open chunk followed by further chunks".into(),
             ));
         }
-        let bytes = fs::read(&path).map_err(LedgerError::io(&path))?;
-        let lay = chunk::layout(&path, &bytes).map_err(|r| corrupt(name.start, r))?;
+        let bytes = storage.read(&path).map_err(LedgerError::io(&path))?;
+        let lay = chunk::layout(&path, &bytes).map_err(|r| corrupt(name.start, r.to_string()))?;
         let first_missing = name.start + lay.offsets.len() as u64;
         if lay.torn_tail > 0 && (!is_last || name.state() != ChunkState::Open) {
             return Err(corrupt(
@@ -178,10 +181,20 @@ impl LedgerFiles {
     /// Open (or create) the ledger in `dir`, checking every chunk's structure and cutting
     /// off a torn last entry. Entry contents are not verified here (see `Journal::open`).
     pub fn open(dir: &Path, threshold: u64) -> Result<(Self, RecoveryReport), LedgerError> {
-        fs::create_dir_all(dir).map_err(LedgerError::io(dir))?;
+        Self::open_in(Arc::new(DiskStorage), dir, threshold)
+    }
+
+    /// [`Self::open`] on `storage`.
+    pub fn open_in(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        threshold: u64,
+    ) -> Result<(Self, RecoveryReport), LedgerError> {
+        let st = &*storage;
+        st.create_dir_all(dir).map_err(LedgerError::io(dir))?;
         let mut report = RecoveryReport::default();
         let mut chunks: Vec<Chunk> = Vec::new();
-        for sc in scan_dir(dir)? {
+        for sc in scan_dir_in(st, dir)? {
             let ScannedChunk {
                 mut name,
                 path,
@@ -193,13 +206,11 @@ impl LedgerFiles {
             }
             if lay.torn_tail > 0 {
                 // Crash mid-append (or mid-completion): cut back to the last whole entry.
-                let f = OpenOptions::new()
-                    .write(true)
-                    .open(&path)
+                let f = st
+                    .open(&path, OpenMode::Existing)
                     .map_err(LedgerError::io(&path))?;
                 if lay.entries_end < FILE_HEADER_LEN {
-                    f.write_all_at(&[0u8; 8], 0)
-                        .map_err(LedgerError::io(&path))?;
+                    f.write_at(&[0u8; 8], 0).map_err(LedgerError::io(&path))?;
                 }
                 f.set_len(lay.entries_end.max(FILE_HEADER_LEN))
                     .and_then(|_| f.sync_all())
@@ -213,13 +224,14 @@ impl LedgerFiles {
             if name.end.is_none() && lay.has_table {
                 // Completed but not renamed before a crash: finish the rename.
                 name.end = Some(name.start + lay.offsets.len() as u64 - 1);
-                fs::rename(&path, dir.join(name.file_name())).map_err(LedgerError::io(&path))?;
-                sync_dir(dir)?;
+                st.rename(&path, &dir.join(name.file_name()))
+                    .map_err(LedgerError::io(&path))?;
+                sync_dir(st, dir)?;
                 report.repaired_completion = true;
             }
             if lay.offsets.is_empty() && name.state() == ChunkState::Open {
                 // An open chunk with no entries: forget it.
-                fs::remove_file(&path).map_err(LedgerError::io(&path))?;
+                st.remove_file(&path).map_err(LedgerError::io(&path))?;
                 continue;
             }
             chunks.push(Chunk {
@@ -236,10 +248,8 @@ impl LedgerFiles {
         let open = match chunks.last() {
             Some(c) if c.name.state() == ChunkState::Open => {
                 let path = dir.join(c.name.file_name());
-                let file = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .open(&path)
+                let file = st
+                    .open(&path, OpenMode::Existing)
                     .map_err(LedgerError::io(&path))?;
                 Some(OpenFile {
                     file,
@@ -251,6 +261,7 @@ impl LedgerFiles {
         };
         Ok((
             Self {
+                storage,
                 dir: dir.to_path_buf(),
                 threshold,
                 chunks,
@@ -264,6 +275,11 @@ impl LedgerFiles {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The storage the chunk files live on.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
     }
 
     /// Seqno of the last entry (`start - 1` when empty).
@@ -314,11 +330,9 @@ impl LedgerFiles {
                 committed: false,
             };
             let path = self.dir.join(name.file_name());
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .open(&path)
+            let file = self
+                .storage
+                .open(&path, OpenMode::CreateNew)
                 .map_err(LedgerError::io(&path))?;
             self.open = Some(OpenFile {
                 file,
@@ -330,7 +344,7 @@ impl LedgerFiles {
                 offsets: Vec::new(),
                 len: FILE_HEADER_LEN,
             });
-            sync_dir(&self.dir)?;
+            sync_dir(&*self.storage, &self.dir)?;
         }
         let chunk = self.chunks.last_mut().expect("open chunk exists");
         let offset = u32::try_from(chunk.len).map_err(|_| LedgerError::Invalid {
@@ -359,7 +373,7 @@ impl LedgerFiles {
             .dir
             .join(self.chunks.last().expect("open chunk").name.file_name());
         open.file
-            .write_all_at(&open.buf, open.written)
+            .write_at(&open.buf, open.written)
             .map_err(LedgerError::io(&path))?;
         open.written += open.buf.len() as u64;
         open.buf.clear();
@@ -396,16 +410,18 @@ impl LedgerFiles {
         let path = self.dir.join(chunk.name.file_name());
         let table = chunk::encode_table(&chunk.offsets);
         open.file
-            .write_all_at(&table, chunk.len)
+            .write_at(&table, chunk.len)
             .and_then(|_| open.file.sync_data())
-            .and_then(|_| open.file.write_all_at(&chunk.len.to_le_bytes(), 0))
+            .and_then(|_| open.file.write_at(&chunk.len.to_le_bytes(), 0))
             .and_then(|_| open.file.sync_data())
             .map_err(LedgerError::io(&path))?;
         let end = chunk.end();
         chunk.name.end = Some(end);
         let new_path = self.dir.join(chunk.name.file_name());
-        fs::rename(&path, &new_path).map_err(LedgerError::io(&path))?;
-        sync_dir(&self.dir)?;
+        self.storage
+            .rename(&path, &new_path)
+            .map_err(LedgerError::io(&path))?;
+        sync_dir(&*self.storage, &self.dir)?;
         let committed = self.committed;
         self.rename_committed(committed)
     }
@@ -426,12 +442,14 @@ impl LedgerFiles {
                 let from = self.dir.join(c.name.file_name());
                 c.name.committed = true;
                 let to = self.dir.join(c.name.file_name());
-                fs::rename(&from, &to).map_err(LedgerError::io(&from))?;
+                self.storage
+                    .rename(&from, &to)
+                    .map_err(LedgerError::io(&from))?;
                 renamed = true;
             }
         }
         if renamed {
-            sync_dir(&self.dir)?;
+            sync_dir(&*self.storage, &self.dir)?;
         }
         Ok(())
     }
@@ -454,7 +472,9 @@ impl LedgerFiles {
             }
             let path = self.path_of(c);
             self.open = None;
-            fs::remove_file(&path).map_err(LedgerError::io(&path))?;
+            self.storage
+                .remove_file(&path)
+                .map_err(LedgerError::io(&path))?;
             self.chunks.pop();
         }
         if let Some(c) = self.chunks.last_mut() {
@@ -464,19 +484,20 @@ impl LedgerFiles {
                 c.offsets.truncate(keep);
                 c.len = new_len;
                 let path = self.dir.join(c.name.file_name());
-                let file = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .open(&path)
+                let file = self
+                    .storage
+                    .open(&path, OpenMode::Existing)
                     .map_err(LedgerError::io(&path))?;
                 file.set_len(new_len)
-                    .and_then(|_| file.write_all_at(&0u64.to_le_bytes(), 0))
+                    .and_then(|_| file.write_at(&0u64.to_le_bytes(), 0))
                     .and_then(|_| file.sync_all())
                     .map_err(LedgerError::io(&path))?;
                 if c.name.end.is_some() {
                     c.name.end = None;
                     let to = self.dir.join(c.name.file_name());
-                    fs::rename(&path, &to).map_err(LedgerError::io(&path))?;
+                    self.storage
+                        .rename(&path, &to)
+                        .map_err(LedgerError::io(&path))?;
                 }
                 self.open = Some(OpenFile {
                     file,
@@ -485,7 +506,7 @@ impl LedgerFiles {
                 });
             }
         }
-        sync_dir(&self.dir)
+        sync_dir(&*self.storage, &self.dir)
     }
 
     fn locate(&self, seqno: Version) -> Option<(usize, usize)> {
@@ -514,13 +535,13 @@ impl LedgerFiles {
                 return Ok(out);
             }
             open.file
-                .read_exact_at(&mut out, start)
+                .read_at(&mut out, start)
                 .map_err(LedgerError::io(self.path_of(c)))?;
             return Ok(out);
         }
         let path = self.path_of(c);
-        File::open(&path)
-            .and_then(|f| f.read_exact_at(&mut out, start))
+        self.storage
+            .read_range(&path, start, &mut out)
             .map_err(LedgerError::io(&path))?;
         Ok(out)
     }
@@ -533,7 +554,7 @@ impl LedgerFiles {
         self.flush()?;
         for c in &self.chunks {
             let path = self.path_of(c);
-            let mut bytes = fs::read(&path).map_err(LedgerError::io(&path))?;
+            let mut bytes = self.storage.read(&path).map_err(LedgerError::io(&path))?;
             bytes.truncate(c.len as usize);
             for (i, off) in c.offsets.iter().enumerate() {
                 let end = c.offsets.get(i + 1).map_or(c.len, |o| *o as u64) as usize;

@@ -10,6 +10,11 @@
 //! [`Journal::open`] is restart: every entry is re-verified (structure, GCM tag, Merkle
 //! roots, node signatures), the store and tree are rebuilt, and the unsigned tail is
 //! rolled back. The next transactions use a new view so no IV is ever reused.
+//!
+//! A failed write or fsync of the files after the store and tree changed (or a detected
+//! disagreement between them) stops the journal: every later change returns the same
+//! [`LedgerError::Fatal`], and reopening recovers from the files. Errors that change
+//! nothing (a conflict, a refused replicated entry) leave it running.
 
 use std::{
     collections::BTreeMap,
@@ -23,7 +28,7 @@ use bytes::Bytes;
 use consort_crypto::{cert::Certificate, sha256, Sha256Digest};
 use consort_kv::{
     entry::{self, EntryMeta, EntryView},
-    CommitOutcome, Committed, LedgerSecrets, Store, Tx, TxId, Version, View,
+    CommitError, CommitOutcome, Committed, LedgerSecrets, Store, Tx, TxId, Version, View,
 };
 
 use crate::{
@@ -31,7 +36,8 @@ use crate::{
     identity::NodeIdentity,
     merkle::MerkleTree,
     receipt::{LeafComponents, Receipt},
-    tables::{self, NodeInfo, ServiceInfo, ServiceStatus, SignatureRecord},
+    storage::{DiskStorage, Storage},
+    tables::{self, NodeInfo, ServiceInfo, SignatureRecord},
     verify::{leaf_of, Auditor},
     LedgerError,
 };
@@ -48,6 +54,9 @@ pub struct JournalConfig {
     pub sig_ms_interval: u64,
     /// Standing alone (no consensus), a durable signature commits everything before it.
     pub commit_on_signature: bool,
+    /// Where the ledger directory and snapshot files live ([`DiskStorage`] by default; an
+    /// in-memory disk with injected faults in simulations).
+    pub storage: Arc<dyn Storage>,
 }
 
 impl JournalConfig {
@@ -58,6 +67,7 @@ impl JournalConfig {
             sig_tx_interval: 5000,
             sig_ms_interval: 1000,
             commit_on_signature: true,
+            storage: Arc::new(DiskStorage),
         }
     }
 }
@@ -89,6 +99,9 @@ struct Inner {
     /// Backup: the snapshot a replicated evidence transaction named, reproduced here
     /// (seqno, evidence seqno, bytes), until [`Journal::take_replicated_snapshot`].
     replicated_snapshot: Option<(Version, Version, Vec<u8>)>,
+    /// Set once the files and the state may disagree: the cause of the
+    /// [`LedgerError::Fatal`] every later change returns.
+    fatal: Option<Arc<LedgerError>>,
 }
 
 impl Inner {
@@ -111,7 +124,37 @@ impl Inner {
             committed,
             pending_evidence: None,
             replicated_snapshot: None,
+            fatal: None,
         }
+    }
+
+    /// The fatal error, if the journal is stopped.
+    fn live(&self) -> Result<(), LedgerError> {
+        match &self.fatal {
+            Some(cause) => Err(LedgerError::Fatal(cause.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Stop the journal: `e` happened after the state or the files changed, so they may no
+    /// longer match. Returns the fatal error (the first one, if already stopped).
+    fn poison(&mut self, e: LedgerError) -> LedgerError {
+        if self.fatal.is_none() {
+            tracing::error!("ledger journal stopped: {e}");
+            self.fatal = Some(match e.into_fatal() {
+                LedgerError::Fatal(cause) => cause,
+                _ => unreachable!("into_fatal gives Fatal"),
+            });
+        }
+        LedgerError::Fatal(self.fatal.clone().expect("just set"))
+    }
+
+    /// The files gave `seqno` to the entry the store numbered `txid`: stop.
+    fn diverged(&mut self, seqno: Version, txid: TxId) -> LedgerError {
+        self.poison(LedgerError::Corrupt {
+            seqno,
+            reason: format!("ledger and store disagree: store assigned {txid}"),
+        })
     }
 }
 
@@ -132,7 +175,8 @@ impl Journal {
         node: Arc<NodeIdentity>,
         secrets: LedgerSecrets,
     ) -> Result<Self, LedgerError> {
-        let (files, _) = LedgerFiles::open(&config.dir, config.chunk_threshold)?;
+        let (files, _) =
+            LedgerFiles::open_in(config.storage.clone(), &config.dir, config.chunk_threshold)?;
         if files.last_seqno() != 0 {
             return Err(LedgerError::Invalid {
                 path: config.dir.clone(),
@@ -171,41 +215,21 @@ impl Journal {
         node: Arc<NodeIdentity>,
         secrets: LedgerSecrets,
     ) -> Result<(Self, OpenReport), LedgerError> {
-        let (mut files, file_report) = LedgerFiles::open(&config.dir, config.chunk_threshold)?;
+        let (mut files, file_report) =
+            LedgerFiles::open_in(config.storage.clone(), &config.dir, config.chunk_threshold)?;
         if store.version() != 0 {
             return Err(LedgerError::Invalid {
                 path: config.dir.clone(),
                 reason: "the store must be empty".into(),
             });
         }
-        let mut auditor = Auditor::new();
-        let mut signatures = BTreeMap::new();
-        // Under consensus only what the chunk files record as committed is final: the rest
-        // may still be rolled back, so the store keeps its undo log from there.
-        let known_committed = files.committed_seqno();
-        let standalone = config.commit_on_signature;
-        let mut secrets = secrets;
-        let mut max_view = 0;
-        let mut views = BTreeMap::new();
-        files.for_each_entry(|seqno, bytes| {
-            let audited = auditor.add(seqno, bytes)?;
-            let decoded =
-                entry::decode_entry(bytes, &secrets).map_err(|e| LedgerError::Corrupt {
-                    seqno,
-                    reason: e.to_string(),
-                })?;
-            store.apply(decoded.txid, &decoded.write_set)?;
-            learn_rekey(&mut secrets, seqno, &decoded.write_set)?;
-            max_view = max_view.max(decoded.txid.view);
-            note_view(&mut views, decoded.txid);
-            if let Some(rec) = audited.signature {
-                signatures.insert(seqno, rec);
-                if standalone || seqno <= known_committed {
-                    store.compact(seqno);
-                }
-            }
-            Ok(())
-        })?;
+        let Replayed {
+            auditor,
+            signatures,
+            mut views,
+            max_view,
+            mut secrets,
+        } = replay(&mut files, &store, secrets, config.commit_on_signature)?;
         let last = auditor.last_txid().map_or(0, |t| t.seqno);
         let last_sig = auditor.last_signature();
         let signed = last_sig.map_or(0, |t| t.seqno);
@@ -232,6 +256,16 @@ impl Journal {
             }
         }
         store.set_view(max_view + 1);
+        assert_eq!(
+            files.last_seqno(),
+            store.version(),
+            "open: ledger and store differ"
+        );
+        assert_eq!(
+            tree.len(),
+            store.version() + 1,
+            "open: tree and store differ"
+        );
         let report = OpenReport {
             files: file_report,
             replayed: last,
@@ -258,7 +292,37 @@ impl Journal {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .lock()
+            .expect("journal lock poisoned: a thread panicked while changing the ledger; stopping")
+    }
+
+    /// The lock, for a change: refused once the journal is stopped.
+    fn lock_live(&self) -> Result<MutexGuard<'_, Inner>, LedgerError> {
+        let inner = self.lock();
+        inner.live()?;
+        Ok(inner)
+    }
+
+    /// The error that stopped this journal, if any (see [`LedgerError::Fatal`]).
+    pub fn fatal_error(&self) -> Option<LedgerError> {
+        self.lock().live().err()
+    }
+
+    /// Invariants between the store, the files and the tree, checked where they meet:
+    /// transaction `i` is ledger entry `i` and Merkle leaf `i` (leaf 0 is zeros).
+    fn check_seams(&self, inner: &Inner) {
+        let version = self.store.version();
+        assert_eq!(
+            inner.files.last_seqno(),
+            version,
+            "ledger seqno and store version differ"
+        );
+        assert_eq!(
+            inner.tree.len(),
+            version + 1,
+            "Merkle tree size is not the store version + 1"
+        );
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -281,7 +345,7 @@ impl Journal {
     /// Commit `tx`: validate, serialize, append. May append a signature after it.
     pub fn commit(&self, tx: Tx) -> Result<CommitOutcome, LedgerError> {
         let claims = tx.claims_digest().unwrap_or(Sha256Digest::ZERO);
-        let mut inner = self.lock();
+        let mut inner = self.lock_live()?;
         let outcome = self.commit_locked(&mut inner, tx, claims)?;
         if matches!(outcome, CommitOutcome::Committed(_)) {
             inner.txs_since_sig += 1;
@@ -298,25 +362,24 @@ impl Journal {
         tx: Tx,
         claims: Sha256Digest,
     ) -> Result<CommitOutcome, LedgerError> {
-        let mut hook_err = None;
-        let r = self.store.commit(tx, |c: &Committed| {
-            append_entry(inner, c, claims).map_err(|e| {
-                let msg = e.to_string();
-                hook_err = Some(e);
-                msg
-            })
-        });
-        match (r, hook_err) {
-            (Ok(o), _) => Ok(o),
-            (Err(_), Some(e)) => Err(e),
-            (Err(e), None) => Err(e.into()),
+        self.check_seams(inner);
+        let r = self
+            .store
+            .commit(tx, |c: &Committed| append_entry(inner, c, claims));
+        match r {
+            Ok(o) => {
+                self.check_seams(inner);
+                Ok(o)
+            }
+            Err(CommitError::Kv(e)) => Err(e.into()),
+            Err(CommitError::Hook(e)) => Err(e),
         }
     }
 
     /// Append a signature transaction now if any transaction is unsigned and the time
     /// interval has passed since the last signature. `now` comes from the caller's clock.
     pub fn tick(&self, now: Instant) -> Result<Option<TxId>, LedgerError> {
-        let mut inner = self.lock();
+        let mut inner = self.lock_live()?;
         let due = match inner.last_sig_at {
             None => {
                 inner.last_sig_at = Some(now);
@@ -334,7 +397,7 @@ impl Journal {
 
     /// Append a signature transaction over the current Merkle root.
     pub fn sign(&self) -> Result<TxId, LedgerError> {
-        let mut inner = self.lock();
+        let mut inner = self.lock_live()?;
         self.sign_locked(&mut inner)
     }
 
@@ -365,7 +428,10 @@ impl Journal {
         debug_assert_eq!(got, txid);
         inner.signatures.insert(got.seqno, rec);
         inner.txs_since_sig = 0;
-        inner.files.after_signature()?;
+        // The signature is in the store and the tree: failing to make it durable is fatal.
+        if let Err(e) = inner.files.after_signature() {
+            return Err(inner.poison(e));
+        }
         if self.config.commit_on_signature {
             commit_to_locked(inner, &self.store, got)?;
         }
@@ -373,142 +439,46 @@ impl Journal {
     }
 
     /// Write buffered entries to the chunk file (without fsync). Signatures always do this
-    /// and fsync; unsigned entries may otherwise sit in memory until the next one.
+    /// and fsync; unsigned entries may otherwise sit in memory until the next one. A failed
+    /// write is fatal (the entries are in the store already).
     pub fn flush(&self) -> Result<(), LedgerError> {
-        self.lock().files.flush()
-    }
-
-    /// Backup path: append an entry exactly as the primary wrote it. The entry is
-    /// authenticated (GCM tag, with the ledger secret) and decoded, must carry the next
-    /// seqno, and a signature entry must sign the Merkle root of everything before it, by a
-    /// trusted node whose certificate the service identity endorsed. On any failure nothing
-    /// is applied. Returns the entry's transaction id.
-    pub fn append_replicated(&self, bytes: &[u8]) -> Result<TxId, LedgerError> {
-        self.apply_replicated(bytes, true)
-    }
-
-    /// [`Journal::append_replicated`], or with `write == false` replaying an entry the
-    /// ledger files already hold.
-    pub(crate) fn apply_replicated(&self, bytes: &[u8], write: bool) -> Result<TxId, LedgerError> {
-        let mut inner = self.lock();
-        let expected = self.store.version() + 1;
-        let corrupt = |reason: String| LedgerError::Corrupt {
-            seqno: expected,
-            reason,
-        };
-        let decoded =
-            entry::decode_entry(bytes, &inner.secrets).map_err(|e| corrupt(e.to_string()))?;
-        let txid = decoded.txid;
-        if txid.seqno != expected {
-            return Err(corrupt(format!("received seqno {}", txid.seqno)));
-        }
-        if txid.view < inner.views.values().next_back().copied().unwrap_or(0) {
-            return Err(corrupt(format!("view {} goes backwards", txid.view)));
-        }
-        let signature = match decoded.public.maps.get(tables::SIGNATURES) {
-            None => None,
-            Some(w) => {
-                let raw = w
-                    .values()
-                    .next()
-                    .and_then(|v| v.as_ref())
-                    .ok_or_else(|| corrupt("empty signature record".into()))?;
-                let rec: SignatureRecord = serde_json::from_slice(raw)
-                    .map_err(|e| corrupt(format!("bad signature record: {e}")))?;
-                let snap = self.store.snapshot();
-                let cert = snap
-                    .get(tables::ENDORSED_CERTIFICATES, rec.node.as_bytes())
-                    .and_then(|p| Certificate::from_pem(std::str::from_utf8(&p).ok()?).ok());
-                let status = snap
-                    .get(tables::NODES_INFO, rec.node.as_bytes())
-                    .and_then(|v| serde_json::from_slice::<NodeInfo>(&v).ok())
-                    .map(|n| n.status);
-                let service = snap
-                    .get(tables::SERVICE_INFO, &tables::SINGLETON_KEY)
-                    .and_then(|v| serde_json::from_slice::<ServiceInfo>(&v).ok())
-                    .and_then(|s| Certificate::from_pem(&s.cert).ok());
-                let root = inner.tree.root().expect("tree has the zero leaf");
-                crate::verify::check_signature_record(
-                    txid,
-                    &rec,
-                    cert.as_ref(),
-                    status,
-                    service.as_ref(),
-                    &root,
-                )
-                .map_err(corrupt)?;
-                Some(rec)
-            }
-        };
-        if let Some(p) = &inner.pending_evidence {
-            p.check(txid.seqno, bytes, &decoded.public)
-                .map_err(corrupt)?;
-        }
-        if let Some(ev) = decoded
-            .public
-            .maps
-            .get(SNAPSHOT_EVIDENCE)
-            .and_then(|w| w.values().next().cloned().flatten())
-            .and_then(|v| serde_json::from_slice::<snapshot_support::Evidence>(&v).ok())
-        {
-            // The primary snapshotted the state just before this entry: so can we, and
-            // identical state gives identical bytes.
-            if ev.version == self.store.version() {
-                match self.snapshot_bytes_locked(&inner) {
-                    Ok((s, b)) if sha256(&b).to_hex() == ev.hash => {
-                        inner.replicated_snapshot = Some((s, txid.seqno, b));
-                    }
-                    Ok(_) => {
-                        tracing::warn!("snapshot at {} differs from the primary's", ev.version)
-                    }
-                    Err(e) => tracing::warn!("cannot reproduce snapshot at {}: {e}", ev.version),
-                }
-            }
-        }
-        learn_rekey(&mut inner.secrets, txid.seqno, &decoded.public.maps)?;
-        let leaf = leaf_of(&sha256(bytes), &decoded.public);
-        if write {
-            let seqno = inner.files.append(bytes)?;
-            debug_assert_eq!(seqno, txid.seqno);
-        }
-        self.store.apply(txid, &decoded.write_set)?;
-        inner.tree.append(leaf);
-        note_view(&mut inner.views, txid);
-        if inner
-            .pending_evidence
-            .as_ref()
-            .is_some_and(|p| p.seqno() == txid.seqno)
-        {
-            inner.pending_evidence = None;
-        }
-        if let Some(rec) = signature {
-            inner.signatures.insert(txid.seqno, rec);
-            if write {
-                inner.files.after_signature()?;
-            }
-        }
-        Ok(txid)
+        let mut inner = self.lock_live()?;
+        inner.files.flush().map_err(|e| inner.poison(e))
     }
 
     /// Mark everything up to `txid` committed (consensus calls this).
     pub fn commit_to(&self, txid: TxId) -> Result<(), LedgerError> {
-        let mut inner = self.lock();
+        let mut inner = self.lock_live()?;
         commit_to_locked(&mut inner, &self.store, txid)
     }
 
     /// Discard every uncommitted transaction after `seqno`.
     pub fn rollback(&self, seqno: Version) -> Result<(), LedgerError> {
-        let mut inner = self.lock();
+        let mut inner = self.lock_live()?;
         if seqno < inner.committed.seqno {
             return Err(LedgerError::TruncateCommitted {
                 target: seqno,
                 committed: inner.committed.seqno,
             });
         }
-        inner.files.truncate(seqno)?;
+        let version = self.store.version();
+        if seqno > version {
+            return Err(consort_kv::KvError::RollbackOutOfRange {
+                target: seqno,
+                min: self.store.oldest_rollback_point(),
+                max: version,
+            }
+            .into());
+        }
+        self.check_seams(&inner);
+        if let Err(e) = inner.files.truncate(seqno) {
+            return Err(inner.poison(e));
+        }
+        if let Err(e) = self.store.rollback(seqno) {
+            return Err(inner.poison(e.into()));
+        }
         inner.tree.truncate(seqno + 1);
         let _ = inner.views.split_off(&(seqno + 1));
-        self.store.rollback(seqno)?;
         inner.secrets.remove_after(seqno + 1);
         let _ = inner.signatures.split_off(&(seqno + 1));
         Ok(())
@@ -667,66 +637,6 @@ impl Journal {
             service_endorsements: Vec::new(),
         })
     }
-
-    /// Record a new service (status `Opening`) with this node as its first, trusted node,
-    /// then sign. The first transaction of every ledger.
-    pub fn bootstrap_service(&self, service_cert: &Certificate) -> Result<TxId, LedgerError> {
-        let mut tx = self.begin();
-        let create_txid = TxId::new(self.store.view(), self.store.version() + 1);
-        put_json(
-            &mut tx,
-            tables::SERVICE_INFO,
-            &tables::SINGLETON_KEY,
-            &ServiceInfo {
-                cert: service_cert.to_pem(),
-                status: ServiceStatus::Opening,
-                recovery_count: 0,
-                service_data: serde_json::Value::Null,
-                current_service_create_txid: Some(create_txid.to_string()),
-            },
-        );
-        put_json(
-            &mut tx,
-            tables::NODES_INFO,
-            self.node.node_id.as_bytes(),
-            &NodeInfo::trusted(self.node.public_key_pem()),
-        );
-        tx.put(
-            tables::ENDORSED_CERTIFICATES,
-            Bytes::copy_from_slice(self.node.node_id.as_bytes()),
-            self.node.cert.to_pem().into_bytes(),
-        );
-        self.commit(tx)?;
-        self.sign()
-    }
-
-    /// Set the service status to `Open` and sign.
-    pub fn open_service(&self) -> Result<TxId, LedgerError> {
-        let mut tx = self.begin();
-        let raw = tx
-            .get(tables::SERVICE_INFO, &tables::SINGLETON_KEY)
-            .ok_or_else(|| LedgerError::Invalid {
-                path: self.config.dir.clone(),
-                reason: "no service record".into(),
-            })?;
-        let mut info: ServiceInfo =
-            serde_json::from_slice(&raw).map_err(|e| LedgerError::Invalid {
-                path: self.config.dir.clone(),
-                reason: format!("service record: {e}"),
-            })?;
-        info.status = ServiceStatus::Open;
-        put_json(&mut tx, tables::SERVICE_INFO, &tables::SINGLETON_KEY, &info);
-        self.commit(tx)?;
-        self.sign()
-    }
-}
-
-fn put_json<T: serde::Serialize>(tx: &mut Tx, map: &str, key: &[u8], value: &T) {
-    tx.put(
-        map,
-        Bytes::copy_from_slice(key),
-        serde_json::to_vec(value).expect("serializable"),
-    );
 }
 
 fn append_entry(inner: &mut Inner, c: &Committed, claims: Sha256Digest) -> Result<(), LedgerError> {
@@ -741,14 +651,13 @@ fn append_entry(inner: &mut Inner, c: &Committed, claims: Sha256Digest) -> Resul
         flags: 0,
     };
     let bytes = entry::serialize_entry(&meta, &c.write_set, &inner.secrets)?;
-    // Everything that can fail comes before the first change to files or tree.
+    // Everything that can fail comes before the first change to files or tree; a failure
+    // of the files after that is fatal.
     let next = next_secret(&inner.secrets, c.txid.seqno, &c.write_set)?;
-    let seqno = inner.files.append(&bytes)?;
-    if seqno != c.txid.seqno {
-        return Err(LedgerError::Corrupt {
-            seqno,
-            reason: format!("ledger and store disagree: store assigned {}", c.txid),
-        });
+    match inner.files.append(&bytes) {
+        Ok(seqno) if seqno == c.txid.seqno => {}
+        Ok(seqno) => return Err(inner.diverged(seqno, c.txid)),
+        Err(e) => return Err(inner.poison(e)),
     }
     let wsd = sha256(&bytes);
     let leaf = consort_crypto::sha256_concat(&[
@@ -837,12 +746,21 @@ fn commit_to_locked(inner: &mut Inner, store: &Store, txid: TxId) -> Result<(), 
     if txid.seqno <= inner.committed.seqno {
         return Ok(());
     }
-    inner.files.commit(txid.seqno)?;
+    if let Err(e) = inner.files.commit(txid.seqno) {
+        return Err(inner.poison(e));
+    }
     store.compact(txid.seqno);
     inner.committed = txid;
     Ok(())
 }
 
+#[path = "journal_replay.rs"]
+mod replay;
+#[path = "journal_replication.rs"]
+mod replication;
+use replay::{replay, Replayed};
+#[path = "journal_service.rs"]
+mod service;
 #[path = "journal_snapshot.rs"]
 mod snapshot_support;
 pub use snapshot_support::{PendingSnapshot, SNAPSHOT_EVIDENCE, TREE_TABLE};
@@ -850,6 +768,10 @@ pub use snapshot_support::{PendingSnapshot, SNAPSHOT_EVIDENCE, TREE_TABLE};
 #[cfg(test)]
 #[path = "journal_test.rs"]
 mod journal_test;
+
+#[cfg(test)]
+#[path = "journal_fault_test.rs"]
+mod journal_fault_test;
 
 #[cfg(test)]
 #[path = "replication_test.rs"]

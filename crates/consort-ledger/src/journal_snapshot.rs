@@ -12,20 +12,14 @@
 //! name this snapshot's hash; and the first signature after `S` must sign a root computed
 //! over the restored frontier.
 
-use std::{
-    fs,
-    io::Write,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 use consort_kv::{snapshot, WriteSet};
 
 use super::*;
+use crate::storage::write_atomic;
 
-/// Snapshot evidence: the hash of a snapshot and the seqno it was taken at.
-pub const SNAPSHOT_EVIDENCE: &str = consort_service::internal::SNAPSHOT_EVIDENCE.name();
-/// The Merkle frontier, carried only inside snapshot files.
-pub const TREE_TABLE: &str = consort_service::internal::TREE.name();
+pub use crate::tables::{SNAPSHOT_EVIDENCE, TREE_TABLE};
 
 pub(super) use crate::verify::{Evidence, PendingEvidence};
 
@@ -53,19 +47,30 @@ pub struct PendingSnapshot {
     pub path: PathBuf,
 }
 
-fn write_atomically(dir: &Path, name: &str, contents: &[u8]) -> Result<PathBuf, LedgerError> {
-    fs::create_dir_all(dir).map_err(LedgerError::io(dir))?;
-    let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let mut f = fs::File::create(&tmp).map_err(LedgerError::io(&tmp))?;
-    f.write_all(contents)
-        .and_then(|_| f.sync_all())
-        .map_err(LedgerError::io(&tmp))?;
-    fs::rename(&tmp, &path).map_err(LedgerError::io(&path))?;
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(LedgerError::io(dir))?;
-    Ok(path)
+/// The Merkle tree a snapshot's frontier gives (checked against the snapshot's root), and
+/// the writes that drop the frontier from the restored state.
+fn restore_tree(
+    decoded: &snapshot::DecodedSnapshot,
+    snapshot_file: &Path,
+) -> Result<(MerkleTree, WriteSet), LedgerError> {
+    let invalid = |reason: &str| LedgerError::Invalid {
+        path: snapshot_file.to_path_buf(),
+        reason: reason.into(),
+    };
+    let mut frontier = Vec::new();
+    let mut drop_tree = WriteSet::default();
+    for (k, v, _) in decoded.snapshot.entries(TREE_TABLE) {
+        let level = u64::from_be_bytes(k[..].try_into().map_err(|_| invalid("bad tree level"))?);
+        let h = Sha256Digest::from_slice(&v).ok_or_else(|| invalid("bad tree node"))?;
+        frontier.push((level as u32, h));
+        drop_tree.remove(TREE_TABLE, k);
+    }
+    let tree = MerkleTree::from_frontier(decoded.txid.seqno + 1, &frontier)
+        .ok_or_else(|| invalid("incomplete Merkle frontier"))?;
+    if tree.root() != Some(decoded.root) {
+        return Err(invalid("Merkle frontier does not give the snapshot's root"));
+    }
+    Ok((tree, drop_tree))
 }
 
 impl Journal {
@@ -114,10 +119,15 @@ impl Journal {
         &self,
         dir: &Path,
     ) -> Result<Option<PendingSnapshot>, LedgerError> {
-        let Some((s, e, bytes)) = self.lock().replicated_snapshot.take() else {
+        let Some((s, e, bytes)) = self.lock_live()?.replicated_snapshot.take() else {
             return Ok(None);
         };
-        let path = write_atomically(dir, &format!("snapshot_{s}_{e}"), &bytes)?;
+        let path = write_atomic(
+            &*self.config.storage,
+            dir,
+            &format!("snapshot_{s}_{e}"),
+            &bytes,
+        )?;
         Ok(Some(PendingSnapshot {
             seqno: s,
             evidence: e,
@@ -144,7 +154,12 @@ impl Journal {
             CommitOutcome::Committed(c) => c.txid.seqno,
             CommitOutcome::ReadOnly { .. } => unreachable!("evidence writes"),
         };
-        let path = write_atomically(dir, &format!("snapshot_{s}_{e}"), &bytes)?;
+        let path = write_atomic(
+            &*self.config.storage,
+            dir,
+            &format!("snapshot_{s}_{e}"),
+            &bytes,
+        )?;
         Ok(PendingSnapshot {
             seqno: s,
             evidence: e,
@@ -155,13 +170,17 @@ impl Journal {
     /// Finish a pending snapshot whose evidence is committed: append the receipt for `E`
     /// and rename it `snapshot_<S>_<E>.committed`. Returns the new path.
     pub fn complete_snapshot(&self, p: &PendingSnapshot) -> Result<PathBuf, LedgerError> {
+        drop(self.lock_live()?);
         let receipt = self.receipt(p.evidence)?;
-        let mut contents = fs::read(&p.path).map_err(LedgerError::io(&p.path))?;
+        let storage = &*self.config.storage;
+        let mut contents = storage.read(&p.path).map_err(LedgerError::io(&p.path))?;
         contents.extend(serde_json::to_vec(&receipt).expect("json"));
         let dir = p.path.parent().unwrap_or(Path::new("."));
         let name = format!("snapshot_{}_{}.committed", p.seqno, p.evidence);
-        let path = write_atomically(dir, &name, &contents)?;
-        fs::remove_file(&p.path).map_err(LedgerError::io(&p.path))?;
+        let path = write_atomic(storage, dir, &name, &contents)?;
+        storage
+            .remove_file(&p.path)
+            .map_err(LedgerError::io(&p.path))?;
         Ok(path)
     }
 
@@ -192,7 +211,10 @@ impl Journal {
             path: snapshot_file.to_path_buf(),
             reason,
         };
-        let bytes = fs::read(snapshot_file).map_err(LedgerError::io(snapshot_file))?;
+        let bytes = config
+            .storage
+            .read(snapshot_file)
+            .map_err(LedgerError::io(snapshot_file))?;
         let len =
             entry::entry_len(&bytes).ok_or_else(|| invalid("truncated snapshot".into()))? as usize;
         if len > bytes.len() {
@@ -215,27 +237,9 @@ impl Journal {
                 "snapshot evidence must come after the snapshot".into(),
             ));
         }
-        let tree_entries = decoded.snapshot.entries(TREE_TABLE);
-        let mut frontier = Vec::new();
-        let mut drop_tree = WriteSet::default();
-        for (k, v, _) in tree_entries {
-            let level = u64::from_be_bytes(
-                k[..]
-                    .try_into()
-                    .map_err(|_| invalid("bad tree level".into()))?,
-            );
-            let h = Sha256Digest::from_slice(&v).ok_or_else(|| invalid("bad tree node".into()))?;
-            frontier.push((level as u32, h));
-            drop_tree.remove(TREE_TABLE, k);
-        }
-        let tree = MerkleTree::from_frontier(s + 1, &frontier)
-            .ok_or_else(|| invalid("incomplete Merkle frontier".into()))?;
-        if tree.root() != Some(decoded.root) {
-            return Err(invalid(
-                "Merkle frontier does not give the snapshot's root".into(),
-            ));
-        }
-        let (mut files, _) = LedgerFiles::open(&config.dir, config.chunk_threshold)?;
+        let (tree, drop_tree) = restore_tree(&decoded, snapshot_file)?;
+        let (mut files, _) =
+            LedgerFiles::open_in(config.storage.clone(), &config.dir, config.chunk_threshold)?;
         // A node restarting after it joined from this snapshot resumes its ledger suffix.
         let resume = !files.chunk_files().is_empty();
         let held = files.last_seqno();
@@ -280,6 +284,7 @@ impl Journal {
             }
             journal.store.set_view(journal.store.view() + 1);
         }
+        journal.check_seams(&journal.lock());
         Ok(journal)
     }
 }

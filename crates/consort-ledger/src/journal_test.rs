@@ -220,10 +220,13 @@ fn conflicting_commit_leaves_ledger_untouched() {
     b.put("records", &b"k"[..], &b"b"[..]);
     svc.journal.commit(a).unwrap();
     let before = svc.journal.last_txid();
-    assert!(matches!(
-        svc.journal.commit(b),
-        Err(LedgerError::Kv(consort_kv::KvError::Conflict { .. }))
-    ));
+    let e = svc.journal.commit(b).unwrap_err();
+    assert!(
+        matches!(e, LedgerError::Kv(consort_kv::KvError::Conflict { .. })),
+        "{e}"
+    );
+    assert!(e.is_retryable() && !e.is_fatal());
+    assert!(svc.journal.fatal_error().is_none());
     assert_eq!(svc.journal.last_txid(), before);
     svc.journal.sign().unwrap();
     verify_dir(d.path()).unwrap();

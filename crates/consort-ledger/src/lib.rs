@@ -7,9 +7,13 @@
 //! - [`journal`]: KV transactions → encrypted entries → files + tree; periodic signature
 //!   transactions; restart with full re-verification; receipts.
 //! - [`receipt`]: CCF-shaped receipts and their verification.
+//! - [`storage`]: the filesystem operations behind a trait: [`storage::DiskStorage`], and
+//!   an in-memory disk with crash and fault injection for simulations (`test-utils`).
+//! - [`check`]: typed reasons an entry's signature, service or evidence record is refused.
 //! - [`verify`]: offline verification of a ledger directory, with no secret.
 //! - [`tables`] / [`identity`]: CCF's well-known tables, service and node identities.
 
+pub mod check;
 pub mod chunk;
 mod error;
 pub mod files;
@@ -17,11 +21,13 @@ pub mod identity;
 pub mod journal;
 pub mod merkle;
 pub mod receipt;
+pub mod storage;
 pub mod tables;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;
 pub mod verify;
 
+pub use check::VerifyError;
 pub use error::LedgerError;
 pub use journal::{Journal, JournalConfig, OpenReport};
 pub use receipt::Receipt;

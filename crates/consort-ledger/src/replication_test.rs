@@ -104,6 +104,8 @@ fn bad_entries_are_refused_and_change_nothing() {
     let forged = rogue.read_entry(11).unwrap();
     let err = b.append_replicated(&forged).unwrap_err();
     assert!(err.to_string().contains("no endorsed certificate"), "{err}");
+    assert!(!err.is_fatal() && !err.is_retryable());
+    assert!(b.fatal_error().is_none());
     assert_eq!((b.last_txid(), b.merkle_root()), before);
     // The genuine entry is still accepted afterwards.
     b.append_replicated(&primary.journal.read_entry(11).unwrap())

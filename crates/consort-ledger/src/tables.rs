@@ -17,3 +17,8 @@ pub const NODES_INFO: &str = consort_service::nodes::INFO.name();
 pub const ENDORSED_CERTIFICATES: &str = consort_service::nodes::ENDORSED_CERTIFICATES.name();
 /// The service record ([`consort_service::service::INFO`]).
 pub const SERVICE_INFO: &str = consort_service::service::INFO.name();
+/// Snapshot evidence ([`consort_service::internal::SNAPSHOT_EVIDENCE`]).
+pub const SNAPSHOT_EVIDENCE: &str = consort_service::internal::SNAPSHOT_EVIDENCE.name();
+/// The Merkle frontier, carried only inside snapshot files
+/// ([`consort_service::internal::TREE`]).
+pub const TREE_TABLE: &str = consort_service::internal::TREE.name();

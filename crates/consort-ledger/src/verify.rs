@@ -19,8 +19,10 @@ use consort_kv::{
 use serde::Serialize;
 
 use crate::{
-    files::scan_dir,
+    check::VerifyError,
+    files::scan_dir_in,
     merkle::MerkleTree,
+    storage::{DiskStorage, Storage},
     tables::{self, NodeStatus, ServiceStatus, SignatureRecord},
     LedgerError,
 };
@@ -154,7 +156,7 @@ impl Auditor {
             return Err(bad("snapshot evidence must come after the snapshot".into()));
         }
         let mut frontier = Vec::new();
-        for (k, v, _) in d.snapshot.entries(crate::journal::TREE_TABLE) {
+        for (k, v, _) in d.snapshot.entries(tables::TREE_TABLE) {
             let level =
                 u64::from_be_bytes(k[..].try_into().map_err(|_| bad("bad tree level".into()))?);
             frontier.push((
@@ -218,6 +220,8 @@ impl Auditor {
     /// Check and absorb the entry expected at `seqno`.
     pub fn add(&mut self, seqno: Version, bytes: &[u8]) -> Result<AuditedEntry, LedgerError> {
         let corrupt = |reason: String| LedgerError::Corrupt { seqno, reason };
+        let rejected = |reason: VerifyError| LedgerError::Verify { seqno, reason };
+        self.check_tree_size();
         if seqno != self.next_seqno {
             return Err(corrupt(format!("expected seqno {}", self.next_seqno)));
         }
@@ -259,12 +263,62 @@ impl Auditor {
         let write_set_digest = sha256(bytes);
         let leaf = leaf_of(&write_set_digest, &public);
         if let Some(p) = &self.pending {
-            p.check(seqno, bytes, &public).map_err(corrupt)?;
+            p.check(seqno, bytes, &public).map_err(rejected)?;
             if p.seqno() == seqno {
                 self.pending = None;
             }
         }
 
+        self.absorb_nodes(seqno, &public)?;
+        let mut signature = None;
+        if let Some(sigs) = public.maps.get(tables::SIGNATURES) {
+            for v in sigs.values() {
+                let v = v
+                    .as_ref()
+                    .ok_or_else(|| corrupt("signature record removed".into()))?;
+                let rec: SignatureRecord = serde_json::from_slice(v)
+                    .map_err(|e| corrupt(format!("bad signature record: {e}")))?;
+                self.check_signature(view.txid, &rec).map_err(rejected)?;
+                self.signatures += 1;
+                self.last_signature = Some(view.txid);
+                signature = Some(rec);
+            }
+        }
+        if let Some(svc) = public.maps.get(tables::SERVICE_INFO) {
+            if let Some(Some(v)) = svc.get(&tables::SINGLETON_KEY[..]) {
+                let s: ServiceOnly = serde_json::from_slice(v)
+                    .map_err(|e| corrupt(format!("bad service record: {e}")))?;
+                self.check_service_transition(s.status).map_err(rejected)?;
+                let cert = Certificate::from_pem(&s.cert)
+                    .map_err(|e| corrupt(format!("service certificate: {e}")))?;
+                if self.expected_service.as_ref().is_some_and(|e| *e != cert) {
+                    return Err(corrupt(
+                        "the ledger's service identity is not the expected service certificate"
+                            .into(),
+                    ));
+                }
+                self.service_cert = Some(cert);
+                self.service_status = Some(s.status);
+            }
+        }
+        self.tree.append(leaf);
+        self.next_seqno += 1;
+        self.check_tree_size();
+        self.last_view = view.txid.view;
+        self.last_txid = Some(view.txid);
+        Ok(AuditedEntry {
+            txid: view.txid,
+            public,
+            write_set_digest,
+            leaf,
+            private_len: view.private.len(),
+            signature,
+        })
+    }
+
+    /// Absorb the node records and endorsed certificates an entry writes.
+    fn absorb_nodes(&mut self, seqno: Version, public: &PublicDomain) -> Result<(), LedgerError> {
+        let corrupt = |reason: String| LedgerError::Corrupt { seqno, reason };
         if let Some(nodes) = public.maps.get(tables::NODES_INFO) {
             for (k, v) in nodes {
                 let id = String::from_utf8(k.to_vec())
@@ -299,52 +353,20 @@ impl Auditor {
                 }
             }
         }
-        let mut signature = None;
-        if let Some(sigs) = public.maps.get(tables::SIGNATURES) {
-            for v in sigs.values() {
-                let v = v
-                    .as_ref()
-                    .ok_or_else(|| corrupt("signature record removed".into()))?;
-                let rec: SignatureRecord = serde_json::from_slice(v)
-                    .map_err(|e| corrupt(format!("bad signature record: {e}")))?;
-                self.check_signature(view.txid, &rec).map_err(corrupt)?;
-                self.signatures += 1;
-                self.last_signature = Some(view.txid);
-                signature = Some(rec);
-            }
-        }
-        if let Some(svc) = public.maps.get(tables::SERVICE_INFO) {
-            if let Some(Some(v)) = svc.get(&tables::SINGLETON_KEY[..]) {
-                let s: ServiceOnly = serde_json::from_slice(v)
-                    .map_err(|e| corrupt(format!("bad service record: {e}")))?;
-                self.check_service_transition(s.status).map_err(corrupt)?;
-                let cert = Certificate::from_pem(&s.cert)
-                    .map_err(|e| corrupt(format!("service certificate: {e}")))?;
-                if self.expected_service.as_ref().is_some_and(|e| *e != cert) {
-                    return Err(corrupt(
-                        "the ledger's service identity is not the expected service certificate"
-                            .into(),
-                    ));
-                }
-                self.service_cert = Some(cert);
-                self.service_status = Some(s.status);
-            }
-        }
-        self.tree.append(leaf);
-        self.next_seqno += 1;
-        self.last_view = view.txid.view;
-        self.last_txid = Some(view.txid);
-        Ok(AuditedEntry {
-            txid: view.txid,
-            public,
-            write_set_digest,
-            leaf,
-            private_len: view.private.len(),
-            signature,
-        })
+        Ok(())
     }
 
-    fn check_signature(&self, txid: TxId, rec: &SignatureRecord) -> Result<(), String> {
+    /// Leaf `i` is transaction `i` (leaf 0 is zeros): the tree holds a leaf for every
+    /// transaction before the next expected one.
+    fn check_tree_size(&self) {
+        assert_eq!(
+            self.tree.len(),
+            self.next_seqno,
+            "auditor: Merkle tree size is not the next seqno (leaf 0 is zeros)"
+        );
+    }
+
+    fn check_signature(&self, txid: TxId, rec: &SignatureRecord) -> Result<(), VerifyError> {
         check_signature_record(
             txid,
             rec,
@@ -355,7 +377,7 @@ impl Auditor {
         )
     }
 
-    fn check_service_transition(&self, to: ServiceStatus) -> Result<(), String> {
+    fn check_service_transition(&self, to: ServiceStatus) -> Result<(), VerifyError> {
         use ServiceStatus::*;
         let ok = match (self.service_status, to) {
             (_, Opening) => true,
@@ -370,10 +392,10 @@ impl Auditor {
         if ok {
             Ok(())
         } else {
-            Err(format!(
-                "invalid service status transition {:?} -> {to:?}",
-                self.service_status
-            ))
+            Err(VerifyError::ServiceTransition {
+                from: self.service_status,
+                to,
+            })
         }
     }
 }
@@ -389,66 +411,43 @@ pub fn check_signature_record(
     node_status: Option<NodeStatus>,
     service_cert: Option<&Certificate>,
     root: &Sha256Digest,
-) -> Result<(), String> {
+) -> Result<(), VerifyError> {
     if rec.seqno != txid.seqno || rec.view != txid.view {
-        return Err(format!(
-            "signature record names {}.{} but sits at {txid}",
-            rec.view, rec.seqno
-        ));
+        return Err(VerifyError::SignaturePosition {
+            view: rec.view,
+            seqno: rec.seqno,
+            at: txid,
+        });
     }
-    let cert = node_cert.ok_or_else(|| {
-        format!(
-            "signed by node {} which has no endorsed certificate",
-            rec.node
-        )
-    })?;
+    let cert = node_cert.ok_or_else(|| VerifyError::NoEndorsedCertificate(rec.node.clone()))?;
     match node_status {
-        None => {
-            return Err(format!(
-                "signed by node {} which is not part of the network",
-                rec.node
-            ))
-        }
-        Some(NodeStatus::Pending) => {
-            return Err(format!(
-                "signed by node {} which is still Pending",
-                rec.node
-            ))
-        }
+        None => return Err(VerifyError::UnknownNode(rec.node.clone())),
+        Some(NodeStatus::Pending) => return Err(VerifyError::PendingNode(rec.node.clone())),
         Some(_) => {}
     }
     let sig_cert =
-        Certificate::from_pem(&rec.cert).map_err(|e| format!("certificate in signature: {e}"))?;
+        Certificate::from_pem(&rec.cert).map_err(VerifyError::BadSignatureCertificate)?;
     if sig_cert.public_key_der() != cert.public_key_der() {
-        return Err(format!(
-            "certificate in signature does not match node {}",
-            rec.node
-        ));
+        return Err(VerifyError::CertificateMismatch(rec.node.clone()));
     }
-    let service = service_cert.ok_or("signature before any service identity was recorded")?;
-    cert.verify_issued_by(service).map_err(|e| {
-        format!(
-            "node {} certificate not endorsed by the service identity: {e}",
-            rec.node
-        )
-    })?;
+    let service = service_cert.ok_or(VerifyError::NoServiceIdentity)?;
+    cert.verify_issued_by(service)
+        .map_err(|source| VerifyError::NotEndorsed {
+            node: rec.node.clone(),
+            source,
+        })?;
     if rec.root != root.to_hex() {
-        return Err(format!(
-            "Merkle root mismatch: computed {root}, signed {} (an earlier transaction was altered)",
-            rec.root
-        ));
+        return Err(VerifyError::RootMismatch {
+            computed: *root,
+            signed: rec.root.clone(),
+        });
     }
     let sig = base64::engine::general_purpose::STANDARD
         .decode(&rec.sig)
-        .map_err(|e| format!("signature is not base64: {e}"))?;
+        .map_err(VerifyError::SignatureNotBase64)?;
     cert.verifying_key()
         .and_then(|k| k.verify_digest_sha256(root, &sig))
-        .map_err(|_| {
-            format!(
-                "signature of node {} over the Merkle root does not verify",
-                rec.node
-            )
-        })
+        .map_err(|_| VerifyError::BadSignature(rec.node.clone()))
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -472,26 +471,21 @@ impl PendingEvidence {
         seqno: Version,
         bytes: &[u8],
         public: &entry::PublicDomain,
-    ) -> Result<(), String> {
+    ) -> Result<(), VerifyError> {
         if seqno != self.evidence_seqno {
             return Ok(());
         }
         if sha256(bytes) != self.write_set_digest {
-            return Err(
-                "snapshot evidence transaction differs from the one its receipt proves".into(),
-            );
+            return Err(VerifyError::EvidenceDiffers);
         }
         let ev = public
             .maps
-            .get(crate::journal::SNAPSHOT_EVIDENCE)
+            .get(tables::SNAPSHOT_EVIDENCE)
             .and_then(|w| w.values().next().cloned().flatten())
-            .ok_or("snapshot evidence transaction carries no evidence")?;
-        let ev: Evidence =
-            serde_json::from_slice(&ev).map_err(|e| format!("bad snapshot evidence: {e}"))?;
+            .ok_or(VerifyError::NoEvidence)?;
+        let ev: Evidence = serde_json::from_slice(&ev).map_err(VerifyError::BadEvidence)?;
         if ev.hash != self.snapshot_hash.to_hex() {
-            return Err(
-                "the snapshot this node started from is not the one the ledger attests".into(),
-            );
+            return Err(VerifyError::WrongSnapshot);
         }
         Ok(())
     }
@@ -517,9 +511,18 @@ pub struct VerifyReport {
 /// Visit every entry of the ledger in `dir` in order, without modifying anything.
 pub fn for_each_entry(
     dir: &Path,
+    f: impl FnMut(Version, &[u8]) -> Result<(), LedgerError>,
+) -> Result<usize, LedgerError> {
+    for_each_entry_in(&DiskStorage, dir, f)
+}
+
+/// [`for_each_entry`] on `storage`.
+pub fn for_each_entry_in(
+    storage: &dyn Storage,
+    dir: &Path,
     mut f: impl FnMut(Version, &[u8]) -> Result<(), LedgerError>,
 ) -> Result<usize, LedgerError> {
-    let chunks = scan_dir(dir)?;
+    let chunks = scan_dir_in(storage, dir)?;
     if chunks.is_empty() {
         return Err(LedgerError::Invalid {
             path: dir.to_path_buf(),
@@ -527,7 +530,7 @@ pub fn for_each_entry(
         });
     }
     for c in &chunks {
-        let bytes = std::fs::read(&c.path).map_err(LedgerError::io(&c.path))?;
+        let bytes = storage.read(&c.path).map_err(LedgerError::io(&c.path))?;
         let offs = &c.layout.offsets;
         for (i, off) in offs.iter().enumerate() {
             let end = offs.get(i + 1).map_or(c.layout.entries_end, |o| *o as u64) as usize;
@@ -559,8 +562,19 @@ pub fn verify_dir(dir: &Path) -> Result<VerifyReport, LedgerError> {
 }
 
 /// [`verify_dir`] with a configured auditor (e.g. [`Auditor::with_service_cert`]).
-pub fn verify_dir_with(dir: &Path, mut auditor: Auditor) -> Result<VerifyReport, LedgerError> {
-    let chunks = for_each_entry(dir, |seqno, bytes| auditor.add(seqno, bytes).map(|_| ()))?;
+pub fn verify_dir_with(dir: &Path, auditor: Auditor) -> Result<VerifyReport, LedgerError> {
+    verify_dir_with_in(&DiskStorage, dir, auditor)
+}
+
+/// [`verify_dir_with`] on `storage`.
+pub fn verify_dir_with_in(
+    storage: &dyn Storage,
+    dir: &Path,
+    mut auditor: Auditor,
+) -> Result<VerifyReport, LedgerError> {
+    let chunks = for_each_entry_in(storage, dir, |seqno, bytes| {
+        auditor.add(seqno, bytes).map(|_| ())
+    })?;
     if let (Some(e), Some(c)) = (&auditor.expected_service, &auditor.service_cert) {
         if e != c {
             return Err(LedgerError::Corrupt {

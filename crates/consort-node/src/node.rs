@@ -17,6 +17,7 @@ use consort_endpoints::{
 use consort_kv::{CommitOutcome, KvError, Tx};
 use consort_ledger::{
     identity::{NodeIdentity, ServiceIdentity},
+    storage::{DiskStorage, Storage},
     Journal, JournalConfig, LedgerError,
 };
 
@@ -51,8 +52,27 @@ pub struct NodeState {
     pub fatal: FatalLatch,
 }
 
-fn journal_config(config: &NodeConfig) -> JournalConfig {
+/// How a node runs: what stops it, and where its ledger lives.
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    /// Tripped by a fatal error (default: the process exits).
+    pub fatal: FatalLatch,
+    /// The ledger's files (default: the real filesystem; tests inject faults here).
+    pub storage: Arc<dyn Storage>,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        Self {
+            fatal: FatalLatch::exit_process(),
+            storage: DiskStorage::shared(),
+        }
+    }
+}
+
+fn journal_config(config: &NodeConfig, storage: &Arc<dyn Storage>) -> JournalConfig {
     let mut jc = JournalConfig::new(config.ledger_dir());
+    jc.storage = storage.clone();
     jc.chunk_threshold = config.ledger_chunk_bytes;
     jc.sig_tx_interval = config.signature_tx_interval.max(1);
     jc.sig_ms_interval = config.signature_ms_interval.max(1);
@@ -60,11 +80,10 @@ fn journal_config(config: &NodeConfig) -> JournalConfig {
     jc
 }
 
-fn has_ledger(config: &NodeConfig) -> bool {
-    std::fs::read_dir(config.ledger_dir())
-        .map(|mut d| {
-            d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("ledger_")))
-        })
+fn has_ledger(config: &NodeConfig, storage: &dyn Storage) -> bool {
+    storage
+        .list_dir(&config.ledger_dir())
+        .map(|names| names.iter().any(|n| n.starts_with("ledger_")))
         .unwrap_or(false)
 }
 
@@ -147,20 +166,21 @@ impl NodeState {
     /// and hooks. A fatal error ends the process. Must run where a tokio runtime is current
     /// (e.g. in `spawn_blocking`).
     pub fn start(config: NodeConfig, apps: Registry) -> Result<Arc<Self>, NodeError> {
-        Self::start_with(config, apps, FatalLatch::exit_process())
+        Self::start_with(config, apps, StartOptions::default())
     }
 
-    /// [`NodeState::start`] with the given fatal-error handling (tests observe it).
+    /// [`NodeState::start`] with the given fatal-error handling and ledger storage.
     pub fn start_with(
         config: NodeConfig,
         apps: Registry,
-        fatal: FatalLatch,
+        opts: StartOptions,
     ) -> Result<Arc<Self>, NodeError> {
+        let StartOptions { fatal, storage } = opts;
         std::fs::create_dir_all(&config.data_dir).map_err(NodeError::io(&config.data_dir))?;
         let files = DataFiles::new(&config.data_dir);
-        let jc = journal_config(&config);
+        let jc = journal_config(&config, &storage);
         let (listener, n2n_addr, source_ip) = n2n_listener(&config)?;
-        let boot = if has_ledger(&config) {
+        let boot = if has_ledger(&config, &*storage) {
             lifecycle::restart::restart(&config, &files, jc)?
         } else if config.join.is_some() {
             lifecycle::join::join(&config, &files, jc, n2n_addr)?

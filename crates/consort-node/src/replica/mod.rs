@@ -66,7 +66,7 @@ impl ReplicaError {
 }
 
 fn ledger_error_is_fatal(e: &LedgerError) -> bool {
-    matches!(e, LedgerError::Io { .. })
+    e.is_fatal()
 }
 
 /// The consensus id of a node: the first 64 bits of its (hex) node id.

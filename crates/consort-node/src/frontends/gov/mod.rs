@@ -404,7 +404,17 @@ fn service_transaction(ctx: &mut Ctx<'_>, _: &GovFrontend) -> Result<Response, A
 }
 
 /// The governance endpoints: (method, path, mode, policies, summary, handler).
-const ENDPOINTS: &[(Method, &str, Mode, &[AuthPolicy], &str, GovHandler)] = &[
+/// (method, path, mode, policies, summary, handler).
+type Route = (
+    Method,
+    &'static str,
+    Mode,
+    &'static [AuthPolicy],
+    &'static str,
+    GovHandler,
+);
+
+const ENDPOINTS: &[Route] = &[
     (
         Method::POST,
         "/gov/members/proposals:create",

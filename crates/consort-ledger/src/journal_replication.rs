@@ -1,0 +1,200 @@
+//! The backup path: entries written by the primary are checked, then appended as they are.
+//!
+//! Checking changes nothing: a refused entry leaves the journal as it was. Once an entry
+//! passed, applying it changes the files, the store and the tree; a failure from then on
+//! (a write or fsync of the files) stops the journal ([`LedgerError::Fatal`]).
+
+use consort_kv::entry::DecodedEntry;
+
+use super::*;
+
+/// An entry that passed every check and may be applied.
+struct Checked {
+    decoded: DecodedEntry,
+    signature: Option<SignatureRecord>,
+    /// The next ledger secret, if the entry is a rekey.
+    next_secret: Option<consort_kv::LedgerSecret>,
+    /// The snapshot (seqno, bytes) the entry's evidence names, reproduced here.
+    snapshot: Option<(Version, Vec<u8>)>,
+}
+
+impl Journal {
+    /// Backup path: append an entry exactly as the primary wrote it. The entry is
+    /// authenticated (GCM tag, with the ledger secret) and decoded, must carry the next
+    /// seqno, and a signature entry must sign the Merkle root of everything before it, by a
+    /// trusted node whose certificate the service identity endorsed. On any failure of
+    /// these checks nothing is applied; a failure to write the files afterwards stops the
+    /// journal ([`LedgerError::Fatal`]). Returns the entry's transaction id.
+    pub fn append_replicated(&self, bytes: &[u8]) -> Result<TxId, LedgerError> {
+        self.apply_replicated(bytes, true)
+    }
+
+    /// [`Journal::append_replicated`], or with `write == false` replaying an entry the
+    /// ledger files already hold.
+    pub(crate) fn apply_replicated(&self, bytes: &[u8], write: bool) -> Result<TxId, LedgerError> {
+        let mut inner = self.lock_live()?;
+        self.check_seams(&inner);
+        let checked = self.check_replicated(&inner, bytes)?;
+        self.apply_checked(&mut inner, bytes, checked, write)
+    }
+
+    /// Every check of a replicated entry, changing nothing.
+    fn check_replicated(&self, inner: &Inner, bytes: &[u8]) -> Result<Checked, LedgerError> {
+        let expected = self.store.version() + 1;
+        let corrupt = |reason: String| LedgerError::Corrupt {
+            seqno: expected,
+            reason,
+        };
+        let decoded =
+            entry::decode_entry(bytes, &inner.secrets).map_err(|e| corrupt(e.to_string()))?;
+        let txid = decoded.txid;
+        if txid.seqno != expected {
+            return Err(corrupt(format!("received seqno {}", txid.seqno)));
+        }
+        if txid.view < inner.views.values().next_back().copied().unwrap_or(0) {
+            return Err(corrupt(format!("view {} goes backwards", txid.view)));
+        }
+        let signature = self.check_replicated_signature(inner, txid, &decoded)?;
+        if let Some(p) = &inner.pending_evidence {
+            p.check(txid.seqno, bytes, &decoded.public)
+                .map_err(|reason| LedgerError::Verify {
+                    seqno: expected,
+                    reason,
+                })?;
+        }
+        let next_secret = next_secret(&inner.secrets, txid.seqno, &decoded.public.maps)?;
+        let snapshot = self.reproduce_snapshot(inner, &decoded);
+        Ok(Checked {
+            decoded,
+            signature,
+            next_secret,
+            snapshot,
+        })
+    }
+
+    /// A signature entry must sign the current root, by a trusted node the service
+    /// endorsed (as the store's tables record them).
+    fn check_replicated_signature(
+        &self,
+        inner: &Inner,
+        txid: TxId,
+        decoded: &DecodedEntry,
+    ) -> Result<Option<SignatureRecord>, LedgerError> {
+        let corrupt = |reason: String| LedgerError::Corrupt {
+            seqno: txid.seqno,
+            reason,
+        };
+        let Some(w) = decoded.public.maps.get(tables::SIGNATURES) else {
+            return Ok(None);
+        };
+        let raw = w
+            .values()
+            .next()
+            .and_then(|v| v.as_ref())
+            .ok_or_else(|| corrupt("empty signature record".into()))?;
+        let rec: SignatureRecord = serde_json::from_slice(raw)
+            .map_err(|e| corrupt(format!("bad signature record: {e}")))?;
+        let snap = self.store.snapshot();
+        let cert = snap
+            .get(tables::ENDORSED_CERTIFICATES, rec.node.as_bytes())
+            .and_then(|p| Certificate::from_pem(std::str::from_utf8(&p).ok()?).ok());
+        let status = snap
+            .get(tables::NODES_INFO, rec.node.as_bytes())
+            .and_then(|v| serde_json::from_slice::<NodeInfo>(&v).ok())
+            .map(|n| n.status);
+        let service = snap
+            .get(tables::SERVICE_INFO, &tables::SINGLETON_KEY)
+            .and_then(|v| serde_json::from_slice::<ServiceInfo>(&v).ok())
+            .and_then(|s| Certificate::from_pem(&s.cert).ok());
+        let root = inner.tree.root().expect("tree has the zero leaf");
+        crate::verify::check_signature_record(
+            txid,
+            &rec,
+            cert.as_ref(),
+            status,
+            service.as_ref(),
+            &root,
+        )
+        .map_err(|reason| LedgerError::Verify {
+            seqno: txid.seqno,
+            reason,
+        })?;
+        Ok(Some(rec))
+    }
+
+    /// The primary snapshotted the state just before an evidence entry: so can we, and
+    /// identical state gives identical bytes.
+    fn reproduce_snapshot(
+        &self,
+        inner: &Inner,
+        decoded: &DecodedEntry,
+    ) -> Option<(Version, Vec<u8>)> {
+        let ev = decoded
+            .public
+            .maps
+            .get(SNAPSHOT_EVIDENCE)
+            .and_then(|w| w.values().next().cloned().flatten())
+            .and_then(|v| serde_json::from_slice::<snapshot_support::Evidence>(&v).ok())?;
+        if ev.version != self.store.version() {
+            return None;
+        }
+        match self.snapshot_bytes_locked(inner) {
+            Ok((s, b)) if sha256(&b).to_hex() == ev.hash => Some((s, b)),
+            Ok(_) => {
+                tracing::warn!("snapshot at {} differs from the primary's", ev.version);
+                None
+            }
+            Err(e) => {
+                tracing::warn!("cannot reproduce snapshot at {}: {e}", ev.version);
+                None
+            }
+        }
+    }
+
+    /// Apply a checked entry: files, store, tree, secrets. A failure here is fatal.
+    fn apply_checked(
+        &self,
+        inner: &mut Inner,
+        bytes: &[u8],
+        c: Checked,
+        write: bool,
+    ) -> Result<TxId, LedgerError> {
+        let txid = c.decoded.txid;
+        let leaf = leaf_of(&sha256(bytes), &c.decoded.public);
+        if write {
+            match inner.files.append(bytes) {
+                Ok(seqno) if seqno == txid.seqno => {}
+                Ok(seqno) => return Err(inner.diverged(seqno, txid)),
+                Err(e) => return Err(inner.poison(e)),
+            }
+        }
+        if let Err(e) = self.store.apply(txid, &c.decoded.write_set) {
+            return Err(inner.poison(e.into()));
+        }
+        inner.tree.append(leaf);
+        note_view(&mut inner.views, txid);
+        if let Some(s) = c.next_secret {
+            inner.secrets.add(txid.seqno + 1, s);
+        }
+        if inner
+            .pending_evidence
+            .as_ref()
+            .is_some_and(|p| p.seqno() == txid.seqno)
+        {
+            inner.pending_evidence = None;
+        }
+        if let Some((s, b)) = c.snapshot {
+            inner.replicated_snapshot = Some((s, txid.seqno, b));
+        }
+        if let Some(rec) = c.signature {
+            inner.signatures.insert(txid.seqno, rec);
+            if write {
+                if let Err(e) = inner.files.after_signature() {
+                    return Err(inner.poison(e));
+                }
+            }
+        }
+        self.check_seams(inner);
+        Ok(txid)
+    }
+}
