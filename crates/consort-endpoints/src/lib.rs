@@ -14,7 +14,7 @@ pub mod api;
 pub mod auth;
 mod context;
 pub mod execute;
-mod openapi;
+pub mod openapi;
 pub mod receipts;
 mod registry;
 #[cfg(any(test, feature = "test-utils"))]

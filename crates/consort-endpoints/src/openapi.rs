@@ -2,10 +2,12 @@
 
 use serde_json::json;
 
-use crate::registry::{Endpoint, Mode};
+use crate::registry::{Mode, Registry};
 
-/// The OpenAPI document of `endpoints` under `prefix`.
-pub(crate) fn document(endpoints: &[Endpoint], prefix: &str, title: &str) -> serde_json::Value {
+/// OpenAPI 3 document of the endpoints of `registry` under `prefix` (`/app`, `/node`,
+/// `/gov`).
+pub fn document(registry: &Registry, prefix: &str, title: &str) -> serde_json::Value {
+    let endpoints = registry.endpoints();
     let mut paths = serde_json::Map::new();
     for e in endpoints.iter().filter(|e| e.path.starts_with(prefix)) {
         let security: Vec<serde_json::Value> = e

@@ -204,11 +204,6 @@ impl Registry {
             ))
         }
     }
-
-    /// OpenAPI 3 document of the endpoints under `prefix` (`/app`, `/node`, `/gov`).
-    pub fn openapi(&self, prefix: &str, title: &str) -> serde_json::Value {
-        crate::openapi::document(&self.endpoints, prefix, title)
-    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use revm::{
 };
 use serde::{Deserialize, Serialize};
 
+pub use crate::chain::Chain;
 use crate::{
     db::{EvmDb, KvDb},
     EvmError,
@@ -24,23 +25,6 @@ use crate::{
 pub const TRANSACTIONS: &str = "eth.transactions";
 /// Receipts by transaction hash (JSON).
 pub const RECEIPTS: &str = "eth.receipts";
-
-/// Chain parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Chain {
-    pub chain_id: u64,
-    /// Gas limit of every (one-transaction) block.
-    pub block_gas_limit: u64,
-}
-
-impl Default for Chain {
-    fn default() -> Self {
-        Self {
-            chain_id: 1337,
-            block_gas_limit: 30_000_000,
-        }
-    }
-}
 
 /// A log, as receipts carry it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

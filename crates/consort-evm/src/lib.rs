@@ -8,6 +8,7 @@
 //!
 //! Blocks: one block per committed transaction; block number = the KV seqno.
 
+pub mod chain;
 pub mod db;
 pub mod exec;
 pub mod rpc;

@@ -5,7 +5,7 @@
 use alloy_primitives::{Address, U256};
 use consort_kv::{Bytes, Tx};
 
-use crate::{db::KvDb, exec::Chain};
+use crate::{chain::Chain, db::KvDb};
 
 /// Ethereum application settings written by governance: `chain_id` → decimal.
 pub const ETH_CONFIG: &str = "public:ccf.gov.eth.config";

@@ -105,7 +105,7 @@ impl Metrics {
     /// Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut s = String::new();
-        let r = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        let r = self.registry.lock().expect("metrics lock poisoned");
         encode(&mut s, &r).expect("encode to String");
         s
     }

@@ -238,16 +238,6 @@ impl NodeState {
             node_to_node_address: n2n_addr,
             fatal,
         });
-        let weak = Arc::downgrade(&state);
-        state.cluster.set_forward_handler(Arc::new(move |req| {
-            let weak = weak.clone();
-            Box::pin(async move {
-                match weak.upgrade() {
-                    Some(s) => crate::http::server::run_forwarded(s, req).await,
-                    None => crate::http::server::unavailable_reply("The node is stopping."),
-                }
-            })
-        }));
         Ok(state)
     }
 

@@ -74,7 +74,7 @@ pub(crate) fn free_port() -> Result<u16> {
     let mut seed = [0u8; 2];
     consort_crypto::random_bytes(&mut seed)?;
     let span = u32::from(hi - lo);
-    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    let mut given = GIVEN.lock().expect("port allocation lock poisoned");
     for i in 0..span {
         let port = lo + ((u32::from(u16::from_le_bytes(seed)) + i * 7919) % span) as u16;
         if given.contains(&port) {

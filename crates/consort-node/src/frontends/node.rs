@@ -206,7 +206,9 @@ pub fn register(r: &mut Registry, n: Arc<NodeFrontend>) {
             ANYONE,
             "OpenAPI document",
             move |_| match n.registry.get() {
-                Some(r) => Ok(Response::json(&r.openapi(prefix, title))),
+                Some(r) => Ok(Response::json(&consort_endpoints::openapi::document(
+                    r, prefix, title,
+                ))),
                 None => Err(ApiError::unavailable(
                     "NodeStarting",
                     "The node is starting.",

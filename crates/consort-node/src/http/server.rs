@@ -43,6 +43,17 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), NodeError> {
+    // Requests forwarded by backups run here through the same pipeline.
+    let weak = Arc::downgrade(&state);
+    state.cluster.set_forward_handler(Arc::new(move |req| {
+        let weak = weak.clone();
+        Box::pin(async move {
+            match weak.upgrade() {
+                Some(s) => run_forwarded(s, req).await,
+                None => unavailable_reply("The node is stopping."),
+            }
+        })
+    }));
     let acceptor = TlsAcceptor::from(tls::server_config(&state.node)?);
     let conns = Arc::new(Semaphore::new(state.config.max_connections));
     let limits = Arc::new(Limits {

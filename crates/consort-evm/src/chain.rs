@@ -1,0 +1,20 @@
+//! The chain's parameters.
+
+use serde::{Deserialize, Serialize};
+
+/// Chain parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chain {
+    pub chain_id: u64,
+    /// Gas limit of every (one-transaction) block.
+    pub block_gas_limit: u64,
+}
+
+impl Default for Chain {
+    fn default() -> Self {
+        Self {
+            chain_id: 1337,
+            block_gas_limit: 30_000_000,
+        }
+    }
+}
