@@ -33,7 +33,11 @@ impl Journal {
     /// ledger files already hold.
     pub(crate) fn apply_replicated(&self, bytes: &[u8], write: bool) -> Result<TxId, LedgerError> {
         let mut inner = self.lock_live()?;
-        self.check_seams(&inner);
+        // Replaying (a restart from a snapshot) the files already hold the entries ahead
+        // of the store; the seams are checked once the replay is done.
+        if write {
+            self.check_seams(&inner);
+        }
         let checked = self.check_replicated(&inner, bytes)?;
         self.apply_checked(&mut inner, bytes, checked, write)
     }
@@ -194,7 +198,15 @@ impl Journal {
                 }
             }
         }
-        self.check_seams(inner);
+        if write {
+            self.check_seams(inner);
+        } else {
+            assert!(
+                inner.files.last_seqno() >= txid.seqno && inner.tree.len() == txid.seqno + 1,
+                "replay: entry {} is not in the files, or the tree is not one leaf per entry",
+                txid.seqno
+            );
+        }
         Ok(txid)
     }
 }
