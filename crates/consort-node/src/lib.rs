@@ -24,6 +24,8 @@ pub mod metrics;
 pub mod n2n;
 pub mod node;
 pub mod replica;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod replica_sim;
 pub mod seal;
 pub mod server;
 pub mod tls;
