@@ -133,7 +133,18 @@ pub fn scan_dir_in(storage: &dyn Storage, dir: &Path) -> Result<Vec<ScannedChunk
             ));
         }
         let bytes = storage.read(&path).map_err(LedgerError::io(&path))?;
-        let lay = chunk::layout(&path, &bytes).map_err(|r| corrupt(name.start, r.to_string()))?;
+        let lay = match chunk::layout(&path, &bytes) {
+            // The last chunk, still named open, with a header that names no valid table: a
+            // completion whose header write tore (it is renamed only once the header is
+            // durable). The chunk is still open: read it as if the header were zero.
+            Err(_) if is_last && name.state() == ChunkState::Open => {
+                let mut zeroed = bytes.clone();
+                zeroed[..8].fill(0);
+                chunk::layout(&path, &zeroed)
+            }
+            r => r,
+        }
+        .map_err(|r| corrupt(name.start, r.to_string()))?;
         let first_missing = name.start + lay.offsets.len() as u64;
         if lay.torn_tail > 0 && (!is_last || name.state() != ChunkState::Open) {
             return Err(corrupt(
@@ -209,7 +220,8 @@ impl LedgerFiles {
                 let f = st
                     .open(&path, OpenMode::Existing)
                     .map_err(LedgerError::io(&path))?;
-                if lay.entries_end < FILE_HEADER_LEN {
+                if lay.entries_end < FILE_HEADER_LEN || !lay.has_table {
+                    // No table: the header says so (it may hold a torn completion's).
                     f.write_at(&[0u8; 8], 0).map_err(LedgerError::io(&path))?;
                 }
                 f.set_len(lay.entries_end.max(FILE_HEADER_LEN))
@@ -483,7 +495,19 @@ impl LedgerFiles {
                 let new_len = c.offsets[keep] as u64;
                 c.offsets.truncate(keep);
                 c.len = new_len;
-                let path = self.dir.join(c.name.file_name());
+                let mut path = self.dir.join(c.name.file_name());
+                if c.name.end.is_some() {
+                    // Named open (durably) before its table goes: after a crash, an open
+                    // chunk with its table is completed again, one with a torn header is
+                    // read as open; a complete name never names a cut file.
+                    c.name.end = None;
+                    let to = self.dir.join(c.name.file_name());
+                    self.storage
+                        .rename(&path, &to)
+                        .map_err(LedgerError::io(&path))?;
+                    sync_dir(&*self.storage, &self.dir)?;
+                    path = to;
+                }
                 let file = self
                     .storage
                     .open(&path, OpenMode::Existing)
@@ -492,13 +516,6 @@ impl LedgerFiles {
                     .and_then(|_| file.write_at(&0u64.to_le_bytes(), 0))
                     .and_then(|_| file.sync_all())
                     .map_err(LedgerError::io(&path))?;
-                if c.name.end.is_some() {
-                    c.name.end = None;
-                    let to = self.dir.join(c.name.file_name());
-                    self.storage
-                        .rename(&path, &to)
-                        .map_err(LedgerError::io(&path))?;
-                }
                 self.open = Some(OpenFile {
                     file,
                     buf: Vec::new(),

@@ -20,7 +20,7 @@ use std::{
     collections::BTreeMap,
     path::PathBuf,
     sync::{Arc, Mutex, MutexGuard},
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use base64::Engine;
@@ -92,7 +92,10 @@ struct Inner {
     /// First seqno of each view present in the ledger.
     views: BTreeMap<Version, View>,
     txs_since_sig: u64,
-    last_sig_at: Option<Instant>,
+    /// When the last signature was due, on the caller's clock (ms; see [`Journal::tick_ms`]).
+    last_sig_at: Option<u64>,
+    /// The first `Instant` given to [`Journal::tick`]: its ms count from zero there.
+    tick_epoch: Option<Instant>,
     committed: TxId,
     /// For a journal started from a snapshot: the evidence still to be checked.
     pending_evidence: Option<snapshot_support::PendingEvidence>,
@@ -121,6 +124,7 @@ impl Inner {
             views,
             txs_since_sig: 0,
             last_sig_at: None,
+            tick_epoch: None,
             committed,
             pending_evidence: None,
             replicated_snapshot: None,
@@ -376,20 +380,28 @@ impl Journal {
         }
     }
 
-    /// Append a signature transaction now if any transaction is unsigned and the time
-    /// interval has passed since the last signature. `now` comes from the caller's clock.
+    /// [`Journal::tick_ms`] on the wall clock: ms since the first `Instant` this journal
+    /// was ticked with.
     pub fn tick(&self, now: Instant) -> Result<Option<TxId>, LedgerError> {
+        let epoch = *self.lock().tick_epoch.get_or_insert(now);
+        self.tick_ms(now.saturating_duration_since(epoch).as_millis() as u64)
+    }
+
+    /// Append a signature transaction now if any transaction is unsigned and the time
+    /// interval has passed since the last signature. `now_ms` comes from the caller's
+    /// monotonic clock, in ms (a simulation passes simulated time).
+    pub fn tick_ms(&self, now_ms: u64) -> Result<Option<TxId>, LedgerError> {
         let mut inner = self.lock_live()?;
         let due = match inner.last_sig_at {
             None => {
-                inner.last_sig_at = Some(now);
+                inner.last_sig_at = Some(now_ms);
                 false
             }
-            Some(t) => now.duration_since(t) >= Duration::from_millis(self.config.sig_ms_interval),
+            Some(t) => now_ms.saturating_sub(t) >= self.config.sig_ms_interval,
         };
         if due && inner.txs_since_sig > 0 {
             let id = self.sign_locked(&mut inner)?;
-            inner.last_sig_at = Some(now);
+            inner.last_sig_at = Some(now_ms);
             return Ok(Some(id));
         }
         Ok(None)

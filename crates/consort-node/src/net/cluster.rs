@@ -279,7 +279,7 @@ impl Cluster {
             loop {
                 iv.tick().await;
                 let now = me.started.elapsed().as_millis() as u64;
-                let out = me.with_replica(|r| r.tick(now, Instant::now()));
+                let out = me.with_replica(|r| r.tick(now));
                 me.dispatch(out);
                 if last_refresh.elapsed() >= Duration::from_millis(100) {
                     last_refresh = Instant::now();

@@ -20,6 +20,7 @@ use consort_consensus::{
 use consort_kv::{CommitOutcome, Tx, TxId};
 use consort_ledger::{
     journal::PendingSnapshot,
+    storage::{write_atomic, Storage},
     tables::{self, NodeStatus},
     Journal, LedgerError,
 };
@@ -34,39 +35,26 @@ pub enum ReplicaError {
     Ledger(#[from] LedgerError),
     #[error("consensus and ledger disagree: {0}")]
     Diverged(String),
-    #[error("cannot persist the vote to {path}: {source}")]
-    Vote {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("the persisted vote in {path} is malformed: {source}")]
-    VoteFormat {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
+    /// The vote could not be read, or written (then it may or may not be durable).
+    #[error("cannot persist the vote: {0}")]
+    Vote(String),
     #[error("the node is stopping after a fatal error")]
     Stopped,
 }
 
 impl ReplicaError {
-    /// Whether the node's state may no longer match its files (it must stop): a failed
-    /// write or fsync after a change, divergence between engine and journal, an
-    /// unpersisted vote. A refused entry or a conflict is not fatal.
+    /// Whether the node must stop (its process would exit) and restart from its storage:
+    /// the journal is stopped ([`LedgerError::Fatal`]), or a vote write failed, so what is
+    /// durable is unknown and voting on could vote twice in a view.
     pub fn is_fatal(&self) -> bool {
         match self {
-            ReplicaError::NotPrimary(_) | ReplicaError::Stopped => false,
-            ReplicaError::Ledger(e) => ledger_error_is_fatal(e),
-            ReplicaError::Diverged(_)
-            | ReplicaError::Vote { .. }
-            | ReplicaError::VoteFormat { .. } => true,
+            ReplicaError::Ledger(e) => e.is_fatal(),
+            ReplicaError::Vote(_) => true,
+            ReplicaError::NotPrimary(_) | ReplicaError::Diverged(_) | ReplicaError::Stopped => {
+                false
+            }
         }
     }
-}
-
-fn ledger_error_is_fatal(e: &LedgerError) -> bool {
-    e.is_fatal()
 }
 
 /// The consensus id of a node: the first 64 bits of its (hex) node id.
@@ -77,7 +65,8 @@ pub fn raft_id(node_id: &str) -> NodeId {
 /// How a replica persists its vote and snapshots, and its consensus timing.
 #[derive(Debug, Clone, Default)]
 pub struct ReplicaOptions {
-    /// Where `(view, voted_for)` is kept, written atomically before any message that
+    /// Where `(view, voted_for)` is kept (through the journal's `Storage`), written
+    /// atomically before any message that
     /// depends on it leaves. `None`: in memory only (tests).
     pub vote_file: Option<PathBuf>,
     /// Primary: write a snapshot after this many committed transactions (0: never) into
@@ -107,38 +96,31 @@ pub struct Replica {
     members_seen: Option<((u64, Seqno), Vec<NodeId>)>,
 }
 
-/// Read a persisted vote (missing file: none yet).
-pub fn read_vote(path: &Path) -> Result<(View, Option<NodeId>), ReplicaError> {
-    match std::fs::read(path) {
-        Ok(b) => serde_json::from_slice(&b).map_err(|source| ReplicaError::VoteFormat {
-            path: path.to_path_buf(),
-            source,
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((0, None)),
-        Err(source) => Err(ReplicaError::Vote {
-            path: path.to_path_buf(),
-            source,
-        }),
+/// Read a persisted vote from `storage` (missing file: none yet).
+pub fn read_vote(
+    storage: &dyn Storage,
+    path: &Path,
+) -> Result<(View, Option<NodeId>), ReplicaError> {
+    if !storage.exists(path) {
+        return Ok((0, None));
     }
+    let b = storage
+        .read(path)
+        .map_err(|e| ReplicaError::Vote(format!("{}: {e}", path.display())))?;
+    serde_json::from_slice(&b).map_err(|e| ReplicaError::Vote(format!("{}: {e}", path.display())))
 }
 
-fn write_vote(path: &Path, vote: (View, Option<NodeId>)) -> Result<(), ReplicaError> {
-    use std::io::Write;
-    let err = |source: std::io::Error| ReplicaError::Vote {
-        path: path.to_path_buf(),
-        source,
-    };
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(err)?;
-    f.write_all(&serde_json::to_vec(&vote).expect("json"))
-        .and_then(|_| f.sync_all())
-        .map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)?;
-    if let Some(d) = path.parent() {
-        std::fs::File::open(d)
-            .and_then(|d| d.sync_all())
-            .map_err(err)?;
-    }
+/// Write the vote atomically (temporary file, fsync, rename, directory fsync).
+fn write_vote(
+    storage: &dyn Storage,
+    path: &Path,
+    vote: (View, Option<NodeId>),
+) -> Result<(), ReplicaError> {
+    let err = || ReplicaError::Vote(format!("{}: not a file path", path.display()));
+    let dir = path.parent().ok_or_else(err)?;
+    let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(err)?;
+    let bytes = serde_json::to_vec(&vote).expect("json");
+    write_atomic(storage, dir, name, &bytes).map_err(|e| ReplicaError::Vote(e.to_string()))?;
     Ok(())
 }
 
@@ -179,7 +161,7 @@ impl Replica {
         now: u64,
     ) -> Result<Self, ReplicaError> {
         let vote = match &opts.vote_file {
-            Some(p) => read_vote(p)?,
+            Some(p) => read_vote(&*journal.config().storage, p)?,
             None => (0, None),
         };
         Self::build(journal, members, vote, opts, seed, now)
@@ -299,15 +281,17 @@ impl Replica {
         self.propose_new()
     }
 
-    /// Time passes; the primary also signs on its journal's timer and snapshots.
-    pub fn tick(
-        &mut self,
-        now: u64,
-        wall: std::time::Instant,
-    ) -> Result<Vec<(NodeId, Message)>, ReplicaError> {
+    /// The error that stopped this replica's journal, if any: the node must restart.
+    pub fn fatal_error(&self) -> Option<LedgerError> {
+        self.journal.fatal_error()
+    }
+
+    /// Time passes: `now` is the caller's clock in ms (monotonic). The primary also signs
+    /// on its journal's timer and snapshots.
+    pub fn tick(&mut self, now: u64) -> Result<Vec<(NodeId, Message)>, ReplicaError> {
         self.now = now;
         let mut out = Vec::new();
-        if self.is_primary() && self.journal.tick(wall)?.is_some() {
+        if self.is_primary() && self.journal.tick_ms(now)?.is_some() {
             out.extend(self.propose_new()?);
         }
         if self.is_primary() {
@@ -363,9 +347,11 @@ impl Replica {
     }
 
     fn on_truncate(&mut self, after: Seqno) {
+        let storage = self.journal.config().storage.clone();
         self.pending_snapshots.retain(|p| {
             if p.evidence > after {
-                let _ = std::fs::remove_file(&p.path);
+                // Best effort: a leftover uncommitted snapshot is never used.
+                let _ = storage.remove_file(&p.path);
                 false
             } else {
                 true
@@ -448,7 +434,7 @@ impl Replica {
                 }
                 Action::PersistVote { view, voted_for } => {
                     if let Some(p) = &self.opts.vote_file {
-                        write_vote(p, (view, voted_for))?;
+                        write_vote(&*self.journal.config().storage, p, (view, voted_for))?;
                     }
                     self.vote = (view, voted_for);
                 }
@@ -498,3 +484,6 @@ pub(crate) mod test_support {
         v
     }
 }
+
+#[cfg(any(test, feature = "test-utils"))]
+pub mod sim;

@@ -2,11 +2,12 @@
 //! three, replicates, loses its primary, elects another and carries on; committed ledgers
 //! are byte-identical and verify.
 
-use std::{collections::VecDeque, path::Path, sync::Arc, time::Instant};
+use std::{collections::VecDeque, path::Path, sync::Arc};
 
 use consort_kv::{Bytes, Store};
 use consort_ledger::{
-    identity::NodeIdentity, tables::NodeInfo, testing::TestService, Journal, JournalConfig,
+    identity::NodeIdentity, storage::sim::SimStorage, tables::NodeInfo, testing::TestService,
+    Journal, JournalConfig,
 };
 
 use super::*;
@@ -50,7 +51,7 @@ impl Cluster {
                     continue;
                 }
                 let id = self.replicas[i].id();
-                let out = self.replicas[i].tick(self.now, Instant::now()).unwrap();
+                let out = self.replicas[i].tick(self.now).unwrap();
                 self.send(id, out);
             }
         }
@@ -228,4 +229,68 @@ fn grow_replicate_fail_over_and_agree() {
 
 fn svc_journal(svc: TestService) -> Journal {
     svc.journal
+}
+
+/// A one-node service on a simulated disk, with its vote file next to the ledger.
+fn sim_single(disk: &SimStorage) -> (Replica, NodeId) {
+    let svc = TestService::create(Path::new("/n0/ledger"), |c| {
+        replicated(c);
+        c.storage = disk.shared();
+    })
+    .unwrap();
+    let id = raft_id(&svc.node.node_id);
+    let opts = ReplicaOptions {
+        vote_file: Some("/n0/vote".into()),
+        election_timeout_ms: Some((50, 100)),
+        ..Default::default()
+    };
+    let r = Replica::with_options(Arc::new(svc.journal), vec![id], opts, 1, 0).unwrap();
+    (r, id)
+}
+
+#[test]
+fn vote_is_written_through_the_journal_storage_and_survives_a_crash() {
+    let disk = SimStorage::new(7);
+    let (mut r, id) = sim_single(&disk);
+    for t in 1..50 {
+        r.tick(t * 10).unwrap();
+    }
+    assert!(r.is_primary());
+    let vote = read_vote(&disk, Path::new("/n0/vote")).unwrap();
+    assert_eq!(vote, r.vote);
+    assert_eq!(vote.1, Some(id));
+    assert!(vote.0 >= 1);
+    disk.crash();
+    assert_eq!(read_vote(&disk, Path::new("/n0/vote")).unwrap(), vote);
+}
+
+#[test]
+fn a_failed_vote_write_is_fatal_and_a_conflict_is_not() {
+    let disk = SimStorage::new(8);
+    let (mut r, _) = sim_single(&disk);
+    disk.fail_next_fsync();
+    let err = (1..50)
+        .find_map(|t| r.tick(t * 10).err())
+        .expect("the election persists a vote");
+    assert!(matches!(err, ReplicaError::Vote(_)), "{err}");
+    assert!(err.is_fatal());
+    assert!(!ReplicaError::NotPrimary(None).is_fatal());
+    assert!(r.fatal_error().is_none(), "the journal itself still runs");
+}
+
+#[test]
+fn a_stopped_journal_makes_the_replica_error_fatal() {
+    let disk = SimStorage::new(9);
+    let (mut r, _) = sim_single(&disk);
+    for t in 1..50 {
+        r.tick(t * 10).unwrap();
+    }
+    assert!(r.is_primary());
+    disk.fail_next_fsync();
+    let err = r.sign().unwrap_err();
+    assert!(err.is_fatal(), "{err}");
+    assert!(r.fatal_error().is_some());
+    let mut tx = r.journal.begin();
+    tx.put("public:records", Bytes::from("k"), Bytes::from("v"));
+    assert!(r.submit(tx).unwrap_err().is_fatal());
 }
