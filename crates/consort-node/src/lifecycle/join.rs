@@ -20,7 +20,11 @@ use super::{
     snapshots::JOINED_FROM,
     Boot, NodeConfig,
 };
-use crate::{join_protocol::JoinResponse, replica::raft_id, NodeError};
+use crate::{
+    join_protocol::{JoinResponse, NetworkInfo},
+    replica::raft_id,
+    NodeError,
+};
 
 async fn post_join(
     client: &ClientConfig,
@@ -35,6 +39,94 @@ async fn get_snapshot(client: &ClientConfig) -> Result<Option<(u16, Bytes)>, Cli
     let mut c = client.connect().await?;
     let r = c.get("/node/snapshot").await?;
     Ok((r.status == 200).then_some((r.status, r.body)))
+}
+
+/// Ask to join until the service trusts this node; its answer then.
+fn ask_until_trusted(
+    rt: &tokio::runtime::Handle,
+    client: &ClientConfig,
+    body: &serde_json::Value,
+    target: SocketAddr,
+) -> Result<NetworkInfo, NodeError> {
+    let mut attempts = 0u64;
+    let info = loop {
+        attempts += 1;
+        match rt.block_on(post_join(client, body)) {
+            Ok((200, b)) => {
+                let r: JoinResponse = serde_json::from_slice(&b)
+                    .map_err(|e| NodeError::Join(format!("bad join response: {e}")))?;
+                match r.network_info {
+                    Some(info) if r.node_status == NodeStatus::Trusted => break info,
+                    _ => {
+                        if attempts % 20 == 1 {
+                            tracing::info!(
+                                "node {} is {:?}; waiting to be trusted",
+                                r.node_id,
+                                r.node_status
+                            );
+                        }
+                    }
+                }
+            }
+            Ok((status, b)) if (400..500).contains(&status) => {
+                return Err(NodeError::Join(format!(
+                    "{} refused: {status} {}",
+                    target,
+                    String::from_utf8_lossy(&b)
+                )))
+            }
+            Ok((status, _)) => tracing::debug!("join: {status}; retrying"),
+            Err(e) => tracing::debug!("join: {e}; retrying"),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+
+    Ok(info)
+}
+
+/// What a joiner keeps: its endorsed certificate, the service key, the raw ledger secrets
+/// (to seal) and the same as `LedgerSecrets`.
+type Checked = (
+    Certificate,
+    SigningKey,
+    Vec<(u64, Zeroizing<[u8; 32]>)>,
+    LedgerSecrets,
+);
+
+/// Everything a trusted joiner received, checked against the service certificate it was
+/// given and its own key before any of it is kept.
+fn check_network_info(
+    info: &NetworkInfo,
+    service_cert: &Certificate,
+    key: &SigningKey,
+) -> Result<Checked, NodeError> {
+    let bad = |m: &str| NodeError::Join(m.to_string());
+    let got_service = Certificate::from_pem(&info.service_certificate)?;
+    if &got_service != service_cert {
+        return Err(bad("the service answered with a different identity"));
+    }
+    let endorsed = Certificate::from_pem(&info.endorsed_certificate)?;
+    if endorsed.public_key_der() != key.public_key_der() {
+        return Err(bad("the endorsed certificate is not for this node's key"));
+    }
+    endorsed.verify_issued_by(service_cert)?;
+    let service_key =
+        Zeroizing::new(hex::decode(&info.service_key).map_err(|_| bad("malformed service key"))?);
+    let service_key = SigningKey::from_pkcs8_der(&service_key)?;
+    if service_key.public_key_der() != service_cert.public_key_der() {
+        return Err(bad(
+            "the service key does not match the service certificate",
+        ));
+    }
+    let mut ledger_secrets = Vec::new();
+    let mut ls = LedgerSecrets::default();
+    for (from, raw) in &info.ledger_secrets {
+        let mut b = Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(raw, &mut b[..]).map_err(|_| bad("malformed ledger secret"))?;
+        ls.add(*from, LedgerSecret::from_raw(*b)?);
+        ledger_secrets.push((*from, b));
+    }
+    Ok((endorsed, service_key, ledger_secrets, ls))
 }
 
 /// The joining node's side: ask, wait until trusted, check what was received, keep it
@@ -62,66 +154,9 @@ pub(crate) fn join(
         "join_token": j.token,
     });
     let rt = tokio::runtime::Handle::current();
-    let mut attempts = 0u64;
-    let info = loop {
-        attempts += 1;
-        match rt.block_on(post_join(&client, &body)) {
-            Ok((200, b)) => {
-                let r: JoinResponse = serde_json::from_slice(&b)
-                    .map_err(|e| NodeError::Join(format!("bad join response: {e}")))?;
-                match r.network_info {
-                    Some(info) if r.node_status == NodeStatus::Trusted => break info,
-                    _ => {
-                        if attempts % 20 == 1 {
-                            tracing::info!(
-                                "node {} is {:?}; waiting to be trusted",
-                                r.node_id,
-                                r.node_status
-                            );
-                        }
-                    }
-                }
-            }
-            Ok((status, b)) if (400..500).contains(&status) => {
-                return Err(NodeError::Join(format!(
-                    "{} refused: {status} {}",
-                    j.target_rpc_address,
-                    String::from_utf8_lossy(&b)
-                )))
-            }
-            Ok((status, _)) => tracing::debug!("join: {status}; retrying"),
-            Err(e) => tracing::debug!("join: {e}; retrying"),
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-
-    // Check everything before keeping any of it.
-    let bad = |m: &str| NodeError::Join(m.to_string());
-    let got_service = Certificate::from_pem(&info.service_certificate)?;
-    if got_service != service_cert {
-        return Err(bad("the service answered with a different identity"));
-    }
-    let endorsed = Certificate::from_pem(&info.endorsed_certificate)?;
-    if endorsed.public_key_der() != key.public_key_der() {
-        return Err(bad("the endorsed certificate is not for this node's key"));
-    }
-    endorsed.verify_issued_by(&service_cert)?;
-    let service_key =
-        Zeroizing::new(hex::decode(&info.service_key).map_err(|_| bad("malformed service key"))?);
-    let service_key = SigningKey::from_pkcs8_der(&service_key)?;
-    if service_key.public_key_der() != service_cert.public_key_der() {
-        return Err(bad(
-            "the service key does not match the service certificate",
-        ));
-    }
-    let mut ledger_secrets = Vec::new();
-    let mut ls = LedgerSecrets::default();
-    for (from, raw) in &info.ledger_secrets {
-        let mut b = Zeroizing::new([0u8; 32]);
-        hex::decode_to_slice(raw, &mut b[..]).map_err(|_| bad("malformed ledger secret"))?;
-        ls.add(*from, LedgerSecret::from_raw(*b)?);
-        ledger_secrets.push((*from, b));
-    }
+    let info = ask_until_trusted(&rt, &client, &body, j.target_rpc_address)?;
+    let (endorsed, service_key, ledger_secrets, ls) =
+        check_network_info(&info, &service_cert, &key)?;
     let secrets = NetworkSecrets {
         service_key,
         ledger_secrets,
