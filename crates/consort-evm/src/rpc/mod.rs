@@ -201,6 +201,50 @@ fn latest_state(v: Option<&Value>, committed: u64, known: u64) -> Result<(), Rpc
     }
 }
 
+/// `eth_call`, or `eth_estimateGas`: the least gas limit that succeeds.
+fn call_or_estimate(
+    tx: &mut Tx,
+    block: &BlockCtx<'_>,
+    chain: &Chain,
+    method: &str,
+    params: &Value,
+) -> Result<Value, RpcError> {
+    let req = call_request(&params.get(0).cloned().unwrap_or(Value::Null))?;
+    let r = exec::call(tx, block, &req).map_err(evm_error)?;
+    if let Some(why) = r.halted {
+        return Err((-32000, why, None));
+    }
+    if !r.success {
+        return Err((3, "execution reverted".into(), Some(json!(r.output))));
+    }
+    if method == "eth_call" {
+        return Ok(json!(r.output));
+    }
+    // The least gas limit that succeeds: refunds and the 63/64 rule can make it
+    // more than the gas used; binary search between the two.
+    let cap = req.gas.unwrap_or(chain.block_gas_limit);
+    let ok = |tx: &mut Tx, gas: u64| {
+        let q = CallRequest {
+            gas: Some(gas),
+            ..req.clone()
+        };
+        exec::call(tx, block, &q).is_ok_and(|r| r.success)
+    };
+    if ok(tx, r.gas_used) {
+        return Ok(quantity(r.gas_used));
+    }
+    let (mut lo, mut hi) = (r.gas_used, cap);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if ok(tx, mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Ok(quantity(hi))
+}
+
 /// One JSON-RPC method call.
 fn dispatch(ctx: &mut Ctx<'_>, eth: &Eth, method: &str, params: &Value) -> Result<Value, RpcError> {
     let committed = ctx.ledger.committed().seqno;
@@ -247,40 +291,7 @@ fn dispatch(ctx: &mut Ctx<'_>, eth: &Eth, method: &str, params: &Value) -> Resul
         }
         "eth_call" | "eth_estimateGas" => {
             latest_state(params.get(1), committed, known)?;
-            let req = call_request(&params.get(0).cloned().unwrap_or(Value::Null))?;
-            let r = exec::call(tx, &block, &req).map_err(evm_error)?;
-            if let Some(why) = r.halted {
-                return Err((-32000, why, None));
-            }
-            if !r.success {
-                return Err((3, "execution reverted".into(), Some(json!(r.output))));
-            }
-            if method == "eth_call" {
-                return Ok(json!(r.output));
-            }
-            // The least gas limit that succeeds: refunds and the 63/64 rule can make it
-            // more than the gas used; binary search between the two.
-            let cap = req.gas.unwrap_or(chain.block_gas_limit);
-            let ok = |tx: &mut Tx, gas: u64| {
-                let q = CallRequest {
-                    gas: Some(gas),
-                    ..req.clone()
-                };
-                exec::call(tx, &block, &q).is_ok_and(|r| r.success)
-            };
-            if ok(tx, r.gas_used) {
-                return Ok(quantity(r.gas_used));
-            }
-            let (mut lo, mut hi) = (r.gas_used, cap);
-            while hi - lo > 1 {
-                let mid = lo + (hi - lo) / 2;
-                if ok(tx, mid) {
-                    hi = mid;
-                } else {
-                    lo = mid;
-                }
-            }
-            Ok(quantity(hi))
+            call_or_estimate(tx, &block, &chain, method, params)
         }
         "eth_sendRawTransaction" => {
             let raw: ABytes = param(params, 0)?;
