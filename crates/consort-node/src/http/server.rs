@@ -279,6 +279,19 @@ fn to_forwarded(r: Result<Response, ApiError>) -> ForwardedResponse {
     }
 }
 
+/// The caller's identity (through a fresh transaction), then the handler: what a
+/// worker thread does with a request.
+fn authenticate_and_execute(
+    state: &NodeState,
+    endpoint: &consort_endpoints::Endpoint,
+    mut request: Request,
+) -> Result<Response, ApiError> {
+    let mut tx = state.journal.begin();
+    request.caller = auth::authenticate(&mut tx, &endpoint.auth, &mut request, auth::now())?;
+    drop(tx);
+    execute(state, endpoint, &request)
+}
+
 /// Run a request forwarded by a backup, as if its caller had sent it here.
 pub(crate) async fn run_forwarded(state: Arc<NodeState>, f: ForwardedRequest) -> ForwardedResponse {
     let r = async {
@@ -332,12 +345,7 @@ pub(crate) async fn run_forwarded(state: Arc<NodeState>, f: ForwardedRequest) ->
         let timeout = Duration::from_millis(state.config.request_timeout_ms);
         let state = state.clone();
         let run = tokio::task::spawn_blocking(move || {
-            let mut request = request;
-            let mut tx = state.journal.begin();
-            request.caller =
-                auth::authenticate(&mut tx, &endpoint.auth, &mut request, auth::now())?;
-            drop(tx);
-            execute(&*state, &endpoint, &request)
+            authenticate_and_execute(&state, &endpoint, request)
         });
         match tokio::time::timeout(timeout, run).await {
             Ok(Ok(r)) => r,
@@ -436,12 +444,7 @@ async fn handle_inner(
         let state = state.clone();
         let res = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let mut request = request;
-            let mut tx = state.journal.begin();
-            request.caller =
-                auth::authenticate(&mut tx, &endpoint.auth, &mut request, auth::now())?;
-            drop(tx);
-            execute(&*state, &endpoint, &request)
+            authenticate_and_execute(&state, &endpoint, request)
         })
         .await;
         res.unwrap_or_else(|e| {
