@@ -310,9 +310,6 @@ impl Host for NodeState {
     }
 
     fn submit(&self, mut tx: Tx) -> Result<CommitOutcome, SubmitError> {
-        if self.fatal.is_tripped() {
-            return Err(SubmitError::Fatal("the node is stopping".into()));
-        }
         check_membership_change(self, &mut tx).map_err(SubmitError::Refused)?;
         match self.cluster.submit(tx) {
             Ok(o) => Ok(o),
@@ -320,6 +317,7 @@ impl Host for NodeState {
                 Err(SubmitError::Conflict)
             }
             Err(ReplicaError::NotPrimary(_)) => Err(SubmitError::NotPrimary),
+            Err(e @ ReplicaError::Stopped) => Err(SubmitError::Fatal(e.to_string())),
             Err(e) if e.is_fatal() => {
                 self.fatal.trip(&e);
                 Err(SubmitError::Fatal(e.to_string()))

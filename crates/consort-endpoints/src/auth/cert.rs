@@ -7,14 +7,11 @@ use consort_service::identities::{MEMBERS_CERTS, USERS_CERTS};
 use super::AuthPolicy;
 use crate::api::{ApiError, Caller};
 
-/// Whether the certificate registered as `id` in `table` is `pem`.
-fn registered(
-    tx: &mut Tx,
-    table: &consort_kv::typed::Map<String, String, consort_kv::typed::Str, consort_kv::typed::Str>,
-    id: &String,
-    pem: &str,
-) -> bool {
-    table.get(tx, id).ok().flatten().is_some_and(|p| p == pem)
+/// Whether the certificate registered as `id` in `table` is `pem` (compared as stored
+/// bytes: this runs on every request).
+fn registered(tx: &mut Tx, table: &'static str, id: &str, pem: &str) -> bool {
+    tx.get(table, id.as_bytes())
+        .is_some_and(|p| p.as_ref() == pem.as_bytes())
 }
 
 /// The caller whose TLS client certificate is `cert`, under `policies`.
@@ -31,8 +28,8 @@ pub fn caller(
     }
     let id = cert.fingerprint().to_hex();
     let pem = cert.pem();
-    let is_user = registered(tx, &USERS_CERTS, &id, pem);
-    let is_member = registered(tx, &MEMBERS_CERTS, &id, pem);
+    let is_user = registered(tx, USERS_CERTS.name(), &id, pem);
+    let is_member = registered(tx, MEMBERS_CERTS.name(), &id, pem);
     if policies.contains(&AuthPolicy::UserCert) && is_user {
         return Ok(Caller::User { id });
     }

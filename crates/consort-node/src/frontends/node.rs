@@ -71,16 +71,15 @@ fn network(ctx: &mut Ctx<'_>, n: &NodeFrontend) -> Result<Response, ApiError> {
     let info = service::INFO
         .get(ctx.tx)
         .map_err(|e| ApiError::internal(format!("service record: {e}")))?;
-    let info = serde_json::to_value(info).unwrap_or_default();
-    let status = n.consensus.status();
+    let info = info.as_ref();
     Ok(Response::json(&json!({
-        "service_status": info.get("status"),
-        "service_certificate": info.get("cert"),
-        "current_view": status.view,
+        "service_status": info.map(|i| i.status),
+        "service_certificate": info.map(|i| &i.cert),
+        "current_view": n.consensus.status().view,
         "primary_id": n.consensus.primary_node_id(),
-        "recovery_count": info.get("recovery_count").cloned().unwrap_or(json!(0)),
-        "service_data": info.get("service_data"),
-        "current_service_create_txid": info.get("current_service_create_txid"),
+        "recovery_count": info.map_or(0, |i| i.recovery_count),
+        "service_data": info.map(|i| &i.service_data),
+        "current_service_create_txid": info.and_then(|i| i.current_service_create_txid.as_ref()),
     })))
 }
 

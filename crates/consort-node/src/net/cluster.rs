@@ -118,7 +118,7 @@ pub fn recorded_addresses(journal: &consort_ledger::Journal) -> HashMap<NodeId, 
 }
 
 /// This node's view of consensus, as `/node/consensus` reports it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ConsensusStatus {
     pub role: String,
     pub view: u64,
@@ -127,7 +127,7 @@ pub struct ConsensusStatus {
     pub members: usize,
 }
 
-/// Consensus as the node frontend sees it (read without the replica lock).
+/// Consensus as the node frontend sees it.
 pub trait ConsensusView: Send + Sync {
     fn status(&self) -> ConsensusStatus;
     /// The node id (hex) of the primary this node knows of.
@@ -136,7 +136,13 @@ pub trait ConsensusView: Send + Sync {
 
 impl ConsensusView for Cluster {
     fn status(&self) -> ConsensusStatus {
-        lock(&self.status, "consensus status").clone()
+        self.with(|r| ConsensusStatus {
+            role: format!("{:?}", r.raft.role()),
+            view: r.raft.view(),
+            commit_seqno: r.commit_seqno(),
+            last_seqno: r.raft.last_seqno(),
+            members: r.raft.members().len(),
+        })
     }
     fn primary_node_id(&self) -> Option<String> {
         let p = self.primary()?;
@@ -173,7 +179,6 @@ pub struct Cluster {
     /// write asks whether this node is the primary).
     leader: AtomicU64,
     is_leader: AtomicBool,
-    status: Mutex<ConsensusStatus>,
     journal: Arc<consort_ledger::Journal>,
     fatal: FatalLatch,
 }
@@ -217,7 +222,6 @@ impl Cluster {
             source_ip,
             leader: AtomicU64::new(0),
             is_leader: AtomicBool::new(false),
-            status: Mutex::new(ConsensusStatus::default()),
             journal,
             fatal,
         });
@@ -453,13 +457,6 @@ impl Cluster {
         let leader = r.raft.leader().map_or(0, |l| l.wrapping_add(1));
         self.leader.store(leader, Ordering::SeqCst);
         self.is_leader.store(r.is_primary(), Ordering::SeqCst);
-        *lock(&self.status, "consensus status") = ConsensusStatus {
-            role: format!("{:?}", r.raft.role()),
-            view: r.raft.view(),
-            commit_seqno: r.commit_seqno(),
-            last_seqno: r.raft.last_seqno(),
-            members: r.raft.members().len(),
-        };
     }
 
     /// Whether this node was the primary after its last consensus step.

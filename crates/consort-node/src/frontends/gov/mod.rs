@@ -113,9 +113,7 @@ fn signed_member(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = consort_endpoints::auth::now();
     let member = id.clone();
     proposals::check_replay(
         ctx.tx,
