@@ -21,6 +21,8 @@ pub enum CryptoError {
     NotEndorsed(String),
     #[error("invalid PEM: {0}")]
     Pem(String),
+    #[error("invalid recovery share: {0}")]
+    InvalidShare(String),
     #[error("key derivation failed")]
     Kdf,
 }

@@ -8,6 +8,7 @@
 //! - [`kdf`]: HKDF and HMAC, used to derive commit evidence from the ledger secret.
 //! - [`keys`]: ECDSA P-384 key pairs; signing of pre-hashed SHA-256 digests as CCF does
 //!   for Merkle roots.
+//! - [`rsa`]: RSA-OAEP-SHA-256 for members' recovery shares; [`sharing`]: Shamir k-of-n.
 //! - [`cert`]: X.509 certificates for service and node identities, endorsement checks.
 
 pub mod aead;
@@ -17,6 +18,7 @@ mod hash;
 pub mod kdf;
 pub mod keys;
 pub mod rsa;
+pub mod sharing;
 
 pub use error::CryptoError;
 pub use hash::{sha256, sha256_concat, Sha256Digest};
