@@ -129,10 +129,19 @@ mod tests {
         let c = public.encrypt_oaep_sha256(b"share bytes").unwrap();
         assert_eq!(c.len(), 256);
         let private = RsaPrivateKey::from_pem(&k).unwrap();
-        assert_eq!(&private.decrypt_oaep_sha256(&c).unwrap()[..], b"share bytes");
+        assert_eq!(
+            &private.decrypt_oaep_sha256(&c).unwrap()[..],
+            b"share bytes"
+        );
         let (k2, _) = generate_rsa_2048_pem().unwrap();
-        assert!(RsaPrivateKey::from_pem(&k2).unwrap().decrypt_oaep_sha256(&c).is_err());
-        assert!(RsaPublicKey::from_pem(&k).is_err(), "a private key is not a public key");
+        assert!(RsaPrivateKey::from_pem(&k2)
+            .unwrap()
+            .decrypt_oaep_sha256(&c)
+            .is_err());
+        assert!(
+            RsaPublicKey::from_pem(&k).is_err(),
+            "a private key is not a public key"
+        );
         assert!(RsaPublicKey::from_pem("junk").is_err());
     }
 

@@ -25,10 +25,14 @@ impl Share {
     /// Parse a serialized share: at least one y-value and a non-zero x.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
         if bytes.len() < 2 {
-            return Err(CryptoError::InvalidShare("a share is at least 2 bytes".into()));
+            return Err(CryptoError::InvalidShare(
+                "a share is at least 2 bytes".into(),
+            ));
         }
         if bytes[0] == 0 {
-            return Err(CryptoError::InvalidShare("a share's x-coordinate is never 0".into()));
+            return Err(CryptoError::InvalidShare(
+                "a share's x-coordinate is never 0".into(),
+            ));
         }
         Ok(Self(Zeroizing::new(bytes.to_vec())))
     }
@@ -118,7 +122,9 @@ pub fn combine(shares: &[Share]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     let len = first.y().len();
     for (i, s) in shares.iter().enumerate() {
         if s.y().len() != len {
-            return Err(CryptoError::InvalidShare("shares of different lengths".into()));
+            return Err(CryptoError::InvalidShare(
+                "shares of different lengths".into(),
+            ));
         }
         if shares[..i].iter().any(|o| o.x() == s.x()) {
             return Err(CryptoError::InvalidShare(format!(

@@ -20,7 +20,10 @@ fn refuses_bad_parameters_and_shares() {
     assert!(Share::from_bytes(&[1]).is_err());
     let s = split(&[7u8; 32], 2, 3).unwrap();
     assert!(combine(&[]).is_err());
-    assert!(combine(&[s[0].clone(), s[0].clone()]).is_err(), "duplicate x");
+    assert!(
+        combine(&[s[0].clone(), s[0].clone()]).is_err(),
+        "duplicate x"
+    );
     let short = Share::from_bytes(&s[1].as_bytes()[..10]).unwrap();
     assert!(combine(&[s[0].clone(), short]).is_err());
 }

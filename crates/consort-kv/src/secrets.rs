@@ -98,6 +98,34 @@ impl LedgerSecret {
         LedgerSecret::from_raw(raw)
     }
 
+    /// Encrypt `plain` under a key derived from this secret, bound to `label` (which must
+    /// differ per use): `iv ‖ tag ‖ ciphertext`. For what a service keeps under its ledger
+    /// secret outside entries (e.g. members' submitted recovery shares).
+    pub fn seal(&self, label: &[u8], plain: &[u8]) -> Result<Vec<u8>, KvError> {
+        let mut iv = [0u8; 12];
+        consort_crypto::random_bytes(&mut iv)?;
+        let mut body = plain.to_vec();
+        let tag = self.wrap_key()?.seal_in_place(&iv, label, &mut body)?;
+        let mut out = iv.to_vec();
+        out.extend_from_slice(&tag);
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    /// Open what [`LedgerSecret::seal`] made with the same `label`.
+    pub fn open(&self, label: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, KvError> {
+        if sealed.len() < 28 {
+            return Err(KvError::Malformed("sealed data is too short".into()));
+        }
+        let iv: [u8; 12] = sealed[..12].try_into().expect("12");
+        let tag: [u8; 16] = sealed[12..28].try_into().expect("16");
+        let mut body = Zeroizing::new(sealed[28..].to_vec());
+        self.wrap_key()?
+            .open_in_place(&iv, label, &mut body, &tag)
+            .map_err(|_| KvError::Malformed("sealed data does not authenticate".into()))?;
+        Ok(body)
+    }
+
     /// CCF-style commit evidence `ce:<view>.<seqno>:<hex>`. Only the holder of the ledger
     /// secret can produce it; services reveal it only for committed transactions.
     pub fn commit_evidence(&self, txid: TxId) -> String {
@@ -175,6 +203,16 @@ impl LedgerSecrets {
 
     pub fn is_empty(&self) -> bool {
         self.by_version.is_empty()
+    }
+
+    /// The newest secret, with the version it is used from.
+    pub fn latest(&self) -> Option<(Version, &Arc<LedgerSecret>)> {
+        self.by_version.iter().next_back().map(|(v, s)| (*v, s))
+    }
+
+    /// The secret used before the newest one, with the version it is used from.
+    pub fn previous(&self) -> Option<(Version, &Arc<LedgerSecret>)> {
+        self.by_version.iter().rev().nth(1).map(|(v, s)| (*v, s))
     }
 }
 

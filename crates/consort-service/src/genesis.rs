@@ -30,6 +30,7 @@ pub fn record_service(
             recovery_count: 0,
             service_data: serde_json::Value::Null,
             current_service_create_txid: Some(create_txid.to_string()),
+            previous_service_identity_version: None,
         },
     );
     nodes::INFO.put(tx, &node_id.to_string(), info);
@@ -80,6 +81,7 @@ pub fn add_member(
         &MemberInfo {
             status: "Accepted".into(),
             member_data: data.clone(),
+            recovery_role: None,
         },
     );
     id

@@ -22,6 +22,10 @@ pub struct MemberInfo {
     pub status: String,
     #[serde(default)]
     pub member_data: serde_json::Value,
+    /// CCF's `recovery_role` (`Participant`, `NonParticipant`); absent: a participant if
+    /// the member has an encryption key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_role: Option<String>,
 }
 
 /// A user's record.

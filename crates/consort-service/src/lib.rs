@@ -16,6 +16,8 @@
 //! - [`jwt`]: trusted JWT issuers and their signing keys.
 //! - [`gov`]: the constitution, proposals, node code ids, signed-request history.
 //! - [`internal`]: signatures, ledger-secret rotation, snapshot evidence, the Merkle frontier.
+//! - [`recovery`]: recovery shares, the previous-secrets chain, submitted shares, the
+//!   previous service identity.
 //! - [`genesis`]: the writes that create a service and register identities.
 //!
 //! Applications declare their own tables in their crates; governance names no app.
@@ -27,6 +29,7 @@ pub mod identities;
 pub mod internal;
 pub mod jwt;
 pub mod nodes;
+pub mod recovery;
 pub mod service;
 
 pub use consort_kv::typed::SINGLETON_KEY;

@@ -29,4 +29,7 @@ pub struct ServiceInfo {
     pub service_data: serde_json::Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_service_create_txid: Option<String>,
+    /// A recovered service: where the previous service's record was last written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_service_identity_version: Option<u64>,
 }
