@@ -69,19 +69,108 @@ impl LedgerView for Journal {
 pub enum EffectError {
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// The request is wrong for the service's state or inputs (a 4xx): `code` is CCF's
+    /// error code.
+    #[error("{message}")]
+    Refused {
+        code: &'static str,
+        message: String,
+        status: u16,
+    },
     #[error("{0}")]
     Unsupported(&'static str),
+    #[error("{0}")]
+    Internal(String),
 }
 
-/// What governance may ask of the node, in the transaction that applies a proposal.
+impl EffectError {
+    /// A refusal with HTTP status 400 and `code`.
+    pub fn refused(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Refused {
+            code,
+            message: message.into(),
+            status: 400,
+        }
+    }
+
+    /// A refusal with HTTP status 403 and `code`.
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Refused {
+            code,
+            message: message.into(),
+            status: 403,
+        }
+    }
+}
+
+/// A recovery share accepted: how many are in, and how many are needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShareProgress {
+    pub submitted: usize,
+    pub threshold: usize,
+    /// The threshold was reached in this transaction: the private ledger is being
+    /// recovered.
+    pub recovery_initiated: bool,
+}
+
+/// What governance may ask of the node, in the transaction that applies a proposal (or
+/// takes a member's acknowledgement or recovery share).
 pub trait GovEffects: Send + Sync {
-    /// Rotate the ledger secret in `tx` (CCF's `trigger_ledger_rekey`).
+    /// Rotate the ledger secret in `tx` (CCF's `trigger_ledger_rekey`), with recovery
+    /// shares for the new secret.
     fn rekey_ledger(&self, tx: &mut Tx) -> Result<(), EffectError>;
+    /// Issue fresh recovery shares: always when `forced` (CCF's
+    /// `trigger_recovery_shares_refresh`), otherwise only if the recovery members or the
+    /// threshold changed. Nothing happens unless the service is open.
+    fn refresh_recovery_shares(&self, tx: &mut Tx, forced: bool) -> Result<(), EffectError>;
+    /// CCF's `transition_service_to_open`: open a new service, or move a recovering one to
+    /// `WaitingForRecoveryShares` (PEM identities, checked against the service's).
+    fn open_service(
+        &self,
+        tx: &mut Tx,
+        previous_identity: Option<&str>,
+        next_identity: Option<&str>,
+    ) -> Result<(), EffectError>;
+    /// Take `member`'s decrypted recovery share; at the threshold, start recovering the
+    /// private ledger.
+    fn submit_recovery_share(
+        &self,
+        tx: &mut Tx,
+        member: &str,
+        share: &[u8],
+    ) -> Result<ShareProgress, EffectError>;
 }
 
+/// A bare journal (tests and tools): rekeys and opens a new service; has no recovery.
 impl GovEffects for Journal {
     fn rekey_ledger(&self, tx: &mut Tx) -> Result<(), EffectError> {
-        Ok(self.rekey(tx)?)
+        self.rekey(tx)?;
+        Ok(())
+    }
+    fn refresh_recovery_shares(&self, _: &mut Tx, _: bool) -> Result<(), EffectError> {
+        Ok(())
+    }
+    fn open_service(
+        &self,
+        tx: &mut Tx,
+        _: Option<&str>,
+        _: Option<&str>,
+    ) -> Result<(), EffectError> {
+        consort_service::genesis::set_service_status(
+            tx,
+            consort_service::service::ServiceStatus::Open,
+        )
+        .map_err(|e| EffectError::Internal(e.to_string()))
+    }
+    fn submit_recovery_share(
+        &self,
+        _: &mut Tx,
+        _: &str,
+        _: &[u8],
+    ) -> Result<ShareProgress, EffectError> {
+        Err(EffectError::Unsupported(
+            "this host does not recover services",
+        ))
     }
 }
 

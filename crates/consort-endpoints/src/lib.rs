@@ -6,7 +6,7 @@
 //!
 //! A handler gets a narrow [`Ctx`]: its transaction, the request with the caller's
 //! identity, and small capability traits — a [`LedgerView`] (historical entries,
-//! receipts), [`GovEffects`] (ledger rekey) and the [`NodeView`] (this node's identity).
+//! receipts), [`GovEffects`] (ledger rekey, recovery shares, opening the service) and the [`NodeView`] (this node's identity).
 //! It never sees the journal, the cluster or the service key (after CCF's
 //! `gov_effects_interface.h`).
 
@@ -22,7 +22,7 @@ pub mod testing;
 
 pub use api::{ApiError, Caller, Request, Response};
 pub use auth::AuthPolicy;
-pub use context::{Ctx, EffectError, GovEffects, LedgerView, NodeView};
+pub use context::{Ctx, EffectError, GovEffects, LedgerView, NodeView, ShareProgress};
 pub use registry::{
     Endpoint, GenesisHook, GovernanceHook, Handler, HookError, Mode, Registry, TXID_HEADER,
 };

@@ -17,7 +17,7 @@ use thiserror::Error;
 const PRELUDE: &str = r#"
 let __state = {};
 let __writes = [];
-const REKEY_MARKER = "::rekey";
+const NODE_MARKER = "::node";
 function __map(name) {
   if (typeof name !== "string" || !name.startsWith("public:ccf.gov.")) {
     throw new Error(`governance may only use public:ccf.gov.* tables, not ${String(name)}`);
@@ -43,16 +43,66 @@ globalThis.ccf = {
     return id;
   },
 };
+// Requests to the node, made in the same transaction once `apply` returns.
 globalThis.ccf.node = {
-  // The node rotates the ledger secret in the same transaction.
-  triggerLedgerRekey: () => { __writes.push([REKEY_MARKER, "", null]); },
+  // Rotate the ledger secret (and issue recovery shares for the new one).
+  triggerLedgerRekey: () => { __writes.push([NODE_MARKER, "rekey", null]); },
+  // Issue fresh recovery shares under a fresh wrapping key.
+  triggerRecoverySharesRefresh: () => { __writes.push([NODE_MARKER, "refresh_recovery_shares", null]); },
+  // Open the service (a recovering one waits for recovery shares first): the identities
+  // are PEM certificates, the previous one required when the service is recovering.
+  transitionServiceToOpen: (previous, next) => {
+    const pem = (v, what) => {
+      if (v === undefined || v === null) return null;
+      if (typeof v !== "string") throw new Error(`${what} must be a PEM string`);
+      return v;
+    };
+    __writes.push([NODE_MARKER, "open_service", JSON.stringify({
+      previous: pem(previous, "previous_service_identity"),
+      next: pem(next, "next_service_identity"),
+    })]);
+  },
 };
 globalThis.__begin = (s) => { __state = s; __writes = []; return null; };
 globalThis.__end = () => __writes;
 "#;
 
-/// The pseudo-table `ccf.node.triggerLedgerRekey()` records in `apply`'s changes.
-pub(crate) const REKEY_MARKER: &str = "::rekey";
+/// The pseudo-table `ccf.node.*` requests are recorded in among `apply`'s changes (key:
+/// the request, value: its arguments as JSON).
+pub(crate) const NODE_MARKER: &str = "::node";
+
+/// What an accepted proposal asks of the node, in the transaction that applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeRequest {
+    /// `ccf.node.triggerLedgerRekey()`.
+    RekeyLedger,
+    /// `ccf.node.triggerRecoverySharesRefresh()`.
+    RefreshRecoveryShares,
+    /// `ccf.node.transitionServiceToOpen(previous, next)`: PEM identities.
+    OpenService {
+        previous_identity: Option<String>,
+        next_identity: Option<String>,
+    },
+}
+
+impl NodeRequest {
+    /// The request a `NODE_MARKER` change records.
+    pub(crate) fn parse(key: &str, value: Option<&str>) -> Option<Self> {
+        match key {
+            "rekey" => Some(Self::RekeyLedger),
+            "refresh_recovery_shares" => Some(Self::RefreshRecoveryShares),
+            "open_service" => {
+                let v: serde_json::Value = serde_json::from_str(value?).ok()?;
+                let pem = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+                Some(Self::OpenService {
+                    previous_identity: pem("previous"),
+                    next_identity: pem("next"),
+                })
+            }
+            _ => None,
+        }
+    }
+}
 
 /// A change `apply` made: (table, key, new value or `None` for a deletion).
 pub type KvChange = (String, String, Option<String>);

@@ -78,6 +78,22 @@ function setNodeStatus(args, from, to) {
   ccf.kv["public:ccf.gov.nodes.info"].set(id, JSON.stringify(info));
 }
 
+function serviceStatus() {
+  const info = jsonOf("public:ccf.gov.service.info", SINGLETON);
+  return info === undefined ? undefined : info.status;
+}
+
+// Members with an encryption key (recovery members), and those of them that are active.
+function recoveryMembers() {
+  return ccf.kv["public:ccf.gov.members.encryption_public_keys"].keys().filter((id) => {
+    const info = jsonOf("public:ccf.gov.members.info", id);
+    return info !== undefined && info.recovery_role !== "NonParticipant";
+  });
+}
+function activeRecoveryMembers() {
+  return recoveryMembers().filter((id) => jsonOf("public:ccf.gov.members.info", id).status === "Active");
+}
+
 const APPLY = {
   set_member(args) {
     const cert = need(args, "cert", "string");
@@ -96,6 +112,15 @@ const APPLY = {
   remove_member(args) {
     const id = need(args, "member_id", "string");
     if (!ccf.kv["public:ccf.gov.members.certs"].has(id)) throw new Error(`no member ${id}`);
+    if (activeRecoveryMembers().includes(id)) {
+      // Its share must not count any more: a new ledger secret, with fresh shares.
+      const cfg = jsonOf("public:ccf.gov.service.config", SINGLETON) || {};
+      const left = activeRecoveryMembers().length - 1;
+      if (serviceStatus() === "Open" && cfg.recovery_threshold !== undefined && left < cfg.recovery_threshold) {
+        throw new Error(`Number of active recovery members (${left}) would be less than recovery threshold (${cfg.recovery_threshold})`);
+      }
+      ccf.node.triggerLedgerRekey();
+    }
     ccf.kv["public:ccf.gov.members.certs"].delete(id);
     ccf.kv["public:ccf.gov.members.info"].delete(id);
     ccf.kv["public:ccf.gov.members.encryption_public_keys"].delete(id);
@@ -144,8 +169,16 @@ const APPLY = {
   transition_service_to_open(args) {
     const info = jsonOf("public:ccf.gov.service.info", SINGLETON);
     if (info === undefined) throw new Error("no service record");
-    info.status = "Open";
-    ccf.kv["public:ccf.gov.service.info"].set(SINGLETON, JSON.stringify(info));
+    for (const k of ["previous_service_identity", "next_service_identity"]) {
+      if (args[k] !== undefined && typeof args[k] !== "string") {
+        throw new Error(`argument ${k} must be a string`);
+      }
+    }
+    if (info.status === "Recovering" &&
+        (args.previous_service_identity === undefined || args.next_service_identity === undefined)) {
+      throw new Error("Opening a recovering network requires both, the previous and the next service identity");
+    }
+    ccf.node.transitionServiceToOpen(args.previous_service_identity, args.next_service_identity);
   },
   set_constitution(args) {
     const c = need(args, "constitution", "string");
@@ -175,10 +208,24 @@ const APPLY = {
   },
   set_recovery_threshold(args) {
     const t = need(args, "recovery_threshold", "number");
-    if (!Number.isInteger(t) || t < 1) throw new Error("recovery_threshold must be a positive integer");
+    if (!Number.isInteger(t) || t < 1 || t > 254) {
+      throw new Error("recovery_threshold must be an integer from 1 to 254");
+    }
+    const status = serviceStatus();
+    if (status === "WaitingForRecoveryShares") {
+      throw new Error("Cannot set recovery threshold if service is WaitingForRecoveryShares");
+    }
+    // Open: the shares must be issuable at once; before that, members may still activate.
+    const n = status === "Open" ? activeRecoveryMembers().length : recoveryMembers().length;
+    if (t > n) {
+      throw new Error(`Cannot set recovery threshold to ${t}: there are only ${n} ${status === "Open" ? "active " : ""}recovery members`);
+    }
     const cfg = jsonOf("public:ccf.gov.service.config", SINGLETON) || {};
     cfg.recovery_threshold = t;
     ccf.kv["public:ccf.gov.service.config"].set(SINGLETON, JSON.stringify(cfg));
+  },
+  trigger_recovery_shares_refresh(args) {
+    ccf.node.triggerRecoverySharesRefresh();
   },
   trigger_ledger_rekey(args) {
     ccf.node.triggerLedgerRekey();

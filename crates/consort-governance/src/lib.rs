@@ -8,7 +8,7 @@ pub mod proposals;
 pub mod tables;
 
 pub use constitution::{
-    with_app_actions, Engine, KvChange, Limits, ProposalState, ScriptError, Validation, Vote,
-    DEFAULT_CONSTITUTION,
+    with_app_actions, Engine, KvChange, Limits, NodeRequest, ProposalState, ScriptError,
+    Validation, Vote, DEFAULT_CONSTITUTION,
 };
 pub use proposals::{FinalState, GovError, ProposalInfo};

@@ -63,11 +63,11 @@ pub struct ProposalInfo {
     pub vote_failures: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
-    /// Set when this resolution applied a proposal that asked the node to rotate the
-    /// ledger secret (`ccf.node.triggerLedgerRekey()`); the node does it in the same
-    /// transaction. Not stored.
+    /// What this resolution's applied proposal asked of the node (`ccf.node.*`: rotate
+    /// the ledger secret, refresh recovery shares, open the service); the node does it in
+    /// the same transaction. Not stored.
     #[serde(skip)]
-    pub rekey_requested: bool,
+    pub node_requests: Vec<crate::constitution::NodeRequest>,
 }
 
 impl ProposalInfo {
@@ -213,8 +213,9 @@ pub struct SignedRequest<'a> {
     pub digest: &'a str,
     /// Its signed creation time (seconds since the epoch).
     pub created_at: i64,
-    /// The whole COSE Sign1 envelope, base64.
-    pub envelope_b64: &'a str,
+    /// The whole COSE Sign1 envelope, base64, kept in `public:ccf.gov.history`; `None`
+    /// for a request whose payload is secret (a recovery share), which is not kept.
+    pub envelope_b64: Option<&'a str>,
 }
 
 /// Refuse an envelope seen before (or too old to be checked); remember this one, keep it
@@ -249,12 +250,14 @@ pub fn check_replay(tx: &mut Tx, req: SignedRequest<'_>, now: i64) -> Result<(),
         Bytes::from(req.digest.to_string()),
         req.created_at.to_string().into_bytes(),
     );
-    put_json(
-        tx,
-        HISTORY,
-        req.member,
-        &json!({"created_at": req.created_at, "cose_sign1": req.envelope_b64}),
-    );
+    if let Some(envelope) = req.envelope_b64 {
+        put_json(
+            tx,
+            HISTORY,
+            req.member,
+            &json!({"created_at": req.created_at, "cose_sign1": envelope}),
+        );
+    }
     Ok(())
 }
 
@@ -302,7 +305,7 @@ pub fn create_with(
         final_votes: BTreeMap::new(),
         vote_failures: BTreeMap::new(),
         failure: None,
-        rekey_requested: false,
+        node_requests: Vec::new(),
     };
     resolve(tx, &e, id, info, proposal, app_tables)
 }
@@ -421,8 +424,12 @@ fn resolve(
         match e.apply(proposal, id, gov_state(tx, app_tables)) {
             Ok(changes) => {
                 for (table, key, value) in changes {
-                    if table == crate::constitution::REKEY_MARKER {
-                        info.rekey_requested = true;
+                    if table == crate::constitution::NODE_MARKER {
+                        let r = crate::constitution::NodeRequest::parse(&key, value.as_deref())
+                            .ok_or_else(|| {
+                                GovError::Corrupt(format!("unknown node request {key}"))
+                            })?;
+                        info.node_requests.push(r);
                         continue;
                     }
                     if !writable(&table, app_tables) {

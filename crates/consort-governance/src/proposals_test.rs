@@ -1,6 +1,7 @@
 use consort_kv::Store;
 
 use super::*;
+use crate::NodeRequest;
 
 const YES: &str = "export function vote(p, proposer) { return true; }";
 const NO: &str = "export function vote(p, proposer) { return false; }";
@@ -218,7 +219,7 @@ fn replays_are_refused() {
         member: "m0",
         digest,
         created_at,
-        envelope_b64: "ZW52",
+        envelope_b64: Some("ZW52"),
     };
     let now = 1_000_000;
     check_replay(&mut tx, req("abc", now), now).unwrap();
@@ -257,4 +258,69 @@ fn a_ballot_cannot_tamper_with_the_constitution_or_other_ballots() {
         i.ballots.clear();
         put_json(&mut tx, PROPOSALS_INFO, "p", &i);
     }
+}
+
+/// Accept proposal `p` (ballots by m0 and m1 of three).
+fn accept(tx: &mut Tx, id: &str, p: &str) -> ProposalInfo {
+    create(tx, "m0", p, id).unwrap();
+    submit_ballot(tx, id, "m0", YES).unwrap();
+    submit_ballot(tx, id, "m1", YES).unwrap()
+}
+
+#[test]
+fn recovery_actions_validate_and_ask_the_node() {
+    let s = store_with(&[("m0", true), ("m1", true), ("m2", false)]);
+    let mut tx = s.begin();
+    for m in ["m0", "m2"] {
+        tx.put(MEMBERS_ENC_KEYS, Bytes::from(m), b"rsa pem".to_vec());
+    }
+    put_json(
+        &mut tx,
+        SERVICE_INFO,
+        "\0\0\0\0\0\0\0\0",
+        &json!({"cert": "c", "status": "Open"}),
+    );
+    // Open: the threshold counts active recovery members only (m0).
+    let t2 = r#"{"actions":[{"name":"set_recovery_threshold","args":{"recovery_threshold":2}}]}"#;
+    let info = accept(&mut tx, "t2", t2);
+    assert_eq!(info.state, FinalState::Failed);
+    assert!(info
+        .failure
+        .unwrap()
+        .contains("only 1 active recovery members"));
+    let t1 = r#"{"actions":[{"name":"set_recovery_threshold","args":{"recovery_threshold":1}}]}"#;
+    assert_eq!(accept(&mut tx, "t1", t1).state, FinalState::Accepted);
+    let t0 = r#"{"actions":[{"name":"set_recovery_threshold","args":{"recovery_threshold":0}}]}"#;
+    assert_eq!(accept(&mut tx, "t0", t0).state, FinalState::Failed);
+    let refresh = r#"{"actions":[{"name":"trigger_recovery_shares_refresh"}]}"#;
+    let info = accept(&mut tx, "r", refresh);
+    assert_eq!(info.node_requests, vec![NodeRequest::RefreshRecoveryShares]);
+    // Removing an active recovery member rotates the ledger secret (its share must not
+    // count any more); below the threshold it is refused.
+    let rm = r#"{"actions":[{"name":"remove_member","args":{"member_id":"m0"}}]}"#;
+    let info = accept(&mut tx, "rm", rm);
+    assert_eq!(
+        info.state,
+        FinalState::Failed,
+        "m0 is the only recovery member, threshold 1"
+    );
+    // Recovering: both identities are required, and passed to the node.
+    put_json(
+        &mut tx,
+        SERVICE_INFO,
+        "\0\0\0\0\0\0\0\0",
+        &json!({"cert": "c", "status": "Recovering"}),
+    );
+    let open = r#"{"actions":[{"name":"transition_service_to_open","args":{"next_service_identity":"n"}}]}"#;
+    let info = accept(&mut tx, "o1", open);
+    assert!(info.failure.unwrap().contains("requires both"));
+    let open = r#"{"actions":[{"name":"transition_service_to_open","args":{"previous_service_identity":"p","next_service_identity":"n"}}]}"#;
+    let info = accept(&mut tx, "o2", open);
+    assert_eq!(
+        info.node_requests,
+        vec![NodeRequest::OpenService {
+            previous_identity: Some("p".into()),
+            next_identity: Some("n".into())
+        }]
+    );
 }

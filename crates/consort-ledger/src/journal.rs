@@ -556,16 +556,40 @@ impl Journal {
     /// [`REKEY_TABLE`]; every node holding the ledger learns it when the transaction is
     /// appended and uses it from the next one. (Reads the table, so that two concurrent
     /// rekeys conflict rather than both wrap under the same secret.)
-    pub fn rekey(&self, tx: &mut Tx) -> Result<(), LedgerError> {
+    pub fn rekey(&self, tx: &mut Tx) -> Result<Rekey, LedgerError> {
         let _ = tx.get(REKEY_TABLE, &tables::SINGLETON_KEY);
         let next = consort_kv::LedgerSecret::generate()?;
-        let wrapped = self.lock().secrets.for_version(Version::MAX)?.wrap(&next)?;
+        let (previous_from, previous) = self.latest_secret()?;
+        let wrapped = previous.wrap(&next)?;
         tx.put(
             REKEY_TABLE,
             Bytes::from_static(&tables::SINGLETON_KEY),
             wrapped,
         );
-        Ok(())
+        Ok(Rekey {
+            next,
+            previous,
+            previous_from,
+        })
+    }
+
+    /// The newest ledger secret, with the seqno it is used from (what encrypts the next
+    /// transaction's private domain).
+    pub fn latest_secret(&self) -> Result<(Version, Arc<consort_kv::LedgerSecret>), LedgerError> {
+        let inner = self.lock();
+        let (v, s) = inner
+            .secrets
+            .latest()
+            .ok_or(consort_kv::KvError::NoSecret(Version::MAX))?;
+        Ok((v, s.clone()))
+    }
+
+    /// The ledger secret used at seqno `version`.
+    pub fn secret_for(
+        &self,
+        version: Version,
+    ) -> Result<Arc<consort_kv::LedgerSecret>, LedgerError> {
+        Ok(self.lock().secrets.for_version(version)?.clone())
     }
 
     /// Every ledger secret this journal holds, with the seqno it starts at.
@@ -740,6 +764,16 @@ fn note_view(views: &mut BTreeMap<Version, View>, txid: TxId) {
 
 fn view_at(views: &BTreeMap<Version, View>, seqno: Version) -> Option<View> {
     views.range(..=seqno).next_back().map(|(_, v)| *v)
+}
+
+/// A rekey in a transaction: the next secret (used once the transaction is appended) and
+/// the one it replaces.
+#[derive(Debug)]
+pub struct Rekey {
+    pub next: consort_kv::LedgerSecret,
+    pub previous: Arc<consort_kv::LedgerSecret>,
+    /// The seqno `previous` is used from.
+    pub previous_from: Version,
 }
 
 /// Status of a transaction id, as CCF's `/node/tx` reports it.

@@ -28,6 +28,15 @@ pub enum NodeError {
 }
 
 impl NodeError {
+    /// Whether the node must stop (its state may no longer match its files).
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            Self::Ledger(e) => e.is_fatal(),
+            Self::Replica(e) => e.is_fatal(),
+            _ => false,
+        }
+    }
+
     pub(crate) fn io(
         path: impl Into<std::path::PathBuf>,
     ) -> impl FnOnce(std::io::Error) -> NodeError {

@@ -8,6 +8,8 @@
 //! - [`http`]: our own TLS accept loop (rustls, aws-lc-rs) and hyper.
 //! - [`frontends`]: the node's own endpoints (`/node`, `/gov`, `/node/join`).
 //! - [`node`]: [`NodeState`], which composes them and is the endpoint framework's host.
+//! - `recovery`: governance's recovery effects, and recovering the private ledger once
+//!   members' shares unlock it.
 //! - [`fatal`]: errors that stop the node.
 
 mod error;
@@ -19,6 +21,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod net;
 pub mod node;
+mod recovery;
 pub mod replica;
 
 pub use error::NodeError;

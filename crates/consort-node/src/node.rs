@@ -50,6 +50,23 @@ pub struct NodeState {
     pub node_to_node_address: SocketAddr,
     /// Tripped by a fatal error: the node stops.
     pub fatal: FatalLatch,
+    /// Governance's effects on this node (rekey, recovery shares, opening).
+    pub(crate) effects: crate::recovery::effects::NodeEffects,
+    /// The application frontend serves: the service is open and this node's private
+    /// state complete (not yet during a recovery).
+    pub(crate) app_open: std::sync::atomic::AtomicBool,
+    /// Seal this node's secrets again (after a recovery unlocked the old ledger secrets).
+    pub(crate) reseal: Reseal,
+}
+
+/// Seals a node's secrets again, with every ledger secret its journal holds.
+#[allow(clippy::type_complexity)]
+pub(crate) struct Reseal(pub(crate) Box<dyn Fn(&Journal) -> Result<(), NodeError> + Send + Sync>);
+
+impl std::fmt::Debug for Reseal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reseal")
+    }
 }
 
 /// How a node runs: what stops it, and where its ledger lives.
@@ -180,7 +197,15 @@ impl NodeState {
         let files = DataFiles::new(&config.data_dir);
         let jc = journal_config(&config, &storage);
         let (listener, n2n_addr, source_ip) = n2n_listener(&config)?;
-        let boot = if has_ledger(&config, &*storage) {
+        let boot = if config.recover {
+            if !has_ledger(&config, &*storage) {
+                return Err(NodeError::Config(format!(
+                    "recovering needs a copy of the service's ledger in {}",
+                    config.ledger_dir().display()
+                )));
+            }
+            lifecycle::recover::recover(&config, &files, jc, n2n_addr)?
+        } else if has_ledger(&config, &*storage) {
             lifecycle::restart::restart(&config, &files, jc)?
         } else if config.join.is_some() {
             lifecycle::join::join(&config, &files, jc, n2n_addr)?
@@ -225,6 +250,10 @@ impl NodeState {
             snapshot_dir: config.snapshot_dir(),
         });
         let registry = frontends::registry(apps, node_frontend, join);
+        let reseal = resealer(files, node.clone(), service_cert.clone(), &secrets)?;
+        let effects = crate::recovery::effects::NodeEffects {
+            journal: journal.clone(),
+        };
         let state = Arc::new(Self {
             config,
             journal,
@@ -237,8 +266,17 @@ impl NodeState {
             cluster,
             node_to_node_address: n2n_addr,
             fatal,
+            effects,
+            app_open: std::sync::atomic::AtomicBool::new(false),
+            reseal,
         });
+        crate::recovery::runtime::spawn(&state);
         Ok(state)
+    }
+
+    /// Whether the application frontend serves (see [`NodeState::app_open`]).
+    pub fn app_frontend_open(&self) -> bool {
+        self.app_open.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Whether this node is the primary now (no lock taken).
@@ -267,6 +305,28 @@ impl NodeView for NodeState {
     fn service_cert(&self) -> &Certificate {
         &self.service_cert
     }
+}
+
+/// What seals this node's secrets again: its identity, the service key and every ledger
+/// secret the journal holds then.
+fn resealer(
+    files: DataFiles,
+    node: Arc<NodeIdentity>,
+    service_cert: Certificate,
+    secrets: &lifecycle::NetworkSecrets,
+) -> Result<Reseal, NodeError> {
+    let key = zeroize::Zeroizing::new(secrets.service_key.pkcs8_der().to_vec());
+    Ok(Reseal(Box::new(move |journal: &Journal| {
+        let all = lifecycle::NetworkSecrets {
+            service_key: consort_crypto::keys::SigningKey::from_pkcs8_der(&key)?,
+            ledger_secrets: journal
+                .export_secrets()
+                .into_iter()
+                .map(|(v, s)| (v, zeroize::Zeroizing::new(s)))
+                .collect(),
+        };
+        files.write_identity(&node, &service_cert, &all)
+    })))
 }
 
 /// A transaction that changes which nodes are trusted changes consensus membership: one
@@ -333,7 +393,7 @@ impl Host for NodeState {
     }
 
     fn gov(&self) -> &dyn GovEffects {
-        &*self.journal
+        &self.effects
     }
 
     fn node(&self) -> &dyn NodeView {

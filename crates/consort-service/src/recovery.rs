@@ -95,3 +95,16 @@ pub struct ShareDigests {
     /// Hex SHA-256 of `"consort recovery share v1" ‖ share`, by member id.
     pub digests: BTreeMap<String, String>,
 }
+
+/// Receipts across recoveries: by the first seqno of each recovered service (20-digit
+/// zero-padded, so key order is seqno order), the certificate (PEM) by which that service
+/// endorses the previous service's key. A receipt for an older transaction carries these
+/// in `service_endorsements`, oldest first: its node certificate chains up to today's
+/// service identity.
+pub const SERVICE_ENDORSEMENTS: Map<String, String, Str, Str> =
+    Map::new("public:consort.internal.service_endorsements");
+
+/// The [`SERVICE_ENDORSEMENTS`] key of recovery seqno `seqno`.
+pub fn endorsement_key(seqno: u64) -> String {
+    format!("{seqno:020}")
+}

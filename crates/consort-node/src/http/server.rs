@@ -286,6 +286,13 @@ fn authenticate_and_execute(
     endpoint: &consort_endpoints::Endpoint,
     mut request: Request,
 ) -> Result<Response, ApiError> {
+    if request.path.starts_with("/app/") && !state.app_frontend_open() {
+        return Err(ApiError::new(
+            http::StatusCode::NOT_FOUND,
+            "FrontendNotOpen",
+            "Frontend is not open.",
+        ));
+    }
     let mut tx = state.journal.begin();
     request.caller = auth::authenticate(&mut tx, &endpoint.auth, &mut request, auth::now())?;
     drop(tx);

@@ -149,6 +149,17 @@ pub struct NodeConfig {
     /// Application settings by application name (e.g. `ethereum`).
     #[serde(default)]
     pub apps: std::collections::BTreeMap<String, serde_json::Value>,
+    /// A new service's recovery threshold (CCF's `service_configuration.recovery_threshold`;
+    /// default: every member with an encryption key).
+    #[serde(default)]
+    pub recovery_threshold: Option<u64>,
+    /// Recover a lost service from the ledger in `ledger_dir` (CCF's `Recover` start;
+    /// `consort node recover` sets it).
+    #[serde(default)]
+    pub recover: bool,
+    /// Recovering: the previous service's identity certificate, checked against the ledger.
+    #[serde(default)]
+    pub previous_service_identity_file: Option<PathBuf>,
 }
 
 fn default_chunk_size() -> u64 {
@@ -216,6 +227,9 @@ impl NodeConfig {
             request_timeout_ms: default_timeout(),
             subject_alt_names: Vec::new(),
             apps: Default::default(),
+            recovery_threshold: None,
+            recover: false,
+            previous_service_identity_file: None,
         }
     }
 
@@ -243,6 +257,9 @@ impl NodeConfig {
         }
         if let Some(d) = c.snapshot_dir.as_mut() {
             fix(d);
+        }
+        if let Some(f) = c.previous_service_identity_file.as_mut() {
+            fix(f);
         }
         for m in &mut c.members {
             fix(&mut m.certificate_file);

@@ -10,6 +10,7 @@ use consort_ledger::{
     Journal, JournalConfig,
 };
 use consort_service::{genesis, nodes};
+
 use zeroize::Zeroizing;
 
 use super::{
@@ -86,12 +87,27 @@ pub(crate) fn create(
         genesis::set_jwt_issuer(&mut tx, &j.issuer, &jwks)
             .map_err(|e| NodeError::Config(format!("{}: {e}", j.jwks_file.display())))?;
     }
+    let with_keys = config
+        .members
+        .iter()
+        .filter(|m| m.encryption_public_key_file.is_some())
+        .count() as u64;
+    let threshold = config.recovery_threshold.unwrap_or(with_keys.max(1));
+    if threshold == 0 || (with_keys > 0 && threshold > with_keys) {
+        return Err(NodeError::Config(format!(
+            "recovery_threshold {threshold} must be from 1 to the {with_keys} members with an encryption key"
+        )));
+    }
+    consort_service::service::CONFIG.put(
+        &mut tx,
+        &serde_json::json!({ "recovery_threshold": threshold }),
+    );
     registry.run_genesis(&mut tx);
     journal.commit(tx)?;
     journal.sign()?;
     if config.open_service {
         let mut tx = journal.begin();
-        genesis::set_service_status(&mut tx, consort_service::service::ServiceStatus::Open)
+        crate::recovery::effects::open_new_service(&journal, &mut tx)
             .map_err(|e| NodeError::Config(format!("opening the service: {e}")))?;
         journal.commit(tx)?;
         journal.sign()?;

@@ -1,5 +1,6 @@
 //! How a node comes to hold a journal: create a new service ([`create`]), restart from the
-//! ledger ([`restart`]), or join a service ([`join`]); the configuration, the sealed
+//! ledger ([`restart`]), join a service ([`join`]), or recover a lost service from a copy
+//! of its ledger ([`recover`]); the configuration, the sealed
 //! secrets and the files a node keeps. The result is a [`Boot`], which `node` puts on the
 //! network.
 
@@ -7,6 +8,7 @@ pub mod config;
 pub(crate) mod create;
 mod files;
 pub(crate) mod join;
+pub(crate) mod recover;
 pub(crate) mod restart;
 pub mod seal;
 pub(crate) mod secrets;

@@ -181,6 +181,7 @@ pub struct Cluster {
     is_leader: AtomicBool,
     journal: Arc<consort_ledger::Journal>,
     fatal: FatalLatch,
+    stopped: AtomicBool,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -218,6 +219,7 @@ impl Cluster {
             allowed: Mutex::new(Default::default()),
             leaving: Mutex::new(HashMap::new()),
             forward_slots: tokio::sync::Semaphore::new(MAX_FORWARDS),
+            stopped: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             source_ip,
             leader: AtomicU64::new(0),
@@ -563,7 +565,13 @@ impl Cluster {
     }
 
     /// Stop all network activity (as if the process died).
+    /// Whether [`Cluster::stop`] was called (or a fatal error stopped the node).
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire) || self.fatal.is_tripped()
+    }
+
     pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
         for t in self.tasks.lock().expect("cluster lock poisoned").drain(..) {
             t.abort();
         }

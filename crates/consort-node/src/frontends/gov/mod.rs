@@ -6,7 +6,7 @@
 //! must be recent, and for ballots and withdrawals `ccf.gov.msg.proposal_id` must be the
 //! proposal in the path. An envelope is accepted once: replays are refused.
 
-use consort_governance::{proposals, tables as gt, GovError};
+use consort_governance::{proposals, tables as gt, GovError, NodeRequest};
 use consort_kv::TxId;
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -29,12 +29,14 @@ pub struct GovFrontend {
     pub(crate) apps: Registry,
 }
 
+mod recovery;
+
 type GovHandler = fn(&mut Ctx<'_>, &GovFrontend) -> Result<Response, ApiError>;
 
 /// API versions accepted in `api-version`.
 pub const API_VERSIONS: &[&str] = &["2023-06-01-preview", "2024-07-01"];
 
-fn check_version(ctx: &Ctx<'_>) -> Result<(), ApiError> {
+pub(crate) fn check_version(ctx: &Ctx<'_>) -> Result<(), ApiError> {
     match ctx.req.query.get("api-version") {
         None => Err(ApiError::bad_request(
             "MissingApiVersionParameter",
@@ -74,7 +76,7 @@ fn gov_error(e: GovError) -> ApiError {
 
 /// The calling member, and checks of the signed headers: message type, freshness,
 /// proposal id; records the envelope so it cannot be replayed.
-fn signed_member(
+pub(crate) fn signed_member(
     ctx: &mut Ctx<'_>,
     msg_type: &str,
     proposal_id: Option<&str>,
@@ -121,7 +123,8 @@ fn signed_member(
             member: &member,
             digest: &digest,
             created_at,
-            envelope_b64: &envelope,
+            // A recovery share's envelope holds the share in clear: never kept.
+            envelope_b64: (msg_type != "recovery_share").then_some(envelope.as_str()),
         },
         now,
     )
@@ -129,22 +132,73 @@ fn signed_member(
     Ok(member)
 }
 
-/// After a proposal was applied: the applications' hooks, and the ledger rekey it asked
-/// for — in this transaction.
+/// A governance effect's failure as a response: refusals keep their code.
+pub(crate) fn effect_error(e: consort_endpoints::EffectError) -> ApiError {
+    use consort_endpoints::EffectError;
+    match e {
+        EffectError::Refused {
+            code,
+            message,
+            status,
+        } => ApiError::new(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            code,
+            message,
+        ),
+        e => ApiError::internal(e.to_string()),
+    }
+}
+
+/// After a proposal was applied: the applications' hooks, what it asked of the node (a
+/// ledger rekey, fresh recovery shares, opening the service), and the recovery shares a
+/// change of members or threshold calls for — all in this transaction.
 fn after_apply(
     ctx: &mut Ctx<'_>,
     gov: &GovFrontend,
     info: &consort_governance::ProposalInfo,
 ) -> Result<(), ApiError> {
-    if info.state == consort_governance::FinalState::Accepted {
-        gov.apps
-            .run_proposal_applied(ctx.tx)
-            .map_err(|e| ApiError::invalid_input(format!("The proposal cannot be applied: {e}")))?;
+    if info.state != consort_governance::FinalState::Accepted {
+        return Ok(());
     }
-    if info.rekey_requested {
+    gov.apps
+        .run_proposal_applied(ctx.tx)
+        .map_err(|e| ApiError::invalid_input(format!("The proposal cannot be applied: {e}")))?;
+    let mut refreshed = false;
+    for r in &info.node_requests {
+        match r {
+            NodeRequest::RekeyLedger => {
+                ctx.gov.rekey_ledger(ctx.tx).map_err(effect_error)?;
+                refreshed = true;
+            }
+            NodeRequest::RefreshRecoveryShares => {
+                ctx.gov
+                    .refresh_recovery_shares(ctx.tx, true)
+                    .map_err(effect_error)?;
+                refreshed = true;
+            }
+            NodeRequest::OpenService {
+                previous_identity,
+                next_identity,
+            } => ctx
+                .gov
+                .open_service(
+                    ctx.tx,
+                    previous_identity.as_deref(),
+                    next_identity.as_deref(),
+                )
+                .map_err(|e| match effect_error(e) {
+                    mut a if a.status.is_client_error() => {
+                        a.message = format!("Unable to open service: {}", a.message);
+                        a
+                    }
+                    a => a,
+                })?,
+        }
+    }
+    if !refreshed {
         ctx.gov
-            .rekey_ledger(ctx.tx)
-            .map_err(|e| ApiError::internal(format!("ledger rekey failed: {e}")))?;
+            .refresh_recovery_shares(ctx.tx, false)
+            .map_err(effect_error)?;
     }
     Ok(())
 }
@@ -279,6 +333,10 @@ fn ack_state_digest(ctx: &mut Ctx<'_>, _: &GovFrontend) -> Result<Response, ApiE
         ));
     }
     proposals::activate_member(ctx.tx, &member).map_err(gov_error)?;
+    // A recovery member that becomes active gets a share.
+    ctx.gov
+        .refresh_recovery_shares(ctx.tx, false)
+        .map_err(effect_error)?;
     Ok(Response::json(&json!({})).with_status(StatusCode::NO_CONTENT))
 }
 
@@ -403,7 +461,7 @@ fn service_transaction(ctx: &mut Ctx<'_>, _: &GovFrontend) -> Result<Response, A
 
 /// The governance endpoints: (method, path, mode, policies, summary, handler).
 /// (method, path, mode, policies, summary, handler).
-type Route = (
+pub(crate) type Route = (
     Method,
     &'static str,
     Mode,
@@ -542,7 +600,8 @@ pub fn register(r: &mut Registry, apps: Registry) {
         app_tables: apps.gov_tables().to_vec(),
         apps,
     });
-    for (method, path, mode, auth, summary, handler) in ENDPOINTS {
+    for (method, path, mode, auth, summary, handler) in ENDPOINTS.iter().chain(recovery::ENDPOINTS)
+    {
         let (gov, handler) = (gov.clone(), *handler);
         r.add(method.clone(), path, *mode, auth, summary, move |ctx| {
             handler(ctx, &gov)
