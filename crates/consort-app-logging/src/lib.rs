@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use consort_endpoints::{
-    receipts::receipt_for,
+    receipts::receipt_in,
     ApiError,
     AuthPolicy::{self, *},
     Ctx,
@@ -147,7 +147,7 @@ fn read_historical_receipt(ctx: &mut Ctx<'_>, map: &'static str) -> Result<Respo
     let id: u64 = ctx.req.query_param("id")?;
     let seqno: u64 = ctx.req.query_param("seqno")?;
     let (txid, msg) = historical(ctx, map, id, seqno)?;
-    let receipt = receipt_for(ctx.ledger, txid)?;
+    let receipt = receipt_in(ctx.tx, ctx.ledger, txid)?;
     Ok(Response::json(
         &json!({"msg": msg, "transaction_id": txid.to_string(), "receipt": receipt}),
     ))

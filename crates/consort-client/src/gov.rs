@@ -158,9 +158,62 @@ impl Gov {
         .await
     }
 
+    /// `GET /gov/recovery/encrypted-shares/{memberId}`: this member's recovery share,
+    /// still encrypted to its encryption key (decrypt it with [`decrypt_share`]).
+    pub async fn encrypted_share(&self) -> Result<Vec<u8>, ClientError> {
+        use base64::Engine;
+        let r = self
+            .get(&format!("/gov/recovery/encrypted-shares/{}", self.member.id()))
+            .await?;
+        if r.status != 200 {
+            return Err(ClientError::Status {
+                status: r.status,
+                body: String::from_utf8_lossy(&r.body).into_owned(),
+            });
+        }
+        let v = r.json()?;
+        let b64 = v["encryptedShare"]
+            .as_str()
+            .ok_or_else(|| ClientError::Http("no encryptedShare in the reply".into()))?;
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|e| ClientError::Http(format!("encryptedShare is not base64: {e}")))
+    }
+
+    /// `POST /gov/recovery/members/{memberId}:recover` with this member's decrypted
+    /// share, signed (`ccf.gov.msg.type` = `recovery_share`).
+    pub async fn submit_share(&self, share: &[u8]) -> Result<Reply, ClientError> {
+        use base64::Engine;
+        let body = zeroize::Zeroizing::new(
+            serde_json::to_vec(&serde_json::json!({
+                "share": base64::engine::general_purpose::STANDARD.encode(share)
+            }))
+            .expect("json"),
+        );
+        self.post_signed(
+            &format!("/gov/recovery/members/{}:recover", self.member.id()),
+            "recovery_share",
+            None,
+            &body,
+        )
+        .await
+    }
+
     /// `GET` a governance path (the api-version is added).
     pub async fn get(&self, p: &str) -> Result<Reply, ClientError> {
         let mut c = self.client.connect().await?;
         c.get(&path(p)).await
     }
+}
+
+/// Decrypt an encrypted recovery share with the member's encryption private key (PEM,
+/// PKCS#8): on the member's own machine; the key never leaves it.
+pub fn decrypt_share(
+    encrypted: &[u8],
+    enc_private_key_pem: &str,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, ClientError> {
+    let key = consort_crypto::rsa::RsaPrivateKey::from_pem(enc_private_key_pem)
+        .map_err(|e| ClientError::Key(format!("member encryption key: {e}")))?;
+    key.decrypt_oaep_sha256(encrypted)
+        .map_err(|_| ClientError::Key("the share does not decrypt with this encryption key".into()))
 }

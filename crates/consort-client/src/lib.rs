@@ -31,6 +31,10 @@ pub enum ClientError {
     },
     #[error("HTTP: {0}")]
     Http(String),
+    #[error("HTTP {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("{0}")]
+    Key(String),
 }
 
 /// How to reach a service: its address and identity, and who we are.

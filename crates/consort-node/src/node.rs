@@ -54,7 +54,7 @@ pub struct NodeState {
     pub(crate) effects: crate::recovery::effects::NodeEffects,
     /// The application frontend serves: the service is open and this node's private
     /// state complete (not yet during a recovery).
-    pub(crate) app_open: std::sync::atomic::AtomicBool,
+    pub(crate) app_open: Arc<std::sync::atomic::AtomicBool>,
     /// Seal this node's secrets again (after a recovery unlocked the old ledger secrets).
     pub(crate) reseal: Reseal,
 }
@@ -235,7 +235,14 @@ impl NodeState {
             consort_crypto::keys::SigningKey::from_pkcs8_der(secrets.service_key.pkcs8_der())?,
             service_cert.clone(),
         )?;
+        let app_open = Arc::new(std::sync::atomic::AtomicBool::new(
+            journal.private_missing_below().is_none()
+                && consort_service::service::INFO
+                    .get(&mut journal.store().snapshot())?
+                    .is_some_and(|i| i.status == consort_service::service::ServiceStatus::Open),
+        ));
         let node_frontend = Arc::new(frontends::node::NodeFrontend {
+            app_open: app_open.clone(),
             startup_seqno,
             consensus: cluster.clone() as Arc<dyn ConsensusView>,
             metrics: metrics.clone(),
@@ -267,7 +274,7 @@ impl NodeState {
             node_to_node_address: n2n_addr,
             fatal,
             effects,
-            app_open: std::sync::atomic::AtomicBool::new(false),
+            app_open,
             reseal,
         });
         crate::recovery::runtime::spawn(&state);

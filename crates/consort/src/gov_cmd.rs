@@ -75,6 +75,39 @@ enum GovCmd {
     Nodes,
     /// Print the constitution in force.
     Constitution,
+    /// This member's recovery share: fetched encrypted, decrypted here with the member's
+    /// encryption key (which never leaves this machine).
+    Share {
+        #[command(subcommand)]
+        cmd: ShareCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ShareCmd {
+    /// Fetch the encrypted share and check that it decrypts with the key; prints the
+    /// encrypted share (base64), never the share itself.
+    Fetch {
+        /// The member's RSA encryption private key (`member0_enc_privk.pem`).
+        #[arg(long)]
+        enc_key: PathBuf,
+    },
+    /// During a recovery: fetch, decrypt and submit the share (signed by the member).
+    Submit {
+        /// The member's RSA encryption private key (`member0_enc_privk.pem`).
+        #[arg(long)]
+        enc_key: PathBuf,
+    },
+}
+
+/// Fetch this member's share and decrypt it here.
+async fn my_share(gov: &Gov, enc_key: &str) -> Result<(Vec<u8>, zeroize::Zeroizing<Vec<u8>>)> {
+    let encrypted = gov
+        .encrypted_share()
+        .await
+        .context("fetching the encrypted recovery share")?;
+    let share = consort_client::gov::decrypt_share(&encrypted, enc_key)?;
+    Ok((encrypted, share))
 }
 
 fn show(r: &Reply) -> Result<ExitCode> {
@@ -117,7 +150,13 @@ pub(crate) fn run(args: GovArgs) -> Result<ExitCode> {
         .build()?;
     let writes = matches!(
         args.cmd,
-        GovCmd::Propose { .. } | GovCmd::Vote { .. } | GovCmd::Withdraw { .. } | GovCmd::Ack
+        GovCmd::Propose { .. }
+            | GovCmd::Vote { .. }
+            | GovCmd::Withdraw { .. }
+            | GovCmd::Ack
+            | GovCmd::Share {
+                cmd: ShareCmd::Submit { .. }
+            }
     );
     let r = rt.block_on(async {
         Ok::<_, anyhow::Error>(match args.cmd {
@@ -146,6 +185,26 @@ pub(crate) fn run(args: GovArgs) -> Result<ExitCode> {
             GovCmd::Users => gov.get("/gov/service/users").await?,
             GovCmd::Nodes => gov.get("/gov/service/nodes").await?,
             GovCmd::Constitution => gov.get("/gov/service/constitution").await?,
+            GovCmd::Share { cmd } => match cmd {
+                ShareCmd::Fetch { enc_key } => {
+                    use base64::Engine;
+                    let (encrypted, share) = my_share(&gov, &read(&enc_key)?).await?;
+                    println!(
+                        "{}",
+                        base64::engine::general_purpose::STANDARD.encode(&encrypted)
+                    );
+                    eprintln!(
+                        "the share decrypts with {} ({} bytes); it is not shown",
+                        enc_key.display(),
+                        share.len()
+                    );
+                    return Ok(ExitCode::SUCCESS);
+                }
+                ShareCmd::Submit { enc_key } => {
+                    let (_, share) = my_share(&gov, &read(&enc_key)?).await?;
+                    gov.submit_share(&share).await?
+                }
+            },
         })
     })?;
     let code = show(&r)?;

@@ -1,4 +1,4 @@
-//! `consort node start --config <file>`.
+//! `consort node start --config <file>`, `consort node recover --config <file>`.
 
 #![allow(clippy::print_stdout)]
 
@@ -14,6 +14,17 @@ pub(crate) enum NodeCmd {
     /// Start a node: create a new service if its ledger directory is empty, otherwise restart
     /// from the ledger. Stops cleanly on Ctrl-C or SIGTERM.
     Start {
+        /// Node configuration (JSON, or TOML if the name ends in .toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Recover a lost service (CCF's `Recover` start) from a copy of its ledger in the
+    /// configuration's ledger directory (its latest committed snapshot may be in the
+    /// snapshot directory): replays and verifies the public ledger, starts a new service
+    /// identity in state `Recovering`. Members then open it with
+    /// `transition_service_to_open` and submit their recovery shares. Restart the node later
+    /// with `node start`.
+    Recover {
         /// Node configuration (JSON, or TOML if the name ends in .toml).
         #[arg(long)]
         config: PathBuf,
@@ -51,9 +62,13 @@ fn stop_on_panic() {
 }
 
 pub(crate) fn run(cmd: NodeCmd) -> Result<ExitCode> {
-    let NodeCmd::Start { config } = cmd;
+    let (config, recover) = match cmd {
+        NodeCmd::Start { config } => (config, false),
+        NodeCmd::Recover { config } => (config, true),
+    };
     stop_on_panic();
-    let cfg = NodeConfig::load(&config)?;
+    let mut cfg = NodeConfig::load(&config)?;
+    cfg.recover = recover;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("consort-node")

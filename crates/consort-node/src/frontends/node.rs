@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use consort_endpoints::{
-    receipts::receipt_for, ApiError, AuthPolicy, AuthPolicy::*, Ctx, Mode::ReadOnly, Registry,
+    receipts::receipt_in, ApiError, AuthPolicy, AuthPolicy::*, Ctx, Mode::ReadOnly, Registry,
     Response,
 };
 use consort_kv::TxId;
@@ -22,6 +22,8 @@ pub struct NodeFrontend {
     pub(crate) ledger_dir: std::path::PathBuf,
     /// The finished registry (for the OpenAPI documents), set once registration is done.
     pub(crate) registry: OnceLock<Registry>,
+    /// Whether the application frontend serves (the node's `app_open`).
+    pub(crate) app_open: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for NodeFrontend {
@@ -51,9 +53,19 @@ fn tx_status(ctx: &mut Ctx<'_>, _: &NodeFrontend) -> Result<Response, ApiError> 
 }
 
 fn state(ctx: &mut Ctx<'_>, n: &NodeFrontend) -> Result<Response, ApiError> {
+    let recovering = service::INFO.get(ctx.tx).ok().flatten().is_some_and(|i| {
+        matches!(
+            i.status,
+            service::ServiceStatus::Recovering | service::ServiceStatus::WaitingForRecoveryShares
+        )
+    });
+    let state = match (recovering, n.app_open.load(std::sync::atomic::Ordering::Acquire)) {
+        (true, _) => "PartOfPublicNetwork",
+        _ => "PartOfNetwork",
+    };
     Ok(Response::json(&json!({
         "node_id": ctx.node.node_id(),
-        "state": "PartOfNetwork",
+        "state": state,
         "last_signed_seqno": ctx.ledger.last_signature().unwrap_or(0),
         "startup_seqno": n.startup_seqno,
     })))
@@ -137,9 +149,36 @@ fn metrics(_: &mut Ctx<'_>, n: &NodeFrontend) -> Result<Response, ApiError> {
     ))
 }
 
+fn previous_identity(ctx: &mut Ctx<'_>, _: &NodeFrontend) -> Result<Response, ApiError> {
+    match consort_service::recovery::PREVIOUS_SERVICE_IDENTITY.get(ctx.tx) {
+        Ok(Some(pem)) => Ok(Response::json(&json!({ "previous_service_identity": pem }))),
+        Ok(None) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFound",
+            "This service is not a recovery of a previous service.",
+        )),
+        Err(e) => Err(ApiError::internal(e.to_string())),
+    }
+}
+
+fn ready_app(_: &mut Ctx<'_>, n: &NodeFrontend) -> Result<Response, ApiError> {
+    if n.app_open.load(std::sync::atomic::Ordering::Acquire) {
+        Ok(Response::json(&json!({})).with_status(StatusCode::NO_CONTENT))
+    } else {
+        Err(ApiError::unavailable(
+            "FrontendNotOpen",
+            "The application frontend is not open yet.",
+        ))
+    }
+}
+
+fn ready_gov(_: &mut Ctx<'_>, _: &NodeFrontend) -> Result<Response, ApiError> {
+    Ok(Response::json(&json!({})).with_status(StatusCode::NO_CONTENT))
+}
+
 fn receipt(ctx: &mut Ctx<'_>, _: &NodeFrontend) -> Result<Response, ApiError> {
     let t = txid_param(ctx)?;
-    Ok(Response::json(&receipt_for(ctx.ledger, t)?))
+    Ok(Response::json(&receipt_in(ctx.tx, ctx.ledger, t)?))
 }
 
 const ANYONE: &[AuthPolicy] = &[NoAuth];
@@ -175,6 +214,24 @@ const ENDPOINTS: &[(&str, &[AuthPolicy], &str, NodeHandler)] = &[
         consensus,
     ),
     ("/node/metrics", ANYONE, "Prometheus metrics", metrics),
+    (
+        "/node/service/previous_identity",
+        ANYONE,
+        "The identity of the service this one recovered",
+        previous_identity,
+    ),
+    (
+        "/node/ready/app",
+        ANYONE,
+        "204 once the application frontend serves",
+        ready_app,
+    ),
+    (
+        "/node/ready/gov",
+        ANYONE,
+        "204 once governance serves",
+        ready_gov,
+    ),
     (
         "/app/receipt",
         ANY_IDENTITY,
