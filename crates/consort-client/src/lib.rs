@@ -210,25 +210,39 @@ pub async fn wait_until_open(
     addr: SocketAddr,
     service_cert_file: &std::path::Path,
     timeout: std::time::Duration,
+    still_running: impl FnMut() -> bool,
+) -> Result<Certificate, ClientError> {
+    wait_until_status(addr, service_cert_file, timeout, &["Open"], still_running).await
+}
+
+/// [`wait_until_open`] for any of `statuses` (e.g. `Recovering` for a recovery node).
+pub async fn wait_until_status(
+    addr: SocketAddr,
+    service_cert_file: &std::path::Path,
+    timeout: std::time::Duration,
+    statuses: &[&str],
     mut still_running: impl FnMut() -> bool,
 ) -> Result<Certificate, ClientError> {
     let deadline = std::time::Instant::now() + timeout;
     loop {
         if !still_running() {
             return Err(ClientError::Http(
-                "the node exited before opening the service".into(),
+                "the node exited before the service reached the expected status".into(),
             ));
         }
         if std::time::Instant::now() > deadline {
             return Err(ClientError::Http(format!(
-                "the service did not open within {timeout:?}"
+                "the service did not reach {statuses:?} within {timeout:?}"
             )));
         }
         if let Ok(pem) = std::fs::read_to_string(service_cert_file) {
             if let Ok(cert) = Certificate::from_pem(&pem) {
                 if let Ok(mut c) = ClientConfig::new(addr, &cert, None)?.connect().await {
                     if let Ok(r) = c.get("/node/network").await {
-                        if r.json().is_ok_and(|j| j["service_status"] == "Open") {
+                        let ok = r.json().is_ok_and(|j| {
+                            statuses.iter().any(|s| j["service_status"] == *s)
+                        });
+                        if ok {
                             return Ok(cert);
                         }
                     }

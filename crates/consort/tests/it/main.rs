@@ -15,4 +15,5 @@ mod ledger_cli;
 mod linearizability_checker;
 mod node_api;
 mod node_e2e;
+mod recovery;
 mod replication;

@@ -112,6 +112,10 @@ pub(crate) struct NetOptions {
     pub(crate) auto_trust: bool,
     /// The nodes' `apps` configuration (null: none besides the built-in ones).
     pub(crate) apps: Value,
+    /// Members with recovery encryption keys (0: member0 alone, without one); their keys
+    /// are made by CCF's own `keygenerator.sh --gen-enc-key`.
+    pub(crate) recovery_members: usize,
+    pub(crate) recovery_threshold: Option<u64>,
 }
 
 impl Default for NetOptions {
@@ -123,6 +127,8 @@ impl Default for NetOptions {
             snapshot_tx_interval: 0,
             auto_trust: true,
             apps: Value::Null,
+            recovery_members: 0,
+            recovery_threshold: None,
         }
     }
 }
@@ -136,9 +142,13 @@ pub(crate) struct Network {
     pub(crate) user: (Certificate, SigningKey),
     /// member0, a member of the service from its creation.
     pub(crate) member: (Certificate, SigningKey),
+    /// Every member (member0 first), with `member{i}_*.pem` files in `dir`.
+    pub(crate) members: Vec<(Certificate, SigningKey)>,
     pub(crate) links: Links,
     opts: NetOptions,
     token: String,
+    /// The node joiners join (node 0, or the recovery node of a recovered service).
+    join_target: usize,
 }
 
 impl Network {
@@ -150,20 +160,34 @@ impl Network {
         let cert = consort_crypto::cert::self_signed_leaf(&key, "user0", 30).unwrap();
         std::fs::write(dir.join("user0_cert.pem"), cert.to_pem()).unwrap();
         std::fs::write(dir.join("user0_privk.pem"), key.to_pem()).unwrap();
-        let mkey = SigningKey::generate().unwrap();
-        let mcert = consort_crypto::cert::self_signed_leaf(&mkey, "member0", 30).unwrap();
-        std::fs::write(dir.join("member0_cert.pem"), mcert.to_pem()).unwrap();
-        std::fs::write(dir.join("member0_privk.pem"), mkey.to_pem()).unwrap();
+        let members = if opts.recovery_members == 0 {
+            let mkey = SigningKey::generate().unwrap();
+            let mcert = consort_crypto::cert::self_signed_leaf(&mkey, "member0", 30).unwrap();
+            std::fs::write(dir.join("member0_cert.pem"), mcert.to_pem()).unwrap();
+            std::fs::write(dir.join("member0_privk.pem"), mkey.to_pem()).unwrap();
+            vec![(mcert, mkey)]
+        } else {
+            (0..opts.recovery_members)
+                .map(|i| ccf_member(&dir, i))
+                .collect()
+        };
+        let (mcert, mkey) = &members[0];
+        let member = (
+            mcert.clone(),
+            SigningKey::from_pkcs8_der(mkey.pkcs8_der()).unwrap(),
+        );
         let mut net = Network {
             dir,
             _tmp: tmp,
             nodes: Vec::new(),
             service_cert: cert.clone(), // replaced once node 0 is up
             user: (cert, key),
-            member: (mcert, mkey),
+            member,
+            members,
             links: Arc::default(),
             opts,
             token: "test-join-token".into(),
+            join_target: 0,
         };
         for _ in 0..n {
             net.add_node(true).await;
@@ -215,10 +239,24 @@ impl Network {
         }
         if i == 0 {
             config["users"] = json!([{"certificate_file": "../user0_cert.pem"}]);
-            config["members"] = json!([{"certificate_file": "../member0_cert.pem"}]);
+            config["members"] = if self.opts.recovery_members == 0 {
+                json!([{"certificate_file": "../member0_cert.pem"}])
+            } else {
+                (0..self.opts.recovery_members)
+                    .map(|m| {
+                        json!({
+                            "certificate_file": format!("../member{m}_cert.pem"),
+                            "encryption_public_key_file": format!("../member{m}_enc_pubk.pem"),
+                        })
+                    })
+                    .collect()
+            };
+            if let Some(t) = self.opts.recovery_threshold {
+                config["recovery_threshold"] = json!(t);
+            }
         } else {
             config["join"] = json!({
-                "target_rpc_address": self.nodes[0].rpc.to_string(),
+                "target_rpc_address": self.nodes[self.join_target].rpc.to_string(),
                 "service_certificate_file": "../service_cert.pem",
                 "token": self.token,
                 "fetch_snapshot": fetch_snapshot,
@@ -238,6 +276,10 @@ impl Network {
     }
 
     fn spawn(&mut self, i: usize) {
+        self.spawn_cmd(i, "start");
+    }
+
+    fn spawn_cmd(&mut self, i: usize, cmd: &str) {
         let n = &mut self.nodes[i];
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -245,7 +287,7 @@ impl Network {
             .open(n.dir.join("out.log"))
             .unwrap();
         let child = consort()
-            .args(["node", "start", "--config"])
+            .args(["node", cmd, "--config"])
             .arg(&n.config)
             .env("RUST_LOG", "info")
             .stdout(Stdio::from(log.try_clone().unwrap()))
@@ -274,6 +316,83 @@ impl Network {
                 self.nodes[i].log_tail()
             )
         })
+    }
+
+    /// Disaster recovery: a new node recovers the service from a copy of node `from`'s
+    /// ledger directory (CCF's `Recover` start). Waits until it serves, `Recovering`; the
+    /// new service certificate becomes the network's, and later joiners join this node.
+    pub(crate) async fn recover_from(&mut self, from: usize) -> usize {
+        let i = self.nodes.len();
+        let name = format!("node{i}");
+        let node_dir = self.dir.join(&name);
+        std::fs::create_dir_all(node_dir.join("ledger")).unwrap();
+        for e in std::fs::read_dir(self.nodes[from].ledger()).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), node_dir.join("ledger").join(e.file_name())).unwrap();
+        }
+        let rpc: SocketAddr = format!("127.0.0.1:{}", free_port_on(Ipv4Addr::LOCALHOST))
+            .parse()
+            .unwrap();
+        let bind = SocketAddr::new(node_ip(i).into(), free_port_on(node_ip(i)));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let published = listener.local_addr().unwrap();
+        tokio::spawn(proxy(listener, i, bind, self.links.clone()));
+        let config = json!({
+            "rpc_address": rpc.to_string(),
+            "node_to_node_address": bind.to_string(),
+            "node_to_node_published_address": published.to_string(),
+            "data_dir": ".",
+            "election_timeout_ms": self.opts.election_timeout_ms,
+            "heartbeat_ms": (self.opts.election_timeout_ms / 8).max(10),
+            "signature_ms_interval": self.opts.signature_ms,
+            "signature_tx_interval": 500,
+            "ledger_chunk_bytes": self.opts.chunk_bytes,
+            "snapshot_tx_interval": self.opts.snapshot_tx_interval,
+            "auto_trust_joiners": self.opts.auto_trust,
+            "join_token": self.token,
+            "previous_service_identity_file": "../service_cert.pem",
+        });
+        let config_path = node_dir.join("config.json");
+        std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+        self.nodes.push(NodeProc {
+            name,
+            rpc,
+            dir: node_dir.clone(),
+            config: config_path,
+            child: None,
+        });
+        self.spawn_cmd(i, "recover");
+        let child = self.nodes[i].child.as_mut().unwrap();
+        let cert = consort_client::wait_until_status(
+            rpc,
+            &node_dir.join("service_cert.pem"),
+            Duration::from_secs(120),
+            &["Recovering"],
+            || matches!(child.try_wait(), Ok(None)),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("recovery node did not come up: {e}\n{}", self.nodes[i].log_tail()));
+        std::fs::write(self.dir.join("previous_service_cert.pem"), self.service_cert.to_pem())
+            .unwrap();
+        std::fs::write(self.dir.join("service_cert.pem"), cert.to_pem()).unwrap();
+        self.service_cert = cert;
+        self.join_target = i;
+        i
+    }
+
+    /// Start a joiner (to the current join target) and wait until it serves the service in
+    /// any of `statuses`.
+    pub(crate) async fn add_node_in(&mut self, statuses: &[&str]) -> usize {
+        let i = self.add_node_pending(false).await;
+        let rpc = self.nodes[i].rpc;
+        let file = self.dir.join("service_cert.pem");
+        let child = self.nodes[i].child.as_mut().unwrap();
+        consort_client::wait_until_status(rpc, &file, Duration::from_secs(120), statuses, || {
+            matches!(child.try_wait(), Ok(None))
+        })
+        .await
+        .unwrap_or_else(|e| panic!("joiner did not come up: {e}\n{}", self.nodes[i].log_tail()));
+        i
     }
 
     /// kill -9.
@@ -470,6 +589,35 @@ impl Drop for Network {
             }
         }
     }
+}
+
+/// Member `i`'s keys, made by CCF's own `keygenerator.sh --gen-enc-key` (an EC P-384
+/// identity and an RSA encryption key pair); the identity key is also converted to
+/// PKCS#8 (`member{i}_privk_pk8.pem`) for our client.
+fn ccf_member(dir: &Path, i: usize) -> (Certificate, SigningKey) {
+    let name = format!("member{i}");
+    let bin = super::python().parent().unwrap().join("keygenerator.sh");
+    let out = std::process::Command::new("bash")
+        .arg(&bin)
+        .args(["--name", &name, "--gen-enc-key"])
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+    assert!(out.status.success(), "keygenerator.sh: {out:?}");
+    let pk8 = dir.join(format!("{name}_privk_pk8.pem"));
+    let out = std::process::Command::new("openssl")
+        .args(["pkcs8", "-topk8", "-nocrypt", "-in"])
+        .arg(dir.join(format!("{name}_privk.pem")))
+        .arg("-out")
+        .arg(&pk8)
+        .output()
+        .expect("openssl is required by the recovery tests");
+    assert!(out.status.success(), "openssl pkcs8: {out:?}");
+    let cert =
+        Certificate::from_pem(&std::fs::read_to_string(dir.join(format!("{name}_cert.pem"))).unwrap())
+            .unwrap();
+    let key = SigningKey::from_pem(&std::fs::read_to_string(pk8).unwrap()).unwrap();
+    (cert, key)
 }
 
 /// Every entry of a ledger directory up to `upto` (seqno → bytes), read with the ledger
