@@ -384,9 +384,10 @@ impl Auditor {
             (None, _) => true,
             (Some(a), b) if a == b => true,
             (Some(Opening), Open | WaitingForRecoveryShares) => true,
+            // A recovered service: a new identity continues the old ledger.
+            (Some(Open | Opening), Recovering) => true,
             (Some(Recovering), WaitingForRecoveryShares) => true,
             (Some(WaitingForRecoveryShares), Open) => true,
-            (Some(Open), Recovering) => true,
             _ => false,
         };
         if ok {
