@@ -13,9 +13,10 @@
 //!    separate store, without holding the journal lock, and merges it into the live state:
 //!    what the new service wrote since `R` wins.
 //!
-//! A node restarting in between reopens with [`Journal::open`] and the secrets from `R` on:
-//! entries that no known secret covers are applied public-only again (so are replicated
-//! ones on a backup, see [`Journal::append_replicated`]).
+//! A node restarting in between reopens with [`Journal::open`] (or
+//! [`Journal::reopen_recovering_from_snapshot`]) and the secrets from `R` on: entries that
+//! no known secret covers are applied public-only again (so are replicated ones on a
+//! backup, see [`Journal::append_replicated`]).
 
 use std::{
     collections::BTreeSet,
@@ -159,36 +160,38 @@ impl Journal {
         new_secret: LedgerSecret,
         snapshot_path: &Path,
     ) -> Result<(Journal, RecoveryOpen), LedgerError> {
-        let invalid = |reason: String| LedgerError::Invalid {
-            path: snapshot_path.to_path_buf(),
-            reason,
-        };
-        let bytes = config
-            .storage
-            .read(snapshot_path)
-            .map_err(LedgerError::io(snapshot_path))?;
-        let auditor = Auditor::from_snapshot(&bytes).map_err(|e| invalid(e.to_string()))?;
-        let len = entry::entry_len(&bytes).ok_or_else(|| invalid("truncated snapshot".into()))?;
-        let entry_bytes = &bytes[..len as usize];
-        let (_, decoded) =
-            snapshot::decode_snapshot_public(entry_bytes).map_err(|e| invalid(e.to_string()))?;
-        let (_, drop_tree) = snapshot_support::restore_tree(&decoded, snapshot_path)?;
-        if store.version() != 0 {
-            return Err(invalid("the store must be empty".into()));
+        let base = load_public_snapshot(&config, &store, snapshot_path)?;
+        Self::recovery_open(config, store, node, new_secret, Some(base))
+    }
+
+    /// Restart a node of a recovering service that began with
+    /// [`Journal::open_for_recovery_from_snapshot`], before [`Journal::recover_private`]:
+    /// the snapshot's public maps are loaded again and the ledger after it replayed as
+    /// [`Journal::open`] does, with `secrets` (the new service's, from `R` on). The private
+    /// state before the first seqno they cover (and the snapshot's) stays missing.
+    pub fn reopen_recovering_from_snapshot(
+        config: JournalConfig,
+        store: Arc<Store>,
+        node: Arc<NodeIdentity>,
+        secrets: LedgerSecrets,
+        snapshot_path: &Path,
+    ) -> Result<(Journal, OpenReport), LedgerError> {
+        let (auditor, txid, snapshot) = load_public_snapshot(&config, &store, snapshot_path)?;
+        let (journal, report, _) =
+            Self::reopen(config, store, node, secrets, Some((auditor, txid)), 1)?;
+        {
+            let mut inner = journal.lock();
+            let (below, written) = match inner.missing.take() {
+                Some(m) => (m.below, m.written),
+                None => (txid.seqno + 1, BTreeMap::new()),
+            };
+            inner.missing = Some(MissingPrivate {
+                below,
+                written,
+                snapshot: Some(snapshot),
+            });
         }
-        store.reset_to(decoded.snapshot.with_writes(&drop_tree));
-        let base = RecoverySnapshot {
-            path: snapshot_path.to_path_buf(),
-            seqno: decoded.txid.seqno,
-            hash: sha256(entry_bytes),
-        };
-        Self::recovery_open(
-            config,
-            store,
-            node,
-            new_secret,
-            Some((auditor, decoded.txid, base)),
-        )
+        Ok((journal, report))
     }
 
     fn recovery_open(
@@ -400,6 +403,37 @@ impl Journal {
         progress(total, total);
         Ok(())
     }
+}
+
+/// Load the public maps of the committed snapshot file at `path` into the empty `store`,
+/// checked as [`Auditor::from_snapshot`] does: the auditor to go on with, the snapshot's
+/// transaction id, and what recovering its private part needs.
+fn load_public_snapshot(
+    config: &JournalConfig,
+    store: &Store,
+    path: &Path,
+) -> Result<(Auditor, TxId, RecoverySnapshot), LedgerError> {
+    let invalid = |reason: String| LedgerError::Invalid {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let bytes = config.storage.read(path).map_err(LedgerError::io(path))?;
+    let auditor = Auditor::from_snapshot(&bytes).map_err(|e| invalid(e.to_string()))?;
+    let len = entry::entry_len(&bytes).ok_or_else(|| invalid("truncated snapshot".into()))?;
+    let entry_bytes = &bytes[..len as usize];
+    let (_, decoded) =
+        snapshot::decode_snapshot_public(entry_bytes).map_err(|e| invalid(e.to_string()))?;
+    let (_, drop_tree) = snapshot_support::restore_tree(&decoded, path)?;
+    if store.version() != 0 {
+        return Err(invalid("the store must be empty".into()));
+    }
+    store.reset_to(decoded.snapshot.with_writes(&drop_tree));
+    let snapshot = RecoverySnapshot {
+        path: path.to_path_buf(),
+        seqno: decoded.txid.seqno,
+        hash: sha256(entry_bytes),
+    };
+    Ok((auditor, decoded.txid, snapshot))
 }
 
 /// Decrypt (authenticating) the private domain of the entry `bytes` at `seqno` and apply

@@ -537,6 +537,28 @@ fn recovery_from_a_snapshot_then_private_recovery() {
         let want = new_private_writes(j, &old.state);
         assert!(j.begin_snapshot(&snaps).is_err());
         j.flush().unwrap();
+        // A restart before the private recovery.
+        let new = if dir.ends_with("suffix") {
+            let config = new.journal.config().clone();
+            let secrets = new.journal.export_secrets();
+            drop(new.journal);
+            let mut ss = LedgerSecrets::default();
+            ss.add(r, LedgerSecret::from_raw(secrets[0].1).unwrap());
+            let (journal, report) = Journal::reopen_recovering_from_snapshot(
+                config,
+                Arc::new(Store::new()),
+                new.node.clone(),
+                ss,
+                &snap,
+            )
+            .unwrap();
+            assert_eq!(report.rolled_back, 0);
+            assert_eq!(journal.private_missing_below(), Some(r));
+            New { journal, ..new }
+        } else {
+            new
+        };
+        let j = &new.journal;
         if dir.ends_with("suffix") {
             let auditor = Auditor::from_snapshot(&fs::read(&snap).unwrap()).unwrap();
             crate::verify::verify_dir_with(&dir, auditor).unwrap();
@@ -554,4 +576,100 @@ fn recovery_from_a_snapshot_then_private_recovery() {
         assert_eq!(j.private_missing_below(), None);
         j.write_snapshot(&dir.join("snaps")).unwrap();
     }
+}
+
+#[test]
+fn commits_go_on_while_the_private_state_is_recovered() {
+    let d = tempfile::tempdir().unwrap();
+    let old = old_ledger(d.path(), small, None);
+    let new = recover(d.path(), small);
+    record_recovery(&new);
+    let j = &new.journal;
+    let mut want = new_private_writes(j, &old.state);
+    // Called once everything is decrypted, before the merge: the lock is free.
+    let mut during = |_, _| {
+        put(j, PRIV, "during", Some("during"));
+        put(j, PRIV, "k04", None);
+        put(j, PUB, "during", Some("during"));
+    };
+    j.recover_private(old.secrets(), &mut during).unwrap();
+    let p = want.get_mut(PRIV).unwrap();
+    p.insert(Bytes::from_static(b"during"), Bytes::from_static(b"during"));
+    p.remove(&b"k04"[..]);
+    let live = j.store().snapshot();
+    assert_eq!(private_values(&live), want);
+    assert_eq!(live.get(PUB, b"during").as_deref(), Some(&b"during"[..]));
+    j.sign().unwrap();
+    crate::verify_dir(d.path()).unwrap();
+}
+
+#[test]
+fn a_service_that_never_opened_recovers_and_verifies() {
+    let d = tempfile::tempdir().unwrap();
+    {
+        let service = ServiceIdentity::generate().unwrap();
+        let node = Arc::new(NodeIdentity::generate(&service, &Default::default()).unwrap());
+        let mut cfg = JournalConfig::new(d.path());
+        small(&mut cfg);
+        let secrets = LedgerSecrets::single(LedgerSecret::generate().unwrap());
+        let j = Journal::create(cfg, Arc::new(Store::new()), node, secrets).unwrap();
+        j.bootstrap_service(&service.cert).unwrap();
+        put(&j, PRIV, "k", Some("v"));
+        j.sign().unwrap();
+    }
+    let new = recover(d.path(), small);
+    assert_eq!(new.open.first_new_seqno, 5);
+    record_recovery(&new);
+    let report = crate::verify_dir(d.path()).unwrap();
+    assert_eq!(report.verified_up_to, Some(new.journal.last_txid()));
+}
+
+/// Throughput of private recovery on ~200k small private writes (run in release mode:
+/// `cargo test --release -p consort-ledger recover_private_throughput -- --ignored
+/// --nocapture`). Prints the figure; asserts nothing about time.
+#[test]
+#[ignore]
+fn recover_private_throughput() {
+    let d = tempfile::tempdir().unwrap();
+    let svc = TestService::create(d.path(), |c| c.sig_tx_interval = 5000).unwrap();
+    let n = 200_000;
+    let value = vec![b'v'; 100];
+    let t = std::time::Instant::now();
+    for i in 0..n {
+        let mut tx = svc.journal.begin();
+        tx.put(
+            PRIV,
+            format!("key{:08}", i % 50_000).into_bytes(),
+            value.clone(),
+        );
+        svc.journal.commit(tx).unwrap();
+    }
+    svc.journal.sign().unwrap();
+    println!("wrote {n} entries in {:?}", t.elapsed());
+    let old: Vec<(Version, LedgerSecret)> = svc
+        .journal
+        .export_secrets()
+        .into_iter()
+        .map(|(v, raw)| (v, LedgerSecret::from_raw(raw).unwrap()))
+        .collect();
+    let TestService { journal, .. } = svc;
+    drop(journal);
+    let t = std::time::Instant::now();
+    let new = recover(d.path(), |_| {});
+    let open = t.elapsed();
+    let t = std::time::Instant::now();
+    let mut reports = 0;
+    let done = new
+        .journal
+        .recover_private(old, &mut |_, _| reports += 1)
+        .unwrap();
+    let e = t.elapsed();
+    println!(
+        "public replay of {} entries: {open:?} ({:.0}/s); private recovery of {done}: {e:?} \
+         ({:.0}/s, {reports} progress reports)",
+        new.open.replayed,
+        new.open.replayed as f64 / open.as_secs_f64(),
+        done as f64 / e.as_secs_f64()
+    );
+    assert_eq!(new.journal.store().snapshot().len(PRIV), 50_000);
 }
