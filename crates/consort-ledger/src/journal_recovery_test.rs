@@ -629,6 +629,7 @@ fn a_service_that_never_opened_recovers_and_verifies() {
 /// --nocapture`). Prints the figure; asserts nothing about time.
 #[test]
 #[ignore]
+#[allow(clippy::print_stdout)]
 fn recover_private_throughput() {
     let d = tempfile::tempdir().unwrap();
     let svc = TestService::create(d.path(), |c| c.sig_tx_interval = 5000).unwrap();
