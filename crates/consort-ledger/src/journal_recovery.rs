@@ -150,9 +150,10 @@ impl Journal {
     /// public maps are loaded (checked as [`Auditor::from_snapshot`] does: its receipt
     /// against its own service identity, its Merkle frontier against its root, and, when
     /// it is reached, its evidence transaction), then the ledger entries after it are
-    /// replayed. The ledger directory must continue the snapshot (hold its next seqno, or
-    /// be empty). [`Journal::recover_private`] later decrypts the snapshot's private part
-    /// from the same file.
+    /// replayed. The ledger directory must continue the snapshot up to its evidence
+    /// transaction at least (entries up to the snapshot, if there, are skipped).
+    /// [`Journal::recover_private`] later decrypts the snapshot's private part from the
+    /// same file.
     pub fn open_for_recovery_from_snapshot(
         config: JournalConfig,
         store: Arc<Store>,

@@ -476,6 +476,20 @@ fn recovery_from_a_snapshot_then_private_recovery() {
     let snap = old.snapshot.clone().unwrap();
     let name = snap.file_name().unwrap().to_str().unwrap().to_string();
     let s: Version = name.split('_').nth(1).unwrap().parse().unwrap();
+    // A ledger that does not reach the snapshot's evidence cannot vouch for it.
+    let empty = d.path().join("empty");
+    let node = Arc::new(NodeIdentity::generate(&old.service, &Default::default()).unwrap());
+    let mut cfg = JournalConfig::new(&empty);
+    small(&mut cfg);
+    let e = Journal::open_for_recovery_from_snapshot(
+        cfg,
+        Arc::new(Store::new()),
+        node,
+        LedgerSecret::generate().unwrap(),
+        &snap,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("evidence"), "{e}");
     // A copy of the ledger that starts right after the snapshot (a node that joined from
     // it), and the whole ledger: both continue from the snapshot.
     let suffix = d.path().join("suffix");

@@ -163,6 +163,15 @@ impl Journal {
             views.entry(t.seqno).or_insert(t.view);
         }
         let max_view = max_view.max(base_txid.map_or(0, |t| t.view));
+        if let Some(e) = auditor.pending_evidence() {
+            // Nothing in the ledger binds the snapshot's contents to its receipt.
+            return Err(LedgerError::Invalid {
+                path: config.dir.clone(),
+                reason: format!(
+                    "the ledger ends before the snapshot's evidence transaction at {e}"
+                ),
+            });
+        }
         let last = auditor.last_txid().map_or(0, |t| t.seqno);
         let last_sig = auditor.last_signature();
         let signed = last_sig.map_or(0, |t| t.seqno);

@@ -208,6 +208,12 @@ impl Auditor {
         self.last_txid
     }
 
+    /// For a ledger continuing a snapshot: the seqno of its evidence transaction while
+    /// it has not been reached (and checked) yet.
+    pub fn pending_evidence(&self) -> Option<Version> {
+        self.pending.as_ref().map(|p| p.evidence_seqno)
+    }
+
     pub fn signature_count(&self) -> u64 {
         self.signatures
     }
