@@ -81,7 +81,11 @@ impl Journal {
             true => None,
             false => next_secret(&inner.secrets, txid.seqno, &decoded.public.maps)?,
         };
-        let snapshot = self.reproduce_snapshot(inner, &decoded);
+        // Without the private state there is no snapshot to reproduce.
+        let snapshot = match public_only || inner.missing.is_some() {
+            true => None,
+            false => self.reproduce_snapshot(inner, &decoded),
+        };
         Ok(Checked {
             decoded,
             signature,

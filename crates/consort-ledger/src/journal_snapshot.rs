@@ -192,6 +192,7 @@ impl Journal {
 
     /// Standing alone: snapshot, sign, and (when the signature commits, as it does with
     /// `commit_on_signature`) complete it. Returns the file's path (`.committed` if done).
+    /// Refused like [`Journal::begin_snapshot`] while private state is missing.
     pub fn write_snapshot(&self, dir: &Path) -> Result<PathBuf, LedgerError> {
         let p = self.begin_snapshot(dir)?;
         self.sign()?;
