@@ -282,12 +282,26 @@ impl<'a> EntryView<'a> {
 
     /// Check the GCM tag and decrypt the private maps.
     pub fn decrypt_private(&self, secrets: &LedgerSecrets) -> Result<WriteSet, KvError> {
-        let plain = self.open_private(secrets)?;
+        self.decrypt_private_with(secrets, &mut Vec::new())
+    }
+
+    /// [`EntryView::decrypt_private`] decrypting in `buf` (cleared first), so that a
+    /// caller decoding many entries reuses one buffer. `buf` holds plaintext afterwards:
+    /// the caller clears it when done.
+    pub fn decrypt_private_with(
+        &self,
+        secrets: &LedgerSecrets,
+        buf: &mut Vec<u8>,
+    ) -> Result<WriteSet, KvError> {
+        let secret = secrets.for_version(self.txid.seqno)?;
+        buf.clear();
+        buf.extend_from_slice(self.private);
+        secret
+            .aead()
+            .open_in_place(&self.iv, self.public, buf, &self.tag)
+            .map_err(|_| KvError::Decrypt(self.txid))?;
         let mut ws = WriteSet::default();
-        let mut r = Reader {
-            buf: &plain,
-            pos: 0,
-        };
+        let mut r = Reader { buf, pos: 0 };
         read_maps(&mut r, &mut ws)?;
         Ok(ws)
     }
@@ -428,9 +442,9 @@ pub struct DecodedEntry {
     pub write_set: WriteSet,
 }
 
-/// Parse, authenticate and decrypt one entry, checking that its header and public domain
-/// agree on the seqno.
-pub fn decode_entry(bytes: &[u8], secrets: &LedgerSecrets) -> Result<DecodedEntry, KvError> {
+/// Parse one whole entry and decode its public domain, checking that its header and
+/// public domain agree on the seqno.
+fn parse_whole(bytes: &[u8]) -> Result<(EntryView<'_>, PublicDomain), KvError> {
     let view = EntryView::parse(bytes)?;
     if view.bytes.len() != bytes.len() {
         return Err(KvError::Malformed("trailing bytes after entry".into()));
@@ -442,6 +456,27 @@ pub fn decode_entry(bytes: &[u8], secrets: &LedgerSecrets) -> Result<DecodedEntr
             view.txid.seqno, public.seqno
         )));
     }
+    Ok((view, public))
+}
+
+/// Parse one entry and decode its public domain only, for a node that holds no ledger
+/// secret for it (a recovering service replays old entries this way): the write set is the
+/// public maps, the private bytes are left alone. The GCM tag cannot be checked without
+/// the secret; the entry's integrity is covered by the Merkle tree and the signatures over
+/// it instead (see `consort_ledger::verify::Auditor`).
+pub fn decode_entry_public(bytes: &[u8]) -> Result<DecodedEntry, KvError> {
+    let (view, public) = parse_whole(bytes)?;
+    Ok(DecodedEntry {
+        txid: view.txid,
+        write_set: public.maps.clone(),
+        public,
+    })
+}
+
+/// Parse, authenticate and decrypt one entry, checking that its header and public domain
+/// agree on the seqno.
+pub fn decode_entry(bytes: &[u8], secrets: &LedgerSecrets) -> Result<DecodedEntry, KvError> {
+    let (view, public) = parse_whole(bytes)?;
     let private = view.decrypt_private(secrets)?;
     let mut write_set = public.maps.clone();
     for (name, writes) in private.maps {

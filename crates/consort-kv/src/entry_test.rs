@@ -133,3 +133,33 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn public_decoding_needs_no_secret_and_leaves_private_bytes_alone() {
+    let mut ws = WriteSet::default();
+    ws.put("public:t", &b"k"[..], &b"v"[..]);
+    ws.put("secret", &b"sk"[..], &b"PRIVATE"[..]);
+    let e = serialize_entry(&meta(TxId::new(2, 7)), &ws, &secrets()).unwrap();
+    let d = decode_entry_public(&e).unwrap();
+    assert_eq!(d.txid, TxId::new(2, 7));
+    assert_eq!(d.write_set.maps.keys().collect::<Vec<_>>(), ["public:t"]);
+    assert_eq!(d.write_set, d.public.maps);
+    assert_eq!(decode_entry(&e, &secrets()).unwrap().public, d.public);
+    // Structure is still checked.
+    assert!(decode_entry_public(&e[..e.len() - 1]).is_err());
+    let mut twice = e.clone();
+    twice.extend_from_slice(&e);
+    assert!(decode_entry_public(&twice).is_err());
+    // The buffer-reusing private decoder agrees with the plain one.
+    let view = EntryView::parse(&e).unwrap();
+    let mut buf = Vec::new();
+    assert_eq!(
+        view.decrypt_private_with(&secrets(), &mut buf).unwrap(),
+        view.decrypt_private(&secrets()).unwrap()
+    );
+    let other = LedgerSecrets::single(LedgerSecret::from_raw([8u8; 32]).unwrap());
+    assert!(matches!(
+        view.decrypt_private_with(&other, &mut buf),
+        Err(KvError::Decrypt(_))
+    ));
+}

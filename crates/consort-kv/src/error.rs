@@ -17,6 +17,18 @@ pub enum KvError {
         min: Version,
         max: Version,
     },
+    /// [`crate::Store::merge_missing`] of a state at `from` into versions from `below`:
+    /// `from` must come before `below`, and nothing before `below` may still be rolled
+    /// back (the store's rollback base is `rollback_base`).
+    #[error(
+        "cannot merge state at version {from} below version {below} \
+         (rollback possible back to {rollback_base})"
+    )]
+    MergeOutOfRange {
+        from: Version,
+        below: Version,
+        rollback_base: Version,
+    },
     #[error("invalid map name {0:?}")]
     InvalidMapName(String),
     #[error("malformed ledger entry: {0}")]

@@ -170,6 +170,14 @@ impl Table {
         newest_at(&self.writes, v, |w| *w).copied().unwrap_or(0)
     }
 
+    /// Record that `v` wrote this map, where `v` is older than every write it records (a
+    /// write restored from before them, see `Store::merge_missing`).
+    pub(crate) fn note_older_write(&mut self, v: Version) {
+        if v > 0 && self.writes.first().is_none_or(|w| *w > v) {
+            self.writes.insert(0, v);
+        }
+    }
+
     /// This table as it was at version `v` (with the older versions kept).
     pub(crate) fn truncated(&self, v: Version) -> Table {
         let keys: BTreeMap<Bytes, Chain> = self

@@ -179,6 +179,14 @@ impl LedgerSecrets {
         self.by_version.insert(from, Arc::new(secret));
     }
 
+    /// Add every secret of `other` whose start version this set has no secret for (a
+    /// recovering service learns its old secrets).
+    pub fn extend_missing(&mut self, other: &LedgerSecrets) {
+        for (v, s) in &other.by_version {
+            self.by_version.entry(*v).or_insert_with(|| s.clone());
+        }
+    }
+
     /// Forget the secrets introduced after `version` (their introduction was rolled back).
     pub fn remove_after(&mut self, version: Version) {
         let _ = self.by_version.split_off(&(version + 1));

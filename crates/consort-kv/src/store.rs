@@ -2,7 +2,7 @@
 //! transaction.
 
 use std::{
-    collections::{BTreeMap, VecDeque},
+    collections::{BTreeMap, BTreeSet, VecDeque},
     ops::Bound,
     sync::{Arc, RwLock},
 };
@@ -536,6 +536,79 @@ impl Store {
     /// Oldest version still available to [`Store::rollback`].
     pub fn oldest_rollback_point(&self) -> Version {
         self.read().base
+    }
+
+    /// Fill in private state that was missing below version `below` (a recovering
+    /// service replays old entries public-only, then learns the old ledger secrets): every
+    /// key of every private map of `from` (a state at a version below `below`) takes its
+    /// value and version from `from`, unless this store wrote or removed it at `below` or
+    /// later: such a key keeps its newer state. A removal of a key this store never held
+    /// leaves no trace in it, so the caller names the keys written from `below` on in
+    /// `written_since` (map name → keys); a key this store holds at a version `>= below`
+    /// is kept too. Returns the number of keys filled in.
+    ///
+    /// Open snapshots and transactions keep seeing the state they began on: the store
+    /// continues on a copy, so a transaction begun before the merge conflicts when it
+    /// commits, and [`Store::map_stamp`] changes. Refused while versions before `below`
+    /// may still be rolled back (the filled-in keys would have no undo record).
+    pub fn merge_missing(
+        &self,
+        from: &Snapshot,
+        below: Version,
+        written_since: &BTreeMap<String, BTreeSet<Bytes>>,
+    ) -> Result<u64, KvError> {
+        if from.version >= below {
+            return Err(KvError::MergeOutOfRange {
+                from: from.version,
+                below,
+                rollback_base: self.oldest_rollback_point(),
+            });
+        }
+        let source: Vec<MapDump> = from
+            .dump()
+            .into_iter()
+            .filter(|(name, _, _)| !crate::is_public(name))
+            .collect();
+        let mut inner = self.write();
+        if inner.base + 1 < below {
+            return Err(KvError::MergeOutOfRange {
+                from: from.version,
+                below,
+                rollback_base: inner.base,
+            });
+        }
+        let mut tables: Tables = inner.data.read().clone();
+        let none = BTreeSet::new();
+        let mut merged = 0;
+        for (name, last_write, items) in source {
+            let keep = written_since.get(&name).unwrap_or(&none);
+            let name: Arc<str> = Arc::from(name.as_str());
+            let table = tables
+                .entry(name.clone())
+                .or_insert_with(|| Table::named(name));
+            for (k, value, version) in items {
+                debug_assert!(version < below, "a merged key comes from below");
+                let newer = table
+                    .keys
+                    .get(&k)
+                    .is_some_and(|c| c.newest().version >= below);
+                if newer || keep.contains(&k) {
+                    continue;
+                }
+                let cell = Cell {
+                    version,
+                    value: Some(value),
+                };
+                table.keys.insert(k, Chain::new(cell));
+                merged += 1;
+            }
+            table.note_older_write(last_write);
+        }
+        let version = inner.version;
+        inner.data = Data::new(tables);
+        inner.pin = Pin::new(inner.data.clone(), version);
+        inner.epoch += 1;
+        Ok(merged)
     }
 
     /// Replace the whole state (e.g. from a snapshot).

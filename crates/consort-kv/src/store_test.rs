@@ -561,3 +561,103 @@ fn concurrent_increments_lose_nothing() {
     assert_eq!(s.version(), threads as u64 * per);
     assert_eq!(sum(&s), threads as u64 * per);
 }
+
+/// A state whose private maps were missing below 4 gets them back: newer writes (and
+/// removals) win, open snapshots and transactions keep what they saw.
+#[test]
+fn merge_missing_fills_in_private_state_below_a_version() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let put = |store: &Store, map: &str, k: &str, v: Option<&str>| {
+        let mut tx = store.begin();
+        match v {
+            Some(v) => tx.put(map, k.as_bytes().to_vec(), v.as_bytes().to_vec()),
+            None => {
+                tx.remove(map, k.as_bytes().to_vec());
+            }
+        }
+        ok(store, tx)
+    };
+    // The old private state, rebuilt: versions 1..=3.
+    let old = Store::new();
+    put(&old, "p", "k1", Some("old1"));
+    put(&old, "p", "k2", Some("old2"));
+    let mut tx = old.begin();
+    for (k, v) in [("k3", "old3"), ("k4", "old4"), ("k5", "old5")] {
+        tx.put("p", k.as_bytes().to_vec(), v.as_bytes().to_vec());
+    }
+    tx.put("q", &b"only-old"[..], &b"q"[..]);
+    tx.put("public:m", &b"stale"[..], &b"x"[..]);
+    ok(&old, tx);
+    put(&old, "p", "k4", None);
+    assert_eq!(old.version(), 4);
+    // The live store saw 1..=4 public-only; from 5 on everything.
+    let live = Store::new();
+    for i in 0..4 {
+        put(&live, "public:m", &format!("k{i}"), Some("pub"));
+    }
+    let below = 5;
+    // Versions before 5 may still be rolled back: refused.
+    assert!(matches!(
+        live.merge_missing(&old.snapshot(), below, &BTreeMap::new()),
+        Err(KvError::MergeOutOfRange { .. })
+    ));
+    live.compact(4);
+    put(&live, "p", "k1", Some("new1"));
+    // Removing a key the live store never held leaves no trace: the caller names it.
+    put(&live, "p", "k2", None);
+    put(&live, "p", "k5", Some("new5"));
+    put(&live, "p", "k5", None);
+    live.compact(live.version());
+    let before = live.snapshot();
+    let mut pending = live.begin();
+    assert_eq!(pending.get("p", b"k3"), None);
+    pending.put("p", &b"k3"[..], &b"blind"[..]);
+    let stamp = live.map_stamp("p");
+    let written: BTreeMap<String, BTreeSet<Bytes>> = [(
+        "p".to_string(),
+        [Bytes::from_static(b"k2"), Bytes::from_static(b"k5")].into(),
+    )]
+    .into();
+    let too_late = Store::new();
+    for _ in 0..5 {
+        put(&too_late, "p", "x", Some("x"));
+    }
+    assert!(matches!(
+        live.merge_missing(&too_late.snapshot(), below, &written),
+        Err(KvError::MergeOutOfRange { .. })
+    ));
+    assert_eq!(
+        live.merge_missing(&old.snapshot(), below, &written)
+            .unwrap(),
+        2,
+        "k3 and q's key"
+    );
+    let s = live.snapshot();
+    let get = |m: &str, k: &str| s.get(m, k.as_bytes()).map(|v| v.to_vec());
+    assert_eq!(get("p", "k1").as_deref(), Some(&b"new1"[..]));
+    assert_eq!(get("p", "k2"), None, "removed at 6: stays removed");
+    assert_eq!(get("p", "k3").as_deref(), Some(&b"old3"[..]));
+    assert_eq!(s.key_version("p", b"k3"), Some(3), "keeps its version");
+    assert_eq!(get("p", "k4"), None, "removed in the old state");
+    assert_eq!(
+        get("p", "k5"),
+        None,
+        "removed at 8 (and tidied): stays removed"
+    );
+    assert_eq!(get("q", "only-old").as_deref(), Some(&b"q"[..]));
+    assert_eq!(get("public:m", "stale"), None, "public maps are not merged");
+    assert_eq!(s.version(), live.version(), "no new version");
+    // What was open before stays as it was; a transaction begun before conflicts.
+    assert_eq!(before.get("p", b"k3"), None);
+    assert_ne!(live.map_stamp("p"), stamp);
+    let e = live.commit(pending, |_| Ok::<_, String>(())).unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    // New writes and rollbacks work on the merged state.
+    let v = live.version();
+    put(&live, "p", "k3", Some("newer3"));
+    live.rollback(v).unwrap();
+    assert_eq!(
+        live.snapshot().get("p", b"k3").as_deref(),
+        Some(&b"old3"[..])
+    );
+}

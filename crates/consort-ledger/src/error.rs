@@ -31,6 +31,22 @@ pub enum LedgerError {
     UnknownSeqno(Version),
     #[error("transaction {0} is not yet covered by a signature")]
     NotSigned(Version),
+    /// The private state of transactions before `below` is not known here: the service
+    /// is recovering and its old ledger secrets are not restored yet (see
+    /// `Journal::recover_private`). Snapshots and decoding old entries wait until then.
+    #[error(
+        "private state before seqno {below} is missing (the service is recovering; \
+         its old ledger secrets are not restored yet)"
+    )]
+    PrivateStateMissing { below: Version },
+    /// `Journal::recover_private` could not bring back the private state of `seqno` (a
+    /// wrong or missing ledger secret, or a damaged entry); nothing was changed.
+    #[error("cannot recover the private state of seqno {seqno}: {source}")]
+    PrivateRecovery {
+        seqno: Version,
+        #[source]
+        source: consort_kv::KvError,
+    },
     #[error(transparent)]
     Kv(#[from] consort_kv::KvError),
     #[error(transparent)]

@@ -415,6 +415,18 @@ impl LedgerFiles {
         Ok(true)
     }
 
+    /// Complete the open chunk now, whatever its size (a recovered service starts its
+    /// entries in a new chunk). Returns whether there was an open chunk with entries.
+    pub fn complete_chunk(&mut self) -> Result<bool, LedgerError> {
+        let has_entries = self.chunks.last().is_some_and(|c| !c.offsets.is_empty());
+        if self.open.is_none() || !has_entries {
+            return Ok(false);
+        }
+        self.sync()?;
+        self.complete_open_chunk()?;
+        Ok(true)
+    }
+
     fn complete_open_chunk(&mut self) -> Result<(), LedgerError> {
         self.flush()?;
         let open = self.open.take().expect("open chunk");
@@ -561,6 +573,49 @@ impl LedgerFiles {
             .read_range(&path, start, &mut out)
             .map_err(LedgerError::io(&path))?;
         Ok(out)
+    }
+
+    /// The bytes of up to `max` consecutive entries from `from` on, all from `from`'s chunk,
+    /// in one read: (bytes, each entry's range in them). Empty past the last entry.
+    pub fn read_batch(
+        &self,
+        from: Version,
+        max: usize,
+    ) -> Result<(Vec<u8>, Vec<std::ops::Range<usize>>), LedgerError> {
+        let Some((ci, ei)) = self.locate(from) else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let c = &self.chunks[ci];
+        let n = max.max(1).min(c.offsets.len() - ei);
+        let is_open = ci + 1 == self.chunks.len() && self.open.is_some();
+        if is_open {
+            // Part of it may still be in the write buffer: entry by entry.
+            let mut bytes = Vec::new();
+            let mut ranges = Vec::with_capacity(n);
+            for s in from..from + n as u64 {
+                let e = self.read_entry(s)?;
+                ranges.push(bytes.len()..bytes.len() + e.len());
+                bytes.extend_from_slice(&e);
+            }
+            return Ok((bytes, ranges));
+        }
+        let start = c.offsets[ei] as u64;
+        let end = c.offsets.get(ei + n).map_or(c.len, |o| *o as u64);
+        let mut bytes = vec![0u8; (end - start) as usize];
+        let path = self.path_of(c);
+        self.storage
+            .read_range(&path, start, &mut bytes)
+            .map_err(LedgerError::io(&path))?;
+        let offs = &c.offsets[ei..ei + n];
+        let ranges = offs
+            .iter()
+            .enumerate()
+            .map(|(i, o)| {
+                let next = offs.get(i + 1).map_or(end, |o| *o as u64);
+                (*o as u64 - start) as usize..(next - start) as usize
+            })
+            .collect();
+        Ok((bytes, ranges))
     }
 
     /// Visit every entry in order: `f(seqno, bytes)`. Reads one chunk at a time.

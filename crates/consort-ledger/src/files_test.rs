@@ -179,3 +179,37 @@ fn structural_damage_is_an_error_not_a_repair() {
     let e = LedgerFiles::open(d.path(), 150).unwrap_err();
     assert!(matches!(e, LedgerError::Corrupt { seqno: 3, .. }), "{e}");
 }
+
+#[test]
+fn complete_chunk_at_any_size_and_batched_reads() {
+    let d = tempfile::tempdir().unwrap();
+    let (mut f, _) = LedgerFiles::open(d.path(), 1 << 20).unwrap();
+    assert!(!f.complete_chunk().unwrap(), "nothing open");
+    for s in 1..=4 {
+        f.append(&fake(s, 60 + s as usize)).unwrap();
+    }
+    f.commit(4).unwrap();
+    assert!(f.complete_chunk().unwrap());
+    assert_eq!(names(d.path()), vec!["ledger_1-4.committed"]);
+    for s in 5..=7 {
+        f.append(&fake(s, 50)).unwrap();
+    }
+    assert_eq!(names(d.path()), vec!["ledger_1-4.committed", "ledger_5"]);
+    // One read per batch, never across chunks; the open chunk from its buffer too.
+    let (bytes, ranges) = f.read_batch(2, 10).unwrap();
+    assert_eq!(ranges.len(), 3);
+    for (i, r) in ranges.iter().enumerate() {
+        assert_eq!(bytes[r.clone()], f.read_entry(2 + i as u64).unwrap()[..]);
+    }
+    let (bytes, ranges) = f.read_batch(1, 2).unwrap();
+    assert_eq!(ranges, vec![0..61, 61..123]);
+    assert_eq!(bytes.len(), 123);
+    let (bytes, ranges) = f.read_batch(6, 10).unwrap();
+    assert_eq!(ranges.len(), 2);
+    assert_eq!(bytes[ranges[1].clone()], f.read_entry(7).unwrap()[..]);
+    assert!(f.read_batch(8, 10).unwrap().1.is_empty());
+    // Reopened, the new entries still go after the completed chunk.
+    drop(f);
+    let (f, _) = LedgerFiles::open(d.path(), 1 << 20).unwrap();
+    assert_eq!((f.first_seqno(), f.last_seqno()), (1, 7));
+}

@@ -11,6 +11,13 @@
 //! roots, node signatures), the store and tree are rebuilt, and the unsigned tail is
 //! rolled back. The next transactions use a new view so no IV is ever reused.
 //!
+//! Disaster recovery (see `journal_recovery.rs`): [`Journal::open_for_recovery`] reopens
+//! an old service's ledger with no secret, applying public domains only, and continues it
+//! as a new service two views on; [`Journal::recover_private`] later decrypts the old
+//! private domains with the restored secrets. Wherever an entry is replayed or replicated
+//! and no known secret covers it, it is applied public-only and
+//! [`Journal::private_missing_below`] says so; snapshots wait until the state is whole.
+//!
 //! A failed write or fsync of the files after the store and tree changed (or a detected
 //! disagreement between them) stops the journal: every later change returns the same
 //! [`LedgerError::Fatal`], and reopening recovers from the files. Errors that change
@@ -105,6 +112,8 @@ struct Inner {
     /// Set once the files and the state may disagree: the cause of the
     /// [`LedgerError::Fatal`] every later change returns.
     fatal: Option<Arc<LedgerError>>,
+    /// Set while the private state of old entries is missing (a recovering service).
+    missing: Option<MissingPrivate>,
 }
 
 impl Inner {
@@ -129,6 +138,16 @@ impl Inner {
             pending_evidence: None,
             replicated_snapshot: None,
             fatal: None,
+            missing: None,
+        }
+    }
+
+    /// Refuse with [`LedgerError::PrivateStateMissing`] if the private state of `seqno`
+    /// is missing.
+    fn private_known(&self, seqno: Version) -> Result<(), LedgerError> {
+        match &self.missing {
+            Some(m) if seqno < m.below => Err(LedgerError::PrivateStateMissing { below: m.below }),
+            _ => Ok(()),
         }
     }
 
@@ -209,90 +228,6 @@ impl Journal {
             )),
             config,
         })
-    }
-
-    /// Reopen an existing ledger: verify every entry, rebuild the store (which must be
-    /// empty) and the Merkle tree, and roll back the unsigned tail.
-    pub fn open(
-        config: JournalConfig,
-        store: Arc<Store>,
-        node: Arc<NodeIdentity>,
-        secrets: LedgerSecrets,
-    ) -> Result<(Self, OpenReport), LedgerError> {
-        let (mut files, file_report) =
-            LedgerFiles::open_in(config.storage.clone(), &config.dir, config.chunk_threshold)?;
-        if store.version() != 0 {
-            return Err(LedgerError::Invalid {
-                path: config.dir.clone(),
-                reason: "the store must be empty".into(),
-            });
-        }
-        let Replayed {
-            auditor,
-            signatures,
-            mut views,
-            max_view,
-            mut secrets,
-        } = replay(&mut files, &store, secrets, config.commit_on_signature)?;
-        let last = auditor.last_txid().map_or(0, |t| t.seqno);
-        let last_sig = auditor.last_signature();
-        let signed = last_sig.map_or(0, |t| t.seqno);
-        let mut tree = auditor.into_tree();
-        if last > signed {
-            store.rollback(signed)?;
-            tree.truncate(signed + 1);
-            let _ = views.split_off(&(signed + 1));
-            files.truncate(signed)?;
-            // A rekey in the rolled-back tail never happened.
-            secrets.remove_after(signed + 1);
-        }
-        let mut committed = TxId::default();
-        if config.commit_on_signature {
-            files.commit(signed)?;
-            if let Some(t) = last_sig {
-                committed = t;
-            }
-        } else {
-            // Under consensus: what the chunk files already record as committed.
-            let c = files.committed_seqno().min(signed);
-            if c > 0 {
-                committed = TxId::new(view_at(&views, c).unwrap_or(0), c);
-            }
-        }
-        store.set_view(max_view + 1);
-        assert_eq!(
-            files.last_seqno(),
-            store.version(),
-            "open: ledger and store differ"
-        );
-        assert_eq!(
-            tree.len(),
-            store.version() + 1,
-            "open: tree and store differ"
-        );
-        let report = OpenReport {
-            files: file_report,
-            replayed: last,
-            rolled_back: last - signed,
-            last_signature: last_sig,
-        };
-        tracing::info!(
-            replayed = report.replayed,
-            rolled_back = report.rolled_back,
-            "ledger reopened at {:?}",
-            last_sig
-        );
-        Ok((
-            Self {
-                store,
-                node,
-                inner: Mutex::new(Inner::new(
-                    files, tree, secrets, signatures, views, committed,
-                )),
-                config,
-            },
-            report,
-        ))
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -493,6 +428,9 @@ impl Journal {
         let _ = inner.views.split_off(&(seqno + 1));
         inner.secrets.remove_after(seqno + 1);
         let _ = inner.signatures.split_off(&(seqno + 1));
+        if inner.missing.as_mut().is_some_and(|m| !m.rollback(seqno)) {
+            inner.missing = None;
+        }
         Ok(())
     }
 
@@ -625,9 +563,12 @@ impl Journal {
         self.lock().files.read_entry(seqno)
     }
 
-    /// Decode (and decrypt) entry `seqno`, for historical queries.
+    /// Decode (and decrypt) entry `seqno`, for historical queries. Refused with
+    /// [`LedgerError::PrivateStateMissing`] for an entry whose private state is missing
+    /// (see [`Journal::private_missing_below`]).
     pub fn decode_entry(&self, seqno: Version) -> Result<entry::DecodedEntry, LedgerError> {
         let inner = self.lock();
+        inner.private_known(seqno)?;
         let bytes = inner.files.read_entry(seqno)?;
         Ok(entry::decode_entry(&bytes, &inner.secrets)?)
     }
@@ -713,6 +654,7 @@ fn append_entry(inner: &mut Inner, c: &Committed, claims: Sha256Digest) -> Resul
     if let Some(s) = next {
         inner.secrets.add(c.txid.seqno + 1, s);
     }
+    note_private(&mut inner.missing, c.txid.seqno, false, &c.write_set);
     Ok(())
 }
 
@@ -800,11 +742,14 @@ fn commit_to_locked(inner: &mut Inner, store: &Store, txid: TxId) -> Result<(), 
     Ok(())
 }
 
+#[path = "journal_recovery.rs"]
+mod recovery;
 #[path = "journal_replay.rs"]
 mod replay;
 #[path = "journal_replication.rs"]
 mod replication;
-use replay::{replay, Replayed};
+pub use recovery::RecoveryOpen;
+use recovery::{note_private, MissingPrivate};
 #[path = "journal_service.rs"]
 mod service;
 #[path = "journal_snapshot.rs"]

@@ -16,11 +16,15 @@ struct Checked {
     next_secret: Option<consort_kv::LedgerSecret>,
     /// The snapshot (seqno, bytes) the entry's evidence names, reproduced here.
     snapshot: Option<(Version, Vec<u8>)>,
+    /// No known secret covers the entry: only its public domain is applied.
+    public_only: bool,
 }
 
 impl Journal {
     /// Backup path: append an entry exactly as the primary wrote it. The entry is
-    /// authenticated (GCM tag, with the ledger secret) and decoded, must carry the next
+    /// authenticated (GCM tag, with the ledger secret) and decoded (public-only where no
+    /// known secret covers it, recording that private state is missing: see
+    /// [`Journal::private_missing_below`]), must carry the next
     /// seqno, and a signature entry must sign the Merkle root of everything before it, by a
     /// trusted node whose certificate the service identity endorsed. On any failure of
     /// these checks nothing is applied; a failure to write the files afterwards stops the
@@ -49,8 +53,14 @@ impl Journal {
             seqno: expected,
             reason,
         };
-        let decoded =
-            entry::decode_entry(bytes, &inner.secrets).map_err(|e| corrupt(e.to_string()))?;
+        // An old entry of a recovering service, whose secret is not restored yet.
+        let public_only = inner.secrets.for_version(expected).is_err();
+        let decoded = if public_only {
+            entry::decode_entry_public(bytes)
+        } else {
+            entry::decode_entry(bytes, &inner.secrets)
+        }
+        .map_err(|e| corrupt(e.to_string()))?;
         let txid = decoded.txid;
         if txid.seqno != expected {
             return Err(corrupt(format!("received seqno {}", txid.seqno)));
@@ -66,13 +76,22 @@ impl Journal {
                     reason,
                 })?;
         }
-        let next_secret = next_secret(&inner.secrets, txid.seqno, &decoded.public.maps)?;
-        let snapshot = self.reproduce_snapshot(inner, &decoded);
+        // A rekey whose secret is unknown cannot be unwrapped: nothing to learn.
+        let next_secret = match public_only {
+            true => None,
+            false => next_secret(&inner.secrets, txid.seqno, &decoded.public.maps)?,
+        };
+        // Without the private state there is no snapshot to reproduce.
+        let snapshot = match public_only || inner.missing.is_some() {
+            true => None,
+            false => self.reproduce_snapshot(inner, &decoded),
+        };
         Ok(Checked {
             decoded,
             signature,
             next_secret,
             snapshot,
+            public_only,
         })
     }
 
@@ -177,6 +196,12 @@ impl Journal {
         }
         inner.tree.append(leaf);
         note_view(&mut inner.views, txid);
+        note_private(
+            &mut inner.missing,
+            txid.seqno,
+            c.public_only,
+            &c.decoded.write_set,
+        );
         if let Some(s) = c.next_secret {
             inner.secrets.add(txid.seqno + 1, s);
         }

@@ -49,7 +49,7 @@ pub struct PendingSnapshot {
 
 /// The Merkle tree a snapshot's frontier gives (checked against the snapshot's root), and
 /// the writes that drop the frontier from the restored state.
-fn restore_tree(
+pub(super) fn restore_tree(
     decoded: &snapshot::DecodedSnapshot,
     snapshot_file: &Path,
 ) -> Result<(MerkleTree, WriteSet), LedgerError> {
@@ -74,16 +74,15 @@ fn restore_tree(
 }
 
 impl Journal {
-    /// Snapshot the current state (at seqno `S`), append its evidence transaction `E`
-    /// (not signed yet) and write `snapshot_<S>_<E>` into `dir`. The snapshot becomes
-    /// usable once `E` is committed: then [`Journal::complete_snapshot`] appends the receipt
-    /// for `E` and renames it `snapshot_<S>_<E>.committed`. If `E` is rolled back instead,
-    /// the caller deletes the file.
     /// The snapshot of the current state (seqno, bytes).
     pub(super) fn snapshot_bytes_locked(
         &self,
         inner: &Inner,
     ) -> Result<(Version, Vec<u8>), LedgerError> {
+        if let Some(m) = &inner.missing {
+            // It would lack the private state.
+            return Err(LedgerError::PrivateStateMissing { below: m.below });
+        }
         let snap = self.store.snapshot();
         let s = snap.version();
         if s == 0 {
@@ -135,6 +134,13 @@ impl Journal {
         }))
     }
 
+    /// Snapshot the current state (at seqno `S`), append its evidence transaction `E`
+    /// (not signed yet) and write `snapshot_<S>_<E>` into `dir`. The snapshot becomes
+    /// usable once `E` is committed: then [`Journal::complete_snapshot`] appends the receipt
+    /// for `E` and renames it `snapshot_<S>_<E>.committed`. If `E` is rolled back instead,
+    /// the caller deletes the file.
+    /// Refused with [`LedgerError::PrivateStateMissing`] while the private state of old
+    /// entries is missing (see [`Journal::private_missing_below`]).
     pub fn begin_snapshot(&self, dir: &Path) -> Result<PendingSnapshot, LedgerError> {
         let (s, bytes) = {
             let inner = self.lock();
@@ -186,6 +192,7 @@ impl Journal {
 
     /// Standing alone: snapshot, sign, and (when the signature commits, as it does with
     /// `commit_on_signature`) complete it. Returns the file's path (`.committed` if done).
+    /// Refused like [`Journal::begin_snapshot`] while private state is missing.
     pub fn write_snapshot(&self, dir: &Path) -> Result<PathBuf, LedgerError> {
         let p = self.begin_snapshot(dir)?;
         self.sign()?;

@@ -5,7 +5,8 @@
 //!   commit renames, truncation, crash recovery (a torn last entry is cut off).
 //! - [`merkle`]: the Merkle tree over transaction leaves, O(log n) append and truncation.
 //! - [`journal`]: KV transactions → encrypted entries → files + tree; periodic signature
-//!   transactions; restart with full re-verification; receipts.
+//!   transactions; restart with full re-verification; receipts; disaster recovery (reopen
+//!   an old ledger with no secret as a new service, then recover its private state).
 //! - [`receipt`]: CCF-shaped receipts and their verification.
 //! - [`storage`]: the filesystem operations behind a trait: [`storage::DiskStorage`], and
 //!   an in-memory disk with crash and fault injection for simulations (`test-utils`).
@@ -29,6 +30,6 @@ pub mod verify;
 
 pub use check::VerifyError;
 pub use error::LedgerError;
-pub use journal::{Journal, JournalConfig, OpenReport};
+pub use journal::{Journal, JournalConfig, OpenReport, RecoveryOpen};
 pub use receipt::Receipt;
 pub use verify::{verify_dir, VerifyReport};

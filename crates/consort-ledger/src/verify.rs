@@ -208,6 +208,12 @@ impl Auditor {
         self.last_txid
     }
 
+    /// For a ledger continuing a snapshot: the seqno of its evidence transaction while
+    /// it has not been reached (and checked) yet.
+    pub fn pending_evidence(&self) -> Option<Version> {
+        self.pending.as_ref().map(|p| p.evidence_seqno)
+    }
+
     pub fn signature_count(&self) -> u64 {
         self.signatures
     }
@@ -384,9 +390,10 @@ impl Auditor {
             (None, _) => true,
             (Some(a), b) if a == b => true,
             (Some(Opening), Open | WaitingForRecoveryShares) => true,
+            // A recovered service: a new identity continues the old ledger.
+            (Some(Open | Opening), Recovering) => true,
             (Some(Recovering), WaitingForRecoveryShares) => true,
             (Some(WaitingForRecoveryShares), Open) => true,
-            (Some(Open), Recovering) => true,
             _ => false,
         };
         if ok {
