@@ -158,6 +158,23 @@ pub(crate) fn run(args: GovArgs) -> Result<ExitCode> {
                 cmd: ShareCmd::Submit { .. }
             }
     );
+    if let GovCmd::Share {
+        cmd: ShareCmd::Fetch { enc_key },
+    } = &args.cmd
+    {
+        use base64::Engine;
+        let (encrypted, share) = rt.block_on(my_share(&gov, &read(enc_key)?))?;
+        println!(
+            "{}",
+            base64::engine::general_purpose::STANDARD.encode(&encrypted)
+        );
+        eprintln!(
+            "the share decrypts with {} ({} bytes); it is not shown",
+            enc_key.display(),
+            share.len()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let r = rt.block_on(async {
         Ok::<_, anyhow::Error>(match args.cmd {
             GovCmd::Propose { proposal } => {
@@ -186,20 +203,7 @@ pub(crate) fn run(args: GovArgs) -> Result<ExitCode> {
             GovCmd::Nodes => gov.get("/gov/service/nodes").await?,
             GovCmd::Constitution => gov.get("/gov/service/constitution").await?,
             GovCmd::Share { cmd } => match cmd {
-                ShareCmd::Fetch { enc_key } => {
-                    use base64::Engine;
-                    let (encrypted, share) = my_share(&gov, &read(&enc_key)?).await?;
-                    println!(
-                        "{}",
-                        base64::engine::general_purpose::STANDARD.encode(&encrypted)
-                    );
-                    eprintln!(
-                        "the share decrypts with {} ({} bytes); it is not shown",
-                        enc_key.display(),
-                        share.len()
-                    );
-                    return Ok(ExitCode::SUCCESS);
-                }
+                ShareCmd::Fetch { .. } => unreachable!("handled above"),
                 ShareCmd::Submit { enc_key } => {
                     let (_, share) = my_share(&gov, &read(&enc_key)?).await?;
                     gov.submit_share(&share).await?
