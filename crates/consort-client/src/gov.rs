@@ -163,7 +163,10 @@ impl Gov {
     pub async fn encrypted_share(&self) -> Result<Vec<u8>, ClientError> {
         use base64::Engine;
         let r = self
-            .get(&format!("/gov/recovery/encrypted-shares/{}", self.member.id()))
+            .get(&format!(
+                "/gov/recovery/encrypted-shares/{}",
+                self.member.id()
+            ))
             .await?;
         if r.status != 200 {
             return Err(ClientError::Status {

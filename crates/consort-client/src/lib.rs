@@ -239,9 +239,9 @@ pub async fn wait_until_status(
             if let Ok(cert) = Certificate::from_pem(&pem) {
                 if let Ok(mut c) = ClientConfig::new(addr, &cert, None)?.connect().await {
                     if let Ok(r) = c.get("/node/network").await {
-                        let ok = r.json().is_ok_and(|j| {
-                            statuses.iter().any(|s| j["service_status"] == *s)
-                        });
+                        let ok = r
+                            .json()
+                            .is_ok_and(|j| statuses.iter().any(|s| j["service_status"] == *s));
                         if ok {
                             return Ok(cert);
                         }

@@ -59,7 +59,10 @@ fn state(ctx: &mut Ctx<'_>, n: &NodeFrontend) -> Result<Response, ApiError> {
             service::ServiceStatus::Recovering | service::ServiceStatus::WaitingForRecoveryShares
         )
     });
-    let state = match (recovering, n.app_open.load(std::sync::atomic::Ordering::Acquire)) {
+    let state = match (
+        recovering,
+        n.app_open.load(std::sync::atomic::Ordering::Acquire),
+    ) {
         (true, _) => "PartOfPublicNetwork",
         _ => "PartOfNetwork",
     };

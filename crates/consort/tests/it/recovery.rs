@@ -36,6 +36,8 @@ fn ok(r: &Reply) -> Value {
 
 /// Accept `actions` with votes of members 0 and 2 (member 0 proposes).
 async fn pass(net: &Network, via: usize, actions: Value) -> Value {
+    // The same proposal signed in the same second is a replay: let the clock move on.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let g0 = net.gov_as(via, net.members[0].0.clone(), &net.members[0].1);
     let g2 = net.gov_as(via, net.members[2].0.clone(), &net.members[2].1);
     let p = ok(&g0
@@ -73,7 +75,9 @@ async fn write(net: &Network, via: usize, scope: &str, id: u64, msg: &str) -> St
 
 async fn wait_all_committed(net: &Network, nodes: &[usize]) {
     let p = net.wait_primary(&[], Duration::from_secs(20)).await;
-    let last = net.consensus(p).await.unwrap()["last_seqno"].as_u64().unwrap();
+    let last = net.consensus(p).await.unwrap()["last_seqno"]
+        .as_u64()
+        .unwrap();
     for &i in nodes {
         net.wait_commit(i, last, Duration::from_secs(30)).await;
     }
@@ -106,7 +110,11 @@ fn assert_nowhere(dir: &Path, secrets: &[(String, Vec<u8>)], except: &[&Path]) {
     for f in all.iter().filter(|f| !except.contains(&f.as_path())) {
         let bytes = std::fs::read(f).unwrap();
         for (what, s) in secrets {
-            for needle in [s.clone(), hex::encode(s).into_bytes(), B64.encode(s).into_bytes()] {
+            for needle in [
+                s.clone(),
+                hex::encode(s).into_bytes(),
+                B64.encode(s).into_bytes(),
+            ] {
                 assert!(
                     !bytes.windows(needle.len()).any(|w| w == needle.as_slice()),
                     "{what} found in clear in {}",
@@ -131,7 +139,11 @@ async fn a_lost_service_comes_back_from_its_ledger_with_members_shares() {
     .await;
     for i in 0..3 {
         let g = net.gov_as(0, net.members[i].0.clone(), &net.members[i].1);
-        assert_eq!(g.activate().await.unwrap().status, 204, "member{i} activates");
+        assert_eq!(
+            g.activate().await.unwrap().status,
+            204,
+            "member{i} activates"
+        );
     }
     // Shares: one per recovery member, each decrypting with that member's key.
     let g0 = net.gov_as(0, net.members[0].0.clone(), &net.members[0].1);
@@ -198,14 +210,27 @@ async fn a_lost_service_comes_back_from_its_ledger_with_members_shares() {
     assert_eq!(prev["previous_service_identity"], old_service.to_pem());
     let mut c = net.client(r).connect().await.unwrap();
     let locked = c.get("/app/log/private?id=2").await.unwrap();
-    assert_eq!(locked.status, 404, "{}", String::from_utf8_lossy(&locked.body));
+    assert_eq!(
+        locked.status,
+        404,
+        "{}",
+        String::from_utf8_lossy(&locked.body)
+    );
     assert_eq!(body(&locked)["error"]["code"], "FrontendNotOpen");
     let j = net.add_node_in(&["Recovering"]).await;
     // A share before the service waits for them is refused.
     let g1 = net.gov_as(r, net.members[1].0.clone(), &net.members[1].1);
     let early = g1.submit_share(&[1u8; 33]).await.unwrap();
-    assert_eq!(early.status, 403, "{}", String::from_utf8_lossy(&early.body));
-    assert_eq!(body(&early)["error"]["code"], "ServiceNotWaitingForRecoveryShares");
+    assert_eq!(
+        early.status,
+        403,
+        "{}",
+        String::from_utf8_lossy(&early.body)
+    );
+    assert_eq!(
+        body(&early)["error"]["code"],
+        "ServiceNotWaitingForRecoveryShares"
+    );
     // Members open it: it waits for recovery shares.
     pass(
         &net,
@@ -221,8 +246,8 @@ async fn a_lost_service_comes_back_from_its_ledger_with_members_shares() {
     // 5. Shares. A forged one is refused, one of two leaves it locked.
     let g0 = net.gov_as(r, net.members[0].0.clone(), &net.members[0].1);
     let enc0 = std::fs::read_to_string(net.dir.join("member0_enc_privk.pem")).unwrap();
-    let share0 = consort_client::gov::decrypt_share(&g0.encrypted_share().await.unwrap(), &enc0)
-        .unwrap();
+    let share0 =
+        consort_client::gov::decrypt_share(&g0.encrypted_share().await.unwrap(), &enc0).unwrap();
     let mut forged = share0.to_vec();
     forged[7] ^= 0x40;
     let bad = g0.submit_share(&forged).await.unwrap();
@@ -240,25 +265,51 @@ async fn a_lost_service_comes_back_from_its_ledger_with_members_shares() {
         .arg(net.dir.join("member0_enc_privk.pem"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     assert!(
         text(&out.stdout).contains("1/2 recovery shares successfully submitted"),
         "{}",
         text(&out.stdout)
     );
+    // The same signed submission again is a replay; signed anew, a second share from the
+    // same member is refused too.
     let again = g0.submit_share(&share0).await.unwrap();
-    assert_eq!(again.status, 400, "{}", String::from_utf8_lossy(&again.body));
-    assert_eq!(body(&again)["error"]["code"], "RecoveryShareAlreadySubmitted");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(status(&net, r).await, "WaitingForRecoveryShares", "one share of two");
+    if again.status == 403 {
+        assert!(body(&again)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("replay"));
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    let again = g0.submit_share(&share0).await.unwrap();
+    assert_eq!(
+        again.status,
+        400,
+        "{}",
+        String::from_utf8_lossy(&again.body)
+    );
+    assert_eq!(
+        body(&again)["error"]["code"],
+        "RecoveryShareAlreadySubmitted"
+    );
+    assert_eq!(
+        status(&net, r).await,
+        "WaitingForRecoveryShares",
+        "one share of two"
+    );
     let locked = c.get("/app/log/private?id=2").await.unwrap();
     assert_eq!(body(&locked)["error"]["code"], "FrontendNotOpen");
 
     // member1 with CCF's own script: openssl decrypts, ccf_cose_sign1 signs. (Its share is
     // decrypted here too, only to look for it in the files afterwards.)
     let enc1 = std::fs::read_to_string(net.dir.join("member1_enc_privk.pem")).unwrap();
-    let share1 = consort_client::gov::decrypt_share(&g1.encrypted_share().await.unwrap(), &enc1)
-        .unwrap();
+    let share1 =
+        consort_client::gov::decrypt_share(&g1.encrypted_share().await.unwrap(), &enc1).unwrap();
     let script = python().parent().unwrap().join("submit_recovery_share.sh");
     let path = format!(
         "{}:{}",
@@ -281,9 +332,19 @@ async fn a_lost_service_comes_back_from_its_ledger_with_members_shares() {
         .output()
         .unwrap();
     let said = text(&out.stdout);
-    assert!(out.status.success(), "submit_recovery_share.sh: {said}{}", text(&out.stderr));
-    assert!(said.contains("2/2 recovery shares successfully submitted"), "{said}");
-    assert!(said.contains("End of recovery procedure initiated"), "{said}");
+    assert!(
+        out.status.success(),
+        "submit_recovery_share.sh: {said}{}",
+        text(&out.stderr)
+    );
+    assert!(
+        said.contains("2/2 recovery shares successfully submitted"),
+        "{said}"
+    );
+    assert!(
+        said.contains("End of recovery procedure initiated"),
+        "{said}"
+    );
 
     // The service opens with every committed write, on both nodes.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -317,8 +378,12 @@ async fn a_lost_service_comes_back_from_its_ledger_with_members_shares() {
     }
     // New writes commit.
     let new_tx = write(&net, r, "private", 1000, "after recovery").await;
-    net.wait_commit(r, new_tx.split('.').nth(1).unwrap().parse().unwrap(), Duration::from_secs(20))
-        .await;
+    net.wait_commit(
+        r,
+        new_tx.split('.').nth(1).unwrap().parse().unwrap(),
+        Duration::from_secs(20),
+    )
+    .await;
     // Receipts: the old one against the old identity (ours and CCF's), and one fetched
     // now for the same transaction, through the endorsement chain, against the new.
     let mut c = net.client(r).connect().await.unwrap();
@@ -326,9 +391,18 @@ async fn a_lost_service_comes_back_from_its_ledger_with_members_shares() {
         .get(&format!("/app/receipt?transaction_id={receipt_tx}"))
         .await
         .unwrap());
-    assert_eq!(new_receipt["service_endorsements"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        new_receipt["service_endorsements"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     std::fs::write(net.dir.join("new_receipt.json"), new_receipt.to_string()).unwrap();
-    for (receipt, cert) in [("old_receipt.json", "previous_service_cert.pem"), ("new_receipt.json", "service_cert.pem")] {
+    for (receipt, cert) in [
+        ("old_receipt.json", "previous_service_cert.pem"),
+        ("new_receipt.json", "service_cert.pem"),
+    ] {
         let out = consort()
             .args(["receipt", "verify"])
             .arg(net.dir.join(receipt))
@@ -336,7 +410,12 @@ async fn a_lost_service_comes_back_from_its_ledger_with_members_shares() {
             .arg(net.dir.join(cert))
             .output()
             .unwrap();
-        assert!(out.status.success(), "{receipt}: {}{}", text(&out.stdout), text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{receipt}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
         let check = r#"
 import sys, json, hashlib
 from cryptography.x509 import load_pem_x509_certificate
@@ -357,7 +436,12 @@ print("ok")
             net.dir.join(receipt).to_str().unwrap(),
             net.dir.join(cert).to_str().unwrap(),
         ]);
-        assert!(out.status.success(), "ccf.receipt, {receipt}: {}{}", text(&out.stdout), text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "ccf.receipt, {receipt}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
     }
     // Every secret of the run: the ledger secrets (the recovered node reseals all of them;
     // unsealed here with its key), the shares and the wrapping key they combine to.
@@ -372,7 +456,10 @@ print("ok")
         &consort_node::lifecycle::seal::VirtualSealer::new(&node_key).unwrap(),
     )
     .unwrap();
-    assert!(state.ledger_secrets.len() >= 4, "3 old secrets and the new one");
+    assert!(
+        state.ledger_secrets.len() >= 4,
+        "3 old secrets and the new one"
+    );
     let mut secrets: Vec<(String, Vec<u8>)> = state
         .ledger_secrets
         .iter()
@@ -386,10 +473,32 @@ print("ok")
     net.stop_all();
     // The recovered ledger verifies: ours, and CCF's read_ledger.py.
     for n in [r, j] {
-        let out = consort().args(["ledger", "verify"]).arg(net.nodes[n].ledger()).output().unwrap();
-        assert!(out.status.success(), "ledger verify {}: {}{}", net.nodes[n].name, text(&out.stdout), text(&out.stderr));
-        let out = run_python(&["-m", "ccf.read_ledger", "-q", "--uncommitted", net.nodes[n].ledger().to_str().unwrap()]);
-        assert!(out.status.success(), "read_ledger.py {}: {}{}", net.nodes[n].name, text(&out.stdout), text(&out.stderr));
+        let out = consort()
+            .args(["ledger", "verify"])
+            .arg(net.nodes[n].ledger())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ledger verify {}: {}{}",
+            net.nodes[n].name,
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        let out = run_python(&[
+            "-m",
+            "ccf.read_ledger",
+            "-q",
+            "--uncommitted",
+            net.nodes[n].ledger().to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "read_ledger.py {}: {}{}",
+            net.nodes[n].name,
+            text(&out.stdout),
+            text(&out.stderr)
+        );
     }
     assert_nowhere(&net.dir, &secrets, &[]);
 }

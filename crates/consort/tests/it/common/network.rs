@@ -371,9 +371,17 @@ impl Network {
             || matches!(child.try_wait(), Ok(None)),
         )
         .await
-        .unwrap_or_else(|e| panic!("recovery node did not come up: {e}\n{}", self.nodes[i].log_tail()));
-        std::fs::write(self.dir.join("previous_service_cert.pem"), self.service_cert.to_pem())
-            .unwrap();
+        .unwrap_or_else(|e| {
+            panic!(
+                "recovery node did not come up: {e}\n{}",
+                self.nodes[i].log_tail()
+            )
+        });
+        std::fs::write(
+            self.dir.join("previous_service_cert.pem"),
+            self.service_cert.to_pem(),
+        )
+        .unwrap();
         std::fs::write(self.dir.join("service_cert.pem"), cert.to_pem()).unwrap();
         self.service_cert = cert;
         self.join_target = i;
@@ -613,9 +621,10 @@ fn ccf_member(dir: &Path, i: usize) -> (Certificate, SigningKey) {
         .output()
         .expect("openssl is required by the recovery tests");
     assert!(out.status.success(), "openssl pkcs8: {out:?}");
-    let cert =
-        Certificate::from_pem(&std::fs::read_to_string(dir.join(format!("{name}_cert.pem"))).unwrap())
-            .unwrap();
+    let cert = Certificate::from_pem(
+        &std::fs::read_to_string(dir.join(format!("{name}_cert.pem"))).unwrap(),
+    )
+    .unwrap();
     let key = SigningKey::from_pem(&std::fs::read_to_string(pk8).unwrap()).unwrap();
     (cert, key)
 }
