@@ -14,7 +14,7 @@ use crate::common::{
     *,
 };
 use base64::Engine;
-use consort_client::{gov::Gov, Reply};
+use consort_client::Reply;
 use serde_json::{json, Value};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
