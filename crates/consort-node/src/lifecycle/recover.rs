@@ -47,10 +47,19 @@ pub(crate) fn recover(
         "recovery: replaying and verifying the public ledger in {}",
         jc.dir.display()
     );
-    let (journal, report) =
-        Journal::open_for_recovery(jc, store, node.clone(), secret).map_err(|e| {
-            NodeError::Config(format!("the ledger's public domain does not verify: {e}"))
-        })?;
+    let opened = match super::snapshots::latest_snapshot(&config.snapshot_dir()) {
+        Some((name, seqno)) => {
+            let path = config.snapshot_dir().join(&name);
+            tracing::info!("recovery: starting from snapshot {name} (seqno {seqno})");
+            let kept = config.snapshot_dir().join(super::snapshots::RECOVERED_FROM);
+            std::fs::copy(&path, &kept).map_err(NodeError::io(&kept))?;
+            Journal::open_for_recovery_from_snapshot(jc, store, node.clone(), secret, &path)
+        }
+        None => Journal::open_for_recovery(jc, store, node.clone(), secret),
+    };
+    let (journal, report) = opened.map_err(|e| {
+        NodeError::Config(format!("the ledger's public domain does not verify: {e}"))
+    })?;
     tracing::info!(
         replayed = report.replayed,
         rolled_back = report.rolled_back,
@@ -71,11 +80,14 @@ pub(crate) fn recover(
         }
     }
     let create_txid = TxId::new(journal.store().view(), tx.read_version() + 1);
+    let epoch_end = report
+        .last_signature
+        .ok_or_else(|| NodeError::Config("the ledger holds no signature".into()))?;
     record_recovery(
         &mut tx,
         &service,
         &previous,
-        create_txid,
+        (create_txid, epoch_end),
         &report.last_signed_root,
     )?;
     retire_previous_nodes(&mut tx)?;
@@ -117,10 +129,14 @@ fn record_recovery(
     tx: &mut Tx,
     service: &ServiceIdentity,
     previous: &ServiceInfo,
-    create_txid: TxId,
+    (create_txid, epoch_end): (TxId, TxId),
     last_signed_root: &consort_crypto::Sha256Digest,
 ) -> Result<(), NodeError> {
     let previous_version = tx.get_version(service::INFO.name(), &consort_service::SINGLETON_KEY);
+    let endorsement_version = tx.get_version(
+        tables::PREVIOUS_IDENTITY_ENDORSEMENT.name(),
+        &consort_service::SINGLETON_KEY,
+    );
     tables::PREVIOUS_SERVICE_IDENTITY.put(tx, &previous.cert);
     tables::PREVIOUS_SERVICE_LAST_SIGNED_ROOT.put(tx, &last_signed_root.to_hex());
     let old = Certificate::from_pem(&previous.cert)?;
@@ -132,6 +148,21 @@ fn record_recovery(
         &service.key,
         DEFAULT_VALIDITY_DAYS,
     )?;
+    let epoch_begin = previous
+        .current_service_create_txid
+        .clone()
+        .unwrap_or_else(|| "0.1".into());
+    tables::PREVIOUS_IDENTITY_ENDORSEMENT.put(
+        tx,
+        &cose_endorsement(
+            service,
+            &old,
+            &epoch_begin,
+            epoch_end,
+            last_signed_root,
+            endorsement_version,
+        )?,
+    );
     tables::SERVICE_ENDORSEMENTS.put(
         tx,
         &tables::endorsement_key(create_txid.seqno),
@@ -149,6 +180,73 @@ fn record_recovery(
         },
     );
     Ok(())
+}
+
+/// CCF's `previous_service_identity_endorsement`: a COSE Sign1 by the new service key over
+/// the previous service's DER public key, with the previous service's epoch (first and
+/// last transaction) and the Merkle root of its last signature in the `ccf.v1` header.
+fn cose_endorsement(
+    service: &ServiceIdentity,
+    previous: &Certificate,
+    epoch_begin: &str,
+    epoch_end: TxId,
+    last_signed_root: &consort_crypto::Sha256Digest,
+    previous_version: Option<u64>,
+) -> Result<tables::CoseEndorsement, NodeError> {
+    use base64::Engine;
+    use coset::{
+        cbor::value::Value, iana, CoseSign1Builder, HeaderBuilder, TaggedCborSerializable,
+    };
+    let iat = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let ccf = Value::Map(vec![
+        (
+            Value::Text("epoch.start.txid".into()),
+            Value::Text(epoch_begin.into()),
+        ),
+        (
+            Value::Text("epoch.end.txid".into()),
+            Value::Text(epoch_end.to_string()),
+        ),
+        (
+            Value::Text("epoch.end.merkle.root".into()),
+            Value::Bytes(last_signed_root.as_bytes().to_vec()),
+        ),
+    ]);
+    let protected = HeaderBuilder::new()
+        .algorithm(iana::Algorithm::ES384)
+        .value(
+            15,
+            Value::Map(vec![(Value::Integer(6.into()), Value::Integer(iat.into()))]),
+        )
+        .text_value("ccf.v1".into(), ccf)
+        .build();
+    let mut err = None;
+    let sign1 = CoseSign1Builder::new()
+        .protected(protected)
+        .payload(previous.public_key_der())
+        .create_signature(b"", |data| {
+            service.key.sign_es384(data).unwrap_or_else(|e| {
+                err = Some(e);
+                Vec::new()
+            })
+        })
+        .build();
+    if let Some(e) = err {
+        return Err(e.into());
+    }
+    let bytes = sign1
+        .to_tagged_vec()
+        .map_err(|e| NodeError::Config(format!("COSE endorsement: {e}")))?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    Ok(tables::CoseEndorsement {
+        endorsement: b64.encode(bytes),
+        endorsing_key: b64.encode(service.cert.public_key_der()),
+        endorsement_epoch_begin: epoch_begin.to_string(),
+        endorsement_epoch_end: Some(epoch_end.to_string()),
+        previous_version,
+    })
 }
 
 /// The previous service's nodes are gone: retire them all.

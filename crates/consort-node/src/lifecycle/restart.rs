@@ -14,7 +14,7 @@ use super::{
     read_text,
     seal::{read_sealed, VirtualSealer},
     secrets::{DataFiles, NetworkSecrets},
-    snapshots::JOINED_FROM,
+    snapshots::{JOINED_FROM, RECOVERED_FROM},
     Boot, NodeConfig,
 };
 use crate::{replica::raft_id, NodeError};
@@ -40,6 +40,33 @@ pub(crate) fn restart(
     let node = Arc::new(NodeIdentity::from_parts(key, node_cert)?);
     let service_cert = Certificate::from_pem(&read_text(&files.service_cert)?)?;
     let store = Arc::new(Store::new());
+    let recovered_from = config.snapshot_dir().join(RECOVERED_FROM);
+    if recovered_from.exists() && secrets.ledger_secrets.len() == 1 {
+        // A recovery that started from a snapshot, its private ledger not yet recovered
+        // (the sealed secrets are the new service's alone): the snapshot's public maps,
+        // then the ledger after it.
+        let (journal, report) = Journal::reopen_recovering_from_snapshot(
+            jc,
+            store,
+            node.clone(),
+            secrets.ledger_secrets()?,
+            &recovered_from,
+        )?;
+        tracing::info!(
+            replayed = report.replayed,
+            "restarted a recovering service from {}",
+            recovered_from.display()
+        );
+        return Ok(Boot {
+            startup_seqno: journal.last_signature().unwrap_or(0),
+            members: vec![raft_id(&node.node_id)],
+            journal,
+            node,
+            service_cert,
+            secrets,
+            addresses: Default::default(),
+        });
+    }
     let joined_from = config.snapshot_dir().join(JOINED_FROM);
     if joined_from.exists() {
         // This node joined from a snapshot; its ledger continues from there.

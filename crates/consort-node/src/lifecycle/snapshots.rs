@@ -4,6 +4,10 @@
 /// from it, so restarting needs it.
 pub const JOINED_FROM: &str = "joined_from.snapshot";
 
+/// The snapshot a recovery started from (a copy), kept in its snapshot directory: until
+/// the private ledger is recovered, restarting needs it.
+pub const RECOVERED_FROM: &str = "recovered_from.snapshot";
+
 /// The newest committed snapshot in `dir`: (name, seqno).
 pub fn latest_snapshot(dir: &std::path::Path) -> Option<(String, u64)> {
     std::fs::read_dir(dir)

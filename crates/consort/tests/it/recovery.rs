@@ -34,21 +34,29 @@ fn ok(r: &Reply) -> Value {
     body(r)
 }
 
-/// Accept `actions` with votes of members 0 and 2 (member 0 proposes).
+/// Accept `actions`: member 0 proposes, members 0, 2 and 1 vote until it is accepted.
 async fn pass(net: &Network, via: usize, actions: Value) -> Value {
     // The same proposal signed in the same second is a replay: let the clock move on.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let g0 = net.gov_as(via, net.members[0].0.clone(), &net.members[0].1);
-    let g2 = net.gov_as(via, net.members[2].0.clone(), &net.members[2].1);
-    let p = ok(&g0
+    let g = |m: usize| net.gov_as(via, net.members[m].0.clone(), &net.members[m].1);
+    let p = ok(&g(0)
         .propose(&json!({ "actions": actions }).to_string())
         .await
         .unwrap());
     let id = p["proposalId"].as_str().unwrap().to_string();
-    ok(&g0.vote(&id, true).await.unwrap());
-    let v = ok(&g2.vote(&id, true).await.unwrap());
-    assert_eq!(v["proposalState"], "Accepted", "{actions}: {v}");
+    let mut v = p;
+    for m in [0, 2, 1] {
+        if v["proposalState"] != "Open" {
+            break;
+        }
+        v = ok(&g(m).vote(&id, true).await.unwrap());
+    }
     v
+}
+
+async fn accepted(net: &Network, via: usize, actions: Value) {
+    let v = pass(net, via, actions.clone()).await;
+    assert_eq!(v["proposalState"], "Accepted", "{actions}: {v}");
 }
 
 /// Write `/app/log/{scope}` id → msg via node `via`; returns the transaction id.
@@ -127,12 +135,54 @@ fn assert_nowhere(dir: &Path, secrets: &[(String, Vec<u8>)], except: &[&Path]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_lost_service_comes_back_from_its_ledger_with_members_shares() {
+    scenario(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_service_comes_back_from_its_latest_snapshot_and_ledger() {
+    scenario(true).await;
+}
+
+/// The recovery node must refuse a ledger whose public domain does not verify.
+fn refuses_a_tampered_ledger(net: &Network, from: usize) {
+    let d = net.dir.join("tampered");
+    std::fs::create_dir_all(d.join("ledger")).unwrap();
+    let mut chunks: Vec<_> = std::fs::read_dir(net.nodes[from].ledger())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    chunks.sort();
+    for c in &chunks {
+        std::fs::copy(c, d.join("ledger").join(c.file_name().unwrap())).unwrap();
+    }
+    let first = d.join("ledger").join(chunks[0].file_name().unwrap());
+    let mut bytes = std::fs::read(&first).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&first, bytes).unwrap();
+    std::fs::write(
+        d.join("config.json"),
+        json!({"rpc_address": format!("127.0.0.1:{}", free_port()), "data_dir": "."}).to_string(),
+    )
+    .unwrap();
+    let out = consort()
+        .args(["node", "recover", "--config"])
+        .arg(d.join("config.json"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a tampered ledger was recovered");
+    let err = text(&out.stderr);
+    assert!(err.contains("does not verify"), "{err}");
+}
+
+async fn scenario(with_snapshot: bool) {
     let mut net = Network::start(
         3,
         NetOptions {
             recovery_members: 3,
             recovery_threshold: Some(2),
             chunk_bytes: 4096,
+            snapshot_tx_interval: if with_snapshot { 25 } else { 0 },
             ..Default::default()
         },
     )
@@ -152,6 +202,41 @@ async fn a_lost_service_comes_back_from_its_ledger_with_members_shares() {
         assert!(std::time::Instant::now() < deadline, "no share for member0");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Governance keeps the shares right: a refresh re-encrypts them, a threshold above the
+    // recovery members is refused; a member without an encryption key gets no share.
+    let before = g0.encrypted_share().await.unwrap();
+    accepted(
+        &net,
+        0,
+        json!([{"name": "trigger_recovery_shares_refresh"}]),
+    )
+    .await;
+    assert_ne!(g0.encrypted_share().await.unwrap(), before, "fresh shares");
+    let v = pass(
+        &net,
+        0,
+        json!([{"name": "set_recovery_threshold", "args": {"recovery_threshold": 4}}]),
+    )
+    .await;
+    assert_eq!(v["proposalState"], "Failed", "{v}");
+    let k3 = consort_crypto::keys::SigningKey::generate().unwrap();
+    let c3 = consort_crypto::cert::self_signed_leaf(&k3, "member3", 30).unwrap();
+    accepted(
+        &net,
+        0,
+        json!([{"name": "set_member", "args": {"cert": c3.to_pem()}}]),
+    )
+    .await;
+    let g3 = net.gov_as(0, c3.clone(), &k3);
+    assert_eq!(g3.activate().await.unwrap().status, 204);
+    let none = g3.encrypted_share().await;
+    assert!(
+        matches!(
+            &none,
+            Err(consort_client::ClientError::Status { status: 404, .. })
+        ),
+        "{none:?}"
+    );
     // 1. Public and private writes; 2. two rekeys, more writes after each.
     let mut expected: BTreeMap<(String, u64), String> = BTreeMap::new();
     let mut k = 0u64;
@@ -167,7 +252,7 @@ async fn a_lost_service_comes_back_from_its_ledger_with_members_shares() {
     let mut receipt_tx = None;
     for round in ["before", "rekey1", "rekey2"] {
         if round != "before" {
-            pass(&net, 0, json!([{"name": "trigger_ledger_rekey"}])).await;
+            accepted(&net, 0, json!([{"name": "trigger_ledger_rekey"}])).await;
         }
         for (scope, id, msg) in writes("private", 15, round)
             .into_iter()
@@ -183,8 +268,26 @@ async fn a_lost_service_comes_back_from_its_ledger_with_members_shares() {
         expected.insert(("private".into(), 1), format!("{round}-overwritten"));
     }
     wait_all_committed(&net, &[0, 1, 2]).await;
-    // A receipt fetched before the disaster.
-    let receipt_tx = receipt_tx.unwrap();
+    // A receipt fetched before the disaster (from a recovered snapshot, for a transaction
+    // after the snapshot: a node started from a snapshot has no entries before it).
+    let mut receipt_tx = receipt_tx.unwrap();
+    let seqno = |t: &str| -> u64 { t.split('.').nth(1).unwrap().parse().unwrap() };
+    if with_snapshot {
+        let mut extra = 5000;
+        loop {
+            let snap =
+                consort_node::lifecycle::snapshots::latest_snapshot(&net.nodes[1].snapshots())
+                    .expect("a committed snapshot")
+                    .1;
+            if seqno(&receipt_tx) > snap {
+                break;
+            }
+            extra += 1;
+            receipt_tx = write(&net, 0, "private", extra, "after the snapshot").await;
+            expected.insert(("private".into(), extra), "after the snapshot".into());
+            wait_all_committed(&net, &[0, 1, 2]).await;
+        }
+    }
     let mut c = net.client(0).connect().await.unwrap();
     let old_receipt = ok(&c
         .get(&format!("/app/receipt?transaction_id={receipt_tx}"))
@@ -201,7 +304,8 @@ async fn a_lost_service_comes_back_from_its_ledger_with_members_shares() {
         }
     }
     // 4. A recovery node on a copy of node 1's ledger; a second node joins it.
-    let r = net.recover_from(1).await;
+    refuses_a_tampered_ledger(&net, 1);
+    let r = net.recover_from(1, with_snapshot).await;
     assert_eq!(status(&net, r).await, "Recovering");
     let prev = net
         .get_json(r, "/node/service/previous_identity")
@@ -232,7 +336,7 @@ async fn a_lost_service_comes_back_from_its_ledger_with_members_shares() {
         "ServiceNotWaitingForRecoveryShares"
     );
     // Members open it: it waits for recovery shares.
-    pass(
+    accepted(
         &net,
         r,
         json!([{"name": "transition_service_to_open", "args": {
@@ -248,6 +352,19 @@ async fn a_lost_service_comes_back_from_its_ledger_with_members_shares() {
     let enc0 = std::fs::read_to_string(net.dir.join("member0_enc_privk.pem")).unwrap();
     let share0 =
         consort_client::gov::decrypt_share(&g0.encrypted_share().await.unwrap(), &enc0).unwrap();
+    // A member that is no recovery member has no share to give.
+    let g3 = net.gov_as(r, c3.clone(), &k3);
+    let stranger = g3.submit_share(&share0).await.unwrap();
+    assert_eq!(
+        stranger.status,
+        403,
+        "{}",
+        String::from_utf8_lossy(&stranger.body)
+    );
+    assert!(body(&stranger)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not a recovery member"));
     let mut forged = share0.to_vec();
     forged[7] ^= 0x40;
     let bad = g0.submit_share(&forged).await.unwrap();

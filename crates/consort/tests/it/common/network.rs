@@ -321,7 +321,7 @@ impl Network {
     /// Disaster recovery: a new node recovers the service from a copy of node `from`'s
     /// ledger directory (CCF's `Recover` start). Waits until it serves, `Recovering`; the
     /// new service certificate becomes the network's, and later joiners join this node.
-    pub(crate) async fn recover_from(&mut self, from: usize) -> usize {
+    pub(crate) async fn recover_from(&mut self, from: usize, with_snapshot: bool) -> usize {
         let i = self.nodes.len();
         let name = format!("node{i}");
         let node_dir = self.dir.join(&name);
@@ -329,6 +329,18 @@ impl Network {
         for e in std::fs::read_dir(self.nodes[from].ledger()).unwrap() {
             let e = e.unwrap();
             std::fs::copy(e.path(), node_dir.join("ledger").join(e.file_name())).unwrap();
+        }
+        if with_snapshot {
+            // Its latest committed snapshot only.
+            let (name, _) =
+                consort_node::lifecycle::snapshots::latest_snapshot(&self.nodes[from].snapshots())
+                    .expect("node has a committed snapshot");
+            std::fs::create_dir_all(node_dir.join("snapshots")).unwrap();
+            std::fs::copy(
+                self.nodes[from].snapshots().join(&name),
+                node_dir.join("snapshots").join(&name),
+            )
+            .unwrap();
         }
         let rpc: SocketAddr = format!("127.0.0.1:{}", free_port_on(Ipv4Addr::LOCALHOST))
             .parse()
