@@ -47,4 +47,12 @@ pub(crate) struct BenchArgs {
     /// @foundry-rs/anvil-linux-amd64) with the same transactions, and report the ratio.
     #[arg(long)]
     pub(crate) anvil: Option<PathBuf>,
+    /// Benchmark disaster recovery instead: write a ledger of --recovery-txs private
+    /// writes, then time `ledger verify` of it, the public replay of a recovery start and
+    /// the private replay once shares unlock the secrets.
+    #[arg(long)]
+    pub(crate) recovery: bool,
+    /// With --recovery: transactions in the ledger.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub(crate) recovery_txs: u64,
 }

@@ -4,7 +4,9 @@
 //! - `multi` (`--nodes N`, `--etcd PATH`): the logging app on an N-node network, and an etcd
 //!   cluster under the same load;
 //! - `eth` (`--eth`): ERC-20 transfers through `eth_sendRawTransaction`, against in-process
-//!   revm and, with `--anvil PATH`, anvil.
+//!   revm and, with `--anvil PATH`, anvil;
+//! - `recovery` (`--recovery`): recovering a ledger of N transactions (public and private
+//!   replay), against `ledger verify` of the same ledger.
 //!
 //! `stats` and `net` are what they share: latency figures, and the processes and connections.
 
@@ -17,11 +19,16 @@ mod eth;
 mod logging;
 mod multi;
 mod net;
+mod recovery;
 mod stats;
 
 pub(crate) use args::BenchArgs;
 
 pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
+    if args.recovery {
+        recovery::run(args.recovery_txs, args.msg_bytes, args.json.as_deref())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.eth {
         return eth::run(args);
     }

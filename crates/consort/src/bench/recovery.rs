@@ -100,7 +100,7 @@ pub(crate) fn run(n: u64, msg_bytes: usize, json_out: Option<&std::path::Path>) 
     })?;
     let private_s = t.elapsed().as_secs_f64();
     println!("  private replay:  {recovered} transactions in {private_s:.2}s");
-    let mut snap = journal.store().snapshot();
+    let snap = journal.store().snapshot();
     let v = snap.get(MAP, &0u64.to_be_bytes());
     ensure!(
         v.as_deref() == Some(&vec![b'x'; msg_bytes][..]),
