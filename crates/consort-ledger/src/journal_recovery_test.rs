@@ -446,7 +446,12 @@ fn a_backup_applies_old_entries_public_only_until_recovery() {
         b.decode_entry(2),
         Err(LedgerError::PrivateStateMissing { .. })
     ));
-    // Consensus commits, then the backup recovers too.
+    // Not before the old entries are committed here; consensus commits, then the backup
+    // recovers too.
+    assert!(matches!(
+        b.recover_private(old.secrets(), &mut |_, _| {}),
+        Err(LedgerError::Invalid { .. })
+    ));
     b.commit_to(p.committed()).unwrap();
     b.recover_private(old.secrets(), &mut |_, _| {}).unwrap();
     assert_eq!(private_values(&b.store().snapshot()), want);
@@ -615,6 +620,32 @@ fn commits_go_on_while_the_private_state_is_recovered() {
     assert_eq!(live.get(PUB, b"during").as_deref(), Some(&b"during"[..]));
     j.sign().unwrap();
     crate::verify_dir(d.path()).unwrap();
+}
+
+#[test]
+fn a_tampered_old_ledger_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    old_ledger(d.path(), small, None);
+    let mut done = false;
+    for e in fs::read_dir(d.path()).unwrap() {
+        let path = e.unwrap().path();
+        let mut bytes = fs::read(&path).unwrap();
+        // The public value of k17, in clear in the ledger.
+        if let Some(at) = bytes.windows(3).position(|w| w == b"a17") {
+            bytes[at] = b'A';
+            fs::write(&path, bytes).unwrap();
+            done = true;
+            break;
+        }
+    }
+    assert!(done, "a public value to alter");
+    let service = ServiceIdentity::generate().unwrap();
+    let node = Arc::new(NodeIdentity::generate(&service, &Default::default()).unwrap());
+    let mut config = JournalConfig::new(d.path());
+    small(&mut config);
+    let secret = LedgerSecret::generate().unwrap();
+    let e = Journal::open_for_recovery(config, Arc::new(Store::new()), node, secret).unwrap_err();
+    assert!(e.bad_seqno().is_some(), "{e}");
 }
 
 #[test]
