@@ -400,7 +400,7 @@ fn a_node_restarting_during_recovery_reopens_public_only_below_r() {
     let ss = LedgerSecrets::default();
     let mut ss = ss;
     ss.add(r, LedgerSecret::from_raw(secrets[0].1).unwrap());
-    let (j, report) = Journal::open(config, Arc::new(Store::new()), new.node, ss).unwrap();
+    let (j, report) = Journal::open(config, Arc::new(Store::new()), new.node.clone(), ss).unwrap();
     assert_eq!(report.rolled_back, 0);
     assert_eq!(j.private_missing_below(), Some(r));
     let after = j.store().snapshot();
@@ -410,6 +410,18 @@ fn a_node_restarting_during_recovery_reopens_public_only_below_r() {
     assert!(j.begin_snapshot(d.path()).is_err());
     // Private recovery still works from there, and the new writes are not lost.
     j.recover_private(old.secrets(), &mut |_, _| {}).unwrap();
+    assert_eq!(private_values(&j.store().snapshot()), want);
+    // Once recovered, a restart with every secret decrypts everything again.
+    j.sign().unwrap();
+    let all = j.export_secrets();
+    let config = j.config().clone();
+    drop(j);
+    let mut ss = LedgerSecrets::default();
+    for (v, raw) in all {
+        ss.add(v, LedgerSecret::from_raw(raw).unwrap());
+    }
+    let (j, _) = Journal::open(config, Arc::new(Store::new()), new.node, ss).unwrap();
+    assert_eq!(j.private_missing_below(), None);
     assert_eq!(private_values(&j.store().snapshot()), want);
 }
 
