@@ -575,47 +575,47 @@ impl LedgerFiles {
         Ok(out)
     }
 
-    /// The bytes of up to `max` consecutive entries from `from` on, all from `from`'s chunk,
-    /// in one read: (bytes, each entry's range in them). Empty past the last entry.
+    /// Read up to `max` consecutive entries from `from` on, all from `from`'s chunk, in one
+    /// read: their bytes into `bytes` and each one's range in them into `ranges` (both
+    /// cleared first, so that a caller reading many batches reuses them). None past the
+    /// last entry.
     pub fn read_batch(
         &self,
         from: Version,
         max: usize,
-    ) -> Result<(Vec<u8>, Vec<std::ops::Range<usize>>), LedgerError> {
+        bytes: &mut Vec<u8>,
+        ranges: &mut Vec<std::ops::Range<usize>>,
+    ) -> Result<(), LedgerError> {
+        bytes.clear();
+        ranges.clear();
         let Some((ci, ei)) = self.locate(from) else {
-            return Ok((Vec::new(), Vec::new()));
+            return Ok(());
         };
         let c = &self.chunks[ci];
         let n = max.max(1).min(c.offsets.len() - ei);
         let is_open = ci + 1 == self.chunks.len() && self.open.is_some();
         if is_open {
             // Part of it may still be in the write buffer: entry by entry.
-            let mut bytes = Vec::new();
-            let mut ranges = Vec::with_capacity(n);
             for s in from..from + n as u64 {
                 let e = self.read_entry(s)?;
                 ranges.push(bytes.len()..bytes.len() + e.len());
                 bytes.extend_from_slice(&e);
             }
-            return Ok((bytes, ranges));
+            return Ok(());
         }
         let start = c.offsets[ei] as u64;
         let end = c.offsets.get(ei + n).map_or(c.len, |o| *o as u64);
-        let mut bytes = vec![0u8; (end - start) as usize];
+        bytes.resize((end - start) as usize, 0);
         let path = self.path_of(c);
         self.storage
-            .read_range(&path, start, &mut bytes)
+            .read_range(&path, start, bytes)
             .map_err(LedgerError::io(&path))?;
         let offs = &c.offsets[ei..ei + n];
-        let ranges = offs
-            .iter()
-            .enumerate()
-            .map(|(i, o)| {
-                let next = offs.get(i + 1).map_or(end, |o| *o as u64);
-                (*o as u64 - start) as usize..(next - start) as usize
-            })
-            .collect();
-        Ok((bytes, ranges))
+        ranges.extend(offs.iter().enumerate().map(|(i, o)| {
+            let next = offs.get(i + 1).map_or(end, |o| *o as u64);
+            (*o as u64 - start) as usize..(next - start) as usize
+        }));
+        Ok(())
     }
 
     /// Visit every entry in order: `f(seqno, bytes)`. Reads one chunk at a time.

@@ -196,18 +196,20 @@ fn complete_chunk_at_any_size_and_batched_reads() {
     }
     assert_eq!(names(d.path()), vec!["ledger_1-4.committed", "ledger_5"]);
     // One read per batch, never across chunks; the open chunk from its buffer too.
-    let (bytes, ranges) = f.read_batch(2, 10).unwrap();
+    let (mut bytes, mut ranges) = (Vec::new(), Vec::new());
+    f.read_batch(2, 10, &mut bytes, &mut ranges).unwrap();
     assert_eq!(ranges.len(), 3);
     for (i, r) in ranges.iter().enumerate() {
         assert_eq!(bytes[r.clone()], f.read_entry(2 + i as u64).unwrap()[..]);
     }
-    let (bytes, ranges) = f.read_batch(1, 2).unwrap();
+    f.read_batch(1, 2, &mut bytes, &mut ranges).unwrap();
     assert_eq!(ranges, vec![0..61, 61..123]);
     assert_eq!(bytes.len(), 123);
-    let (bytes, ranges) = f.read_batch(6, 10).unwrap();
+    f.read_batch(6, 10, &mut bytes, &mut ranges).unwrap();
     assert_eq!(ranges.len(), 2);
     assert_eq!(bytes[ranges[1].clone()], f.read_entry(7).unwrap()[..]);
-    assert!(f.read_batch(8, 10).unwrap().1.is_empty());
+    f.read_batch(8, 10, &mut bytes, &mut ranges).unwrap();
+    assert!(ranges.is_empty() && bytes.is_empty());
     // Reopened, the new entries still go after the completed chunk.
     drop(f);
     let (f, _) = LedgerFiles::open(d.path(), 1 << 20).unwrap();

@@ -581,11 +581,15 @@ impl Journal {
     }
 
     /// A receipt for committed transaction `seqno`, from the first signature after it.
+    /// Its commit evidence needs the ledger secret: refused with
+    /// [`LedgerError::PrivateStateMissing`] while the old secrets of a recovering service
+    /// are not restored.
     pub fn receipt(&self, seqno: Version) -> Result<Receipt, LedgerError> {
         let inner = self.lock();
         if seqno == 0 || seqno > inner.committed.seqno {
             return Err(LedgerError::NotSigned(seqno));
         }
+        inner.private_known(seqno)?;
         let (sig_seqno, rec) = inner
             .signatures
             .range(seqno + 1..)

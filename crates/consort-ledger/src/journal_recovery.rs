@@ -379,16 +379,19 @@ impl Journal {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<(), LedgerError> {
         let total = below - start;
-        let mut plain = Vec::new();
+        let (mut plain, mut bytes, mut ranges) = (Vec::new(), Vec::new(), Vec::new());
         let mut seqno = start;
         let mut next_report = PROGRESS_EVERY;
         while seqno < below {
             let want = ((below - seqno) as usize).min(RECOVERY_BATCH);
-            let (bytes, ranges) = self.lock_live()?.files.read_batch(seqno, want)?;
+            // The lock is held for this statement only.
+            self.lock_live()?
+                .files
+                .read_batch(seqno, want, &mut bytes, &mut ranges)?;
             if ranges.is_empty() {
                 return Err(LedgerError::UnknownSeqno(seqno));
             }
-            for r in ranges {
+            for r in ranges.drain(..) {
                 apply_private(recovered, seqno, &bytes[r], secrets, &mut plain)
                     .map_err(|source| LedgerError::PrivateRecovery { seqno, source })?;
                 seqno += 1;

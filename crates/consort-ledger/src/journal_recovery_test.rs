@@ -249,7 +249,10 @@ fn recovery_flow(
         j.decode_entry(3),
         Err(LedgerError::PrivateStateMissing { below }) if below == r
     ));
-    assert!(j.receipt(3).is_err());
+    assert!(matches!(
+        j.receipt(3),
+        Err(LedgerError::PrivateStateMissing { .. })
+    ));
     // The new service goes on, public and private, in a new chunk and a new view.
     record_recovery(&new);
     assert_eq!(j.view_of(r), Some(old.last_sig.view + 2));
@@ -397,7 +400,7 @@ fn a_node_restarting_during_recovery_reopens_public_only_below_r() {
     let ss = LedgerSecrets::default();
     let mut ss = ss;
     ss.add(r, LedgerSecret::from_raw(secrets[0].1).unwrap());
-    let (j, report) = Journal::open(config, Arc::new(Store::new()), new.node, ss).unwrap();
+    let (j, report) = Journal::open(config, Arc::new(Store::new()), new.node.clone(), ss).unwrap();
     assert_eq!(report.rolled_back, 0);
     assert_eq!(j.private_missing_below(), Some(r));
     let after = j.store().snapshot();
@@ -407,6 +410,18 @@ fn a_node_restarting_during_recovery_reopens_public_only_below_r() {
     assert!(j.begin_snapshot(d.path()).is_err());
     // Private recovery still works from there, and the new writes are not lost.
     j.recover_private(old.secrets(), &mut |_, _| {}).unwrap();
+    assert_eq!(private_values(&j.store().snapshot()), want);
+    // Once recovered, a restart with every secret decrypts everything again.
+    j.sign().unwrap();
+    let all = j.export_secrets();
+    let config = j.config().clone();
+    drop(j);
+    let mut ss = LedgerSecrets::default();
+    for (v, raw) in all {
+        ss.add(v, LedgerSecret::from_raw(raw).unwrap());
+    }
+    let (j, _) = Journal::open(config, Arc::new(Store::new()), new.node, ss).unwrap();
+    assert_eq!(j.private_missing_below(), None);
     assert_eq!(private_values(&j.store().snapshot()), want);
 }
 
@@ -446,7 +461,12 @@ fn a_backup_applies_old_entries_public_only_until_recovery() {
         b.decode_entry(2),
         Err(LedgerError::PrivateStateMissing { .. })
     ));
-    // Consensus commits, then the backup recovers too.
+    // Not before the old entries are committed here; consensus commits, then the backup
+    // recovers too.
+    assert!(matches!(
+        b.recover_private(old.secrets(), &mut |_, _| {}),
+        Err(LedgerError::Invalid { .. })
+    ));
     b.commit_to(p.committed()).unwrap();
     b.recover_private(old.secrets(), &mut |_, _| {}).unwrap();
     assert_eq!(private_values(&b.store().snapshot()), want);
@@ -615,6 +635,32 @@ fn commits_go_on_while_the_private_state_is_recovered() {
     assert_eq!(live.get(PUB, b"during").as_deref(), Some(&b"during"[..]));
     j.sign().unwrap();
     crate::verify_dir(d.path()).unwrap();
+}
+
+#[test]
+fn a_tampered_old_ledger_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    old_ledger(d.path(), small, None);
+    let mut done = false;
+    for e in fs::read_dir(d.path()).unwrap() {
+        let path = e.unwrap().path();
+        let mut bytes = fs::read(&path).unwrap();
+        // The public value of k17, in clear in the ledger.
+        if let Some(at) = bytes.windows(3).position(|w| w == b"a17") {
+            bytes[at] = b'A';
+            fs::write(&path, bytes).unwrap();
+            done = true;
+            break;
+        }
+    }
+    assert!(done, "a public value to alter");
+    let service = ServiceIdentity::generate().unwrap();
+    let node = Arc::new(NodeIdentity::generate(&service, &Default::default()).unwrap());
+    let mut config = JournalConfig::new(d.path());
+    small(&mut config);
+    let secret = LedgerSecret::generate().unwrap();
+    let e = Journal::open_for_recovery(config, Arc::new(Store::new()), node, secret).unwrap_err();
+    assert!(e.bad_seqno().is_some(), "{e}");
 }
 
 #[test]

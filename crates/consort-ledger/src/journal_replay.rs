@@ -88,6 +88,45 @@ pub(super) fn replay(
     })
 }
 
+/// Check that `files` continue the state at `after` (0, or a snapshot's seqno: an empty
+/// ledger then starts right after it; entries up to it, if there, are skipped).
+/// The store must hold just that state.
+fn continue_after(
+    files: &mut LedgerFiles,
+    store: &Store,
+    after: Version,
+) -> Result<(), LedgerError> {
+    if store.version() != after {
+        return Err(LedgerError::Invalid {
+            path: files.dir().to_path_buf(),
+            reason: "the store must be empty".into(),
+        });
+    }
+    if files.chunk_files().is_empty() && after > 0 {
+        return files.start_at(after + 1);
+    }
+    if files.first_seqno() > after + 1 || files.last_seqno() < after {
+        return Err(LedgerError::Invalid {
+            path: files.dir().to_path_buf(),
+            reason: format!(
+                "the ledger holds {}..={}, which does not continue seqno {after}",
+                files.first_seqno(),
+                files.last_seqno()
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn log_reopened(report: &OpenReport) {
+    tracing::info!(
+        replayed = report.replayed,
+        rolled_back = report.rolled_back,
+        "ledger reopened at {:?}",
+        report.last_signature
+    );
+}
+
 /// What [`Journal::reopen`] found besides the [`OpenReport`].
 pub(super) struct Reopened {
     pub(super) max_view: View,
@@ -121,29 +160,12 @@ impl Journal {
     ) -> Result<(Self, OpenReport, Reopened), LedgerError> {
         let (mut files, file_report) =
             LedgerFiles::open_in(config.storage.clone(), &config.dir, config.chunk_threshold)?;
-        let after = base.as_ref().map_or(0, |(_, t)| t.seqno);
-        if store.version() != after {
-            return Err(LedgerError::Invalid {
-                path: config.dir.clone(),
-                reason: "the store must be empty".into(),
-            });
-        }
-        if files.chunk_files().is_empty() && after > 0 {
-            files.start_at(after + 1)?;
-        } else if files.first_seqno() > after + 1 || files.last_seqno() < after {
-            return Err(LedgerError::Invalid {
-                path: config.dir.clone(),
-                reason: format!(
-                    "the ledger holds {}..={}, which does not continue seqno {after}",
-                    files.first_seqno(),
-                    files.last_seqno()
-                ),
-            });
-        }
         let (auditor, base_txid) = match base {
             Some((a, t)) => (a, Some(t)),
             None => (Auditor::new(), None),
         };
+        let after = base_txid.map_or(0, |t| t.seqno);
+        continue_after(&mut files, &store, after)?;
         let Replayed {
             auditor,
             signatures,
@@ -191,7 +213,7 @@ impl Journal {
         if config.commit_on_signature {
             files.commit(signed)?;
             if let Some(t) = last_sig {
-                committed = committed.max(t);
+                committed = t;
             }
         } else {
             // Under consensus: what the chunk files already record as committed.
@@ -217,12 +239,7 @@ impl Journal {
             rolled_back: last - signed,
             last_signature: last_sig,
         };
-        tracing::info!(
-            replayed = report.replayed,
-            rolled_back = report.rolled_back,
-            "ledger reopened at {:?}",
-            last_sig
-        );
+        log_reopened(&report);
         let mut inner = Inner::new(files, tree, secrets, signatures, views, committed);
         inner.missing = missing;
         let journal = Self {

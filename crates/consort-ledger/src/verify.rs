@@ -390,8 +390,9 @@ impl Auditor {
             (None, _) => true,
             (Some(a), b) if a == b => true,
             (Some(Opening), Open | WaitingForRecoveryShares) => true,
-            // A recovered service: a new identity continues the old ledger.
-            (Some(Open | Opening), Recovering) => true,
+            // A recovered service: a new identity continues the old ledger (also one
+            // whose own recovery never finished).
+            (Some(Open | Opening | WaitingForRecoveryShares), Recovering) => true,
             (Some(Recovering), WaitingForRecoveryShares) => true,
             (Some(WaitingForRecoveryShares), Open) => true,
             _ => false,
@@ -608,3 +609,7 @@ pub fn verify_dir_with_in(
         unsigned_tail: last.map_or(0, |t| t.seqno) - signed.map_or(0, |t| t.seqno),
     })
 }
+
+#[cfg(test)]
+#[path = "verify_test.rs"]
+mod verify_test;
