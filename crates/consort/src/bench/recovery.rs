@@ -50,7 +50,11 @@ fn fill(dir: &std::path::Path, n: u64, msg_bytes: usize) -> Result<Vec<(u64, [u8
             journal.commit(tx)?;
         }
         let mut tx = journal.begin();
-        tx.put(MAP, (i % (n / 2).max(1)).to_be_bytes().to_vec(), msg.clone());
+        tx.put(
+            MAP,
+            (i % (n / 2).max(1)).to_be_bytes().to_vec(),
+            msg.clone(),
+        );
         journal.commit(tx)?;
         if (i + 1) % (n / 10).max(1) == 0 {
             println!(
@@ -87,7 +91,10 @@ pub(crate) fn run(n: u64, msg_bytes: usize, json_out: Option<&std::path::Path>) 
         LedgerSecret::generate()?,
     )?;
     let public_s = t.elapsed().as_secs_f64();
-    println!("  public replay:   {} transactions in {public_s:.2}s", open.replayed);
+    println!(
+        "  public replay:   {} transactions in {public_s:.2}s",
+        open.replayed
+    );
     let old: Vec<(u64, LedgerSecret)> = secrets
         .into_iter()
         .map(|(v, raw)| Ok((v, LedgerSecret::from_raw(raw)?)))
