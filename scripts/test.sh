@@ -18,6 +18,16 @@ if ! .venv/bin/python -c "import ccf, requests, httpx, web3, eth_account, import
   .venv/bin/pip install --quiet "${PY_PACKAGES[@]}"
 fi
 command -v curl >/dev/null || { echo "curl is required by the end-to-end tests" >&2; exit 1; }
+# CCF's submit_recovery_share.sh (run by the recovery tests) needs jq and openssl.
+for tool in jq openssl; do
+  if ! command -v "$tool" >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "==> installing $tool"
+      apt-get install -y -qq "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$tool"; }
+    fi
+    command -v "$tool" >/dev/null || { echo "$tool is required by the recovery tests (CCF's submit_recovery_share.sh)" >&2; exit 1; }
+  fi
+done
 
 # npm packages of the Ethereum client tests (ethers, solc, OpenZeppelin, anvil), pinned by
 # crates/consort/tests/js/package-lock.json.
