@@ -371,6 +371,28 @@ fn check_membership_change(node: &NodeState, tx: &mut Tx) -> Result<(), ApiError
     Ok(())
 }
 
+impl crate::recovery::runtime::RecoveryHost for NodeState {
+    fn journal(&self) -> &Journal {
+        &self.journal
+    }
+    fn stopped(&self) -> bool {
+        self.cluster.is_stopped()
+    }
+    fn trip(&self, e: &NodeError) {
+        self.fatal.trip(e);
+    }
+    fn is_primary(&self) -> bool {
+        NodeState::is_primary(self)
+    }
+    fn open_app_frontend(&self) {
+        self.app_open
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+    fn reseal(&self) -> Result<(), NodeError> {
+        (self.reseal.0)(&self.journal)
+    }
+}
+
 impl Host for NodeState {
     fn begin(&self) -> Tx {
         self.journal.begin()

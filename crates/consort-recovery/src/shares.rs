@@ -173,6 +173,33 @@ pub fn refresh_if_needed(
     }
 }
 
+/// Open a new service (`Opening` → `Open`) whose ledger secret `latest` is used from
+/// `from`: the secret starts the chain of previous secrets, and the recovery members get
+/// shares. With members that hold encryption keys, the shares must be issuable (enough of
+/// them active for the threshold); a service with no recovery member at all opens
+/// unrecoverable (logged), as one whose members have yet to activate.
+pub fn open_service(tx: &mut Tx, from: u64, latest: &LedgerSecret) -> Result<(), RecoveryError> {
+    if recovery::HISTORICAL_SECRETS.get(tx)?.is_none() {
+        crate::chain::record_first(tx, from);
+    }
+    let strict = potential_participants(tx)? > 0 && !participants(tx)?.is_empty();
+    match issue(tx, latest) {
+        Ok(_) => {}
+        Err(e @ (RecoveryError::NoRecoveryMembers | RecoveryError::ThresholdTooHigh { .. }))
+            if !strict =>
+        {
+            tracing::warn!("the service opens without recovery shares: {e}");
+        }
+        Err(e) => return Err(e),
+    }
+    let mut info = service::INFO
+        .get(tx)?
+        .ok_or_else(|| RecoveryError::Chain("no service record".into()))?;
+    info.status = service::ServiceStatus::Open;
+    service::INFO.put(tx, &info);
+    Ok(())
+}
+
 /// `latest` under the wrapping key: `iv ‖ tag ‖ ciphertext`.
 fn wrap(key: &[u8; 32], latest: &LedgerSecret) -> Result<Vec<u8>, RecoveryError> {
     let mut iv = [0u8; 12];

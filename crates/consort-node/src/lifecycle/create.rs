@@ -107,7 +107,8 @@ pub(crate) fn create(
     journal.sign()?;
     if config.open_service {
         let mut tx = journal.begin();
-        crate::recovery::effects::open_new_service(&journal, &mut tx)
+        let (from, latest) = journal.latest_secret()?;
+        consort_recovery::shares::open_service(&mut tx, from, &latest)
             .map_err(|e| NodeError::Config(format!("opening the service: {e}")))?;
         journal.commit(tx)?;
         journal.sign()?;

@@ -74,25 +74,10 @@ fn same_cert(a: &str, b: &str) -> bool {
     }
 }
 
-/// Open a new service (`Opening` → `Open`): the first secret starts the chain of
-/// previous secrets, and recovery members get shares.
-pub(crate) fn open_new_service(journal: &Journal, tx: &mut Tx) -> Result<(), EffectError> {
+/// Open a new service (`Opening` → `Open`): see `consort_recovery::shares::open_service`.
+fn open_new_service(journal: &Journal, tx: &mut Tx) -> Result<(), EffectError> {
     let (from, latest) = journal.latest_secret()?;
-    if tables::HISTORICAL_SECRETS
-        .get(tx)
-        .map_err(internal)?
-        .is_none()
-    {
-        chain::record_first(tx, from);
-    }
-    // Members with encryption keys must be able to recover what opens now.
-    let strict = shares::potential_participants(tx).map_err(internal)? > 0
-        && !shares::participants(tx).map_err(internal)?.is_empty();
-    issue(tx, &latest, strict)?;
-    let mut info = service_info(tx)?;
-    info.status = ServiceStatus::Open;
-    service::INFO.put(tx, &info);
-    Ok(())
+    shares::open_service(tx, from, &latest).map_err(refusal)
 }
 
 impl NodeEffects {

@@ -12,7 +12,7 @@
 //!    opens on this node.
 
 use std::{
-    sync::{atomic::Ordering, Arc, Weak},
+    sync::{Arc, Weak},
     time::{Duration, Instant},
 };
 
@@ -26,12 +26,26 @@ use consort_service::{
     SINGLETON_KEY,
 };
 
-use crate::{node::NodeState, NodeError};
+use crate::NodeError;
+
+/// What the runtime needs of its node (the node implements it).
+pub(crate) trait RecoveryHost: Host + Send + Sync + 'static {
+    fn journal(&self) -> &Journal;
+    /// The node stopped (or a fatal error stopped it).
+    fn stopped(&self) -> bool;
+    /// Stop the node for `e`.
+    fn trip(&self, e: &NodeError);
+    fn is_primary(&self) -> bool;
+    /// The application frontend may serve now.
+    fn open_app_frontend(&self);
+    /// Seal this node's secrets again, with every ledger secret its journal holds.
+    fn reseal(&self) -> Result<(), NodeError>;
+}
 
 const POLL: Duration = Duration::from_millis(100);
 
 /// Run the recovery runtime for `state` on a thread of its own.
-pub(crate) fn spawn(state: &Arc<NodeState>) {
+pub(crate) fn spawn<H: RecoveryHost>(state: &Arc<H>) {
     let weak = Arc::downgrade(state);
     let r = std::thread::Builder::new()
         .name("consort-recovery".into())
@@ -41,17 +55,17 @@ pub(crate) fn spawn(state: &Arc<NodeState>) {
     }
 }
 
-fn run(weak: Weak<NodeState>) {
+fn run<H: RecoveryHost>(weak: Weak<H>) {
     loop {
         let Some(state) = weak.upgrade() else { return };
-        if state.cluster.is_stopped() {
+        if state.stopped() {
             return;
         }
-        match step(&state) {
+        match step(&*state) {
             Ok(true) => return,
             Ok(false) => {}
             Err(e) if e.is_fatal() => {
-                state.fatal.trip(&e);
+                state.trip(&e);
                 return;
             }
             Err(e) => tracing::error!("recovery: {e}"),
@@ -62,8 +76,8 @@ fn run(weak: Weak<NodeState>) {
 }
 
 /// One look at the service; `true` once the application frontend is open.
-fn step(state: &NodeState) -> Result<bool, NodeError> {
-    let journal = &state.journal;
+fn step<H: RecoveryHost>(state: &H) -> Result<bool, NodeError> {
+    let journal = state.journal();
     if let Some(r) = journal.private_missing_below() {
         if let Some(secrets) = unlocked_secrets(journal, r)? {
             recover_private(state, secrets)?;
@@ -76,7 +90,7 @@ fn step(state: &NodeState) -> Result<bool, NodeError> {
     };
     match info.status {
         ServiceStatus::Open => {
-            state.app_open.store(true, Ordering::Release);
+            state.open_app_frontend();
             tracing::info!("application frontend open");
             Ok(true)
         }
@@ -130,7 +144,7 @@ fn unlocked_secrets(
 }
 
 fn recover_private(
-    state: &NodeState,
+    state: &impl RecoveryHost,
     secrets: Vec<(Version, LedgerSecret)>,
 ) -> Result<(), NodeError> {
     tracing::info!(
@@ -145,17 +159,17 @@ fn recover_private(
             tracing::info!("recovery: private ledger {done}/{total} transactions");
         }
     };
-    let n = state.journal.recover_private(secrets, &mut progress)?;
+    let n = state.journal().recover_private(secrets, &mut progress)?;
     tracing::info!(
         "recovery: private ledger replayed ({n} transactions in {:.1}s)",
         started.elapsed().as_secs_f64()
     );
-    (state.reseal.0)(&state.journal)?;
+    state.reseal()?;
     Ok(())
 }
 
 /// End the recovery (primary): fresh shares for this service's secret, and open.
-fn finish(state: &NodeState) -> Result<(), NodeError> {
+fn finish<H: RecoveryHost>(state: &H) -> Result<(), NodeError> {
     let mut tx = state.begin();
     let mut info = crate::recovery::effects::service_info(&mut tx)
         .map_err(|e| NodeError::Config(e.to_string()))?;
@@ -163,7 +177,7 @@ fn finish(state: &NodeState) -> Result<(), NodeError> {
         return Ok(());
     }
     submit::clear(&mut tx).map_err(|e| NodeError::Config(e.to_string()))?;
-    let (_, latest) = state.journal.latest_secret()?;
+    let (_, latest) = state.journal().latest_secret()?;
     match consort_recovery::shares::issue(&mut tx, &latest) {
         Ok(_) => {}
         Err(e) => tracing::warn!("recovery: no fresh recovery shares: {e}"),
