@@ -20,6 +20,23 @@ use super::{
 };
 use crate::{replica::raft_id, NodeError};
 
+/// The new service's recovery threshold: as configured (from 1 to the members with an
+/// encryption key), or all of them.
+fn recovery_threshold(config: &NodeConfig) -> Result<u64, NodeError> {
+    let with_keys = config
+        .members
+        .iter()
+        .filter(|m| m.encryption_public_key_file.is_some())
+        .count() as u64;
+    let threshold = config.recovery_threshold.unwrap_or(with_keys.max(1));
+    if threshold == 0 || (with_keys > 0 && threshold > with_keys) {
+        return Err(NodeError::Config(format!(
+            "recovery_threshold {threshold} must be from 1 to the {with_keys} members with an encryption key"
+        )));
+    }
+    Ok(threshold)
+}
+
 /// Create a new service with this node as its first, trusted node.
 pub(crate) fn create(
     config: &NodeConfig,
@@ -87,20 +104,9 @@ pub(crate) fn create(
         genesis::set_jwt_issuer(&mut tx, &j.issuer, &jwks)
             .map_err(|e| NodeError::Config(format!("{}: {e}", j.jwks_file.display())))?;
     }
-    let with_keys = config
-        .members
-        .iter()
-        .filter(|m| m.encryption_public_key_file.is_some())
-        .count() as u64;
-    let threshold = config.recovery_threshold.unwrap_or(with_keys.max(1));
-    if threshold == 0 || (with_keys > 0 && threshold > with_keys) {
-        return Err(NodeError::Config(format!(
-            "recovery_threshold {threshold} must be from 1 to the {with_keys} members with an encryption key"
-        )));
-    }
     consort_service::service::CONFIG.put(
         &mut tx,
-        &serde_json::json!({ "recovery_threshold": threshold }),
+        &serde_json::json!({ "recovery_threshold": recovery_threshold(config)? }),
     );
     registry.run_genesis(&mut tx);
     journal.commit(tx)?;

@@ -19,6 +19,24 @@ use super::{
 };
 use crate::{replica::raft_id, NodeError};
 
+/// A restarted node's boot, up to its last signature.
+fn boot(
+    journal: Journal,
+    node: Arc<NodeIdentity>,
+    service_cert: Certificate,
+    secrets: NetworkSecrets,
+) -> Boot {
+    Boot {
+        startup_seqno: journal.last_signature().unwrap_or(0),
+        members: vec![raft_id(&node.node_id)],
+        journal,
+        node,
+        service_cert,
+        secrets,
+        addresses: Default::default(),
+    }
+}
+
 /// Restart from the ledger, unsealing the secrets kept at creation or join.
 pub(crate) fn restart(
     config: &NodeConfig,
@@ -28,7 +46,7 @@ pub(crate) fn restart(
     let ledger_dir = config.ledger_dir();
     if !files.sealed.exists() || !files.node_key.exists() {
         return Err(NodeError::Config(format!(
-            "{} holds a ledger but {} has no sealed secrets/node key: recovering a service from its ledger alone needs the members' recovery shares (not yet supported)",
+            "{} holds a ledger but {} has no sealed secrets/node key: to recover a lost service from its ledger, use `consort node recover` (members then submit their recovery shares)",
             ledger_dir.display(),
             config.data_dir.display()
         )));
@@ -57,15 +75,7 @@ pub(crate) fn restart(
             "restarted a recovering service from {}",
             recovered_from.display()
         );
-        return Ok(Boot {
-            startup_seqno: journal.last_signature().unwrap_or(0),
-            members: vec![raft_id(&node.node_id)],
-            journal,
-            node,
-            service_cert,
-            secrets,
-            addresses: Default::default(),
-        });
+        return Ok(boot(journal, node, service_cert, secrets));
     }
     let joined_from = config.snapshot_dir().join(JOINED_FROM);
     if joined_from.exists() {
@@ -84,15 +94,7 @@ pub(crate) fn restart(
             joined_from.display(),
             journal.last_signature()
         );
-        return Ok(Boot {
-            startup_seqno: journal.last_signature().unwrap_or(0),
-            members: vec![raft_id(&node.node_id)],
-            journal,
-            node,
-            service_cert,
-            secrets,
-            addresses: Default::default(),
-        });
+        return Ok(boot(journal, node, service_cert, secrets));
     }
     let (journal, report) = Journal::open(jc, store, node.clone(), secrets.ledger_secrets()?)?;
     // The identity files must be the ones the (verified) ledger records.
@@ -116,13 +118,5 @@ pub(crate) fn restart(
         "restarted from ledger; last signature {:?}",
         report.last_signature
     );
-    Ok(Boot {
-        startup_seqno: report.last_signature.map_or(0, |t| t.seqno),
-        members: vec![raft_id(&node.node_id)],
-        journal,
-        node,
-        service_cert,
-        secrets,
-        addresses: Default::default(),
-    })
+    Ok(boot(journal, node, service_cert, secrets))
 }

@@ -13,21 +13,6 @@ use consort_client::{gov::Gov, Reply};
 use consort_crypto::{cert::Certificate, keys::SigningKey};
 use serde_json::{json, Value};
 
-fn body(r: &Reply) -> Value {
-    r.json()
-        .unwrap_or_else(|_| json!(String::from_utf8_lossy(&r.body)))
-}
-
-fn ok(r: &Reply) -> Value {
-    assert!(
-        (200..300).contains(&r.status),
-        "HTTP {}: {}",
-        r.status,
-        String::from_utf8_lossy(&r.body)
-    );
-    body(r)
-}
-
 fn identity(name: &str) -> (Certificate, SigningKey) {
     let k = SigningKey::generate().unwrap();
     (

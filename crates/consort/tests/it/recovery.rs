@@ -14,25 +14,9 @@ use crate::common::{
     *,
 };
 use base64::Engine;
-use consort_client::Reply;
 use serde_json::{json, Value};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
-
-fn body(r: &Reply) -> Value {
-    r.json()
-        .unwrap_or_else(|_| json!(String::from_utf8_lossy(&r.body)))
-}
-
-fn ok(r: &Reply) -> Value {
-    assert!(
-        (200..300).contains(&r.status),
-        "HTTP {}: {}",
-        r.status,
-        String::from_utf8_lossy(&r.body)
-    );
-    body(r)
-}
 
 /// Accept `actions`: member 0 proposes, members 0, 2 and 1 vote until it is accepted.
 async fn pass(net: &Network, via: usize, actions: Value) -> Value {
@@ -175,365 +159,652 @@ fn refuses_a_tampered_ledger(net: &Network, from: usize) {
     assert!(err.contains("does not verify"), "{err}");
 }
 
+/// One run of the scenario: the network and what earlier phases found.
+struct Run {
+    net: Network,
+    with_snapshot: bool,
+    expected: BTreeMap<(String, u64), String>,
+    receipt_tx: String,
+    old_service: consort_crypto::cert::Certificate,
+    member3: (
+        consort_crypto::cert::Certificate,
+        consort_crypto::keys::SigningKey,
+    ),
+    r: usize,
+    j: usize,
+    shares: Vec<zeroize::Zeroizing<Vec<u8>>>,
+}
+
 async fn scenario(with_snapshot: bool) {
-    let mut net = Network::start(
-        3,
-        NetOptions {
-            recovery_members: 3,
-            recovery_threshold: Some(2),
-            chunk_bytes: 4096,
-            snapshot_tx_interval: if with_snapshot { 25 } else { 0 },
-            ..Default::default()
-        },
-    )
-    .await;
-    for i in 0..3 {
-        let g = net.gov_as(0, net.members[i].0.clone(), &net.members[i].1);
-        assert_eq!(
-            g.activate().await.unwrap().status,
-            204,
-            "member{i} activates"
+    let mut run = Run::start(with_snapshot).await;
+    run.governance_keeps_the_shares_right().await;
+    run.writes_and_rekeys().await;
+    run.disaster_and_recovery_start().await;
+    run.first_share_and_refusals().await;
+    run.second_share_with_ccfs_script().await;
+    run.open_with_every_write().await;
+    run.receipts_across_the_recovery().await;
+    run.ledgers_verify_and_no_secret_leaks().await;
+}
+
+impl Run {
+    /// 3 nodes, 3 recovery members (threshold 2), all active, shares issued.
+    async fn start(with_snapshot: bool) -> Run {
+        let net = Network::start(
+            3,
+            NetOptions {
+                recovery_members: 3,
+                recovery_threshold: Some(2),
+                chunk_bytes: 4096,
+                snapshot_tx_interval: if with_snapshot { 25 } else { 0 },
+                ..Default::default()
+            },
+        )
+        .await;
+        for i in 0..3 {
+            let g = net.gov_as(0, net.members[i].0.clone(), &net.members[i].1);
+            assert_eq!(
+                g.activate().await.unwrap().status,
+                204,
+                "member{i} activates"
+            );
+        }
+        // Shares: one per recovery member, each decrypting with that member's key.
+        let g0 = net.gov_as(0, net.members[0].0.clone(), &net.members[0].1);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while g0.encrypted_share().await.is_err() {
+            assert!(std::time::Instant::now() < deadline, "no share for member0");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let k3 = consort_crypto::keys::SigningKey::generate().unwrap();
+        let c3 = consort_crypto::cert::self_signed_leaf(&k3, "member3", 30).unwrap();
+        Run {
+            net,
+            with_snapshot,
+            expected: BTreeMap::new(),
+            receipt_tx: String::new(),
+            old_service: c3.clone(),
+            member3: (c3, k3),
+            r: 0,
+            j: 0,
+            shares: Vec::new(),
+        }
+    }
+
+    /// Shares follow governance: refresh, threshold, a member without an encryption key.
+    async fn governance_keeps_the_shares_right(&mut self) {
+        let (r, j, with_snapshot) = (self.r, self.j, self.with_snapshot);
+        let (old_service, expected, receipt_tx) = (
+            self.old_service.clone(),
+            self.expected.clone(),
+            self.receipt_tx.clone(),
         );
-    }
-    // Shares: one per recovery member, each decrypting with that member's key.
-    let g0 = net.gov_as(0, net.members[0].0.clone(), &net.members[0].1);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while g0.encrypted_share().await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "no share for member0");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    // Governance keeps the shares right: a refresh re-encrypts them, a threshold above the
-    // recovery members is refused; a member without an encryption key gets no share.
-    let before = g0.encrypted_share().await.unwrap();
-    accepted(
-        &net,
-        0,
-        json!([{"name": "trigger_recovery_shares_refresh"}]),
-    )
-    .await;
-    assert_ne!(g0.encrypted_share().await.unwrap(), before, "fresh shares");
-    let v = pass(
-        &net,
-        0,
-        json!([{"name": "set_recovery_threshold", "args": {"recovery_threshold": 4}}]),
-    )
-    .await;
-    assert_eq!(v["proposalState"], "Failed", "{v}");
-    let k3 = consort_crypto::keys::SigningKey::generate().unwrap();
-    let c3 = consort_crypto::cert::self_signed_leaf(&k3, "member3", 30).unwrap();
-    accepted(
-        &net,
-        0,
-        json!([{"name": "set_member", "args": {"cert": c3.to_pem()}}]),
-    )
-    .await;
-    let g3 = net.gov_as(0, c3.clone(), &k3);
-    assert_eq!(g3.activate().await.unwrap().status, 204);
-    let none = g3.encrypted_share().await;
-    assert!(
-        matches!(
-            &none,
-            Err(consort_client::ClientError::Status { status: 404, .. })
-        ),
-        "{none:?}"
-    );
-    // 1. Public and private writes; 2. two rekeys, more writes after each.
-    let mut expected: BTreeMap<(String, u64), String> = BTreeMap::new();
-    let mut k = 0u64;
-    let mut writes = |scope: &str, n: u64, round: &str| {
-        let v: Vec<(String, u64, String)> = (0..n)
-            .map(|_| {
-                k += 1;
-                (scope.to_string(), k, format!("{round}-{scope}-{k}"))
-            })
-            .collect();
-        v
-    };
-    let mut receipt_tx = None;
-    for round in ["before", "rekey1", "rekey2"] {
-        if round != "before" {
-            accepted(&net, 0, json!([{"name": "trigger_ledger_rekey"}])).await;
-        }
-        for (scope, id, msg) in writes("private", 15, round)
-            .into_iter()
-            .chain(writes("public", 5, round))
-        {
-            let txid = write(&net, id as usize % 3, &scope, id, &msg).await;
-            receipt_tx.get_or_insert(txid);
-            expected.insert((scope, id), msg);
-        }
-        // Overwrite one key per round: the latest value must come back.
-        let txid = write(&net, 0, "private", 1, &format!("{round}-overwritten")).await;
-        let _ = txid;
-        expected.insert(("private".into(), 1), format!("{round}-overwritten"));
-    }
-    wait_all_committed(&net, &[0, 1, 2]).await;
-    // A receipt fetched before the disaster (from a recovered snapshot, for a transaction
-    // after the snapshot: a node started from a snapshot has no entries before it).
-    let mut receipt_tx = receipt_tx.unwrap();
-    let seqno = |t: &str| -> u64 { t.split('.').nth(1).unwrap().parse().unwrap() };
-    if with_snapshot {
-        let mut extra = 5000;
-        loop {
-            let snap =
-                consort_node::lifecycle::snapshots::latest_snapshot(&net.nodes[1].snapshots())
-                    .expect("a committed snapshot")
-                    .1;
-            if seqno(&receipt_tx) > snap {
-                break;
-            }
-            extra += 1;
-            receipt_tx = write(&net, 0, "private", extra, "after the snapshot").await;
-            expected.insert(("private".into(), extra), "after the snapshot".into());
-            wait_all_committed(&net, &[0, 1, 2]).await;
-        }
-    }
-    let mut c = net.client(0).connect().await.unwrap();
-    let old_receipt = ok(&c
-        .get(&format!("/app/receipt?transaction_id={receipt_tx}"))
-        .await
-        .unwrap());
-    let old_service = net.service_cert.clone();
-    std::fs::write(net.dir.join("old_receipt.json"), old_receipt.to_string()).unwrap();
-
-    // 3. The disaster: every node killed, its sealed secrets and key deleted.
-    for i in 0..3 {
-        net.kill(i);
-        for f in ["sealed_secrets.bin", "node_privk.pem"] {
-            std::fs::remove_file(net.nodes[i].dir.join(f)).unwrap();
-        }
-    }
-    // 4. A recovery node on a copy of node 1's ledger; a second node joins it.
-    refuses_a_tampered_ledger(&net, 1);
-    let r = net.recover_from(1, with_snapshot).await;
-    assert_eq!(status(&net, r).await, "Recovering");
-    let prev = net
-        .get_json(r, "/node/service/previous_identity")
-        .await
-        .unwrap();
-    assert_eq!(prev["previous_service_identity"], old_service.to_pem());
-    let mut c = net.client(r).connect().await.unwrap();
-    let locked = c.get("/app/log/private?id=2").await.unwrap();
-    assert_eq!(
-        locked.status,
-        404,
-        "{}",
-        String::from_utf8_lossy(&locked.body)
-    );
-    assert_eq!(body(&locked)["error"]["code"], "FrontendNotOpen");
-    let j = net.add_node_in(&["Recovering"]).await;
-    // A share before the service waits for them is refused.
-    let g1 = net.gov_as(r, net.members[1].0.clone(), &net.members[1].1);
-    let early = g1.submit_share(&[1u8; 33]).await.unwrap();
-    assert_eq!(
-        early.status,
-        403,
-        "{}",
-        String::from_utf8_lossy(&early.body)
-    );
-    assert_eq!(
-        body(&early)["error"]["code"],
-        "ServiceNotWaitingForRecoveryShares"
-    );
-    // Members open it: it waits for recovery shares.
-    accepted(
-        &net,
-        r,
-        json!([{"name": "transition_service_to_open", "args": {
-            "previous_service_identity": old_service.to_pem(),
-            "next_service_identity": net.service_cert.to_pem(),
-        }}]),
-    )
-    .await;
-    assert_eq!(status(&net, r).await, "WaitingForRecoveryShares");
-
-    // 5. Shares. A forged one is refused, one of two leaves it locked.
-    let g0 = net.gov_as(r, net.members[0].0.clone(), &net.members[0].1);
-    let enc0 = std::fs::read_to_string(net.dir.join("member0_enc_privk.pem")).unwrap();
-    let share0 =
-        consort_client::gov::decrypt_share(&g0.encrypted_share().await.unwrap(), &enc0).unwrap();
-    // A member that is no recovery member has no share to give.
-    let g3 = net.gov_as(r, c3.clone(), &k3);
-    let stranger = g3.submit_share(&share0).await.unwrap();
-    assert_eq!(
-        stranger.status,
-        403,
-        "{}",
-        String::from_utf8_lossy(&stranger.body)
-    );
-    assert!(body(&stranger)["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("not a recovery member"));
-    let mut forged = share0.to_vec();
-    forged[7] ^= 0x40;
-    let bad = g0.submit_share(&forged).await.unwrap();
-    assert_eq!(bad.status, 400, "{}", String::from_utf8_lossy(&bad.body));
-    assert_eq!(body(&bad)["error"]["code"], "InvalidRecoveryShare");
-    let out = consort()
-        .args(["gov", "--address", &net.nodes[r].rpc.to_string()])
-        .arg("--service-cert")
-        .arg(net.dir.join("service_cert.pem"))
-        .arg("--cert")
-        .arg(net.dir.join("member0_cert.pem"))
-        .arg("--key")
-        .arg(net.dir.join("member0_privk_pk8.pem"))
-        .args(["share", "submit", "--enc-key"])
-        .arg(net.dir.join("member0_enc_privk.pem"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    assert!(
-        text(&out.stdout).contains("1/2 recovery shares successfully submitted"),
-        "{}",
-        text(&out.stdout)
-    );
-    // The same signed submission again is a replay; signed anew, a second share from the
-    // same member is refused too.
-    let again = g0.submit_share(&share0).await.unwrap();
-    if again.status == 403 {
-        assert!(body(&again)["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("replay"));
-        tokio::time::sleep(Duration::from_millis(1100)).await;
-    }
-    let again = g0.submit_share(&share0).await.unwrap();
-    assert_eq!(
-        again.status,
-        400,
-        "{}",
-        String::from_utf8_lossy(&again.body)
-    );
-    assert_eq!(
-        body(&again)["error"]["code"],
-        "RecoveryShareAlreadySubmitted"
-    );
-    assert_eq!(
-        status(&net, r).await,
-        "WaitingForRecoveryShares",
-        "one share of two"
-    );
-    let locked = c.get("/app/log/private?id=2").await.unwrap();
-    assert_eq!(body(&locked)["error"]["code"], "FrontendNotOpen");
-
-    // member1 with CCF's own script: openssl decrypts, ccf_cose_sign1 signs. (Its share is
-    // decrypted here too, only to look for it in the files afterwards.)
-    let enc1 = std::fs::read_to_string(net.dir.join("member1_enc_privk.pem")).unwrap();
-    let share1 =
-        consort_client::gov::decrypt_share(&g1.encrypted_share().await.unwrap(), &enc1).unwrap();
-    let script = python().parent().unwrap().join("submit_recovery_share.sh");
-    let path = format!(
-        "{}:{}",
-        python().parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let out = std::process::Command::new("bash")
-        .arg(&script)
-        .arg(format!("https://{}", net.nodes[r].rpc))
-        .arg("--member-enc-privk")
-        .arg(net.dir.join("member1_enc_privk.pem"))
-        .args(["--api-version", "2024-07-01"])
-        .arg("--member-id-privk")
-        .arg(net.dir.join("member1_privk.pem"))
-        .arg("--member-id-cert")
-        .arg(net.dir.join("member1_cert.pem"))
-        .arg("--cacert")
-        .arg(net.dir.join("service_cert.pem"))
-        .env("PATH", path)
-        .output()
-        .unwrap();
-    let said = text(&out.stdout);
-    assert!(
-        out.status.success(),
-        "submit_recovery_share.sh: {said}{}",
-        text(&out.stderr)
-    );
-    assert!(
-        said.contains("2/2 recovery shares successfully submitted"),
-        "{said}"
-    );
-    assert!(
-        said.contains("End of recovery procedure initiated"),
-        "{said}"
-    );
-
-    // The service opens with every committed write, on both nodes.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while status(&net, r).await != "Open" {
+        let (c3, k3) = (
+            self.member3.0.clone(),
+            consort_crypto::keys::SigningKey::from_pkcs8_der(self.member3.1.pkcs8_der()).unwrap(),
+        );
+        let shares = self.shares.clone();
+        let net = &mut self.net;
+        let (g0, g1) = (
+            net.gov_as(r, net.members[0].0.clone(), &net.members[0].1),
+            net.gov_as(r, net.members[1].0.clone(), &net.members[1].1),
+        );
+        let mut c = net.client(r).connect().await.unwrap();
+        let _ = (
+            j,
+            with_snapshot,
+            &old_service,
+            &expected,
+            &receipt_tx,
+            &c3,
+            &k3,
+            &shares,
+            &g0,
+            &g1,
+            &mut c,
+        );
+        // Governance keeps the shares right: a refresh re-encrypts them, a threshold above the
+        // recovery members is refused; a member without an encryption key gets no share.
+        let before = g0.encrypted_share().await.unwrap();
+        accepted(
+            net,
+            0,
+            json!([{"name": "trigger_recovery_shares_refresh"}]),
+        )
+        .await;
+        assert_ne!(g0.encrypted_share().await.unwrap(), before, "fresh shares");
+        let v = pass(
+            net,
+            0,
+            json!([{"name": "set_recovery_threshold", "args": {"recovery_threshold": 4}}]),
+        )
+        .await;
+        assert_eq!(v["proposalState"], "Failed", "{v}");
+        let k3 = consort_crypto::keys::SigningKey::generate().unwrap();
+        let c3 = consort_crypto::cert::self_signed_leaf(&k3, "member3", 30).unwrap();
+        accepted(
+            net,
+            0,
+            json!([{"name": "set_member", "args": {"cert": c3.to_pem()}}]),
+        )
+        .await;
+        let g3 = net.gov_as(0, c3.clone(), &k3);
+        assert_eq!(g3.activate().await.unwrap().status, 204);
+        let none = g3.encrypted_share().await;
         assert!(
-            std::time::Instant::now() < deadline,
-            "did not open\n{}",
-            net.nodes[r].log_tail()
+            matches!(
+                &none,
+                Err(consort_client::ClientError::Status { status: 404, .. })
+            ),
+            "{none:?}"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.member3 = (c3, k3);
     }
-    for node in [r, j] {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        let mut c = net.client(node).connect().await.unwrap();
-        for ((scope, id), msg) in &expected {
+
+    /// Public and private writes, two rekeys, a receipt.
+    async fn writes_and_rekeys(&mut self) {
+        let (r, j, with_snapshot) = (self.r, self.j, self.with_snapshot);
+        let (old_service, expected, receipt_tx) = (
+            self.old_service.clone(),
+            self.expected.clone(),
+            self.receipt_tx.clone(),
+        );
+        let (c3, k3) = (
+            self.member3.0.clone(),
+            consort_crypto::keys::SigningKey::from_pkcs8_der(self.member3.1.pkcs8_der()).unwrap(),
+        );
+        let shares = self.shares.clone();
+        let net = &mut self.net;
+        let (g0, g1) = (
+            net.gov_as(r, net.members[0].0.clone(), &net.members[0].1),
+            net.gov_as(r, net.members[1].0.clone(), &net.members[1].1),
+        );
+        let mut c = net.client(r).connect().await.unwrap();
+        let _ = (
+            j,
+            with_snapshot,
+            &old_service,
+            &expected,
+            &receipt_tx,
+            &c3,
+            &k3,
+            &shares,
+            &g0,
+            &g1,
+            &mut c,
+        );
+        // 1. Public and private writes; 2. two rekeys, more writes after each.
+        let mut expected: BTreeMap<(String, u64), String> = BTreeMap::new();
+        let mut k = 0u64;
+        let mut writes = |scope: &str, n: u64, round: &str| {
+            let v: Vec<(String, u64, String)> = (0..n)
+                .map(|_| {
+                    k += 1;
+                    (scope.to_string(), k, format!("{round}-{scope}-{k}"))
+                })
+                .collect();
+            v
+        };
+        let mut receipt_tx = None;
+        for round in ["before", "rekey1", "rekey2"] {
+            if round != "before" {
+                accepted(net, 0, json!([{"name": "trigger_ledger_rekey"}])).await;
+            }
+            for (scope, id, msg) in writes("private", 15, round)
+                .into_iter()
+                .chain(writes("public", 5, round))
+            {
+                let txid = write(net, id as usize % 3, &scope, id, &msg).await;
+                receipt_tx.get_or_insert(txid);
+                expected.insert((scope, id), msg);
+            }
+            // Overwrite one key per round: the latest value must come back.
+            let txid = write(net, 0, "private", 1, &format!("{round}-overwritten")).await;
+            let _ = txid;
+            expected.insert(("private".into(), 1), format!("{round}-overwritten"));
+        }
+        wait_all_committed(net, &[0, 1, 2]).await;
+        // A receipt fetched before the disaster (from a recovered snapshot, for a transaction
+        // after the snapshot: a node started from a snapshot has no entries before it).
+        let mut receipt_tx = receipt_tx.unwrap();
+        let seqno = |t: &str| -> u64 { t.split('.').nth(1).unwrap().parse().unwrap() };
+        if with_snapshot {
+            let mut extra = 5000;
             loop {
-                let got = c.get(&format!("/app/log/{scope}?id={id}")).await.unwrap();
-                if got.status == 200 {
-                    assert_eq!(body(&got)["msg"], *msg, "{scope}/{id} on node {node}");
+                let snap =
+                    consort_node::lifecycle::snapshots::latest_snapshot(&net.nodes[1].snapshots())
+                        .expect("a committed snapshot")
+                        .1;
+                if seqno(&receipt_tx) > snap {
                     break;
                 }
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "{scope}/{id} on node {node}: {} {}",
-                    got.status,
-                    String::from_utf8_lossy(&got.body)
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                extra += 1;
+                receipt_tx = write(net, 0, "private", extra, "after the snapshot").await;
+                expected.insert(("private".into(), extra), "after the snapshot".into());
+                wait_all_committed(net, &[0, 1, 2]).await;
             }
         }
+        let mut c = net.client(0).connect().await.unwrap();
+        let old_receipt = ok(&c
+            .get(&format!("/app/receipt?transaction_id={receipt_tx}"))
+            .await
+            .unwrap());
+        let old_service = net.service_cert.clone();
+        std::fs::write(net.dir.join("old_receipt.json"), old_receipt.to_string()).unwrap();
+        self.expected = expected;
+        self.receipt_tx = receipt_tx;
+        self.old_service = old_service;
     }
-    // New writes commit.
-    let new_tx = write(&net, r, "private", 1000, "after recovery").await;
-    net.wait_commit(
-        r,
-        new_tx.split('.').nth(1).unwrap().parse().unwrap(),
-        Duration::from_secs(20),
-    )
-    .await;
-    // Receipts: the old one against the old identity (ours and CCF's), and one fetched
-    // now for the same transaction, through the endorsement chain, against the new.
-    let mut c = net.client(r).connect().await.unwrap();
-    let new_receipt = ok(&c
-        .get(&format!("/app/receipt?transaction_id={receipt_tx}"))
-        .await
-        .unwrap());
-    assert_eq!(
-        new_receipt["service_endorsements"]
-            .as_array()
+
+    /// Every node lost; a recovery node and a joiner; the members open it.
+    async fn disaster_and_recovery_start(&mut self) {
+        let (r, j, with_snapshot) = (self.r, self.j, self.with_snapshot);
+        let (old_service, expected, receipt_tx) = (
+            self.old_service.clone(),
+            self.expected.clone(),
+            self.receipt_tx.clone(),
+        );
+        let (c3, k3) = (
+            self.member3.0.clone(),
+            consort_crypto::keys::SigningKey::from_pkcs8_der(self.member3.1.pkcs8_der()).unwrap(),
+        );
+        let shares = self.shares.clone();
+        let net = &mut self.net;
+        let (g0, g1) = (
+            net.gov_as(r, net.members[0].0.clone(), &net.members[0].1),
+            net.gov_as(r, net.members[1].0.clone(), &net.members[1].1),
+        );
+        let mut c = net.client(r).connect().await.unwrap();
+        let _ = (
+            j,
+            with_snapshot,
+            &old_service,
+            &expected,
+            &receipt_tx,
+            &c3,
+            &k3,
+            &shares,
+            &g0,
+            &g1,
+            &mut c,
+        );
+        // 3. The disaster: every node killed, its sealed secrets and key deleted.
+        for i in 0..3 {
+            net.kill(i);
+            for f in ["sealed_secrets.bin", "node_privk.pem"] {
+                std::fs::remove_file(net.nodes[i].dir.join(f)).unwrap();
+            }
+        }
+        // 4. A recovery node on a copy of node 1's ledger; a second node joins it.
+        refuses_a_tampered_ledger(net, 1);
+        let r = net.recover_from(1, with_snapshot).await;
+        assert_eq!(status(net, r).await, "Recovering");
+        let prev = net
+            .get_json(r, "/node/service/previous_identity")
+            .await
+            .unwrap();
+        assert_eq!(prev["previous_service_identity"], old_service.to_pem());
+        let mut c = net.client(r).connect().await.unwrap();
+        let locked = c.get("/app/log/private?id=2").await.unwrap();
+        assert_eq!(
+            locked.status,
+            404,
+            "{}",
+            String::from_utf8_lossy(&locked.body)
+        );
+        assert_eq!(body(&locked)["error"]["code"], "FrontendNotOpen");
+        let j = net.add_node_in(&["Recovering"]).await;
+        // A share before the service waits for them is refused.
+        let g1 = net.gov_as(r, net.members[1].0.clone(), &net.members[1].1);
+        let early = g1.submit_share(&[1u8; 33]).await.unwrap();
+        assert_eq!(
+            early.status,
+            403,
+            "{}",
+            String::from_utf8_lossy(&early.body)
+        );
+        assert_eq!(
+            body(&early)["error"]["code"],
+            "ServiceNotWaitingForRecoveryShares"
+        );
+        // Members open it: it waits for recovery shares.
+        accepted(
+            net,
+            r,
+            json!([{"name": "transition_service_to_open", "args": {
+                "previous_service_identity": old_service.to_pem(),
+                "next_service_identity": net.service_cert.to_pem(),
+            }}]),
+        )
+        .await;
+        assert_eq!(status(net, r).await, "WaitingForRecoveryShares");
+        self.r = r;
+        self.j = j;
+    }
+
+    /// The first share, and the refusals.
+    async fn first_share_and_refusals(&mut self) {
+        let (r, j, with_snapshot) = (self.r, self.j, self.with_snapshot);
+        let (old_service, expected, receipt_tx) = (
+            self.old_service.clone(),
+            self.expected.clone(),
+            self.receipt_tx.clone(),
+        );
+        let (c3, k3) = (
+            self.member3.0.clone(),
+            consort_crypto::keys::SigningKey::from_pkcs8_der(self.member3.1.pkcs8_der()).unwrap(),
+        );
+        let shares = self.shares.clone();
+        let net = &mut self.net;
+        let (g0, g1) = (
+            net.gov_as(r, net.members[0].0.clone(), &net.members[0].1),
+            net.gov_as(r, net.members[1].0.clone(), &net.members[1].1),
+        );
+        let mut c = net.client(r).connect().await.unwrap();
+        let _ = (
+            j,
+            with_snapshot,
+            &old_service,
+            &expected,
+            &receipt_tx,
+            &c3,
+            &k3,
+            &shares,
+            &g0,
+            &g1,
+            &mut c,
+        );
+        // 5. Shares. A forged one is refused, one of two leaves it locked.
+        let g0 = net.gov_as(r, net.members[0].0.clone(), &net.members[0].1);
+        let enc0 = std::fs::read_to_string(net.dir.join("member0_enc_privk.pem")).unwrap();
+        let share0 =
+            consort_client::gov::decrypt_share(&g0.encrypted_share().await.unwrap(), &enc0)
+                .unwrap();
+        // A member that is no recovery member has no share to give.
+        let g3 = net.gov_as(r, c3.clone(), &k3);
+        let stranger = g3.submit_share(&share0).await.unwrap();
+        assert_eq!(
+            stranger.status,
+            403,
+            "{}",
+            String::from_utf8_lossy(&stranger.body)
+        );
+        assert!(body(&stranger)["error"]["message"]
+            .as_str()
             .unwrap()
-            .len(),
-        1
-    );
-    std::fs::write(net.dir.join("new_receipt.json"), new_receipt.to_string()).unwrap();
-    for (receipt, cert) in [
-        ("old_receipt.json", "previous_service_cert.pem"),
-        ("new_receipt.json", "service_cert.pem"),
-    ] {
+            .contains("not a recovery member"));
+        let mut forged = share0.to_vec();
+        forged[7] ^= 0x40;
+        let bad = g0.submit_share(&forged).await.unwrap();
+        assert_eq!(bad.status, 400, "{}", String::from_utf8_lossy(&bad.body));
+        assert_eq!(body(&bad)["error"]["code"], "InvalidRecoveryShare");
         let out = consort()
-            .args(["receipt", "verify"])
-            .arg(net.dir.join(receipt))
+            .args(["gov", "--address", &net.nodes[r].rpc.to_string()])
             .arg("--service-cert")
-            .arg(net.dir.join(cert))
+            .arg(net.dir.join("service_cert.pem"))
+            .arg("--cert")
+            .arg(net.dir.join("member0_cert.pem"))
+            .arg("--key")
+            .arg(net.dir.join("member0_privk_pk8.pem"))
+            .args(["share", "submit", "--enc-key"])
+            .arg(net.dir.join("member0_enc_privk.pem"))
             .output()
             .unwrap();
         assert!(
             out.status.success(),
-            "{receipt}: {}{}",
+            "{}{}",
             text(&out.stdout),
             text(&out.stderr)
         );
-        let check = r#"
+        assert!(
+            text(&out.stdout).contains("1/2 recovery shares successfully submitted"),
+            "{}",
+            text(&out.stdout)
+        );
+        // The same signed submission again is a replay; signed anew, a second share from the
+        // same member is refused too.
+        let again = g0.submit_share(&share0).await.unwrap();
+        if again.status == 403 {
+            assert!(body(&again)["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("replay"));
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+        let again = g0.submit_share(&share0).await.unwrap();
+        assert_eq!(
+            again.status,
+            400,
+            "{}",
+            String::from_utf8_lossy(&again.body)
+        );
+        assert_eq!(
+            body(&again)["error"]["code"],
+            "RecoveryShareAlreadySubmitted"
+        );
+        assert_eq!(
+            status(net, r).await,
+            "WaitingForRecoveryShares",
+            "one share of two"
+        );
+        let locked = c.get("/app/log/private?id=2").await.unwrap();
+        assert_eq!(body(&locked)["error"]["code"], "FrontendNotOpen");
+        self.shares.push(share0);
+    }
+
+    /// The second share, with CCF's own script.
+    async fn second_share_with_ccfs_script(&mut self) {
+        let (r, j, with_snapshot) = (self.r, self.j, self.with_snapshot);
+        let (old_service, expected, receipt_tx) = (
+            self.old_service.clone(),
+            self.expected.clone(),
+            self.receipt_tx.clone(),
+        );
+        let (c3, k3) = (
+            self.member3.0.clone(),
+            consort_crypto::keys::SigningKey::from_pkcs8_der(self.member3.1.pkcs8_der()).unwrap(),
+        );
+        let shares = self.shares.clone();
+        let net = &mut self.net;
+        let (g0, g1) = (
+            net.gov_as(r, net.members[0].0.clone(), &net.members[0].1),
+            net.gov_as(r, net.members[1].0.clone(), &net.members[1].1),
+        );
+        let mut c = net.client(r).connect().await.unwrap();
+        let _ = (
+            j,
+            with_snapshot,
+            &old_service,
+            &expected,
+            &receipt_tx,
+            &c3,
+            &k3,
+            &shares,
+            &g0,
+            &g1,
+            &mut c,
+        );
+        // member1 with CCF's own script: openssl decrypts, ccf_cose_sign1 signs. (Its share is
+        // decrypted here too, only to look for it in the files afterwards.)
+        let enc1 = std::fs::read_to_string(net.dir.join("member1_enc_privk.pem")).unwrap();
+        let share1 =
+            consort_client::gov::decrypt_share(&g1.encrypted_share().await.unwrap(), &enc1)
+                .unwrap();
+        let script = python().parent().unwrap().join("submit_recovery_share.sh");
+        let path = format!(
+            "{}:{}",
+            python().parent().unwrap().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let out = std::process::Command::new("bash")
+            .arg(&script)
+            .arg(format!("https://{}", net.nodes[r].rpc))
+            .arg("--member-enc-privk")
+            .arg(net.dir.join("member1_enc_privk.pem"))
+            .args(["--api-version", "2024-07-01"])
+            .arg("--member-id-privk")
+            .arg(net.dir.join("member1_privk.pem"))
+            .arg("--member-id-cert")
+            .arg(net.dir.join("member1_cert.pem"))
+            .arg("--cacert")
+            .arg(net.dir.join("service_cert.pem"))
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        let said = text(&out.stdout);
+        assert!(
+            out.status.success(),
+            "submit_recovery_share.sh: {said}{}",
+            text(&out.stderr)
+        );
+        assert!(
+            said.contains("2/2 recovery shares successfully submitted"),
+            "{said}"
+        );
+        assert!(
+            said.contains("End of recovery procedure initiated"),
+            "{said}"
+        );
+        self.shares.push(share1);
+    }
+
+    /// The service opens, with every committed write on both nodes.
+    async fn open_with_every_write(&mut self) {
+        let (r, j, with_snapshot) = (self.r, self.j, self.with_snapshot);
+        let (old_service, expected, receipt_tx) = (
+            self.old_service.clone(),
+            self.expected.clone(),
+            self.receipt_tx.clone(),
+        );
+        let (c3, k3) = (
+            self.member3.0.clone(),
+            consort_crypto::keys::SigningKey::from_pkcs8_der(self.member3.1.pkcs8_der()).unwrap(),
+        );
+        let shares = self.shares.clone();
+        let net = &mut self.net;
+        let (g0, g1) = (
+            net.gov_as(r, net.members[0].0.clone(), &net.members[0].1),
+            net.gov_as(r, net.members[1].0.clone(), &net.members[1].1),
+        );
+        let mut c = net.client(r).connect().await.unwrap();
+        let _ = (
+            j,
+            with_snapshot,
+            &old_service,
+            &expected,
+            &receipt_tx,
+            &c3,
+            &k3,
+            &shares,
+            &g0,
+            &g1,
+            &mut c,
+        );
+        // The service opens with every committed write, on both nodes.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while status(net, r).await != "Open" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "did not open\n{}",
+                net.nodes[r].log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        for node in [r, j] {
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            let mut c = net.client(node).connect().await.unwrap();
+            for ((scope, id), msg) in &expected {
+                loop {
+                    let got = c.get(&format!("/app/log/{scope}?id={id}")).await.unwrap();
+                    if got.status == 200 {
+                        assert_eq!(body(&got)["msg"], *msg, "{scope}/{id} on node {node}");
+                        break;
+                    }
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "{scope}/{id} on node {node}: {} {}",
+                        got.status,
+                        String::from_utf8_lossy(&got.body)
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        // New writes commit.
+        let new_tx = write(net, r, "private", 1000, "after recovery").await;
+        net.wait_commit(
+            r,
+            new_tx.split('.').nth(1).unwrap().parse().unwrap(),
+            Duration::from_secs(20),
+        )
+        .await;
+    }
+
+    /// Receipts across the recovery.
+    async fn receipts_across_the_recovery(&mut self) {
+        let (r, j, with_snapshot) = (self.r, self.j, self.with_snapshot);
+        let (old_service, expected, receipt_tx) = (
+            self.old_service.clone(),
+            self.expected.clone(),
+            self.receipt_tx.clone(),
+        );
+        let (c3, k3) = (
+            self.member3.0.clone(),
+            consort_crypto::keys::SigningKey::from_pkcs8_der(self.member3.1.pkcs8_der()).unwrap(),
+        );
+        let shares = self.shares.clone();
+        let net = &mut self.net;
+        let (g0, g1) = (
+            net.gov_as(r, net.members[0].0.clone(), &net.members[0].1),
+            net.gov_as(r, net.members[1].0.clone(), &net.members[1].1),
+        );
+        let mut c = net.client(r).connect().await.unwrap();
+        let _ = (
+            j,
+            with_snapshot,
+            &old_service,
+            &expected,
+            &receipt_tx,
+            &c3,
+            &k3,
+            &shares,
+            &g0,
+            &g1,
+            &mut c,
+        );
+        // Receipts: the old one against the old identity (ours and CCF's), and one fetched
+        // now for the same transaction, through the endorsement chain, against the new.
+        let mut c = net.client(r).connect().await.unwrap();
+        let new_receipt = ok(&c
+            .get(&format!("/app/receipt?transaction_id={receipt_tx}"))
+            .await
+            .unwrap());
+        assert_eq!(
+            new_receipt["service_endorsements"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        std::fs::write(net.dir.join("new_receipt.json"), new_receipt.to_string()).unwrap();
+        for (receipt, cert) in [
+            ("old_receipt.json", "previous_service_cert.pem"),
+            ("new_receipt.json", "service_cert.pem"),
+        ] {
+            let out = consort()
+                .args(["receipt", "verify"])
+                .arg(net.dir.join(receipt))
+                .arg("--service-cert")
+                .arg(net.dir.join(cert))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{receipt}: {}{}",
+                text(&out.stdout),
+                text(&out.stderr)
+            );
+            let check = r#"
 import sys, json, hashlib
 from cryptography.x509 import load_pem_x509_certificate
 import ccf.receipt
@@ -547,75 +818,112 @@ ccf.receipt.verify(ccf.receipt.root(leaf, r["proof"]), r["signature"], node_cert
 ccf.receipt.check_endorsements(node_cert, service, [load_pem_x509_certificate(e.encode()) for e in r.get("service_endorsements", [])])
 print("ok")
 "#;
-        let out = run_python(&[
-            "-c",
-            check,
-            net.dir.join(receipt).to_str().unwrap(),
-            net.dir.join(cert).to_str().unwrap(),
-        ]);
-        assert!(
-            out.status.success(),
-            "ccf.receipt, {receipt}: {}{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
+            let out = run_python(&[
+                "-c",
+                check,
+                net.dir.join(receipt).to_str().unwrap(),
+                net.dir.join(cert).to_str().unwrap(),
+            ]);
+            assert!(
+                out.status.success(),
+                "ccf.receipt, {receipt}: {}{}",
+                text(&out.stdout),
+                text(&out.stderr)
+            );
+        }
     }
-    // Every secret of the run: the ledger secrets (the recovered node reseals all of them;
-    // unsealed here with its key), the shares and the wrapping key they combine to.
-    wait_all_committed(&net, &[r, j]).await;
-    let sealed = net.nodes[r].dir.join("sealed_secrets.bin");
-    let node_key = consort_crypto::keys::SigningKey::from_pem(
-        &std::fs::read_to_string(net.nodes[r].dir.join("node_privk.pem")).unwrap(),
-    )
-    .unwrap();
-    let state = consort_node::lifecycle::seal::read_sealed(
-        &sealed,
-        &consort_node::lifecycle::seal::VirtualSealer::new(&node_key).unwrap(),
-    )
-    .unwrap();
-    assert!(
-        state.ledger_secrets.len() >= 4,
-        "3 old secrets and the new one"
-    );
-    let mut secrets: Vec<(String, Vec<u8>)> = state
-        .ledger_secrets
-        .iter()
-        .map(|(v, s)| (format!("ledger secret from {v}"), hex::decode(s).unwrap()))
-        .collect();
-    secrets.push(("member0's share".into(), share0.to_vec()));
-    secrets.push(("member1's share".into(), share1.to_vec()));
-    let shares = [&share0, &share1].map(|s| consort_crypto::sharing::Share::from_bytes(s).unwrap());
-    let wrapping_key = consort_crypto::sharing::combine(&shares).unwrap();
-    secrets.push(("the wrapping key".into(), wrapping_key.to_vec()));
-    net.stop_all();
-    // The recovered ledger verifies: ours, and CCF's read_ledger.py.
-    for n in [r, j] {
-        let out = consort()
-            .args(["ledger", "verify"])
-            .arg(net.nodes[n].ledger())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "ledger verify {}: {}{}",
-            net.nodes[n].name,
-            text(&out.stdout),
-            text(&out.stderr)
+
+    /// The ledgers verify; no secret in clear anywhere.
+    async fn ledgers_verify_and_no_secret_leaks(&mut self) {
+        let (share0, share1) = (self.shares[0].clone(), self.shares[1].clone());
+        let (r, j, with_snapshot) = (self.r, self.j, self.with_snapshot);
+        let (old_service, expected, receipt_tx) = (
+            self.old_service.clone(),
+            self.expected.clone(),
+            self.receipt_tx.clone(),
         );
-        let out = run_python(&[
-            "-m",
-            "ccf.read_ledger",
-            "-q",
-            "--uncommitted",
-            net.nodes[n].ledger().to_str().unwrap(),
-        ]);
-        assert!(
-            out.status.success(),
-            "read_ledger.py {}: {}{}",
-            net.nodes[n].name,
-            text(&out.stdout),
-            text(&out.stderr)
+        let (c3, k3) = (
+            self.member3.0.clone(),
+            consort_crypto::keys::SigningKey::from_pkcs8_der(self.member3.1.pkcs8_der()).unwrap(),
         );
+        let shares = self.shares.clone();
+        let net = &mut self.net;
+        let (g0, g1) = (
+            net.gov_as(r, net.members[0].0.clone(), &net.members[0].1),
+            net.gov_as(r, net.members[1].0.clone(), &net.members[1].1),
+        );
+        let mut c = net.client(r).connect().await.unwrap();
+        let _ = (
+            j,
+            with_snapshot,
+            &old_service,
+            &expected,
+            &receipt_tx,
+            &c3,
+            &k3,
+            &shares,
+            &g0,
+            &g1,
+            &mut c,
+        );
+        // Every secret of the run: the ledger secrets (the recovered node reseals all of them;
+        // unsealed here with its key), the shares and the wrapping key they combine to.
+        wait_all_committed(net, &[r, j]).await;
+        let sealed = net.nodes[r].dir.join("sealed_secrets.bin");
+        let node_key = consort_crypto::keys::SigningKey::from_pem(
+            &std::fs::read_to_string(net.nodes[r].dir.join("node_privk.pem")).unwrap(),
+        )
+        .unwrap();
+        let state = consort_node::lifecycle::seal::read_sealed(
+            &sealed,
+            &consort_node::lifecycle::seal::VirtualSealer::new(&node_key).unwrap(),
+        )
+        .unwrap();
+        assert!(
+            state.ledger_secrets.len() >= 4,
+            "3 old secrets and the new one"
+        );
+        let mut secrets: Vec<(String, Vec<u8>)> = state
+            .ledger_secrets
+            .iter()
+            .map(|(v, s)| (format!("ledger secret from {v}"), hex::decode(s).unwrap()))
+            .collect();
+        secrets.push(("member0's share".into(), share0.to_vec()));
+        secrets.push(("member1's share".into(), share1.to_vec()));
+        let shares =
+            [&share0, &share1].map(|s| consort_crypto::sharing::Share::from_bytes(s).unwrap());
+        let wrapping_key = consort_crypto::sharing::combine(&shares).unwrap();
+        secrets.push(("the wrapping key".into(), wrapping_key.to_vec()));
+        net.stop_all();
+        // The recovered ledger verifies: ours, and CCF's read_ledger.py.
+        for n in [r, j] {
+            let out = consort()
+                .args(["ledger", "verify"])
+                .arg(net.nodes[n].ledger())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "ledger verify {}: {}{}",
+                net.nodes[n].name,
+                text(&out.stdout),
+                text(&out.stderr)
+            );
+            let out = run_python(&[
+                "-m",
+                "ccf.read_ledger",
+                "-q",
+                "--uncommitted",
+                net.nodes[n].ledger().to_str().unwrap(),
+            ]);
+            assert!(
+                out.status.success(),
+                "read_ledger.py {}: {}{}",
+                net.nodes[n].name,
+                text(&out.stdout),
+                text(&out.stderr)
+            );
+        }
+        assert_nowhere(&net.dir, &secrets, &[]);
     }
-    assert_nowhere(&net.dir, &secrets, &[]);
 }

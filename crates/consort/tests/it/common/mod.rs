@@ -224,3 +224,20 @@ pub(crate) mod eth;
 pub(crate) mod linearizability;
 pub(crate) mod network;
 pub(crate) mod workload;
+
+/// A reply's JSON body (or its text as a JSON string).
+pub(crate) fn body(r: &consort_client::Reply) -> serde_json::Value {
+    r.json()
+        .unwrap_or_else(|_| serde_json::json!(String::from_utf8_lossy(&r.body)))
+}
+
+/// A 2xx reply's JSON body; anything else fails the test with the reply.
+pub(crate) fn ok(r: &consort_client::Reply) -> serde_json::Value {
+    assert!(
+        (200..300).contains(&r.status),
+        "HTTP {}: {}",
+        r.status,
+        String::from_utf8_lossy(&r.body)
+    );
+    body(r)
+}

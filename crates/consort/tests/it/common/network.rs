@@ -207,12 +207,9 @@ impl Network {
         i
     }
 
-    /// Start one more node without waiting for it (a joiner may wait to be trusted).
-    pub(crate) async fn add_node_pending(&mut self, fetch_snapshot: bool) -> usize {
-        let i = self.nodes.len();
-        let name = format!("node{i}");
-        let node_dir = self.dir.join(&name);
-        std::fs::create_dir_all(&node_dir).unwrap();
+    /// Addresses for node `i` (its node-to-node interface behind a proxy) and the settings
+    /// every node shares.
+    async fn listen(&self, i: usize) -> (SocketAddr, Value) {
         let rpc: SocketAddr = format!("127.0.0.1:{}", free_port_on(Ipv4Addr::LOCALHOST))
             .parse()
             .unwrap();
@@ -220,7 +217,7 @@ impl Network {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let published = listener.local_addr().unwrap();
         tokio::spawn(proxy(listener, i, bind, self.links.clone()));
-        let mut config = json!({
+        let config = json!({
             "rpc_address": rpc.to_string(),
             "node_to_node_address": bind.to_string(),
             "node_to_node_published_address": published.to_string(),
@@ -234,6 +231,16 @@ impl Network {
             "auto_trust_joiners": self.opts.auto_trust,
             "join_token": self.token,
         });
+        (rpc, config)
+    }
+
+    /// Start one more node without waiting for it (a joiner may wait to be trusted).
+    pub(crate) async fn add_node_pending(&mut self, fetch_snapshot: bool) -> usize {
+        let i = self.nodes.len();
+        let name = format!("node{i}");
+        let node_dir = self.dir.join(&name);
+        std::fs::create_dir_all(&node_dir).unwrap();
+        let (rpc, mut config) = self.listen(i).await;
         if !self.opts.apps.is_null() {
             config["apps"] = self.opts.apps.clone();
         }
@@ -342,28 +349,8 @@ impl Network {
             )
             .unwrap();
         }
-        let rpc: SocketAddr = format!("127.0.0.1:{}", free_port_on(Ipv4Addr::LOCALHOST))
-            .parse()
-            .unwrap();
-        let bind = SocketAddr::new(node_ip(i).into(), free_port_on(node_ip(i)));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let published = listener.local_addr().unwrap();
-        tokio::spawn(proxy(listener, i, bind, self.links.clone()));
-        let config = json!({
-            "rpc_address": rpc.to_string(),
-            "node_to_node_address": bind.to_string(),
-            "node_to_node_published_address": published.to_string(),
-            "data_dir": ".",
-            "election_timeout_ms": self.opts.election_timeout_ms,
-            "heartbeat_ms": (self.opts.election_timeout_ms / 8).max(10),
-            "signature_ms_interval": self.opts.signature_ms,
-            "signature_tx_interval": 500,
-            "ledger_chunk_bytes": self.opts.chunk_bytes,
-            "snapshot_tx_interval": self.opts.snapshot_tx_interval,
-            "auto_trust_joiners": self.opts.auto_trust,
-            "join_token": self.token,
-            "previous_service_identity_file": "../service_cert.pem",
-        });
+        let (rpc, mut config) = self.listen(i).await;
+        config["previous_service_identity_file"] = json!("../service_cert.pem");
         let config_path = node_dir.join("config.json");
         std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
         self.nodes.push(NodeProc {
