@@ -266,12 +266,7 @@ impl Run {
         // Governance keeps the shares right: a refresh re-encrypts them, a threshold above the
         // recovery members is refused; a member without an encryption key gets no share.
         let before = g0.encrypted_share().await.unwrap();
-        accepted(
-            net,
-            0,
-            json!([{"name": "trigger_recovery_shares_refresh"}]),
-        )
-        .await;
+        accepted(net, 0, json!([{"name": "trigger_recovery_shares_refresh"}])).await;
         assert_ne!(g0.encrypted_share().await.unwrap(), before, "fresh shares");
         let v = pass(
             net,
