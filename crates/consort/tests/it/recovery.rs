@@ -233,36 +233,9 @@ impl Run {
 
     /// Shares follow governance: refresh, threshold, a member without an encryption key.
     async fn governance_keeps_the_shares_right(&mut self) {
-        let (r, j, with_snapshot) = (self.r, self.j, self.with_snapshot);
-        let (old_service, expected, receipt_tx) = (
-            self.old_service.clone(),
-            self.expected.clone(),
-            self.receipt_tx.clone(),
-        );
-        let (c3, k3) = (
-            self.member3.0.clone(),
-            consort_crypto::keys::SigningKey::from_pkcs8_der(self.member3.1.pkcs8_der()).unwrap(),
-        );
-        let shares = self.shares.clone();
+        let r = self.r;
         let net = &mut self.net;
-        let (g0, g1) = (
-            net.gov_as(r, net.members[0].0.clone(), &net.members[0].1),
-            net.gov_as(r, net.members[1].0.clone(), &net.members[1].1),
-        );
-        let mut c = net.client(r).connect().await.unwrap();
-        let _ = (
-            j,
-            with_snapshot,
-            &old_service,
-            &expected,
-            &receipt_tx,
-            &c3,
-            &k3,
-            &shares,
-            &g0,
-            &g1,
-            &mut c,
-        );
+        let g0 = net.gov_as(r, net.members[0].0.clone(), &net.members[0].1);
         // Governance keeps the shares right: a refresh re-encrypts them, a threshold above the
         // recovery members is refused; a member without an encryption key gets no share.
         let before = g0.encrypted_share().await.unwrap();
@@ -298,36 +271,8 @@ impl Run {
 
     /// Public and private writes, two rekeys, a receipt.
     async fn writes_and_rekeys(&mut self) {
-        let (r, j, with_snapshot) = (self.r, self.j, self.with_snapshot);
-        let (old_service, expected, receipt_tx) = (
-            self.old_service.clone(),
-            self.expected.clone(),
-            self.receipt_tx.clone(),
-        );
-        let (c3, k3) = (
-            self.member3.0.clone(),
-            consort_crypto::keys::SigningKey::from_pkcs8_der(self.member3.1.pkcs8_der()).unwrap(),
-        );
-        let shares = self.shares.clone();
+        let with_snapshot = self.with_snapshot;
         let net = &mut self.net;
-        let (g0, g1) = (
-            net.gov_as(r, net.members[0].0.clone(), &net.members[0].1),
-            net.gov_as(r, net.members[1].0.clone(), &net.members[1].1),
-        );
-        let mut c = net.client(r).connect().await.unwrap();
-        let _ = (
-            j,
-            with_snapshot,
-            &old_service,
-            &expected,
-            &receipt_tx,
-            &c3,
-            &k3,
-            &shares,
-            &g0,
-            &g1,
-            &mut c,
-        );
         // 1. Public and private writes; 2. two rekeys, more writes after each.
         let mut expected: BTreeMap<(String, u64), String> = BTreeMap::new();
         let mut k = 0u64;
@@ -393,36 +338,9 @@ impl Run {
 
     /// Every node lost; a recovery node and a joiner; the members open it.
     async fn disaster_and_recovery_start(&mut self) {
-        let (r, j, with_snapshot) = (self.r, self.j, self.with_snapshot);
-        let (old_service, expected, receipt_tx) = (
-            self.old_service.clone(),
-            self.expected.clone(),
-            self.receipt_tx.clone(),
-        );
-        let (c3, k3) = (
-            self.member3.0.clone(),
-            consort_crypto::keys::SigningKey::from_pkcs8_der(self.member3.1.pkcs8_der()).unwrap(),
-        );
-        let shares = self.shares.clone();
+        let with_snapshot = self.with_snapshot;
+        let old_service = self.old_service.clone();
         let net = &mut self.net;
-        let (g0, g1) = (
-            net.gov_as(r, net.members[0].0.clone(), &net.members[0].1),
-            net.gov_as(r, net.members[1].0.clone(), &net.members[1].1),
-        );
-        let mut c = net.client(r).connect().await.unwrap();
-        let _ = (
-            j,
-            with_snapshot,
-            &old_service,
-            &expected,
-            &receipt_tx,
-            &c3,
-            &k3,
-            &shares,
-            &g0,
-            &g1,
-            &mut c,
-        );
         // 3. The disaster: every node killed, its sealed secrets and key deleted.
         for i in 0..3 {
             net.kill(i);
@@ -479,36 +397,12 @@ impl Run {
 
     /// The first share, and the refusals.
     async fn first_share_and_refusals(&mut self) {
-        let (r, j, with_snapshot) = (self.r, self.j, self.with_snapshot);
-        let (old_service, expected, receipt_tx) = (
-            self.old_service.clone(),
-            self.expected.clone(),
-            self.receipt_tx.clone(),
-        );
-        let (c3, k3) = (
-            self.member3.0.clone(),
-            consort_crypto::keys::SigningKey::from_pkcs8_der(self.member3.1.pkcs8_der()).unwrap(),
-        );
-        let shares = self.shares.clone();
+        let r = self.r;
+        let c3 = self.member3.0.clone();
+        let k3 =
+            consort_crypto::keys::SigningKey::from_pkcs8_der(self.member3.1.pkcs8_der()).unwrap();
         let net = &mut self.net;
-        let (g0, g1) = (
-            net.gov_as(r, net.members[0].0.clone(), &net.members[0].1),
-            net.gov_as(r, net.members[1].0.clone(), &net.members[1].1),
-        );
         let mut c = net.client(r).connect().await.unwrap();
-        let _ = (
-            j,
-            with_snapshot,
-            &old_service,
-            &expected,
-            &receipt_tx,
-            &c3,
-            &k3,
-            &shares,
-            &g0,
-            &g1,
-            &mut c,
-        );
         // 5. Shares. A forged one is refused, one of two leaves it locked.
         let g0 = net.gov_as(r, net.members[0].0.clone(), &net.members[0].1);
         let enc0 = std::fs::read_to_string(net.dir.join("member0_enc_privk.pem")).unwrap();
@@ -589,36 +483,9 @@ impl Run {
 
     /// The second share, with CCF's own script.
     async fn second_share_with_ccfs_script(&mut self) {
-        let (r, j, with_snapshot) = (self.r, self.j, self.with_snapshot);
-        let (old_service, expected, receipt_tx) = (
-            self.old_service.clone(),
-            self.expected.clone(),
-            self.receipt_tx.clone(),
-        );
-        let (c3, k3) = (
-            self.member3.0.clone(),
-            consort_crypto::keys::SigningKey::from_pkcs8_der(self.member3.1.pkcs8_der()).unwrap(),
-        );
-        let shares = self.shares.clone();
+        let r = self.r;
         let net = &mut self.net;
-        let (g0, g1) = (
-            net.gov_as(r, net.members[0].0.clone(), &net.members[0].1),
-            net.gov_as(r, net.members[1].0.clone(), &net.members[1].1),
-        );
-        let mut c = net.client(r).connect().await.unwrap();
-        let _ = (
-            j,
-            with_snapshot,
-            &old_service,
-            &expected,
-            &receipt_tx,
-            &c3,
-            &k3,
-            &shares,
-            &g0,
-            &g1,
-            &mut c,
-        );
+        let g1 = net.gov_as(r, net.members[1].0.clone(), &net.members[1].1);
         // member1 with CCF's own script: openssl decrypts, ccf_cose_sign1 signs. (Its share is
         // decrypted here too, only to look for it in the files afterwards.)
         let enc1 = std::fs::read_to_string(net.dir.join("member1_enc_privk.pem")).unwrap();
@@ -665,36 +532,10 @@ impl Run {
 
     /// The service opens, with every committed write on both nodes.
     async fn open_with_every_write(&mut self) {
-        let (r, j, with_snapshot) = (self.r, self.j, self.with_snapshot);
-        let (old_service, expected, receipt_tx) = (
-            self.old_service.clone(),
-            self.expected.clone(),
-            self.receipt_tx.clone(),
-        );
-        let (c3, k3) = (
-            self.member3.0.clone(),
-            consort_crypto::keys::SigningKey::from_pkcs8_der(self.member3.1.pkcs8_der()).unwrap(),
-        );
-        let shares = self.shares.clone();
+        let r = self.r;
+        let j = self.j;
+        let expected = self.expected.clone();
         let net = &mut self.net;
-        let (g0, g1) = (
-            net.gov_as(r, net.members[0].0.clone(), &net.members[0].1),
-            net.gov_as(r, net.members[1].0.clone(), &net.members[1].1),
-        );
-        let mut c = net.client(r).connect().await.unwrap();
-        let _ = (
-            j,
-            with_snapshot,
-            &old_service,
-            &expected,
-            &receipt_tx,
-            &c3,
-            &k3,
-            &shares,
-            &g0,
-            &g1,
-            &mut c,
-        );
         // The service opens with every committed write, on both nodes.
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while status(net, r).await != "Open" {
@@ -737,36 +578,9 @@ impl Run {
 
     /// Receipts across the recovery.
     async fn receipts_across_the_recovery(&mut self) {
-        let (r, j, with_snapshot) = (self.r, self.j, self.with_snapshot);
-        let (old_service, expected, receipt_tx) = (
-            self.old_service.clone(),
-            self.expected.clone(),
-            self.receipt_tx.clone(),
-        );
-        let (c3, k3) = (
-            self.member3.0.clone(),
-            consort_crypto::keys::SigningKey::from_pkcs8_der(self.member3.1.pkcs8_der()).unwrap(),
-        );
-        let shares = self.shares.clone();
+        let r = self.r;
+        let receipt_tx = self.receipt_tx.clone();
         let net = &mut self.net;
-        let (g0, g1) = (
-            net.gov_as(r, net.members[0].0.clone(), &net.members[0].1),
-            net.gov_as(r, net.members[1].0.clone(), &net.members[1].1),
-        );
-        let mut c = net.client(r).connect().await.unwrap();
-        let _ = (
-            j,
-            with_snapshot,
-            &old_service,
-            &expected,
-            &receipt_tx,
-            &c3,
-            &k3,
-            &shares,
-            &g0,
-            &g1,
-            &mut c,
-        );
         // Receipts: the old one against the old identity (ours and CCF's), and one fetched
         // now for the same transaction, through the endorsement chain, against the new.
         let mut c = net.client(r).connect().await.unwrap();
@@ -831,36 +645,9 @@ print("ok")
     /// The ledgers verify; no secret in clear anywhere.
     async fn ledgers_verify_and_no_secret_leaks(&mut self) {
         let (share0, share1) = (self.shares[0].clone(), self.shares[1].clone());
-        let (r, j, with_snapshot) = (self.r, self.j, self.with_snapshot);
-        let (old_service, expected, receipt_tx) = (
-            self.old_service.clone(),
-            self.expected.clone(),
-            self.receipt_tx.clone(),
-        );
-        let (c3, k3) = (
-            self.member3.0.clone(),
-            consort_crypto::keys::SigningKey::from_pkcs8_der(self.member3.1.pkcs8_der()).unwrap(),
-        );
-        let shares = self.shares.clone();
+        let r = self.r;
+        let j = self.j;
         let net = &mut self.net;
-        let (g0, g1) = (
-            net.gov_as(r, net.members[0].0.clone(), &net.members[0].1),
-            net.gov_as(r, net.members[1].0.clone(), &net.members[1].1),
-        );
-        let mut c = net.client(r).connect().await.unwrap();
-        let _ = (
-            j,
-            with_snapshot,
-            &old_service,
-            &expected,
-            &receipt_tx,
-            &c3,
-            &k3,
-            &shares,
-            &g0,
-            &g1,
-            &mut c,
-        );
         // Every secret of the run: the ledger secrets (the recovered node reseals all of them;
         // unsealed here with its key), the shares and the wrapping key they combine to.
         wait_all_committed(net, &[r, j]).await;
