@@ -154,6 +154,22 @@ pub fn needs_refresh(tx: &mut Tx) -> Result<bool, RecoveryError> {
     Ok(!same_members || current.threshold != t)
 }
 
+/// [`issue`], unless there are too few active recovery members for the threshold (or
+/// none): then nothing is issued (logged) and `Ok(None)`.
+pub fn issue_if_possible(
+    tx: &mut Tx,
+    latest: &LedgerSecret,
+) -> Result<Option<Issued>, RecoveryError> {
+    match issue(tx, latest) {
+        Ok(i) => Ok(Some(i)),
+        Err(e @ (RecoveryError::NoRecoveryMembers | RecoveryError::ThresholdTooHigh { .. })) => {
+            tracing::warn!("no recovery shares issued: {e}");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Re-issue shares if [`needs_refresh`] says so and they can be issued (enough recovery
 /// members for the threshold); `Ok(None)` when nothing was issued.
 pub fn refresh_if_needed(
@@ -163,14 +179,7 @@ pub fn refresh_if_needed(
     if !needs_refresh(tx)? {
         return Ok(None);
     }
-    match issue(tx, latest) {
-        Ok(i) => Ok(Some(i)),
-        Err(e @ (RecoveryError::NoRecoveryMembers | RecoveryError::ThresholdTooHigh { .. })) => {
-            tracing::warn!("recovery shares not re-issued: {e}");
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
+    issue_if_possible(tx, latest)
 }
 
 /// Open a new service (`Opening` → `Open`) whose ledger secret `latest` is used from
@@ -182,15 +191,10 @@ pub fn open_service(tx: &mut Tx, from: u64, latest: &LedgerSecret) -> Result<(),
     if recovery::HISTORICAL_SECRETS.get(tx)?.is_none() {
         crate::chain::record_first(tx, from);
     }
-    let strict = potential_participants(tx)? > 0 && !participants(tx)?.is_empty();
-    match issue(tx, latest) {
-        Ok(_) => {}
-        Err(e @ (RecoveryError::NoRecoveryMembers | RecoveryError::ThresholdTooHigh { .. }))
-            if !strict =>
-        {
-            tracing::warn!("the service opens without recovery shares: {e}");
-        }
-        Err(e) => return Err(e),
+    if potential_participants(tx)? > 0 && !participants(tx)?.is_empty() {
+        issue(tx, latest)?;
+    } else {
+        issue_if_possible(tx, latest)?;
     }
     let mut info = service::INFO
         .get(tx)?

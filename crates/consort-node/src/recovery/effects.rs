@@ -55,16 +55,12 @@ pub(crate) fn service_info(tx: &mut Tx) -> Result<ServiceInfo, EffectError> {
 /// Issue shares for `latest`; a service with too few active recovery members is left
 /// without fresh shares (logged) unless `strict`.
 fn issue(tx: &mut Tx, latest: &consort_kv::LedgerSecret, strict: bool) -> Result<(), EffectError> {
-    match shares::issue(tx, latest) {
-        Ok(_) => Ok(()),
-        Err(e @ (RecoveryError::NoRecoveryMembers | RecoveryError::ThresholdTooHigh { .. }))
-            if !strict =>
-        {
-            tracing::warn!("no recovery shares issued: {e}");
-            Ok(())
-        }
-        Err(e) => Err(refusal(e)),
+    if strict {
+        shares::issue(tx, latest).map_err(refusal)?;
+    } else {
+        shares::issue_if_possible(tx, latest).map_err(refusal)?;
     }
+    Ok(())
 }
 
 fn same_cert(a: &str, b: &str) -> bool {

@@ -178,9 +178,8 @@ fn finish<H: RecoveryHost>(state: &H) -> Result<(), NodeError> {
     }
     submit::clear(&mut tx).map_err(|e| NodeError::Config(e.to_string()))?;
     let (_, latest) = state.journal().latest_secret()?;
-    match consort_recovery::shares::issue(&mut tx, &latest) {
-        Ok(_) => {}
-        Err(e) => tracing::warn!("recovery: no fresh recovery shares: {e}"),
+    if let Err(e) = consort_recovery::shares::issue_if_possible(&mut tx, &latest) {
+        tracing::warn!("recovery: no fresh recovery shares: {e}");
     }
     info.previous_service_identity_version = tx.get_version(service::INFO.name(), &SINGLETON_KEY);
     info.status = ServiceStatus::Open;
