@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod attest_cmd;
 mod bench;
 mod gov_cmd;
 mod keygen;
@@ -19,6 +20,9 @@ enum Cli {
     /// Inspect and verify ledger directories.
     #[command(subcommand)]
     Ledger(ledger_cmd::LedgerCmd),
+    /// Verify attestation evidence offline (a node's quote, or a raw SEV-SNP report).
+    #[command(subcommand)]
+    Attest(attest_cmd::AttestCmd),
     /// Verify receipts offline.
     #[command(subcommand)]
     Receipt(ledger_cmd::ReceiptCmd),
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
     let result = match cli {
         Cli::Ledger(cmd) => ledger_cmd::run_ledger(cmd),
         Cli::Receipt(cmd) => ledger_cmd::run_receipt(cmd),
+        Cli::Attest(cmd) => attest_cmd::run(cmd),
         Cli::Node(cmd) => node_cmd::run(cmd),
         Cli::Sandbox(args) => sandbox::run(args),
         Cli::Gov(args) => gov_cmd::run(args),
