@@ -42,6 +42,14 @@ globalThis.ccf = {
     if (id === "") throw new Error("not a PEM certificate");
     return id;
   },
+  // Hex SHA-256 of a string's UTF-8 bytes.
+  sha256Hex: (s) => __sha256Hex(String(s)),
+  // CCF's: a hex TCB version as the components of the CPUID's product.
+  tcbHexToPolicy: (cpuid, hex) => {
+    const p = __tcbHexToPolicy(String(cpuid), String(hex));
+    if (p === "") throw new Error(`TCB version ${hex} cannot be read for CPUID ${cpuid} (not a Milan, Genoa or Turin CPUID, or not 8 bytes of hex)`);
+    return JSON.parse(p);
+  },
 };
 // Requests to the node, made in the same transaction once `apply` returns.
 globalThis.ccf.node = {
@@ -66,6 +74,17 @@ globalThis.ccf.node = {
 globalThis.__begin = (s) => { __state = s; __writes = []; return null; };
 globalThis.__end = () => __writes;
 "#;
+
+/// `ccf.tcbHexToPolicy`: the TCB components of `hex` for `cpuid`'s product, as JSON, or
+/// empty if either cannot be read.
+fn tcb_hex_to_policy(cpuid: String, hex: String) -> String {
+    use consort_attestation::{Product, TcbPolicy};
+    Product::parse_cpuid(&cpuid)
+        .and_then(|(family, model, _)| Product::from_family_model(family, model))
+        .and_then(|p| TcbPolicy::from_hex(&hex, p))
+        .and_then(|t| serde_json::to_string(&t).ok())
+        .unwrap_or_default()
+}
 
 /// The pseudo-table `ccf.node.*` requests are recorded in among `apply`'s changes (key:
 /// the request, value: its arguments as JSON).
@@ -245,6 +264,18 @@ impl Engine {
             .map_err(|e| ScriptError::Compile(e.to_string()))?;
             ctx.globals()
                 .set("__pemToId", f)
+                .map_err(|e| ScriptError::Compile(e.to_string()))?;
+            let sha = Function::new(ctx.clone(), |s: String| -> String {
+                consort_crypto::sha256(s.as_bytes()).to_hex()
+            })
+            .map_err(|e| ScriptError::Compile(e.to_string()))?;
+            ctx.globals()
+                .set("__sha256Hex", sha)
+                .map_err(|e| ScriptError::Compile(e.to_string()))?;
+            let tcb = Function::new(ctx.clone(), tcb_hex_to_policy)
+                .map_err(|e| ScriptError::Compile(e.to_string()))?;
+            ctx.globals()
+                .set("__tcbHexToPolicy", tcb)
                 .map_err(|e| ScriptError::Compile(e.to_string()))?;
             ctx.eval::<(), _>(PRELUDE)
                 .map_err(|e| ScriptError::Compile(describe(&ctx, e)))

@@ -94,6 +94,22 @@ function activeRecoveryMembers() {
   return recoveryMembers().filter((id) => jsonOf("public:ccf.gov.members.info", id).status === "Active");
 }
 
+// A lowercase hex string of `bytes` bytes.
+function hexArg(args, name, bytes) {
+  const v = need(args, name, "string");
+  if (v.length !== 2 * bytes || !/^[0-9a-f]*$/.test(v)) {
+    throw new Error(`${name} must be ${bytes} bytes of lowercase hex`);
+  }
+  return v;
+}
+
+// CCF's CPUID argument: 4 bytes of lowercase hex.
+function cpuidArg(args) {
+  return hexArg(args, "cpuid", 4);
+}
+
+const ALLOWED_TO_JOIN = JSON.stringify("AllowedToJoin");
+
 const APPLY = {
   set_member(args) {
     const cert = need(args, "cert", "string");
@@ -159,6 +175,65 @@ const APPLY = {
     const code = need(args, "code_id", "string");
     if (!ccf.kv["public:ccf.gov.nodes.code_ids"].has(code)) throw new Error(`no code id ${code}`);
     ccf.kv["public:ccf.gov.nodes.code_ids"].delete(code);
+  },
+  add_snp_measurement(args) {
+    const m = hexArg(args, "measurement", 48);
+    ccf.kv["public:ccf.gov.nodes.snp.measurements"].set(m, ALLOWED_TO_JOIN);
+  },
+  remove_snp_measurement(args) {
+    ccf.kv["public:ccf.gov.nodes.snp.measurements"].delete(need(args, "measurement", "string"));
+  },
+  add_snp_host_data(args) {
+    const h = hexArg(args, "host_data", 32);
+    const policy = args.security_policy === undefined ? "" : need(args, "security_policy", "string");
+    if (policy !== "" && ccf.sha256Hex(policy) !== h) {
+      throw new Error(`The hash of raw policy ${ccf.sha256Hex(policy)} does not match digest ${h}`);
+    }
+    ccf.kv["public:ccf.gov.nodes.snp.host_data"].set(h, JSON.stringify(policy));
+  },
+  remove_snp_host_data(args) {
+    ccf.kv["public:ccf.gov.nodes.snp.host_data"].delete(need(args, "host_data", "string"));
+  },
+  set_snp_minimum_tcb_version(args) {
+    const cpuid = cpuidArg(args);
+    const t = args.tcb_version;
+    if (t === null || typeof t !== "object") throw new Error("argument tcb_version must be an object");
+    const tcb = {};
+    for (const f of ["boot_loader", "tee", "snp", "microcode", "fmc"]) {
+      if (t[f] === undefined && f === "fmc") continue;
+      if (!Number.isInteger(t[f]) || t[f] < 0 || t[f] > 255) {
+        throw new Error(`tcb_version.${f} must be an integer from 0 to 255`);
+      }
+      tcb[f] = t[f];
+    }
+    ccf.kv["public:ccf.gov.nodes.snp.tcb_versions"].set(cpuid, JSON.stringify(tcb));
+  },
+  set_snp_minimum_tcb_version_hex(args) {
+    const cpuid = cpuidArg(args);
+    const hex = hexArg(args, "tcb_version", 8);
+    const tcb = ccf.tcbHexToPolicy(cpuid, hex);
+    ccf.kv["public:ccf.gov.nodes.snp.tcb_versions"].set(cpuid, JSON.stringify(tcb));
+  },
+  remove_snp_minimum_tcb_version(args) {
+    const cpuid = cpuidArg(args);
+    if (!ccf.kv["public:ccf.gov.nodes.snp.tcb_versions"].has(cpuid)) {
+      throw new Error(`CPUID ${cpuid} not found`);
+    }
+    ccf.kv["public:ccf.gov.nodes.snp.tcb_versions"].delete(cpuid);
+  },
+  add_virtual_measurement(args) {
+    const m = hexArg(args, "measurement", 32);
+    ccf.kv["public:ccf.gov.nodes.virtual.measurements"].set(m, ALLOWED_TO_JOIN);
+  },
+  remove_virtual_measurement(args) {
+    ccf.kv["public:ccf.gov.nodes.virtual.measurements"].delete(need(args, "measurement", "string"));
+  },
+  add_virtual_host_data(args) {
+    const h = hexArg(args, "host_data", 32);
+    ccf.kv["public:ccf.gov.nodes.virtual.host_data"].set(h, "");
+  },
+  remove_virtual_host_data(args) {
+    ccf.kv["public:ccf.gov.nodes.virtual.host_data"].delete(need(args, "host_data", "string"));
   },
   transition_node_to_trusted(args) {
     setNodeStatus(args, ["Pending"], "Trusted");

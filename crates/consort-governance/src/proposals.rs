@@ -94,7 +94,17 @@ impl ProposalInfo {
 
 /// Actions that widen trust: applying one drops every other open proposal (they were made
 /// under the old rules).
-pub const TRUST_WIDENING: &[&str] = &["set_constitution", "add_node_code", "set_jwt_issuer"];
+pub const TRUST_WIDENING: &[&str] = &[
+    "set_constitution",
+    "add_node_code",
+    "set_jwt_issuer",
+    "add_snp_measurement",
+    "add_snp_host_data",
+    "set_snp_minimum_tcb_version",
+    "set_snp_minimum_tcb_version_hex",
+    "add_virtual_measurement",
+    "add_virtual_host_data",
+];
 
 /// Governance tables the constitution's `apply` sees and may change (applications add
 /// their own: see [`create_with`]).
@@ -107,6 +117,11 @@ pub const APPLY_TABLES: &[&str] = &[
     NODES_INFO,
     NODES_ENDORSED_CERTS,
     NODES_CODE_IDS,
+    SNP_MEASUREMENTS,
+    SNP_HOST_DATA,
+    SNP_TCB_VERSIONS,
+    VIRTUAL_MEASUREMENTS,
+    VIRTUAL_HOST_DATA,
     SERVICE_INFO,
     SERVICE_CONFIG,
     JWT_ISSUERS,
@@ -489,3 +504,7 @@ fn drop_after_apply(tx: &mut Tx, id: &str, proposal: &str) -> Result<(), GovErro
 #[cfg(test)]
 #[path = "proposals_test.rs"]
 mod proposals_test;
+
+#[cfg(test)]
+#[path = "attestation_actions_test.rs"]
+mod attestation_actions_test;

@@ -1,7 +1,7 @@
 //! The governance tables by name, from the service schema (`consort-service`, where each
 //! is declared once with its record type).
 
-use consort_service::{gov, identities, jwt, nodes, service};
+use consort_service::{attestation, gov, identities, jwt, nodes, service};
 
 pub const MEMBERS_CERTS: &str = identities::MEMBERS_CERTS.name();
 pub const MEMBERS_INFO: &str = identities::MEMBERS_INFO.name();
@@ -11,6 +11,11 @@ pub const USERS_INFO: &str = identities::USERS_INFO.name();
 pub const NODES_INFO: &str = nodes::INFO.name();
 pub const NODES_ENDORSED_CERTS: &str = nodes::ENDORSED_CERTIFICATES.name();
 pub const NODES_CODE_IDS: &str = nodes::CODE_IDS.name();
+pub const SNP_MEASUREMENTS: &str = attestation::SNP_MEASUREMENTS.name();
+pub const SNP_HOST_DATA: &str = attestation::SNP_HOST_DATA.name();
+pub const SNP_TCB_VERSIONS: &str = attestation::SNP_TCB_VERSIONS.name();
+pub const VIRTUAL_MEASUREMENTS: &str = attestation::VIRTUAL_MEASUREMENTS.name();
+pub const VIRTUAL_HOST_DATA: &str = attestation::VIRTUAL_HOST_DATA.name();
 pub const SERVICE_INFO: &str = service::INFO.name();
 pub const SERVICE_CONFIG: &str = service::CONFIG.name();
 pub const JWT_ISSUERS: &str = jwt::ISSUERS.name();

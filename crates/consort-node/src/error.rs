@@ -25,6 +25,8 @@ pub enum NodeError {
     Replica(#[from] crate::replica::ReplicaError),
     #[error("joining the service: {0}")]
     Join(String),
+    #[error("attestation: {0}")]
+    Attestation(#[from] consort_attestation::AttestError),
 }
 
 impl NodeError {

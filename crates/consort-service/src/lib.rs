@@ -11,6 +11,7 @@
 //! ```
 //!
 //! - [`nodes`]: node records and endorsed certificates.
+//! - [`attestation`]: the join policy (allowed measurements, host data, minimum TCB).
 //! - [`identities`]: members and users.
 //! - [`service`]: the service record and its configuration.
 //! - [`jwt`]: trusted JWT issuers and their signing keys.
@@ -22,6 +23,7 @@
 //!
 //! Applications declare their own tables in their crates; governance names no app.
 
+pub mod attestation;
 mod error;
 pub mod genesis;
 pub mod gov;

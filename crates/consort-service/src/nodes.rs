@@ -43,6 +43,9 @@ pub struct NodeInfo {
     /// PEM public key of the node.
     pub public_key: String,
     pub quote_info: QuoteInfo,
+    /// The measurement its verified evidence proves (hex; CCF's `code_digest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_digest: Option<String>,
     #[serde(default)]
     pub node_data: serde_json::Value,
     #[serde(default)]
@@ -78,6 +81,7 @@ impl NodeInfo {
                 quote: String::new(),
                 endorsements: String::new(),
             },
+            code_digest: None,
             node_data: serde_json::Value::Null,
             retired_committed: false,
             ledger_secret_seqno: 0,

@@ -16,7 +16,17 @@ pub fn verify(_report: &[u8], _endorsements: &[u8]) -> Result<Claims, SnpError> 
 
 /// The SEV-SNP platform of this guest.
 #[derive(Debug)]
-pub struct SnpPlatform {}
+pub struct SnpPlatform {
+    #[allow(dead_code)]
+    endorsements_file: std::path::PathBuf,
+}
+
+impl SnpPlatform {
+    /// The platform of this guest, with the endorsements its host provides.
+    pub fn new(endorsements_file: std::path::PathBuf) -> Self {
+        Self { endorsements_file }
+    }
+}
 
 impl Platform for SnpPlatform {
     fn format(&self) -> Format {

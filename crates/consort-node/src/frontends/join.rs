@@ -11,15 +11,19 @@
 
 use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
 
+use consort_attestation::{policy, report_data_for_key, verify, Claims, Evidence};
 use consort_crypto::{cert::Certificate, sha256};
 use consort_endpoints::{ApiError, AuthPolicy::NoAuth, Ctx, Mode, Registry, Response};
 use consort_ledger::{identity::ServiceIdentity, Journal};
-use consort_service::nodes::{self, NodeInfo, NodeStatus};
+use consort_service::{
+    attestation,
+    nodes::{self, NodeInfo, NodeStatus, QuoteInfo},
+};
 use http::{Method, StatusCode};
 
 use crate::{
     join_protocol::{JoinRequest, JoinResponse, NetworkInfo},
-    lifecycle::{node_info, published, snapshots::latest_snapshot},
+    lifecycle::{attest, node_info, published, snapshots::latest_snapshot},
 };
 
 /// Most nodes waiting to be trusted at once.
@@ -53,6 +57,31 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(e.to_string())
 }
 
+fn invalid_quote(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "InvalidQuote",
+        format!("The node's attestation was refused: {e}"),
+    )
+}
+
+/// The joiner's evidence, verified (it binds the key of its TLS client certificate) and
+/// allowed by the join policy of its platform, with what it proves.
+fn attested(
+    ctx: &mut Ctx<'_>,
+    cert: &Certificate,
+    quote: Option<&QuoteInfo>,
+) -> Result<(Evidence, Claims), ApiError> {
+    let q = quote.ok_or_else(|| invalid_quote("the join request carries no quote_info"))?;
+    let evidence =
+        Evidence::from_parts(&q.format, &q.quote, &q.endorsements).map_err(invalid_quote)?;
+    let claims = verify(&evidence, &report_data_for_key(&cert.public_key_der()))
+        .map_err(invalid_quote)?;
+    let policy = attestation::join_policy(ctx.tx, evidence.format).map_err(internal)?;
+    policy::check(&claims, &policy).map_err(invalid_quote)?;
+    Ok((evidence, claims))
+}
+
 /// Record a new joiner (`Pending`, or `Trusted` with the join token under auto-trust).
 fn record_joiner(
     ctx: &mut Ctx<'_>,
@@ -83,11 +112,10 @@ fn record_joiner(
             ),
         ));
     }
+    let (evidence, claims) = attested(ctx, cert, body.quote_info.as_ref())?;
     let pk = consort_ledger::identity::pem_public_key(&cert.public_key_der());
     let mut info = node_info(pk, body.node_to_node_address, body.rpc_address, status);
-    if let Some(q) = body.quote_info {
-        info.quote_info = q;
-    }
+    attest::record(&mut info, &evidence, &claims);
     nodes::INFO.put(ctx.tx, &node_id.to_string(), &info);
     tracing::info!("node {node_id} joined as {status:?}");
     Ok(status)

@@ -5,6 +5,7 @@
 pub mod gov;
 pub mod join;
 pub mod node;
+pub mod quotes;
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ pub(crate) fn registry(
     let mut r = apps.clone();
     node::register(&mut r, node_frontend.clone());
     join::register(&mut r, join);
+    quotes::register(&mut r);
     gov::register(&mut r, apps);
     let _ = node_frontend.registry.set(r.clone());
     r

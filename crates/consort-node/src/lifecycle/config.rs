@@ -58,6 +58,38 @@ pub struct JoinConfig {
     pub fetch_snapshot: bool,
 }
 
+/// The platform a node attests on, and what its evidence carries.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AttestationConfig {
+    /// `virtual` (development: proves nothing) or `sev-snp` (`/dev/sev-guest`).
+    #[serde(default)]
+    pub platform: Platform,
+    /// The security policy this node runs under. Virtual: its SHA-256 is the host data.
+    /// SEV-SNP: the host set the host data at launch; the policy is recorded with it when
+    /// this node creates a service.
+    #[serde(default)]
+    pub security_policy_file: Option<PathBuf>,
+    /// SEV-SNP: the endorsements the host provides (PEM: VCEK, then ASK and ARK), since
+    /// the verifier may be offline.
+    #[serde(default)]
+    pub snp_endorsements_file: Option<PathBuf>,
+    /// A new service accepts hardware evidence only (recorded in its configuration as
+    /// `require_hardware_attestation`); virtual joiners are refused.
+    #[serde(default)]
+    pub require_hardware: bool,
+}
+
+/// An attestation platform.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Platform {
+    #[default]
+    #[serde(rename = "virtual")]
+    Virtual,
+    #[serde(rename = "sev-snp")]
+    SevSnp,
+}
+
 /// Everything a node needs to start.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -160,6 +192,9 @@ pub struct NodeConfig {
     /// Recovering: the previous service's identity certificate, checked against the ledger.
     #[serde(default)]
     pub previous_service_identity_file: Option<PathBuf>,
+    /// How this node attests (default: the insecure virtual platform).
+    #[serde(default)]
+    pub attestation: AttestationConfig,
 }
 
 fn default_chunk_size() -> u64 {
@@ -230,6 +265,7 @@ impl NodeConfig {
             recovery_threshold: None,
             recover: false,
             previous_service_identity_file: None,
+            attestation: AttestationConfig::default(),
         }
     }
 
@@ -277,6 +313,15 @@ impl NodeConfig {
             fix(&mut j.service_certificate_file);
         }
         if let Some(f) = c.constitution_file.as_mut() {
+            fix(f);
+        }
+        for f in [
+            c.attestation.security_policy_file.as_mut(),
+            c.attestation.snp_endorsements_file.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
             fix(f);
         }
         if c.auto_trust_joiners && c.join_token.as_deref().unwrap_or("").is_empty() {

@@ -14,7 +14,7 @@ use consort_service::{genesis, nodes};
 use zeroize::Zeroizing;
 
 use super::{
-    node_info, read_text, sans,
+    attest, node_info, read_text, sans,
     secrets::{DataFiles, NetworkSecrets},
     Boot, NodeConfig,
 };
@@ -47,6 +47,13 @@ pub(crate) fn create(
 ) -> Result<Boot, NodeError> {
     let service = ServiceIdentity::generate()?;
     let node = Arc::new(NodeIdentity::generate(&service, &sans(config))?);
+    let (evidence, claims) = attest::own_evidence(config, &node.key.public_key_der())?;
+    if config.attestation.require_hardware && claims.insecure {
+        return Err(NodeError::Config(format!(
+            "attestation.require_hardware is set, but this node attests on the {} platform",
+            evidence.format
+        )));
+    }
     let secret = LedgerSecret::generate()?;
     let secrets = NetworkSecrets {
         ledger_secrets: vec![(1, Zeroizing::new(*secret.raw()))],
@@ -58,12 +65,15 @@ pub(crate) fn create(
     // The service record and this node, endorsed: the first transaction of the ledger.
     let mut tx = journal.begin();
     let create_txid = consort_kv::TxId::new(journal.store().view(), tx.read_version() + 1);
-    let info = node_info(
+    let mut info = node_info(
         node.public_key_pem(),
         n2n_addr,
         config.rpc_address,
         nodes::NodeStatus::Trusted,
     );
+    attest::record(&mut info, &evidence, &claims);
+    // The first node's own code and host may join, as in CCF.
+    consort_service::attestation::allow(&mut tx, &claims, &attest::security_policy(config)?)?;
     genesis::record_service(
         &mut tx,
         &service.cert,
@@ -106,7 +116,10 @@ pub(crate) fn create(
     }
     consort_service::service::CONFIG.put(
         &mut tx,
-        &serde_json::json!({ "recovery_threshold": recovery_threshold(config)? }),
+        &serde_json::json!({
+            "recovery_threshold": recovery_threshold(config)?,
+            consort_service::attestation::REQUIRE_HARDWARE: config.attestation.require_hardware,
+        }),
     );
     registry.run_genesis(&mut tx);
     journal.commit(tx)?;

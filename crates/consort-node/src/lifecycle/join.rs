@@ -15,7 +15,7 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use super::{
-    published, read_text,
+    attest, published, read_text,
     secrets::{DataFiles, NetworkSecrets},
     snapshots::JOINED_FROM,
     Boot, NodeConfig,
@@ -39,6 +39,15 @@ async fn get_snapshot(client: &ClientConfig) -> Result<Option<(u16, Bytes)>, Cli
     let mut c = client.connect().await?;
     let r = c.get("/node/snapshot").await?;
     Ok((r.status == 200).then_some((r.status, r.body)))
+}
+
+/// The reason in a refusal (CCF's `{"error": {"code", "message"}}`), or the body.
+fn refusal(body: &[u8]) -> String {
+    let v: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    match v.as_ref().map(|v| (&v["error"]["code"], &v["error"]["message"])) {
+        Some((serde_json::Value::String(c), serde_json::Value::String(m))) => format!("{c}: {m}"),
+        _ => String::from_utf8_lossy(body).into_owned(),
+    }
 }
 
 /// Ask to join until the service trusts this node; its answer then.
@@ -70,9 +79,8 @@ fn ask_until_trusted(
             }
             Ok((status, b)) if (400..500).contains(&status) => {
                 return Err(NodeError::Join(format!(
-                    "{} refused: {status} {}",
-                    target,
-                    String::from_utf8_lossy(&b)
+                    "{target} refused: {status} {}",
+                    refusal(&b)
                 )))
             }
             Ok((status, _)) => tracing::debug!("join: {status}; retrying"),
@@ -140,6 +148,7 @@ pub(crate) fn join(
     let j = config.join.as_ref().expect("join config");
     let service_cert = Certificate::from_pem(&read_text(&j.service_certificate_file)?)?;
     let key = SigningKey::generate()?;
+    let (evidence, _) = attest::own_evidence(config, &key.public_key_der())?;
     let self_cert = consort_crypto::cert::self_signed_leaf(&key, "CCF Node", 1)?;
     let client = ClientConfig::new(
         j.target_rpc_address,
@@ -150,7 +159,7 @@ pub(crate) fn join(
     let body = json!({
         "node_to_node_address": n2n_addr,
         "rpc_address": published(config.rpc_address),
-        "quote_info": {"format": "Insecure_Virtual", "quote": "", "endorsements": ""},
+        "quote_info": attest::quote_info(&evidence),
         "join_token": j.token,
     });
     let rt = tokio::runtime::Handle::current();

@@ -5,6 +5,7 @@
 //! network.
 
 pub mod config;
+pub(crate) mod attest;
 pub(crate) mod create;
 mod files;
 pub(crate) mod join;

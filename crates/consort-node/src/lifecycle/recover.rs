@@ -19,6 +19,7 @@ use consort_service::{
 use zeroize::Zeroizing;
 
 use super::{
+    attest,
     node_info, read_text, sans,
     secrets::{DataFiles, NetworkSecrets},
     Boot, NodeConfig,
@@ -40,6 +41,7 @@ pub(crate) fn recover(
     }
     let service = ServiceIdentity::generate()?;
     let node = Arc::new(NodeIdentity::generate(&service, &sans(config))?);
+    let (evidence, claims) = attest::own_evidence(config, &node.key.public_key_der())?;
     let secret = LedgerSecret::generate()?;
     let raw = Zeroizing::new(*secret.raw());
     let store = Arc::new(Store::new());
@@ -91,12 +93,22 @@ pub(crate) fn recover(
         &report.last_signed_root,
     )?;
     retire_previous_nodes(&mut tx)?;
-    let info = node_info(
+    let mut info = node_info(
         node.public_key_pem(),
         n2n_addr,
         config.rpc_address,
         NodeStatus::Trusted,
     );
+    attest::record(&mut info, &evidence, &claims);
+    // The recovering node's code may join the recovered service (as at genesis), if its
+    // platform is one the service accepts.
+    if claims.insecure && consort_service::attestation::requires_hardware(&mut tx)? {
+        return Err(NodeError::Config(format!(
+            "the service requires hardware attestation; this node attests on the {} platform",
+            evidence.format
+        )));
+    }
+    consort_service::attestation::allow(&mut tx, &claims, &attest::security_policy(config)?)?;
     nodes::INFO.put(&mut tx, &node.node_id, &info);
     nodes::ENDORSED_CERTIFICATES.put(&mut tx, &node.node_id, &node.cert.to_pem());
     consort_recovery::submit::clear(&mut tx).map_err(|e| NodeError::Config(e.to_string()))?;

@@ -1,0 +1,103 @@
+//! The join policy: which attested code and hosts may join (CCF's
+//! `public:ccf.gov.nodes.{snp,virtual}.*` tables), and the reading of it for
+//! [`consort_attestation::policy::check`].
+
+use consort_attestation::{policy::Policy, Claims, Format, TcbPolicy};
+use consort_kv::{
+    typed::{Json, Map, Raw, Str},
+    KvError, Source, Tx,
+};
+
+use crate::service;
+
+/// What CCF records for an allowed measurement.
+pub const ALLOWED_TO_JOIN: &str = "AllowedToJoin";
+
+/// SEV-SNP measurements (hex) allowed to join; value `"AllowedToJoin"`.
+pub const SNP_MEASUREMENTS: Map<String, String, Str, Json> =
+    Map::new("public:ccf.gov.nodes.snp.measurements");
+/// SEV-SNP host data (hex) allowed to join; value: the security policy whose SHA-256 it
+/// is (may be empty).
+pub const SNP_HOST_DATA: Map<String, String, Str, Json> =
+    Map::new("public:ccf.gov.nodes.snp.host_data");
+/// Minimum TCB version per CPUID (CCF's hex CPUID).
+pub const SNP_TCB_VERSIONS: Map<String, TcbPolicy, Str, Json> =
+    Map::new("public:ccf.gov.nodes.snp.tcb_versions");
+/// Virtual-platform measurements allowed to join; value `"AllowedToJoin"`.
+pub const VIRTUAL_MEASUREMENTS: Map<String, String, Str, Json> =
+    Map::new("public:ccf.gov.nodes.virtual.measurements");
+/// Virtual-platform host data allowed to join (a set: the value is empty).
+pub const VIRTUAL_HOST_DATA: Map<String, Vec<u8>, Str, Raw> =
+    Map::new("public:ccf.gov.nodes.virtual.host_data");
+
+/// The service configuration's flag (Consort's, in `public:ccf.gov.service.config`)
+/// that refuses evidence from insecure platforms.
+pub const REQUIRE_HARDWARE: &str = "require_hardware_attestation";
+
+/// Whether the service accepts hardware evidence only.
+pub fn requires_hardware<S: Source + ?Sized>(src: &mut S) -> Result<bool, KvError> {
+    Ok(service::CONFIG
+        .get(src)?
+        .and_then(|c| c.get(REQUIRE_HARDWARE).and_then(|v| v.as_bool()))
+        .unwrap_or(false))
+}
+
+/// The join policy for evidence of `format`.
+pub fn join_policy<S: Source + ?Sized>(src: &mut S, format: Format) -> Result<Policy, KvError> {
+    let keys = |m: &Map<String, String, Str, Json>, src: &mut S| -> Result<_, KvError> {
+        Ok(m.entries(src)?.into_iter().map(|(k, _)| k).collect())
+    };
+    let mut p = Policy {
+        require_hardware: requires_hardware(src)?,
+        tcb_table: SNP_TCB_VERSIONS.name().to_string(),
+        ..Default::default()
+    };
+    match format {
+        Format::AmdSevSnpV1 => {
+            p.measurements = keys(&SNP_MEASUREMENTS, src)?;
+            p.measurements_table = SNP_MEASUREMENTS.name().to_string();
+            p.host_data = keys(&SNP_HOST_DATA, src)?;
+            p.host_data_table = SNP_HOST_DATA.name().to_string();
+            p.min_tcb = SNP_TCB_VERSIONS.entries(src)?.into_iter().collect();
+        }
+        Format::InsecureVirtual => {
+            p.measurements = keys(&VIRTUAL_MEASUREMENTS, src)?;
+            p.measurements_table = VIRTUAL_MEASUREMENTS.name().to_string();
+            p.host_data = VIRTUAL_HOST_DATA
+                .entries(src)?
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect();
+            p.host_data_table = VIRTUAL_HOST_DATA.name().to_string();
+        }
+    }
+    Ok(p)
+}
+
+/// Allow the code and host of `claims` to join, as the service's genesis does for its
+/// first node (and a recovery for the node that recovers): its measurement, its host
+/// data (with `security_policy`, SEV-SNP) and, on SEV-SNP with a CPUID, its reported TCB
+/// as the minimum for its CPUID unless one is set.
+pub fn allow(tx: &mut Tx, claims: &Claims, security_policy: &str) -> Result<(), KvError> {
+    let allowed = ALLOWED_TO_JOIN.to_string();
+    match claims.format {
+        Format::AmdSevSnpV1 => {
+            SNP_MEASUREMENTS.put(tx, &claims.measurement, &allowed);
+            SNP_HOST_DATA.put(tx, &claims.host_data, &security_policy.to_string());
+            if let (Some(cpuid), Some(tcb)) = (&claims.cpuid, &claims.reported_tcb) {
+                if SNP_TCB_VERSIONS.get(tx, cpuid)?.is_none() {
+                    SNP_TCB_VERSIONS.put(tx, cpuid, tcb);
+                }
+            }
+        }
+        Format::InsecureVirtual => {
+            VIRTUAL_MEASUREMENTS.put(tx, &claims.measurement, &allowed);
+            VIRTUAL_HOST_DATA.put(tx, &claims.host_data, &Vec::new());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "attestation_test.rs"]
+mod attestation_test;
