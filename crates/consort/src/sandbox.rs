@@ -350,6 +350,7 @@ fn print_ready(args: &SandboxArgs, dir: &Path, nodes: &[SandboxNode]) {
     println!("  user0:   {d}/user0_cert.pem {d}/user0_privk.pem");
     println!("  member0: {d}/member0_cert.pem {d}/member0_privk.pem (recovery key {d}/member0_enc_pubk.pem)");
     println!("  ledger:  {}", dir.join("node0/ledger").display());
+    print_attestation();
     println!(
         "  try:     curl --cacert {d}/service_cert.pem --cert {d}/user0_cert.pem --key {d}/user0_privk.pem \
          {url}/app/log/private -H 'content-type: application/json' -d '{{\"id\": 1, \"msg\": \"hello\"}}'"
@@ -361,6 +362,21 @@ fn print_ready(args: &SandboxArgs, dir: &Path, nodes: &[SandboxNode]) {
         );
     }
     println!("ready");
+}
+
+/// The measurement the service allowed at genesis: the nodes run this binary on the
+/// virtual platform, whose measurement is the binary's SHA-256.
+fn print_attestation() {
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    match consort_attestation::virt::VirtualPlatform::of_this_process(None) {
+        Ok(p) => println!(
+            "  attestation: virtual platform (insecure: proves nothing); allowed measurement {} (SHA-256 of {exe}) in public:ccf.gov.nodes.virtual.measurements",
+            p.measurement()
+        ),
+        Err(e) => println!("  attestation: virtual platform (insecure); measurement unknown: {e}"),
+    }
 }
 
 /// Serve until Ctrl-C / SIGTERM (false) or until every node has exited (true). A node that

@@ -33,6 +33,8 @@ impl Platform for SnpPlatform {
         Format::AmdSevSnpV1
     }
     fn quote(&self, _report_data: &ReportData) -> Result<Evidence, AttestError> {
-        Err(AttestError::Unavailable("SEV-SNP quoting is not built yet".into()))
+        Err(AttestError::Unavailable(
+            "SEV-SNP quoting is not built yet".into(),
+        ))
     }
 }

@@ -59,19 +59,34 @@ fn trusted(ctx: &mut Ctx<'_>) -> Result<Vec<Value>, ApiError> {
 
 /// Register the quote endpoints.
 pub fn register(r: &mut Registry) {
-    let get = |r: &mut Registry, path: &str, summary: &str, f: fn(&mut Ctx<'_>) -> Result<Response, ApiError>| {
+    let get = |r: &mut Registry,
+               path: &str,
+               summary: &str,
+               f: fn(&mut Ctx<'_>) -> Result<Response, ApiError>| {
         r.add(Method::GET, path, ReadOnly, &[NoAuth], summary, f);
     };
-    get(r, "/node/quotes/self", "This node's attestation evidence", |c| {
-        Ok(Response::json(&own(c)?))
-    });
-    get(r, "/node/attestations/self", "This node's attestation evidence", |c| {
-        Ok(Response::json(&own(c)?))
-    });
-    get(r, "/node/quotes", "Every trusted node's attestation evidence", |c| {
-        Ok(Response::json(&json!({ "quotes": trusted(c)? })))
-    });
-    get(r, "/node/attestations", "Every trusted node's attestation evidence", |c| {
-        Ok(Response::json(&json!({ "attestations": trusted(c)? })))
-    });
+    get(
+        r,
+        "/node/quotes/self",
+        "This node's attestation evidence",
+        |c| Ok(Response::json(&own(c)?)),
+    );
+    get(
+        r,
+        "/node/attestations/self",
+        "This node's attestation evidence",
+        |c| Ok(Response::json(&own(c)?)),
+    );
+    get(
+        r,
+        "/node/quotes",
+        "Every trusted node's attestation evidence",
+        |c| Ok(Response::json(&json!({ "quotes": trusted(c)? }))),
+    );
+    get(
+        r,
+        "/node/attestations",
+        "Every trusted node's attestation evidence",
+        |c| Ok(Response::json(&json!({ "attestations": trusted(c)? }))),
+    );
 }

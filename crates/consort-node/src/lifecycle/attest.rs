@@ -38,7 +38,11 @@ pub(crate) fn own_evidence(
     let rd = report_data_for_key(public_key_der);
     let evidence = p.quote(&rd)?;
     let claims = verify(&evidence, &rd)?;
-    let insecure = if claims.insecure { " (insecure: virtual platform, proves nothing)" } else { "" };
+    let insecure = if claims.insecure {
+        " (insecure: virtual platform, proves nothing)"
+    } else {
+        ""
+    };
     tracing::info!(
         "attestation: {} measurement {} host data {}{insecure}",
         evidence.format.as_str(),

@@ -44,7 +44,10 @@ async fn get_snapshot(client: &ClientConfig) -> Result<Option<(u16, Bytes)>, Cli
 /// The reason in a refusal (CCF's `{"error": {"code", "message"}}`), or the body.
 fn refusal(body: &[u8]) -> String {
     let v: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-    match v.as_ref().map(|v| (&v["error"]["code"], &v["error"]["message"])) {
+    match v
+        .as_ref()
+        .map(|v| (&v["error"]["code"], &v["error"]["message"]))
+    {
         Some((serde_json::Value::String(c), serde_json::Value::String(m))) => format!("{c}: {m}"),
         _ => String::from_utf8_lossy(body).into_owned(),
     }

@@ -4,8 +4,8 @@
 //! secrets and the files a node keeps. The result is a [`Boot`], which `node` puts on the
 //! network.
 
-pub mod config;
 pub(crate) mod attest;
+pub mod config;
 pub(crate) mod create;
 mod files;
 pub(crate) mod join;

@@ -19,8 +19,7 @@ use consort_service::{
 use zeroize::Zeroizing;
 
 use super::{
-    attest,
-    node_info, read_text, sans,
+    attest, node_info, read_text, sans,
     secrets::{DataFiles, NetworkSecrets},
     Boot, NodeConfig,
 };

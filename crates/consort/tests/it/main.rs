@@ -5,6 +5,7 @@
 
 mod common;
 
+mod attestation;
 mod ccf_compat;
 mod crash_restart;
 mod eth_clients;

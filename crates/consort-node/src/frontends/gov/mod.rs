@@ -29,6 +29,7 @@ pub struct GovFrontend {
     pub(crate) apps: Registry,
 }
 
+mod join_policy;
 mod recovery;
 
 type GovHandler = fn(&mut Ctx<'_>, &GovFrontend) -> Result<Response, ApiError>;
@@ -600,7 +601,10 @@ pub fn register(r: &mut Registry, apps: Registry) {
         app_tables: apps.gov_tables().to_vec(),
         apps,
     });
-    for (method, path, mode, auth, summary, handler) in ENDPOINTS.iter().chain(recovery::ENDPOINTS)
+    for (method, path, mode, auth, summary, handler) in ENDPOINTS
+        .iter()
+        .chain(recovery::ENDPOINTS)
+        .chain(join_policy::ENDPOINTS)
     {
         let (gov, handler) = (gov.clone(), *handler);
         r.add(method.clone(), path, *mode, auth, summary, move |ctx| {

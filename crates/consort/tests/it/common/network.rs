@@ -85,6 +85,8 @@ pub(crate) struct NodeProc {
     pub(crate) dir: PathBuf,
     pub(crate) config: PathBuf,
     pub(crate) child: Option<Child>,
+    /// The binary it runs (default: the `consort` under test).
+    pub(crate) binary: Option<PathBuf>,
 }
 
 impl NodeProc {
@@ -236,6 +238,16 @@ impl Network {
 
     /// Start one more node without waiting for it (a joiner may wait to be trusted).
     pub(crate) async fn add_node_pending(&mut self, fetch_snapshot: bool) -> usize {
+        self.add_node_running(None, fetch_snapshot).await
+    }
+
+    /// Start one more node running `binary` (default: the `consort` under test), without
+    /// waiting for it.
+    pub(crate) async fn add_node_running(
+        &mut self,
+        binary: Option<PathBuf>,
+        fetch_snapshot: bool,
+    ) -> usize {
         let i = self.nodes.len();
         let name = format!("node{i}");
         let node_dir = self.dir.join(&name);
@@ -277,9 +289,32 @@ impl Network {
             dir: node_dir,
             config: config_path,
             child: None,
+            binary,
         });
         self.spawn(i);
         i
+    }
+
+    /// Wait until node `i`'s process exits (it must, within `timeout`): its exit status.
+    pub(crate) async fn wait_exit(
+        &mut self,
+        i: usize,
+        timeout: Duration,
+    ) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let child = self.nodes[i].child.as_mut().expect("node running");
+            if let Some(status) = child.try_wait().unwrap() {
+                self.nodes[i].child = None;
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "node {i} still runs:\n{}",
+                self.nodes[i].log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     fn spawn(&mut self, i: usize) {
@@ -293,7 +328,11 @@ impl Network {
             .append(true)
             .open(n.dir.join("out.log"))
             .unwrap();
-        let child = consort()
+        let mut command = match &n.binary {
+            Some(b) => std::process::Command::new(b),
+            None => consort(),
+        };
+        let child = command
             .args(["node", cmd, "--config"])
             .arg(&n.config)
             .env("RUST_LOG", "info")
@@ -359,6 +398,7 @@ impl Network {
             dir: node_dir.clone(),
             config: config_path,
             child: None,
+            binary: None,
         });
         self.spawn_cmd(i, "recover");
         let child = self.nodes[i].child.as_mut().unwrap();
