@@ -6,12 +6,14 @@
 //! One seed drives everything: which message is delivered next, time, client writes,
 //! signatures, rekeys, membership changes (the service starts with its founding node and
 //! trusts the others one at a time, as a real service grows), crashes (unsynced data is
-//! lost, appends are torn) and restarts (`Journal::open` on the crashed disk, a new
+//! lost, appends are torn; now and then every node at once, a power failure) and restarts (`Journal::open` on the crashed disk, a new
 //! `Replica`), and injected fsync and write failures (a node whose journal stops is
 //! crashed, as its process would exit). After every step it checks, by name:
 //!
 //! - `one leader per view`;
 //! - `commit monotonic`: a live node's commit point never goes backwards;
+//! - `backups follow the leader's commit`: no backup's commit point is past the highest
+//!   one a primary reached;
 //! - `identical committed ledgers`: every committed entry has the same bytes on every node
 //!   that ever committed it (before and after restarts: nothing committed is lost);
 //! - `acknowledged writes durable`: a write a client saw `Committed` is in every live
@@ -70,6 +72,7 @@ pub struct SimReport {
     pub delivered: u64,
     pub acknowledged: u64,
     pub crashes: u64,
+    pub outages: u64,
     pub fatal_stops: u64,
     pub restarts: u64,
     pub rekeys: u64,
@@ -111,6 +114,10 @@ pub struct SimConfig {
     pub faults: Faults,
     pub write_per_mille: u64,
     pub rekey_per_mille: u64,
+    /// Power failures: every node crashes at once, losing what it had not synced. Drawn
+    /// from a stream of its own, so a seed's other choices stay what they were before
+    /// power failures were simulated.
+    pub outage_per_mille: u64,
 }
 
 impl SimConfig {
@@ -129,6 +136,7 @@ impl SimConfig {
             },
             write_per_mille: 100 + rng.below(250),
             rekey_per_mille: rng.below(8),
+            outage_per_mille: 0,
         }
     }
 }
@@ -207,6 +215,8 @@ fn replica_options(i: usize) -> ReplicaOptions {
 pub struct ReplicaSim {
     seed: u64,
     rng: Rng,
+    /// Power failures' own stream.
+    outage_rng: Rng,
     cfg: SimConfig,
     secrets: LedgerSecrets,
     nodes: Vec<SimNode>,
@@ -222,6 +232,8 @@ pub struct ReplicaSim {
     /// The committed ledger: entry bytes by seqno - 1, as first seen committed anywhere.
     canonical: Vec<Vec<u8>>,
     leaders: BTreeMap<View, NodeId>,
+    /// The highest commit point any primary has reached: no backup may be past it.
+    leader_commit: Seqno,
     next_key: u64,
     report: SimReport,
 }
@@ -231,7 +243,9 @@ impl ReplicaSim {
     /// the others start empty from the same ledger secrets, as joiners do.
     pub fn new(seed: u64) -> Self {
         let mut rng = Rng(seed);
-        let cfg = SimConfig::from_seed(&mut rng);
+        let mut cfg = SimConfig::from_seed(&mut rng);
+        let mut outage_rng = Rng(seed ^ 0x6f75_7461_6765);
+        cfg.outage_per_mille = outage_rng.below(3);
         let ids = identities();
         let mut raw = [0u8; 32];
         raw[..8].copy_from_slice(&seed.to_le_bytes());
@@ -251,6 +265,7 @@ impl ReplicaSim {
         let mut sim = Self {
             seed,
             rng,
+            outage_rng,
             cfg,
             secrets,
             nodes,
@@ -263,6 +278,7 @@ impl ReplicaSim {
             acked: Vec::new(),
             canonical: Vec::new(),
             leaders: BTreeMap::new(),
+            leader_commit: 0,
             next_key: 0,
             report: SimReport::default(),
         };
@@ -387,6 +403,9 @@ impl ReplicaSim {
                 if self.rng.per_mille(c.crash_per_mille * 5) {
                     self.crash_random();
                 }
+                if self.outage_rng.per_mille(c.outage_per_mille) {
+                    self.outage();
+                }
                 if self.rng.per_mille(c.restart_per_mille * 5) {
                     self.restart_random()?;
                 }
@@ -408,7 +427,18 @@ impl ReplicaSim {
         Ok(())
     }
 
+    /// Note node `i`'s commit point if it leads (after each of its steps: within one
+    /// step a primary may commit, tell its backups and lose its leadership).
+    fn note_leader_commit(&mut self, i: usize) {
+        if let Some(r) = self.nodes[i].replica.as_ref() {
+            if r.is_primary() {
+                self.leader_commit = self.leader_commit.max(r.journal.committed().seqno);
+            }
+        }
+    }
+
     fn send(&mut self, from: usize, out: Vec<(NodeId, Message)>) {
+        self.note_leader_commit(from);
         for (to, m) in out {
             if let Some(t) = self.idx(to) {
                 self.net.push((from, t, m));
@@ -419,6 +449,7 @@ impl ReplicaSim {
     /// The outcome of a step on node `i`: messages leave; a fatal error stops the node (a
     /// crash); another error resynchronises the replica with its journal (as `Cluster`).
     fn outcome(&mut self, i: usize, r: Result<Vec<(NodeId, Message)>, ReplicaError>) {
+        self.note_leader_commit(i);
         match r {
             Ok(out) => self.send(i, out),
             Err(e) if e.is_fatal() => {
@@ -608,6 +639,15 @@ impl ReplicaSim {
             self.report.crashes += 1;
         }
         self.net.retain(|(_, to, _)| *to != i);
+    }
+
+    /// A power failure: every node crashes at once. What a majority acknowledged must
+    /// have been on their disks (synced) to survive it.
+    fn outage(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.crash(i);
+        }
+        self.report.outages += 1;
     }
 
     /// Crash an up node, keeping a majority of the members up.

@@ -26,6 +26,7 @@ impl ReplicaSim {
             if !r.is_primary() {
                 continue;
             }
+            self.leader_commit = self.leader_commit.max(r.journal.committed().seqno);
             let (view, id) = (r.raft.view(), r.id());
             match self.leaders.get(&view) {
                 Some(&other) if other != id => {
@@ -44,10 +45,19 @@ impl ReplicaSim {
 
     /// Commit never goes backwards on a live node, and every committed entry has the bytes
     /// every other node committed at that seqno.
-    fn check_commit(&mut self, i: usize) -> Result<(), Violation> {
+    pub(super) fn check_commit(&mut self, i: usize) -> Result<(), Violation> {
         let r = self.nodes[i].replica.as_ref().expect("up");
         let committed = r.journal.committed().seqno;
         let seen = self.nodes[i].commit_seen;
+        if !r.is_primary() && committed > self.leader_commit.max(seen) {
+            return Err(self.violation(
+                "backups follow the leader's commit",
+                format!(
+                    "node {i} committed {committed}, past every primary's commit point ({})",
+                    self.leader_commit
+                ),
+            ));
+        }
         if committed < seen {
             return Err(self.violation(
                 "commit monotonic",
