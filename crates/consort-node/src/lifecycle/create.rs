@@ -37,6 +37,52 @@ fn recovery_threshold(config: &NodeConfig) -> Result<u64, NodeError> {
     Ok(threshold)
 }
 
+/// The governance a new service starts with: the constitution (with the apps' actions),
+/// members, users, JWT issuers and the service configuration.
+fn record_governance(
+    tx: &mut consort_kv::Tx,
+    config: &NodeConfig,
+    registry: &Registry,
+) -> Result<(), NodeError> {
+    let constitution = match &config.constitution_file {
+        Some(f) => read_text(f)?,
+        None => consort_governance::with_app_actions(
+            consort_governance::DEFAULT_CONSTITUTION,
+            registry.gov_actions(),
+        ),
+    };
+    consort_governance::Engine::new(&constitution, Default::default())
+        .map_err(|e| NodeError::Config(format!("the constitution does not load: {e}")))?;
+    consort_governance::proposals::set_constitution(tx, &constitution);
+    for m in &config.members {
+        let cert = Certificate::from_pem(&read_text(&m.certificate_file)?)?;
+        let enc = m
+            .encryption_public_key_file
+            .as_deref()
+            .map(read_text)
+            .transpose()?;
+        genesis::add_member(tx, &cert, enc.as_deref(), &m.data);
+    }
+    for u in &config.users {
+        let cert = Certificate::from_pem(&read_text(&u.certificate_file)?)?;
+        genesis::add_user(tx, &cert, &u.data);
+    }
+    for j in &config.jwt_issuers {
+        let jwks: serde_json::Value = serde_json::from_str(&read_text(&j.jwks_file)?)
+            .map_err(|e| NodeError::Config(format!("{}: {e}", j.jwks_file.display())))?;
+        genesis::set_jwt_issuer(tx, &j.issuer, &jwks)
+            .map_err(|e| NodeError::Config(format!("{}: {e}", j.jwks_file.display())))?;
+    }
+    consort_service::service::CONFIG.put(
+        tx,
+        &serde_json::json!({
+            "recovery_threshold": recovery_threshold(config)?,
+            consort_service::attestation::REQUIRE_HARDWARE: config.attestation.require_hardware,
+        }),
+    );
+    Ok(())
+}
+
 /// Create a new service with this node as its first, trusted node.
 pub(crate) fn create(
     config: &NodeConfig,
@@ -85,42 +131,7 @@ pub(crate) fn create(
     journal.commit(tx)?;
     journal.sign()?;
     let mut tx = journal.begin();
-    let constitution = match &config.constitution_file {
-        Some(f) => read_text(f)?,
-        None => consort_governance::with_app_actions(
-            consort_governance::DEFAULT_CONSTITUTION,
-            registry.gov_actions(),
-        ),
-    };
-    consort_governance::Engine::new(&constitution, Default::default())
-        .map_err(|e| NodeError::Config(format!("the constitution does not load: {e}")))?;
-    consort_governance::proposals::set_constitution(&mut tx, &constitution);
-    for m in &config.members {
-        let cert = Certificate::from_pem(&read_text(&m.certificate_file)?)?;
-        let enc = m
-            .encryption_public_key_file
-            .as_deref()
-            .map(read_text)
-            .transpose()?;
-        genesis::add_member(&mut tx, &cert, enc.as_deref(), &m.data);
-    }
-    for u in &config.users {
-        let cert = Certificate::from_pem(&read_text(&u.certificate_file)?)?;
-        genesis::add_user(&mut tx, &cert, &u.data);
-    }
-    for j in &config.jwt_issuers {
-        let jwks: serde_json::Value = serde_json::from_str(&read_text(&j.jwks_file)?)
-            .map_err(|e| NodeError::Config(format!("{}: {e}", j.jwks_file.display())))?;
-        genesis::set_jwt_issuer(&mut tx, &j.issuer, &jwks)
-            .map_err(|e| NodeError::Config(format!("{}: {e}", j.jwks_file.display())))?;
-    }
-    consort_service::service::CONFIG.put(
-        &mut tx,
-        &serde_json::json!({
-            "recovery_threshold": recovery_threshold(config)?,
-            consort_service::attestation::REQUIRE_HARDWARE: config.attestation.require_hardware,
-        }),
-    );
+    record_governance(&mut tx, config, registry)?;
     registry.run_genesis(&mut tx);
     journal.commit(tx)?;
     journal.sign()?;

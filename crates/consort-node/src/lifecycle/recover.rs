@@ -40,7 +40,8 @@ pub(crate) fn recover(
     }
     let service = ServiceIdentity::generate()?;
     let node = Arc::new(NodeIdentity::generate(&service, &sans(config))?);
-    let (evidence, claims) = attest::own_evidence(config, &node.key.public_key_der())?;
+    // Attest first: a misconfigured platform fails before the replay.
+    let own = attest::own_evidence(config, &node.key.public_key_der())?;
     let secret = LedgerSecret::generate()?;
     let raw = Zeroizing::new(*secret.raw());
     let store = Arc::new(Store::new());
@@ -92,24 +93,7 @@ pub(crate) fn recover(
         &report.last_signed_root,
     )?;
     retire_previous_nodes(&mut tx)?;
-    let mut info = node_info(
-        node.public_key_pem(),
-        n2n_addr,
-        config.rpc_address,
-        NodeStatus::Trusted,
-    );
-    attest::record(&mut info, &evidence, &claims);
-    // The recovering node's code may join the recovered service (as at genesis), if its
-    // platform is one the service accepts.
-    if claims.insecure && consort_service::attestation::requires_hardware(&mut tx)? {
-        return Err(NodeError::Config(format!(
-            "the service requires hardware attestation; this node attests on the {} platform",
-            evidence.format
-        )));
-    }
-    consort_service::attestation::allow(&mut tx, &claims, &attest::security_policy(config)?)?;
-    nodes::INFO.put(&mut tx, &node.node_id, &info);
-    nodes::ENDORSED_CERTIFICATES.put(&mut tx, &node.node_id, &node.cert.to_pem());
+    record_node(&mut tx, config, &node, n2n_addr, own)?;
     consort_recovery::submit::clear(&mut tx).map_err(|e| NodeError::Config(e.to_string()))?;
     journal.commit(tx)?;
     journal.sign()?;
@@ -133,6 +117,34 @@ pub(crate) fn recover(
         secrets,
         addresses: Default::default(),
     })
+}
+
+/// This node in the recovering service: trusted, endorsed, attested — its code allowed
+/// to join, as at genesis, if its platform is one the service accepts.
+fn record_node(
+    tx: &mut Tx,
+    config: &NodeConfig,
+    node: &NodeIdentity,
+    n2n_addr: SocketAddr,
+    (evidence, claims): (consort_attestation::Evidence, consort_attestation::Claims),
+) -> Result<(), NodeError> {
+    let mut info = node_info(
+        node.public_key_pem(),
+        n2n_addr,
+        config.rpc_address,
+        NodeStatus::Trusted,
+    );
+    attest::record(&mut info, &evidence, &claims);
+    if claims.insecure && consort_service::attestation::requires_hardware(tx)? {
+        return Err(NodeError::Config(format!(
+            "the service requires hardware attestation; this node attests on the {} platform",
+            evidence.format
+        )));
+    }
+    consort_service::attestation::allow(tx, &claims, &attest::security_policy(config)?)?;
+    nodes::INFO.put(tx, &node.node_id, &info);
+    nodes::ENDORSED_CERTIFICATES.put(tx, &node.node_id, &node.cert.to_pem());
+    Ok(())
 }
 
 /// The new service record (`Recovering`), the previous identity, endorsed.
