@@ -232,41 +232,7 @@ pub fn send_decoded(
     (env, from): (TxEnvelope, Address),
 ) -> Result<Receipt, EvmError> {
     let chain = b.chain;
-    match env.chain_id() {
-        Some(id) if id != chain.chain_id => {
-            return Err(EvmError::ChainId {
-                expected: chain.chain_id,
-                got: id,
-            })
-        }
-        None => {
-            return Err(EvmError::Invalid(
-                "transactions without a chain id (pre-EIP-155) are refused".into(),
-            ))
-        }
-        _ => {}
-    }
-    if !crate::settings::sender_allowed(tx, &from) {
-        return Err(EvmError::SenderNotAllowed(from));
-    }
-    let hash = *env.tx_hash();
-    if tx.get(RECEIPTS, hash.as_slice()).is_some() {
-        return Err(EvmError::Invalid("transaction already known".into()));
-    }
-    let earlier_gas = receipts_in(tx).last().map_or(0, |r| r.cumulative_gas_used);
-    if earlier_gas + env.gas_limit() > chain.block_gas_limit {
-        return Err(EvmError::Invalid(format!(
-            "block gas limit reached: {earlier_gas} used of {} in this batch; send the transaction in another request",
-            chain.block_gas_limit
-        )));
-    }
-    let expected = KvDb { tx }.account(&from).nonce;
-    if env.nonce() != expected {
-        return Err(EvmError::Nonce {
-            expected,
-            got: env.nonce(),
-        });
-    }
+    admit(tx, b, &env, from)?;
     let number_used = std::cell::Cell::new(false);
     let result = {
         let db = EvmDb {
@@ -303,11 +269,66 @@ pub fn send_decoded(
         coinbase.info.balance = coinbase.info.balance.saturating_sub(fee);
     }
     KvDb { tx }.commit(state);
+    Ok(record(tx, b, &env, from, &result))
+}
+
+/// The checks before a transaction runs: chain id, allowed sender, not seen before, room
+/// in the block, the sender's next nonce.
+fn admit(tx: &mut Tx, b: &BlockCtx<'_>, env: &TxEnvelope, from: Address) -> Result<(), EvmError> {
+    let chain = b.chain;
+    match env.chain_id() {
+        Some(id) if id != chain.chain_id => {
+            return Err(EvmError::ChainId {
+                expected: chain.chain_id,
+                got: id,
+            })
+        }
+        None => {
+            return Err(EvmError::Invalid(
+                "transactions without a chain id (pre-EIP-155) are refused".into(),
+            ))
+        }
+        _ => {}
+    }
+    if !crate::settings::sender_allowed(tx, &from) {
+        return Err(EvmError::SenderNotAllowed(from));
+    }
+    let hash = *env.tx_hash();
+    if tx.get(RECEIPTS, hash.as_slice()).is_some() {
+        return Err(EvmError::Invalid("transaction already known".into()));
+    }
+    let earlier_gas = receipts_in(tx).last().map_or(0, |r| r.cumulative_gas_used);
+    if earlier_gas + env.gas_limit() > chain.block_gas_limit {
+        return Err(EvmError::Invalid(format!(
+            "block gas limit reached: {earlier_gas} used of {} in this batch; send the transaction in another request",
+            chain.block_gas_limit
+        )));
+    }
+    let expected = KvDb { tx }.account(&from).nonce;
+    if env.nonce() != expected {
+        return Err(EvmError::Nonce {
+            expected,
+            got: env.nonce(),
+        });
+    }
+    Ok(())
+}
+
+/// Record a transaction's outcome: the transaction, its receipt, and the claims digest of
+/// every receipt of this KV transaction.
+fn record(
+    tx: &mut Tx,
+    b: &BlockCtx<'_>,
+    env: &TxEnvelope,
+    from: Address,
+    result: &ExecutionResult,
+) -> Receipt {
+    let hash = *env.tx_hash();
     let to = match env.kind() {
         TxKind::Call(a) => Some(a),
         TxKind::Create => None,
     };
-    let (status, output, contract_address) = match &result {
+    let (status, output, contract_address) = match result {
         ExecutionResult::Success { output, .. } => match output {
             Output::Create(_, addr) => (true, ABytes::new(), *addr),
             Output::Call(b) => (true, b.clone(), None),
@@ -330,7 +351,7 @@ pub fn send_decoded(
         gas_used,
         effective_gas_price: env.effective_gas_price(Some(0)),
         tx_type: env.tx_type() as u8,
-        logs: logs_of(&result),
+        logs: logs_of(result),
         output,
     };
     tx.put(
@@ -346,7 +367,7 @@ pub fn send_decoded(
     let mut all = earlier;
     all.push(receipt.clone());
     tx.set_claims_digest(consort_crypto::sha256(claims(&all).as_bytes()));
-    Ok(receipt)
+    receipt
 }
 
 /// The receipts this KV transaction has written so far, in execution order.

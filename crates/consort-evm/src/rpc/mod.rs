@@ -315,50 +315,64 @@ fn dispatch(ctx: &mut Ctx<'_>, eth: &Eth, method: &str, params: &Value) -> Resul
         }
         "eth_getTransactionByHash" => transaction_json(ctx, &param(params, 0)?),
         "eth_getBlockByNumber" | "eth_getBlockByHash" => {
-            let number = if method == "eth_getBlockByHash" {
-                let h: B256 = param(params, 0)?;
-                match eth.index.number_of(ctx, &h, committed, known) {
-                    Some(n) => n,
-                    None => return Ok(Value::Null),
-                }
-            } else {
-                match blocks::block_number(params.get(0), committed, known)? {
-                    Some(n) => n,
-                    None => return Ok(Value::Null),
-                }
-            };
-            let full: bool = params.get(1).and_then(Value::as_bool).unwrap_or(false);
-            blocks::block_json(ctx, &chain, number, full, &transaction_json)
+            get_block(ctx, eth, &chain, method, params, (committed, known))
         }
         "eth_getLogs" => {
             let f = params.get(0).cloned().unwrap_or(Value::Null);
             blocks::get_logs(ctx, &eth.index, &f, committed, known)
         }
-        "eth_feeHistory" => {
-            let count: U256 = param(params, 0)?;
-            let count = count.saturating_to::<u64>().clamp(1, 1024);
-            let newest =
-                blocks::block_number(params.get(1), committed, known)?.unwrap_or(committed);
-            let pct = params.get(2).and_then(Value::as_array).map_or(0, Vec::len);
-            if pct > MAX_PERCENTILES {
-                return Err(invalid_params(format!(
-                    "at most {MAX_PERCENTILES} reward percentiles"
-                )));
-            }
-            let count = count.min(newest + 1);
-            Ok(json!({
-                "oldestBlock": quantity(newest + 1 - count),
-                "baseFeePerGas": vec!["0x0"; count as usize + 1],
-                "gasUsedRatio": vec![0.0; count as usize],
-                "reward": vec![vec!["0x0"; pct]; count as usize],
-            }))
-        }
+        "eth_feeHistory" => fee_history(params, committed, known),
         _ => Err((
             -32601,
             format!("the method {method} does not exist/is not available"),
             None,
         )),
     }
+}
+
+/// `eth_getBlockByNumber` / `eth_getBlockByHash`.
+fn get_block(
+    ctx: &mut Ctx<'_>,
+    eth: &Eth,
+    chain: &crate::chain::Chain,
+    method: &str,
+    params: &Value,
+    (committed, known): (u64, u64),
+) -> Result<Value, RpcError> {
+    let number = if method == "eth_getBlockByHash" {
+        let h: B256 = param(params, 0)?;
+        match eth.index.number_of(ctx, &h, committed, known) {
+            Some(n) => n,
+            None => return Ok(Value::Null),
+        }
+    } else {
+        match blocks::block_number(params.get(0), committed, known)? {
+            Some(n) => n,
+            None => return Ok(Value::Null),
+        }
+    };
+    let full: bool = params.get(1).and_then(Value::as_bool).unwrap_or(false);
+    blocks::block_json(ctx, chain, number, full, &transaction_json)
+}
+
+/// `eth_feeHistory`: fees are zero.
+fn fee_history(params: &Value, committed: u64, known: u64) -> Result<Value, RpcError> {
+    let count: U256 = param(params, 0)?;
+    let count = count.saturating_to::<u64>().clamp(1, 1024);
+    let newest = blocks::block_number(params.get(1), committed, known)?.unwrap_or(committed);
+    let pct = params.get(2).and_then(Value::as_array).map_or(0, Vec::len);
+    if pct > MAX_PERCENTILES {
+        return Err(invalid_params(format!(
+            "at most {MAX_PERCENTILES} reward percentiles"
+        )));
+    }
+    let count = count.min(newest + 1);
+    Ok(json!({
+        "oldestBlock": quantity(newest + 1 - count),
+        "baseFeePerGas": vec!["0x0"; count as usize + 1],
+        "gasUsedRatio": vec![0.0; count as usize],
+        "reward": vec![vec!["0x0"; pct]; count as usize],
+    }))
 }
 
 /// Largest raw transaction accepted.
