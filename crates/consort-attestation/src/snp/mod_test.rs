@@ -178,6 +178,16 @@ fn no_byte_of_a_report_can_change() {
 }
 
 #[test]
+fn ccfs_v2_report_parses_but_no_vcek_here_signed_it() {
+    let report = read("ccf_milan_v2.bin");
+    let parsed = Report::parse(&report).unwrap();
+    assert_eq!((parsed.version, parsed.cpuid), (2, None));
+    for end in [vectors()[0].endorsements.clone(), read("ccf_milan_endorsements.pem")] {
+        assert_eq!(verify(&report, &end).unwrap_err(), SnpError::ReportSignature);
+    }
+}
+
+#[test]
 fn the_messages_name_the_check() {
     let v = &vectors()[1];
     let e = verify(&flipped(&v.report, 0x90, 0), &v.endorsements).unwrap_err();
