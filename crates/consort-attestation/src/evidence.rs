@@ -97,7 +97,11 @@ impl<'de> Deserialize<'de> for Evidence {
 
 impl Evidence {
     /// From CCF's `QuoteInfo` JSON fields.
-    pub fn from_parts(format: &str, quote_b64: &str, endorsements_b64: &str) -> Result<Self, AttestError> {
+    pub fn from_parts(
+        format: &str,
+        quote_b64: &str,
+        endorsements_b64: &str,
+    ) -> Result<Self, AttestError> {
         let dec = |field: &str, v: &str| {
             B64.decode(v)
                 .map_err(|e| AttestError::Malformed(format!("{field} is not base64: {e}")))

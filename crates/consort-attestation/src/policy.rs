@@ -64,8 +64,7 @@ fn applicable<'a>(claims: &Claims, policy: &'a Policy) -> Vec<(&'a String, &'a T
             .min_tcb
             .iter()
             .filter(|(k, _)| {
-                Product::parse_cpuid(k)
-                    .and_then(|(f, m, _)| Product::from_family_model(f, m))
+                Product::parse_cpuid(k).and_then(|(f, m, _)| Product::from_family_model(f, m))
                     == Some(product)
             })
             .collect(),

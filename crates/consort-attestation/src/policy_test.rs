@@ -35,11 +35,17 @@ fn allowed_claims_pass_and_each_refusal_names_its_table() {
     let mut m = c.clone();
     m.measurement = "cc".into();
     let e = check(&m, &policy()).unwrap_err().to_string();
-    assert_eq!(e, "measurement cc is not in public:ccf.gov.nodes.virtual.measurements");
+    assert_eq!(
+        e,
+        "measurement cc is not in public:ccf.gov.nodes.virtual.measurements"
+    );
     let mut h = c.clone();
     h.host_data = "dd".into();
     let e = check(&h, &policy()).unwrap_err().to_string();
-    assert_eq!(e, "host data dd is not in public:ccf.gov.nodes.virtual.host_data");
+    assert_eq!(
+        e,
+        "host data dd is not in public:ccf.gov.nodes.virtual.host_data"
+    );
     let mut p = policy();
     p.require_hardware = true;
     let e = check(&c, &p).unwrap_err().to_string();
@@ -61,19 +67,34 @@ fn the_minimum_tcb_is_per_cpuid_and_component_wise() {
     c.product = Some(milan);
     let mut p = policy();
     let e = check(&c, &p).unwrap_err().to_string();
-    assert!(e.contains("no minimum TCB version for CPUID 00a00f11"), "{e}");
-    p.min_tcb.insert("00a00f11".into(), TcbPolicy::from_hex("d315000000000004", milan).unwrap());
+    assert!(
+        e.contains("no minimum TCB version for CPUID 00a00f11"),
+        "{e}"
+    );
+    p.min_tcb.insert(
+        "00a00f11".into(),
+        TcbPolicy::from_hex("d315000000000004", milan).unwrap(),
+    );
     check(&c, &p).unwrap();
-    p.min_tcb.insert("00a00f11".into(), TcbPolicy::from_hex("d316000000000004", milan).unwrap());
+    p.min_tcb.insert(
+        "00a00f11".into(),
+        TcbPolicy::from_hex("d316000000000004", milan).unwrap(),
+    );
     let e = check(&c, &p).unwrap_err().to_string();
     assert!(e.contains("is below the minimum"), "{e}");
     // A Genoa entry does not apply to a Milan chip.
     p.min_tcb.clear();
-    p.min_tcb.insert("00a10f11".into(), TcbPolicy::from_hex("0000000000000000", Product::Genoa).unwrap());
+    p.min_tcb.insert(
+        "00a10f11".into(),
+        TcbPolicy::from_hex("0000000000000000", Product::Genoa).unwrap(),
+    );
     assert!(check(&c, &p).is_err());
     // A version-2 report has no CPUID: every entry of its product applies.
     c.cpuid = None;
-    p.min_tcb.insert("00a00f10".into(), TcbPolicy::from_hex("d300000000000000", milan).unwrap());
+    p.min_tcb.insert(
+        "00a00f10".into(),
+        TcbPolicy::from_hex("d300000000000000", milan).unwrap(),
+    );
     check(&c, &p).unwrap();
 }
 
@@ -89,5 +110,8 @@ fn cpuids_map_to_products_as_ccf_does() {
     assert_eq!(Product::parse_cpuid("00A00F11"), None);
     // Turin components sit at other offsets.
     let t = TcbPolicy::from_hex("1100000022334455", Product::Turin).unwrap();
-    assert_eq!((t.fmc, t.boot_loader, t.tee, t.snp, t.microcode), (Some(0x55), Some(0x44), Some(0x33), Some(0x22), Some(0x11)));
+    assert_eq!(
+        (t.fmc, t.boot_loader, t.tee, t.snp, t.microcode),
+        (Some(0x55), Some(0x44), Some(0x33), Some(0x22), Some(0x11))
+    );
 }

@@ -54,11 +54,11 @@ pub fn host_data_of_policy(policy: Option<&[u8]>) -> String {
 impl VirtualPlatform {
     /// The platform of the running binary, with an optional security policy file.
     pub fn of_this_process(security_policy: Option<&Path>) -> Result<Self, AttestError> {
-        let exe = std::env::current_exe()
-            .map_err(|e| AttestError::Unavailable(format!("cannot find the running binary: {e}")))?;
-        let measurement = file_sha256(&exe).map_err(|e| {
-            AttestError::Unavailable(format!("cannot read {}: {e}", exe.display()))
+        let exe = std::env::current_exe().map_err(|e| {
+            AttestError::Unavailable(format!("cannot find the running binary: {e}"))
         })?;
+        let measurement = file_sha256(&exe)
+            .map_err(|e| AttestError::Unavailable(format!("cannot read {}: {e}", exe.display())))?;
         let policy = security_policy
             .map(|p| {
                 std::fs::read(p).map_err(|e| {
@@ -109,7 +109,9 @@ impl Platform for VirtualPlatform {
 }
 
 fn hex_field(name: &str, v: &str, len: usize) -> Result<String, AttestError> {
-    let ok = v.len() == 2 * len && v.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let ok = v.len() == 2 * len
+        && v.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     if !ok {
         return Err(AttestError::Malformed(format!(
             "virtual quote: {name} must be {len} bytes of lowercase hex"

@@ -9,10 +9,16 @@ fn a_virtual_quote_binds_its_report_data_and_says_it_is_insecure() {
     let c = verify_any(&e, &rd).unwrap();
     assert!(c.insecure);
     assert_eq!(c.measurement, "ab".repeat(32));
-    assert_eq!(c.host_data, hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b"")));
+    assert_eq!(
+        c.host_data,
+        hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b""))
+    );
     let other = report_data_for_key(b"another key");
     let err = verify_any(&e, &other).unwrap_err();
-    assert!(err.to_string().contains("report data check failed"), "{err}");
+    assert!(
+        err.to_string().contains("report data check failed"),
+        "{err}"
+    );
     assert!(Format::InsecureVirtual.to_string().contains("insecure"));
 }
 
