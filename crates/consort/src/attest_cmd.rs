@@ -93,7 +93,10 @@ fn evidence_from_json(bytes: &[u8]) -> Result<Evidence, String> {
 fn parse_report_data(hex_data: &str) -> Result<ReportData, String> {
     let bytes = hex::decode(hex_data).map_err(|e| format!("--report-data is not hex: {e}"))?;
     if bytes.len() > 64 {
-        return Err(format!("--report-data is {} bytes, at most 64", bytes.len()));
+        return Err(format!(
+            "--report-data is {} bytes, at most 64",
+            bytes.len()
+        ));
     }
     let mut out = [0u8; 64];
     out[..bytes.len()].copy_from_slice(&bytes);
@@ -123,13 +126,18 @@ fn print_claims(c: &Claims) -> std::io::Result<()> {
     });
     let chip_id = match (&c.chip_id, c.format) {
         (Some(id), _) => id.clone(),
-        (None, Format::AmdSevSnpV1) => "masked by the guest (the hardware id check was skipped)".into(),
+        (None, Format::AmdSevSnpV1) => {
+            "masked by the guest (the hardware id check was skipped)".into()
+        }
         (None, _) => none(),
     };
     let lines = [
         ("format", c.format.to_string()),
         ("product", c.product.map_or_else(none, |p| p.to_string())),
-        ("report_version", c.report_version.map_or_else(none, |v| v.to_string())),
+        (
+            "report_version",
+            c.report_version.map_or_else(none, |v| v.to_string()),
+        ),
         ("measurement", c.measurement.clone()),
         ("host_data", c.host_data.clone()),
         ("report_data", c.report_data.clone()),
@@ -143,7 +151,11 @@ fn print_claims(c: &Claims) -> std::io::Result<()> {
         writeln!(out, "{name}: {value}")?;
     }
     if c.insecure {
-        writeln!(out, "warning: {} evidence proves nothing", c.format.as_str())?;
+        writeln!(
+            out,
+            "warning: {} evidence proves nothing",
+            c.format.as_str()
+        )?;
     }
     writeln!(out, "verified: every check passed")
 }

@@ -38,8 +38,8 @@ pub struct Endorsements {
 
 /// The DER of every CERTIFICATE in `pem_bytes`, in order.
 pub fn pem_certificates(pem_bytes: &[u8]) -> Result<Vec<Vec<u8>>, SnpError> {
-    let blocks = pem::parse_many(pem_bytes)
-        .map_err(|e| SnpError::Endorsements(format!("not PEM: {e}")))?;
+    let blocks =
+        pem::parse_many(pem_bytes).map_err(|e| SnpError::Endorsements(format!("not PEM: {e}")))?;
     Ok(blocks
         .into_iter()
         .filter(|b| b.tag() == "CERTIFICATE")
@@ -70,7 +70,7 @@ pub(crate) struct Cert<'a> {
 /// Parse the DER certificate `der` playing `role` (VCEK, ASK, ARK).
 pub(crate) fn parse_cert<'a>(role: &'static str, der: &'a [u8]) -> Result<Cert<'a>, SnpError> {
     match X509Certificate::from_der(der) {
-        Ok((rest, x509)) if rest.is_empty() => Ok(Cert { role, x509 }),
+        Ok(([], x509)) => Ok(Cert { role, x509 }),
         Ok(_) => Err(SnpError::Endorsements(format!(
             "the {role} has trailing bytes after its certificate"
         ))),
@@ -86,7 +86,10 @@ pub(crate) fn check_rsa_pss(subject: &Cert<'_>, issuer: &Cert<'_>) -> Result<(),
         let what = if subject.role == issuer.role {
             format!("the {} is not self-signed{why}", subject.role)
         } else {
-            format!("the {} is not signed by the {}{why}", subject.role, issuer.role)
+            format!(
+                "the {} is not signed by the {}{why}",
+                subject.role, issuer.role
+            )
         };
         if subject.role == "ARK" {
             SnpError::Ark(what)
@@ -228,7 +231,9 @@ pub(crate) fn check_hw_id(vcek: &Cert<'_>, chip_id: &[u8; 64]) -> Result<(), Snp
     };
     // AMD puts the bytes bare; accept a DER OCTET STRING around them too.
     let hw_id = match raw {
-        [0x04, len, body @ ..] if usize::from(*len) == body.len() && matches!(body.len(), 8 | 64) => {
+        [0x04, len, body @ ..]
+            if usize::from(*len) == body.len() && matches!(body.len(), 8 | 64) =>
+        {
             body
         }
         other => other,

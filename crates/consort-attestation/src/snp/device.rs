@@ -55,7 +55,9 @@ pub fn report_from_response(resp: &[u8]) -> Result<Vec<u8>, AttestError> {
             .map(u32::from_le_bytes)
     };
     let (Some(status), Some(size)) = (word(0), word(4)) else {
-        return Err(AttestError::Unavailable("SNP_GET_REPORT: short response".into()));
+        return Err(AttestError::Unavailable(
+            "SNP_GET_REPORT: short response".into(),
+        ));
     };
     if status != 0 {
         return Err(AttestError::Unavailable(format!(

@@ -69,7 +69,10 @@ fn signing_key_name(k: u32) -> String {
 
 /// CCF's endorsements from a VCEK (DER or PEM) and its ASK/ARK chain (PEM).
 pub fn endorsements_from(vcek_der_or_pem: &[u8], chain_pem: &[u8]) -> Vec<u8> {
-    let mut out = if vcek_der_or_pem.trim_ascii_start().starts_with(b"-----BEGIN") {
+    let mut out = if vcek_der_or_pem
+        .trim_ascii_start()
+        .starts_with(b"-----BEGIN")
+    {
         vcek_der_or_pem.to_vec()
     } else {
         pem::encode(&pem::Pem::new("CERTIFICATE", vcek_der_or_pem.to_vec())).into_bytes()
@@ -139,7 +142,9 @@ fn check_product(report: &Report, vcek: &Cert<'_>, ark: Product) -> Result<Produ
 
 /// Check the report's ECDSA P-384 SHA-384 signature over its first 0x2A0 bytes.
 fn check_signature(bytes: &[u8], report: &Report, vcek: &Cert<'_>) -> Result<(), SnpError> {
-    let signed = bytes.get(..report::SIGNED_LEN).ok_or(SnpError::ReportSignature)?;
+    let signed = bytes
+        .get(..report::SIGNED_LEN)
+        .ok_or(SnpError::ReportSignature)?;
     UnparsedPublicKey::new(&ECDSA_P384_SHA384_FIXED, certs::vcek_public_key(vcek))
         .verify(signed, &report.signature_fixed())
         .map_err(|_| SnpError::ReportSignature)

@@ -91,7 +91,10 @@ fn the_claims_of_the_ccf_milan_report() {
     );
     let tcb = c.reported_tcb.unwrap();
     assert_eq!(tcb.hexstring.as_deref(), Some("db18000000000004"));
-    assert_eq!((tcb.boot_loader, tcb.tee, tcb.snp, tcb.microcode), (Some(4), Some(0), Some(24), Some(219)));
+    assert_eq!(
+        (tcb.boot_loader, tcb.tee, tcb.snp, tcb.microcode),
+        (Some(4), Some(0), Some(24), Some(219))
+    );
     assert!(!c.policy.unwrap().debug_allowed);
 }
 
@@ -99,10 +102,16 @@ fn the_claims_of_the_ccf_milan_report() {
 fn the_genoa_and_virtee_claims() {
     let vs = vectors();
     let g = verify(&vs[2].report, &vs[2].endorsements).unwrap();
-    assert_eq!((g.product, g.cpuid.as_deref()), (Some(Product::Genoa), Some("00a10f11")));
+    assert_eq!(
+        (g.product, g.cpuid.as_deref()),
+        (Some(Product::Genoa), Some("00a10f11"))
+    );
     let m = verify(&vs[0].report, &vs[0].endorsements).unwrap();
     // Version 2 has no CPUID: the product comes from the VCEK and its ARK.
-    assert_eq!((m.product, m.cpuid, m.report_version), (Some(Product::Milan), None, Some(2)));
+    assert_eq!(
+        (m.product, m.cpuid, m.report_version),
+        (Some(Product::Milan), None, Some(2))
+    );
 }
 
 /// The check a flip of `bit` in byte `at` (of field `field`) must fail.
@@ -142,10 +151,17 @@ fn a_flipped_bit_in_any_field_is_refused_naming_the_check() {
         for &(field, off, len) in FIELDS {
             let probes = [(off, 0), (off + len - 1, 7), (off, 2), (off, 4)];
             for (at, bit) in probes {
-                let e = verify(&flipped(&v.report, at, bit), &v.endorsements)
-                    .expect_err(&format!("{}: {field} byte 0x{at:x} bit {bit} accepted", v.name));
+                let e = verify(&flipped(&v.report, at, bit), &v.endorsements).expect_err(&format!(
+                    "{}: {field} byte 0x{at:x} bit {bit} accepted",
+                    v.name
+                ));
                 let want = expected(&v, field, at, bit);
-                assert_eq!(check(&e), want, "{}: {field} byte 0x{at:x} bit {bit}: {e}", v.name);
+                assert_eq!(
+                    check(&e),
+                    want,
+                    "{}: {field} byte 0x{at:x} bit {bit}: {e}",
+                    v.name
+                );
             }
         }
     }
@@ -158,7 +174,11 @@ fn a_flipped_bit_in_any_reserved_byte_is_refused() {
             for at in [off, off + len / 2, off + len - 1] {
                 let e = verify(&flipped(&v.report, at, 0), &v.endorsements).unwrap_err();
                 assert_eq!(check(&e), "parse", "{}: reserved 0x{at:x}: {e}", v.name);
-                assert!(e.to_string().starts_with("report parse failed: reserved bytes"), "{e}");
+                assert!(
+                    e.to_string()
+                        .starts_with("report parse failed: reserved bytes"),
+                    "{e}"
+                );
             }
         }
     }
@@ -182,8 +202,14 @@ fn ccfs_v2_report_parses_but_no_vcek_here_signed_it() {
     let report = read("ccf_milan_v2.bin");
     let parsed = Report::parse(&report).unwrap();
     assert_eq!((parsed.version, parsed.cpuid), (2, None));
-    for end in [vectors()[0].endorsements.clone(), read("ccf_milan_endorsements.pem")] {
-        assert_eq!(verify(&report, &end).unwrap_err(), SnpError::ReportSignature);
+    for end in [
+        vectors()[0].endorsements.clone(),
+        read("ccf_milan_endorsements.pem"),
+    ] {
+        assert_eq!(
+            verify(&report, &end).unwrap_err(),
+            SnpError::ReportSignature
+        );
     }
 }
 
@@ -210,11 +236,18 @@ fn another_chips_vcek_is_refused() {
     let milan = pem_chain("ccf_milan_endorsements.pem");
     let mixed = join_pem(&[&genoa[0], &milan[1], &milan[2]]);
     let e = verify(&vs[1].report, &mixed).unwrap_err();
-    assert_eq!(e.to_string(), "VCEK chain check failed: the VCEK is not signed by the ASK");
+    assert_eq!(
+        e.to_string(),
+        "VCEK chain check failed: the VCEK is not signed by the ASK"
+    );
     // Genoa's whole chain with the Milan report: the CPUID says Milan.
     let e = verify(&vs[1].report, &vs[2].endorsements).unwrap_err();
     assert_eq!(check(&e), "ark", "{e}");
-    assert!(e.to_string().contains("Genoa ARK, the report is from a Milan chip"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("Genoa ARK, the report is from a Milan chip"),
+        "{e}"
+    );
     // Version 2 has no CPUID: the signature check refuses it.
     let e = verify(&vs[0].report, &vs[2].endorsements).unwrap_err();
     assert_eq!(check(&e), "signature", "{e}");
@@ -226,9 +259,15 @@ fn a_chain_from_another_product_is_refused() {
     let genoa = pem_chain("ccf_genoa_endorsements.pem");
     let milan = pem_chain("ccf_milan_endorsements.pem");
     let e = verify(&vs[1].report, &join_pem(&[&milan[0], &genoa[1], &genoa[2]])).unwrap_err();
-    assert_eq!(e.to_string(), "VCEK chain check failed: the VCEK is not signed by the ASK");
+    assert_eq!(
+        e.to_string(),
+        "VCEK chain check failed: the VCEK is not signed by the ASK"
+    );
     let e = verify(&vs[1].report, &join_pem(&[&milan[0], &milan[1], &genoa[2]])).unwrap_err();
-    assert_eq!(e.to_string(), "VCEK chain check failed: the ASK is not signed by the ARK");
+    assert_eq!(
+        e.to_string(),
+        "VCEK chain check failed: the ASK is not signed by the ARK"
+    );
 }
 
 #[test]
@@ -246,7 +285,10 @@ fn a_root_that_is_not_amds_is_refused() {
     let last = ark.len() - 1;
     ark[last] ^= 1;
     let e = verify(&vs[1].report, &join_pem(&[&milan[0], &milan[1], &ark])).unwrap_err();
-    assert_eq!(e.to_string(), "ARK check failed: the ARK is not self-signed");
+    assert_eq!(
+        e.to_string(),
+        "ARK check failed: the ARK is not self-signed"
+    );
     // One byte changed in the ARK's key (inside the modulus).
     let mut ark = milan[2].clone();
     let key_at = ark.len() / 2;
@@ -292,7 +334,10 @@ fn a_debuggable_guest_is_refused() {
     assert!(check_policy(&report).is_ok());
     report.policy |= 1 << 19;
     let e = check_policy(&report).unwrap_err();
-    assert_eq!(e.to_string(), "guest policy check failed: debugging is allowed (guest policy bit 19)");
+    assert_eq!(
+        e.to_string(),
+        "guest policy check failed: debugging is allowed (guest policy bit 19)"
+    );
     // And a signed report with the bit set fails the signature first.
     let e = verify(&flipped(&v.report, 0x08 + 2, 3), &v.endorsements).unwrap_err();
     assert_eq!(check(&e), "signature");

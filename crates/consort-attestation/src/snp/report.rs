@@ -216,7 +216,9 @@ fn check_frame(b: &[u8]) -> Result<u32, SnpError> {
         return Err(SnpError::UnsupportedVersion(version));
     }
     for (off, len) in reserved_ranges(version) {
-        let nonzero = b.get(off..off + len).is_none_or(|s| s.iter().any(|&x| x != 0));
+        let nonzero = b
+            .get(off..off + len)
+            .is_none_or(|s| s.iter().any(|&x| x != 0));
         if nonzero {
             return Err(SnpError::Parse(format!(
                 "reserved bytes 0x{off:x}..0x{:x} are not zero",

@@ -57,7 +57,10 @@ fn every_field_of_a_v5_report() {
     assert_eq!((r.report_id, r.report_id_ma), ([0x14; 32], [0x16; 32]));
     assert_eq!(r.reported_tcb, [5, 6, 7, 8, 0, 0, 0, 0x55]);
     let cpuid = r.cpuid.unwrap();
-    assert_eq!((cpuid.family, cpuid.model, cpuid.stepping), (0x1A, 0x02, 0x01));
+    assert_eq!(
+        (cpuid.family, cpuid.model, cpuid.stepping),
+        (0x1A, 0x02, 0x01)
+    );
     assert_eq!(cpuid.to_hex(), "00b00f21");
     assert_eq!(&r.chip_id[..8], &[0xA1; 8]);
     assert_eq!(r.committed_tcb, [9, 9, 9, 9, 0, 0, 0, 9]);
@@ -73,7 +76,10 @@ fn every_field_of_a_v5_report() {
 #[test]
 fn versions_before_5_have_no_mitigation_vectors_and_v2_no_cpuid() {
     let v2 = Report::parse(&real("report_milan.bin")).unwrap();
-    assert_eq!((v2.version, v2.cpuid, v2.launch_mit_vector), (2, None, None));
+    assert_eq!(
+        (v2.version, v2.cpuid, v2.launch_mit_vector),
+        (2, None, None)
+    );
     assert_eq!(v2.reported_tcb, [3, 0, 0, 0, 0, 0, 8, 0x73]);
     let v3 = Report::parse(&real("ccf_milan_v3.bin")).unwrap();
     assert_eq!(v3.version, 3);
@@ -103,13 +109,20 @@ fn wrong_sizes_and_versions_are_refused() {
         let mut short = b.clone();
         short.resize(len, 0);
         let e = Report::parse(&short).unwrap_err();
-        assert!(e.to_string().starts_with("report parse failed: a report is 1184 bytes"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("report parse failed: a report is 1184 bytes"),
+            "{e}"
+        );
     }
     for v in [0u32, 1, 4, 6, 0xffff_ffff] {
         let mut other = b.clone();
         other[..4].copy_from_slice(&v.to_le_bytes());
         let e = Report::parse(&other).unwrap_err();
-        assert_eq!(e.to_string(), format!("unsupported report version {v} (supported: 2, 3, 5)"));
+        assert_eq!(
+            e.to_string(),
+            format!("unsupported report version {v} (supported: 2, 3, 5)")
+        );
     }
 }
 
@@ -117,7 +130,10 @@ fn wrong_sizes_and_versions_are_refused() {
 fn only_ecdsa_p384_and_the_vcek_are_accepted() {
     let mut b = synthetic_v5();
     b[0x34] = 2;
-    assert_eq!(Report::parse(&b).unwrap_err(), SnpError::SignatureAlgorithm(2));
+    assert_eq!(
+        Report::parse(&b).unwrap_err(),
+        SnpError::SignatureAlgorithm(2)
+    );
     let mut b = synthetic_v5();
     b[0x48] = 1 << 2; // signing_key = 1: VLEK
     let e = Report::parse(&b).unwrap_err();
@@ -140,7 +156,10 @@ fn reserved_bytes_and_wide_signatures_are_refused() {
             assert!(Report::parse(&b).is_ok(), "v{version}");
             b[off + len - 1] = 1;
             let e = Report::parse(&b).unwrap_err();
-            assert!(e.to_string().contains("reserved bytes"), "v{version} 0x{off:x}: {e}");
+            assert!(
+                e.to_string().contains("reserved bytes"),
+                "v{version} 0x{off:x}: {e}"
+            );
         }
     }
     let mut b = synthetic_v5();
@@ -151,7 +170,14 @@ fn reserved_bytes_and_wide_signatures_are_refused() {
 
 #[test]
 fn cpuid_strings_are_ccfs() {
-    let hex = |family, model, stepping| Cpuid { family, model, stepping }.to_hex();
+    let hex = |family, model, stepping| {
+        Cpuid {
+            family,
+            model,
+            stepping,
+        }
+        .to_hex()
+    };
     assert_eq!(hex(0x19, 0x01, 0x1), "00a00f11"); // Milan
     assert_eq!(hex(0x19, 0x11, 0x1), "00a10f11"); // Genoa
     assert_eq!(hex(0x1A, 0x02, 0x1), "00b00f21"); // Turin

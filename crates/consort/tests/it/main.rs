@@ -5,6 +5,7 @@
 
 mod common;
 
+mod attest_vectors;
 mod ccf_compat;
 mod crash_restart;
 mod eth_clients;
