@@ -1,40 +1,184 @@
 //! AMD SEV-SNP: reports from `/dev/sev-guest`, verified under AMD's roots.
+//!
+//! [`verify`] checks, in order, and names the first check that fails:
+//! 1. the report parses (size, version 2, 3 or 5, reserved bytes zero, signature
+//!    algorithm ECDSA P-384 SHA-384, signed by the VCEK — VLEKs are not supported);
+//! 2. the endorsements are three PEM certificates, VCEK, ASK, ARK;
+//! 3. the ARK is one of AMD's bundled Milan, Genoa, Turin ARKs (same bytes or same key)
+//!    and is self-signed; the ASK is signed by the ARK; the VCEK by the ASK (RSA-PSS,
+//!    SHA-384, salt 48); each is valid now;
+//! 4. the product (from the report's CPUID, version 3 on; the VCEK's productName) is the
+//!    product of the ARK;
+//! 5. the report is signed by the VCEK's key (ECDSA P-384 SHA-384 over bytes 0..0x2A0);
+//! 6. the VCEK's TCB extensions equal the report's reported TCB;
+//! 7. the VCEK's hwID equals the report's chip id (skipped when the guest masked the
+//!    chip id: the claims then have no chip id);
+//! 8. the guest policy does not allow debugging.
 
-use crate::{AttestError, Claims, Evidence, Format, Platform, ReportData};
+pub mod certs;
+pub mod device;
+pub mod report;
 
-/// A failed SEV-SNP check.
-#[derive(Debug, thiserror::Error)]
+use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P384_SHA384_FIXED};
+
+pub use certs::{pem_certificates, Endorsements, BUNDLED_ARKS};
+pub use device::SnpPlatform;
+pub use report::Report;
+
+use crate::{Claims, Format, GuestPolicy, Product, TcbPolicy};
+use certs::{parse_cert, Cert};
+
+/// A failed SEV-SNP check. Each message starts with the name of the check.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SnpError {
-    #[error("not yet implemented: {0}")]
-    Unimplemented(&'static str),
+    #[error("report parse failed: {0}")]
+    Parse(String),
+    #[error("unsupported report version {0} (supported: 2, 3, 5)")]
+    UnsupportedVersion(u32),
+    #[error("signature algorithm check failed: the report says algorithm {0}, only 1 (ECDSA P-384 SHA-384) is defined")]
+    SignatureAlgorithm(u32),
+    #[error("signing key check failed: the report is signed by {}, only VCEK-signed reports are supported", signing_key_name(*.0))]
+    SigningKey(u32),
+    #[error("endorsements parse failed: {0}")]
+    Endorsements(String),
+    #[error("ARK check failed: {0}")]
+    Ark(String),
+    #[error("VCEK chain check failed: {0}")]
+    Chain(String),
+    #[error("certificate validity check failed: {0}")]
+    Validity(String),
+    #[error("product check failed: {0}")]
+    Product(String),
+    #[error("report signature check failed: the report is not signed by the VCEK")]
+    ReportSignature,
+    #[error("VCEK TCB check failed: {0}")]
+    Tcb(String),
+    #[error("VCEK hardware id check failed: {0}")]
+    HwId(String),
+    #[error("guest policy check failed: {0}")]
+    Policy(String),
 }
 
-/// Verify a raw report against its endorsements (PEM: VCEK, ASK, ARK).
-pub fn verify(_report: &[u8], _endorsements: &[u8]) -> Result<Claims, SnpError> {
-    Err(SnpError::Unimplemented("SEV-SNP verification"))
-}
-
-/// The SEV-SNP platform of this guest.
-#[derive(Debug)]
-pub struct SnpPlatform {
-    #[allow(dead_code)]
-    endorsements_file: std::path::PathBuf,
-}
-
-impl SnpPlatform {
-    /// The platform of this guest, with the endorsements its host provides.
-    pub fn new(endorsements_file: std::path::PathBuf) -> Self {
-        Self { endorsements_file }
+fn signing_key_name(k: u32) -> String {
+    match k {
+        1 => "a VLEK (signing_key 1)".into(),
+        7 => "no key (signing_key 7)".into(),
+        other => format!("an unknown key (signing_key {other})"),
     }
 }
 
-impl Platform for SnpPlatform {
-    fn format(&self) -> Format {
-        Format::AmdSevSnpV1
+/// CCF's endorsements from a VCEK (DER or PEM) and its ASK/ARK chain (PEM).
+pub fn endorsements_from(vcek_der_or_pem: &[u8], chain_pem: &[u8]) -> Vec<u8> {
+    let mut out = if vcek_der_or_pem
+        .trim_ascii_start()
+        .starts_with(b"-----BEGIN")
+    {
+        vcek_der_or_pem.to_vec()
+    } else {
+        pem::encode(&pem::Pem::new("CERTIFICATE", vcek_der_or_pem.to_vec())).into_bytes()
+    };
+    if !out.ends_with(b"\n") {
+        out.push(b'\n');
     }
-    fn quote(&self, _report_data: &ReportData) -> Result<Evidence, AttestError> {
-        Err(AttestError::Unavailable(
-            "SEV-SNP quoting is not built yet".into(),
-        ))
+    out.extend_from_slice(chain_pem);
+    out
+}
+
+/// Verify a raw report against its endorsements (PEM: VCEK, ASK, ARK) now.
+pub fn verify(report: &[u8], endorsements: &[u8]) -> Result<Claims, SnpError> {
+    verify_at(report, endorsements, certs::now())
+}
+
+/// [`verify`] at `now` (seconds since the Unix epoch) for the validity periods.
+pub fn verify_at(report_bytes: &[u8], endorsements: &[u8], now: i64) -> Result<Claims, SnpError> {
+    let report = Report::parse(report_bytes)?;
+    let e = Endorsements::parse(endorsements)?;
+    let ark = parse_cert("ARK", &e.ark)?;
+    let ask = parse_cert("ASK", &e.ask)?;
+    let vcek = parse_cert("VCEK", &e.vcek)?;
+    let ark_product = certs::bundled_product(&ark, &e.ark)?;
+    certs::check_rsa_pss(&ark, &ark)?;
+    certs::check_rsa_pss(&ask, &ark)?;
+    certs::check_rsa_pss(&vcek, &ask)?;
+    for c in [&ark, &ask, &vcek] {
+        certs::check_validity(c, now)?;
+    }
+    let product = check_product(&report, &vcek, ark_product)?;
+    check_signature(report_bytes, &report, &vcek)?;
+    let tcb = TcbPolicy::from_raw(report.reported_tcb, product);
+    certs::check_tcb(&vcek, &tcb)?;
+    if !report.mask_chip_key() {
+        certs::check_hw_id(&vcek, &report.chip_id)?;
+    }
+    let policy = check_policy(&report)?;
+    Ok(claims_of(&report, product, tcb, policy))
+}
+
+/// The product of the report: the ARK's, which must agree with the report's CPUID
+/// (version 3 on) and the VCEK's productName.
+fn check_product(report: &Report, vcek: &Cert<'_>, ark: Product) -> Result<Product, SnpError> {
+    if let Some(c) = report.cpuid {
+        let Some(cpu) = Product::from_family_model(c.family, c.model) else {
+            return Err(SnpError::Product(format!(
+                "CPUID family 0x{:x} model 0x{:x} is not a Milan, Genoa or Turin chip",
+                c.family, c.model
+            )));
+        };
+        if cpu != ark {
+            return Err(SnpError::Ark(format!(
+                "the chain is rooted in AMD's {ark} ARK, the report is from a {cpu} chip"
+            )));
+        }
+    }
+    if let Some(named) = certs::vcek_product(vcek) {
+        if named != ark {
+            return Err(SnpError::Chain(format!(
+                "the VCEK is for {named} chips, its chain is rooted in AMD's {ark} ARK"
+            )));
+        }
+    }
+    Ok(ark)
+}
+
+/// Check the report's ECDSA P-384 SHA-384 signature over its first 0x2A0 bytes.
+fn check_signature(bytes: &[u8], report: &Report, vcek: &Cert<'_>) -> Result<(), SnpError> {
+    let signed = bytes
+        .get(..report::SIGNED_LEN)
+        .ok_or(SnpError::ReportSignature)?;
+    UnparsedPublicKey::new(&ECDSA_P384_SHA384_FIXED, certs::vcek_public_key(vcek))
+        .verify(signed, &report.signature_fixed())
+        .map_err(|_| SnpError::ReportSignature)
+}
+
+/// The guest policy, refused if it allows debugging (the host could read the guest).
+pub fn check_policy(report: &Report) -> Result<GuestPolicy, SnpError> {
+    let policy = GuestPolicy::from_raw(report.policy);
+    if policy.debug_allowed {
+        return Err(SnpError::Policy(
+            "debugging is allowed (guest policy bit 19)".into(),
+        ));
+    }
+    Ok(policy)
+}
+
+fn claims_of(report: &Report, product: Product, tcb: TcbPolicy, policy: GuestPolicy) -> Claims {
+    let chip_id = (!report.mask_chip_key() && report.chip_id.iter().any(|&b| b != 0))
+        .then(|| hex::encode(report.chip_id));
+    Claims {
+        format: Format::AmdSevSnpV1,
+        insecure: false,
+        measurement: hex::encode(report.measurement),
+        host_data: hex::encode(report.host_data),
+        report_data: hex::encode(report.report_data),
+        policy: Some(policy),
+        reported_tcb: Some(tcb),
+        cpuid: report.cpuid.map(report::Cpuid::to_hex),
+        product: Some(product),
+        chip_id,
+        report_version: Some(report.version),
     }
 }
+
+#[cfg(test)]
+#[path = "mod_test.rs"]
+mod mod_test;

@@ -5,6 +5,7 @@
 
 mod common;
 
+mod attest_vectors;
 mod attestation;
 mod ccf_compat;
 mod crash_restart;
