@@ -44,3 +44,61 @@ fn the_service_config_may_require_hardware() {
             .require_hardware
     );
 }
+
+/// A real Milan report (version 3, from CCF's test data) and its endorsements.
+fn milan_v3_claims() -> consort_attestation::Claims {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../consort-attestation/testdata/snp/"
+    );
+    let report = std::fs::read(format!("{dir}ccf_milan_v3.bin")).unwrap();
+    let endorsements = std::fs::read(format!("{dir}ccf_milan_endorsements.pem")).unwrap();
+    consort_attestation::snp::verify(&report, &endorsements).unwrap()
+}
+
+#[test]
+fn a_real_sev_snp_node_is_allowed_by_genesis_and_each_policy_table_counts() {
+    let claims = milan_v3_claims();
+    assert_eq!(claims.cpuid.as_deref(), Some("00a00f11"));
+    let store = Store::new();
+    let mut tx = store.begin();
+    allow(&mut tx, &claims, "").unwrap();
+    let policy = join_policy(&mut tx, Format::AmdSevSnpV1).unwrap();
+    check(&claims, &policy).unwrap();
+    assert!(join_policy(&mut tx, Format::InsecureVirtual)
+        .unwrap()
+        .measurements
+        .is_empty());
+
+    // Each table, emptied in turn, refuses it by name.
+    let m = claims.measurement.clone();
+    SNP_MEASUREMENTS.remove(&mut tx, &m);
+    let e = check(&claims, &join_policy(&mut tx, Format::AmdSevSnpV1).unwrap()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("is not in public:ccf.gov.nodes.snp.measurements"),
+        "{e}"
+    );
+    SNP_MEASUREMENTS.put(&mut tx, &m, &ALLOWED_TO_JOIN.to_string());
+    SNP_HOST_DATA.remove(&mut tx, &claims.host_data);
+    let e = check(&claims, &join_policy(&mut tx, Format::AmdSevSnpV1).unwrap()).unwrap_err();
+    assert!(
+        e.to_string().contains("public:ccf.gov.nodes.snp.host_data"),
+        "{e}"
+    );
+    SNP_HOST_DATA.put(&mut tx, &claims.host_data, &String::new());
+    // A minimum above the chip's reported TCB (one more SNP firmware level).
+    let mut higher = claims.reported_tcb.clone().unwrap();
+    higher.snp = higher.snp.map(|v| v + 1);
+    higher.hexstring = None;
+    SNP_TCB_VERSIONS.put(&mut tx, &"00a00f11".to_string(), &higher);
+    let e = check(&claims, &join_policy(&mut tx, Format::AmdSevSnpV1).unwrap()).unwrap_err();
+    assert!(e.to_string().contains("is below the minimum"), "{e}");
+    SNP_TCB_VERSIONS.remove(&mut tx, &"00a00f11".to_string());
+    let e = check(&claims, &join_policy(&mut tx, Format::AmdSevSnpV1).unwrap()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("no minimum TCB version for CPUID 00a00f11"),
+        "{e}"
+    );
+}

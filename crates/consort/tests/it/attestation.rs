@@ -7,7 +7,7 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use consort_attestation::{report_data_for_key, virt::VirtualPlatform, Platform};
+use consort_attestation::{report_data_for_key, virt::VirtualPlatform, Evidence, Format, Platform};
 use consort_client::{gov::Gov, ClientConfig};
 use consort_crypto::keys::SigningKey;
 use serde_json::{json, Value};
@@ -51,11 +51,16 @@ fn modified_binary(dir: &std::path::Path) -> (PathBuf, String) {
 /// POST /node/join as a fresh node key presenting `platform`'s evidence: the reply.
 async fn join_directly(net: &Network, platform: &VirtualPlatform) -> (u16, Value) {
     let key = SigningKey::generate().unwrap();
-    let cert = consort_crypto::cert::self_signed_leaf(&key, "CCF Node", 1).unwrap();
     let evidence = platform
         .quote(&report_data_for_key(&key.public_key_der()))
         .unwrap();
-    let c = ClientConfig::new(net.nodes[0].rpc, &net.service_cert, Some((&cert, &key))).unwrap();
+    join_with(net, &key, &evidence).await
+}
+
+/// POST /node/join as `key` presenting `evidence`: the reply.
+async fn join_with(net: &Network, key: &SigningKey, evidence: &Evidence) -> (u16, Value) {
+    let cert = consort_crypto::cert::self_signed_leaf(key, "CCF Node", 1).unwrap();
+    let c = ClientConfig::new(net.nodes[0].rpc, &net.service_cert, Some((&cert, key))).unwrap();
     let r = c
         .connect()
         .await
@@ -167,6 +172,28 @@ async fn only_allowed_code_joins_and_every_quote_verifies() {
             .contains("host data"),
         "{body}"
     );
+
+    // A real SEV-SNP report that verifies, but binds another key than the joiner's.
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../consort-attestation/testdata/snp/"
+    );
+    let snp = Evidence {
+        format: Format::AmdSevSnpV1,
+        quote: std::fs::read(format!("{dir}ccf_milan_v3.bin")).unwrap(),
+        endorsements: std::fs::read(format!("{dir}ccf_milan_endorsements.pem")).unwrap(),
+    };
+    let (status, body) = join_with(&net, &SigningKey::generate().unwrap(), &snp).await;
+    assert_eq!(status, 401, "{body}");
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("report data check failed"), "{msg}");
+    // With one bit of its measurement flipped, its signature no longer verifies.
+    let mut forged = snp.clone();
+    forged.quote[0x90] ^= 1;
+    let (status, body) = join_with(&net, &SigningKey::generate().unwrap(), &forged).await;
+    assert_eq!(status, 401, "{body}");
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("report signature check failed"), "{msg}");
 
     // 2. After a vote it joins.
     pass(
