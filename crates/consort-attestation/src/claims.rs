@@ -13,8 +13,9 @@ pub enum Product {
 }
 
 impl Product {
-    /// The product of a CPUID (the EAX of CPUID leaf 1), as CCF maps it: family 19h
-    /// model 0xh is Milan, family 19h model 1xh Genoa, family 1Ah Turin.
+    /// The product of a chip's family and model (from the EAX of CPUID leaf 1): family
+    /// 19h models 0xh are Milan, models 1xh Genoa, family 1Ah Turin. (CCF matches the
+    /// exact models 01h and 11h; every chip CCF accepts maps the same here.)
     pub fn from_family_model(family: u8, model: u8) -> Option<Self> {
         match (family, model >> 4) {
             (0x19, 0x0) => Some(Product::Milan),

@@ -198,9 +198,13 @@ const APPLY = {
     const cpuid = cpuidArg(args);
     const t = args.tcb_version;
     if (t === null || typeof t !== "object") throw new Error("argument tcb_version must be an object");
+    // Turin (family 1Ah) TCBs have an FMC level; Milan and Genoa have none.
+    const eax = parseInt(cpuid, 16);
+    const turin = ((eax >> 8) & 0xf) + ((eax >> 20) & 0xff) === 0x1a;
+    if (!turin && t.fmc !== undefined) throw new Error("tcb_version.fmc is for Turin CPUIDs only");
     const tcb = {};
     for (const f of ["boot_loader", "tee", "snp", "microcode", "fmc"]) {
-      if (t[f] === undefined && f === "fmc") continue;
+      if (f === "fmc" && !turin) continue;
       if (!Number.isInteger(t[f]) || t[f] < 0 || t[f] > 255) {
         throw new Error(`tcb_version.${f} must be an integer from 0 to 255`);
       }
@@ -230,7 +234,7 @@ const APPLY = {
   },
   add_virtual_host_data(args) {
     const h = hexArg(args, "host_data", 32);
-    ccf.kv["public:ccf.gov.nodes.virtual.host_data"].set(h, "");
+    ccf.kv["public:ccf.gov.nodes.virtual.host_data"].set(h, SINGLETON);
   },
   remove_virtual_host_data(args) {
     ccf.kv["public:ccf.gov.nodes.virtual.host_data"].delete(need(args, "host_data", "string"));
@@ -306,6 +310,9 @@ const APPLY = {
     ccf.node.triggerLedgerRekey();
   },
   set_service_configuration(args) {
+    if (args.require_hardware_attestation !== undefined && typeof args.require_hardware_attestation !== "boolean") {
+      throw new Error("require_hardware_attestation must be a boolean");
+    }
     const cfg = jsonOf("public:ccf.gov.service.config", SINGLETON) || {};
     for (const [k, v] of Object.entries(args)) cfg[k] = v;
     ccf.kv["public:ccf.gov.service.config"].set(SINGLETON, JSON.stringify(cfg));

@@ -2,9 +2,9 @@
 //! `public:ccf.gov.nodes.{snp,virtual}.*` tables), and the reading of it for
 //! [`consort_attestation::policy::check`].
 
-use consort_attestation::{policy::Policy, Claims, Format, TcbPolicy};
+use consort_attestation::{policy::Policy, Claims, Format, Product, TcbPolicy};
 use consort_kv::{
-    typed::{Json, Map, Raw, Str},
+    typed::{Json, Map, Raw, Str, SINGLETON_KEY},
     KvError, Source, Tx,
 };
 
@@ -26,7 +26,8 @@ pub const SNP_TCB_VERSIONS: Map<String, TcbPolicy, Str, Json> =
 /// Virtual-platform measurements allowed to join; value `"AllowedToJoin"`.
 pub const VIRTUAL_MEASUREMENTS: Map<String, String, Str, Json> =
     Map::new("public:ccf.gov.nodes.virtual.measurements");
-/// Virtual-platform host data allowed to join (a set: the value is empty).
+/// Virtual-platform host data allowed to join (a set: the value is CCF's eight zero
+/// bytes).
 pub const VIRTUAL_HOST_DATA: Map<String, Vec<u8>, Str, Raw> =
     Map::new("public:ccf.gov.nodes.virtual.host_data");
 
@@ -34,18 +35,40 @@ pub const VIRTUAL_HOST_DATA: Map<String, Vec<u8>, Str, Raw> =
 /// that refuses evidence from insecure platforms.
 pub const REQUIRE_HARDWARE: &str = "require_hardware_attestation";
 
-/// Whether the service accepts hardware evidence only.
+/// Whether the service accepts hardware evidence only. Anything but an absent value or
+/// `false` counts as required (a malformed flag never lets virtual evidence in).
 pub fn requires_hardware<S: Source + ?Sized>(src: &mut S) -> Result<bool, KvError> {
-    Ok(service::CONFIG
-        .get(src)?
-        .and_then(|c| c.get(REQUIRE_HARDWARE).and_then(|v| v.as_bool()))
-        .unwrap_or(false))
+    Ok(service::CONFIG.get(src)?.is_some_and(|c| {
+        !matches!(
+            c.get(REQUIRE_HARDWARE),
+            None | Some(serde_json::Value::Bool(false)) | Some(serde_json::Value::Null)
+        )
+    }))
+}
+
+/// The CPUID a version-2 report's minimum TCB is recorded under (such reports carry no
+/// CPUID; every entry of the chip's product applies to them): CCF's CPUID of the product.
+fn product_cpuid(p: Product) -> &'static str {
+    match p {
+        Product::Milan => "00a00f11",
+        Product::Genoa => "00a10f11",
+        Product::Turin => "00b00f21",
+    }
+}
+
+/// Whether the join policy allows any code on `format`.
+pub fn allows_any<S: Source + ?Sized>(src: &mut S, format: Format) -> Result<bool, KvError> {
+    Ok(!join_policy(src, format)?.measurements.is_empty())
 }
 
 /// The join policy for evidence of `format`.
 pub fn join_policy<S: Source + ?Sized>(src: &mut S, format: Format) -> Result<Policy, KvError> {
-    let keys = |m: &Map<String, String, Str, Json>, src: &mut S| -> Result<_, KvError> {
-        Ok(m.entries(src)?.into_iter().map(|(k, _)| k).collect())
+    let allowed = |m: &Map<String, String, Str, Json>, src: &mut S| -> Result<_, KvError> {
+        Ok(m.entries(src)?
+            .into_iter()
+            .filter(|(_, status)| status == ALLOWED_TO_JOIN)
+            .map(|(k, _)| k)
+            .collect())
     };
     let mut p = Policy {
         require_hardware: requires_hardware(src)?,
@@ -54,14 +77,18 @@ pub fn join_policy<S: Source + ?Sized>(src: &mut S, format: Format) -> Result<Po
     };
     match format {
         Format::AmdSevSnpV1 => {
-            p.measurements = keys(&SNP_MEASUREMENTS, src)?;
+            p.measurements = allowed(&SNP_MEASUREMENTS, src)?;
             p.measurements_table = SNP_MEASUREMENTS.name().to_string();
-            p.host_data = keys(&SNP_HOST_DATA, src)?;
+            p.host_data = SNP_HOST_DATA
+                .entries(src)?
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect();
             p.host_data_table = SNP_HOST_DATA.name().to_string();
             p.min_tcb = SNP_TCB_VERSIONS.entries(src)?.into_iter().collect();
         }
         Format::InsecureVirtual => {
-            p.measurements = keys(&VIRTUAL_MEASUREMENTS, src)?;
+            p.measurements = allowed(&VIRTUAL_MEASUREMENTS, src)?;
             p.measurements_table = VIRTUAL_MEASUREMENTS.name().to_string();
             p.host_data = VIRTUAL_HOST_DATA
                 .entries(src)?
@@ -76,23 +103,31 @@ pub fn join_policy<S: Source + ?Sized>(src: &mut S, format: Format) -> Result<Po
 
 /// Allow the code and host of `claims` to join, as the service's genesis does for its
 /// first node (and a recovery for the node that recovers): its measurement, its host
-/// data (with `security_policy`, SEV-SNP) and, on SEV-SNP with a CPUID, its reported TCB
-/// as the minimum for its CPUID unless one is set.
+/// data (with `security_policy`, SEV-SNP: the caller has checked that its SHA-256 is the
+/// host data; an empty one never replaces a recorded one) and, on SEV-SNP, its reported
+/// TCB as the minimum for its CPUID (for a version-2 report, its product's CPUID) unless
+/// one is set.
 pub fn allow(tx: &mut Tx, claims: &Claims, security_policy: &str) -> Result<(), KvError> {
     let allowed = ALLOWED_TO_JOIN.to_string();
     match claims.format {
         Format::AmdSevSnpV1 => {
             SNP_MEASUREMENTS.put(tx, &claims.measurement, &allowed);
-            SNP_HOST_DATA.put(tx, &claims.host_data, &security_policy.to_string());
-            if let (Some(cpuid), Some(tcb)) = (&claims.cpuid, &claims.reported_tcb) {
-                if SNP_TCB_VERSIONS.get(tx, cpuid)?.is_none() {
-                    SNP_TCB_VERSIONS.put(tx, cpuid, tcb);
+            if !security_policy.is_empty() || SNP_HOST_DATA.get(tx, &claims.host_data)?.is_none() {
+                SNP_HOST_DATA.put(tx, &claims.host_data, &security_policy.to_string());
+            }
+            let cpuid = claims
+                .cpuid
+                .clone()
+                .or_else(|| claims.product.map(|p| product_cpuid(p).to_string()));
+            if let (Some(cpuid), Some(tcb)) = (cpuid, &claims.reported_tcb) {
+                if SNP_TCB_VERSIONS.get(tx, &cpuid)?.is_none() {
+                    SNP_TCB_VERSIONS.put(tx, &cpuid, tcb);
                 }
             }
         }
         Format::InsecureVirtual => {
             VIRTUAL_MEASUREMENTS.put(tx, &claims.measurement, &allowed);
-            VIRTUAL_HOST_DATA.put(tx, &claims.host_data, &Vec::new());
+            VIRTUAL_HOST_DATA.put(tx, &claims.host_data, &SINGLETON_KEY.to_vec());
         }
     }
     Ok(())

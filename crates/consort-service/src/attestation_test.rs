@@ -102,3 +102,37 @@ fn a_real_sev_snp_node_is_allowed_by_genesis_and_each_policy_table_counts() {
         "{e}"
     );
 }
+
+#[test]
+fn a_version_2_genesis_lets_the_same_chips_join() {
+    // Version-2 reports carry no CPUID: the minimum TCB goes under the product's.
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../consort-attestation/testdata/snp/"
+    );
+    let read = |f: &str| std::fs::read(format!("{dir}{f}")).unwrap();
+    let e = consort_attestation::snp::endorsements_from(
+        &read("vcek_milan.der"),
+        &read("cert_chain_milan.pem"),
+    );
+    let claims = consort_attestation::snp::verify(&read("report_milan.bin"), &e).unwrap();
+    assert_eq!(claims.cpuid, None);
+    let store = Store::new();
+    let mut tx = store.begin();
+    allow(&mut tx, &claims, "").unwrap();
+    assert!(SNP_TCB_VERSIONS
+        .get(&mut tx, &"00a00f11".to_string())
+        .unwrap()
+        .is_some());
+    check(&claims, &join_policy(&mut tx, Format::AmdSevSnpV1).unwrap()).unwrap();
+    // A recorded policy is not replaced by an empty one (a recovery without the file).
+    SNP_HOST_DATA.put(&mut tx, &claims.host_data, &"policy".to_string());
+    allow(&mut tx, &claims, "").unwrap();
+    assert_eq!(
+        SNP_HOST_DATA
+            .get(&mut tx, &claims.host_data)
+            .unwrap()
+            .as_deref(),
+        Some("policy")
+    );
+}

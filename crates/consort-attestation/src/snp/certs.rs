@@ -151,11 +151,16 @@ pub(crate) fn bundled_product(ark: &Cert<'_>, ark_der: &[u8]) -> Result<Product,
 
 /// The raw value of extension `oid` of `cert`.
 fn extension<'a>(cert: &'a Cert<'_>, oid: &str) -> Option<&'a [u8]> {
-    cert.x509
+    // Exactly one: a certificate with the extension twice is read as having none.
+    let mut found = cert
+        .x509
         .extensions()
         .iter()
-        .find(|e| e.oid.to_id_string() == oid)
-        .map(|e| e.value)
+        .filter(|e| e.oid.to_id_string() == oid);
+    match (found.next(), found.next()) {
+        (Some(e), None) => Some(e.value),
+        _ => None,
+    }
 }
 
 /// A small non-negative DER INTEGER.

@@ -11,9 +11,10 @@
 //!    product of the ARK;
 //! 5. the report is signed by the VCEK's key (ECDSA P-384 SHA-384 over bytes 0..0x2A0);
 //! 6. the VCEK's TCB extensions equal the report's reported TCB;
-//! 7. the VCEK's hwID equals the report's chip id (skipped when the guest masked the
-//!    chip id: the claims then have no chip id);
-//! 8. the guest policy does not allow debugging.
+//! 7. the guest: the report was requested at VMPL 0 (reports above VMPL 3 are made by the
+//!    host, which chooses their report data), the chip id is not masked, and the guest
+//!    policy allows neither debugging nor a migration agent;
+//! 8. the VCEK's hwID equals the report's chip id.
 
 pub mod certs;
 pub mod device;
@@ -57,6 +58,8 @@ pub enum SnpError {
     HwId(String),
     #[error("guest policy check failed: {0}")]
     Policy(String),
+    #[error("VMPL check failed: the report was requested at VMPL {0}, only VMPL 0 (the guest's own kernel) is accepted; reports above VMPL 3 are made by the host")]
+    Vmpl(u32),
 }
 
 fn signing_key_name(k: u32) -> String {
@@ -107,10 +110,8 @@ pub fn verify_at(report_bytes: &[u8], endorsements: &[u8], now: i64) -> Result<C
     check_signature(report_bytes, &report, &vcek)?;
     let tcb = TcbPolicy::from_raw(report.reported_tcb, product);
     certs::check_tcb(&vcek, &tcb)?;
-    if !report.mask_chip_key() {
-        certs::check_hw_id(&vcek, &report.chip_id)?;
-    }
     let policy = check_policy(&report)?;
+    certs::check_hw_id(&vcek, &report.chip_id)?;
     Ok(claims_of(&report, product, tcb, policy))
 }
 
@@ -150,19 +151,37 @@ fn check_signature(bytes: &[u8], report: &Report, vcek: &Cert<'_>) -> Result<(),
         .map_err(|_| SnpError::ReportSignature)
 }
 
-/// The guest policy, refused if it allows debugging (the host could read the guest).
+/// The guest: its own report (VMPL 0), its chip named (not masked), and a guest policy
+/// that lets neither a debugger (the host could read the guest) nor a migration agent
+/// (the guest, with the secrets it holds, could be copied elsewhere) in.
 pub fn check_policy(report: &Report) -> Result<GuestPolicy, SnpError> {
+    if report.vmpl != 0 {
+        return Err(SnpError::Vmpl(report.vmpl));
+    }
+    if report.mask_chip_key() {
+        return Err(SnpError::HwId(
+            "the guest masked its chip id, so the report cannot be tied to the VCEK".into(),
+        ));
+    }
     let policy = GuestPolicy::from_raw(report.policy);
     if policy.debug_allowed {
         return Err(SnpError::Policy(
             "debugging is allowed (guest policy bit 19)".into(),
         ));
     }
+    if policy.migrate_ma_allowed {
+        return Err(SnpError::Policy(
+            "a migration agent is allowed (guest policy bit 18)".into(),
+        ));
+    }
     Ok(policy)
 }
 
 fn claims_of(report: &Report, product: Product, tcb: TcbPolicy, policy: GuestPolicy) -> Claims {
-    let chip_id = (!report.mask_chip_key() && report.chip_id.iter().any(|&b| b != 0))
+    let chip_id = report
+        .chip_id
+        .iter()
+        .any(|&b| b != 0)
         .then(|| hex::encode(report.chip_id));
     Claims {
         format: Format::AmdSevSnpV1,

@@ -51,6 +51,7 @@ fn check(e: &SnpError) -> &'static str {
         SnpError::Tcb(_) => "tcb",
         SnpError::HwId(_) => "hwid",
         SnpError::Policy(_) => "policy",
+        SnpError::Vmpl(_) => "vmpl",
     }
 }
 
@@ -338,6 +339,15 @@ fn a_debuggable_guest_is_refused() {
         e.to_string(),
         "guest policy check failed: debugging is allowed (guest policy bit 19)"
     );
+    let mut report = Report::parse(&v.report).unwrap();
+    report.policy |= 1 << 18;
+    let e = check_policy(&report).unwrap_err().to_string();
+    assert!(e.contains("migration agent is allowed"), "{e}");
+    // A report the host made (VMPL above 3) or at another VMPL is refused.
+    let mut report = Report::parse(&v.report).unwrap();
+    report.vmpl = 0xffff_ffff;
+    let e = check_policy(&report).unwrap_err().to_string();
+    assert!(e.starts_with("VMPL check failed"), "{e}");
     // And a signed report with the bit set fails the signature first.
     let e = verify(&flipped(&v.report, 0x08 + 2, 3), &v.endorsements).unwrap_err();
     assert_eq!(check(&e), "signature");

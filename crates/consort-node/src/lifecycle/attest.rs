@@ -38,6 +38,16 @@ pub(crate) fn own_evidence(
     let rd = report_data_for_key(public_key_der);
     let evidence = p.quote(&rd)?;
     let claims = verify(&evidence, &rd)?;
+    // The host set the host data at launch: a policy file must be the one it names.
+    let policy = security_policy(config)?;
+    if !policy.is_empty() && consort_crypto::sha256(policy.as_bytes()).to_hex() != claims.host_data
+    {
+        return Err(NodeError::Config(format!(
+            "attestation.security_policy_file has SHA-256 {}, but this node's host data is {}",
+            consort_crypto::sha256(policy.as_bytes()).to_hex(),
+            claims.host_data
+        )));
+    }
     let insecure = if claims.insecure {
         " (insecure: virtual platform, proves nothing)"
     } else {

@@ -75,9 +75,10 @@ pub struct AttestationConfig {
     #[serde(default)]
     pub snp_endorsements_file: Option<PathBuf>,
     /// A new service accepts hardware evidence only (recorded in its configuration as
-    /// `require_hardware_attestation`); virtual joiners are refused.
+    /// `require_hardware_attestation`); virtual joiners are refused. Default: whether this
+    /// node attests on hardware.
     #[serde(default)]
-    pub require_hardware: bool,
+    pub require_hardware: Option<bool>,
 }
 
 /// An attestation platform.

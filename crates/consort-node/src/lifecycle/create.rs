@@ -43,6 +43,7 @@ fn record_governance(
     tx: &mut consort_kv::Tx,
     config: &NodeConfig,
     registry: &Registry,
+    require_hardware: bool,
 ) -> Result<(), NodeError> {
     let constitution = match &config.constitution_file {
         Some(f) => read_text(f)?,
@@ -77,7 +78,7 @@ fn record_governance(
         tx,
         &serde_json::json!({
             "recovery_threshold": recovery_threshold(config)?,
-            consort_service::attestation::REQUIRE_HARDWARE: config.attestation.require_hardware,
+            consort_service::attestation::REQUIRE_HARDWARE: require_hardware,
         }),
     );
     Ok(())
@@ -94,7 +95,11 @@ pub(crate) fn create(
     let service = ServiceIdentity::generate()?;
     let node = Arc::new(NodeIdentity::generate(&service, &sans(config))?);
     let (evidence, claims) = attest::own_evidence(config, &node.key.public_key_der())?;
-    if config.attestation.require_hardware && claims.insecure {
+    let require_hardware = config
+        .attestation
+        .require_hardware
+        .unwrap_or(!claims.insecure);
+    if require_hardware && claims.insecure {
         return Err(NodeError::Config(format!(
             "attestation.require_hardware is set, but this node attests on the {} platform",
             evidence.format
@@ -131,7 +136,7 @@ pub(crate) fn create(
     journal.commit(tx)?;
     journal.sign()?;
     let mut tx = journal.begin();
-    record_governance(&mut tx, config, registry)?;
+    record_governance(&mut tx, config, registry, require_hardware)?;
     registry.run_genesis(&mut tx);
     journal.commit(tx)?;
     journal.sign()?;

@@ -135,9 +135,23 @@ fn record_node(
         NodeStatus::Trusted,
     );
     attest::record(&mut info, &evidence, &claims);
-    if claims.insecure && consort_service::attestation::requires_hardware(tx)? {
+    use consort_attestation::Format;
+    use consort_service::attestation::{allows_any, requires_hardware};
+    if claims.insecure && requires_hardware(tx)? {
         return Err(NodeError::Config(format!(
             "the service requires hardware attestation; this node attests on the {} platform",
+            evidence.format
+        )));
+    }
+    // A service whose policy names code only on another platform is not silently
+    // widened to this one's (a service from before attestation names none: allowed).
+    let other = match evidence.format {
+        Format::AmdSevSnpV1 => Format::InsecureVirtual,
+        Format::InsecureVirtual => Format::AmdSevSnpV1,
+    };
+    if !allows_any(tx, evidence.format)? && allows_any(tx, other)? {
+        return Err(NodeError::Config(format!(
+            "the service allows only {other} code to join; this node attests on the {} platform",
             evidence.format
         )));
     }
