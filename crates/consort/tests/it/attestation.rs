@@ -84,7 +84,9 @@ async fn join_with(net: &Network, key: &SigningKey, evidence: &Evidence) -> (u16
 
 /// Start a joiner running `binary` and expect it to be refused with `reason`.
 async fn refused(net: &mut Network, binary: &std::path::Path, reason: &str) {
-    let i = net.add_node_running(Some(binary.to_path_buf()), false).await;
+    let i = net
+        .add_node_running(Some(binary.to_path_buf()), false)
+        .await;
     let status = net.wait_exit(i, Duration::from_secs(90)).await;
     assert!(!status.success());
     let log = net.nodes[i].log_tail();
