@@ -197,3 +197,28 @@ pub struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report_version: Option<u32>,
 }
+
+impl Claims {
+    /// Claims of `format` with these values and no platform details (what the virtual
+    /// platform proves; SEV-SNP fills in the rest).
+    pub fn basic(
+        format: Format,
+        measurement: String,
+        host_data: String,
+        report_data: String,
+    ) -> Self {
+        Claims {
+            format,
+            insecure: format.is_insecure(),
+            measurement,
+            host_data,
+            report_data,
+            policy: None,
+            reported_tcb: None,
+            cpuid: None,
+            product: None,
+            chip_id: None,
+            report_version: None,
+        }
+    }
+}

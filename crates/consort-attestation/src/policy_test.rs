@@ -2,19 +2,7 @@ use super::*;
 use crate::Format;
 
 fn claims(format: Format) -> Claims {
-    Claims {
-        format,
-        insecure: format.is_insecure(),
-        measurement: "aa".into(),
-        host_data: "bb".into(),
-        report_data: String::new(),
-        policy: None,
-        reported_tcb: None,
-        cpuid: None,
-        product: None,
-        chip_id: None,
-        report_version: None,
-    }
+    Claims::basic(format, "aa".into(), "bb".into(), String::new())
 }
 
 fn policy() -> Policy {

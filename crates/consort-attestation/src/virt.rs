@@ -124,19 +124,12 @@ fn hex_field(name: &str, v: &str, len: usize) -> Result<String, AttestError> {
 pub fn verify(quote: &[u8]) -> Result<Claims, AttestError> {
     let q: VirtualQuote = serde_json::from_slice(quote)
         .map_err(|e| AttestError::Malformed(format!("virtual quote: {e}")))?;
-    Ok(Claims {
-        format: Format::InsecureVirtual,
-        insecure: true,
-        measurement: hex_field("measurement", &q.measurement, 32)?,
-        host_data: hex_field("host_data", &q.host_data, 32)?,
-        report_data: hex_field("report_data", &q.report_data, 64)?,
-        policy: None,
-        reported_tcb: None,
-        cpuid: None,
-        product: None,
-        chip_id: None,
-        report_version: None,
-    })
+    Ok(Claims::basic(
+        Format::InsecureVirtual,
+        hex_field("measurement", &q.measurement, 32)?,
+        hex_field("host_data", &q.host_data, 32)?,
+        hex_field("report_data", &q.report_data, 64)?,
+    ))
 }
 
 #[cfg(test)]

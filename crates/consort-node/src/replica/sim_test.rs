@@ -66,14 +66,20 @@ fn whole_replicas_keep_their_invariants_over_many_seeds() {
     }
 }
 
-#[test]
-fn a_lost_acknowledged_write_is_reported_with_its_seed() {
-    let mut sim = ReplicaSim::new(7);
+/// A simulator for `seed` after 200 steps, its checks holding.
+fn warmed(seed: u64) -> ReplicaSim {
+    let mut sim = ReplicaSim::new(seed);
     for step in 0..200 {
         sim.step = step;
         sim.random_step().unwrap();
         sim.check().unwrap();
     }
+    sim
+}
+
+#[test]
+fn a_lost_acknowledged_write_is_reported_with_its_seed() {
+    let mut sim = warmed(7);
     let (i, w) = (0..sim.nodes.len())
         .find_map(|i| {
             let r = sim.nodes[i].replica.as_ref()?;
@@ -99,12 +105,7 @@ fn a_lost_acknowledged_write_is_reported_with_its_seed() {
 
 #[test]
 fn a_committed_entry_that_differs_is_reported() {
-    let mut sim = ReplicaSim::new(3);
-    for step in 0..200 {
-        sim.step = step;
-        sim.random_step().unwrap();
-        sim.check().unwrap();
-    }
+    let mut sim = warmed(3);
     assert!(!sim.canonical.is_empty(), "something committed");
     sim.canonical[0][0] ^= 1;
     let i = sim.up()[0];
@@ -115,12 +116,7 @@ fn a_committed_entry_that_differs_is_reported() {
 
 #[test]
 fn a_backup_past_every_primary_is_reported() {
-    let mut sim = ReplicaSim::new(5);
-    for step in 0..200 {
-        sim.step = step;
-        sim.random_step().unwrap();
-        sim.check().unwrap();
-    }
+    let mut sim = warmed(5);
     let backup = sim
         .up()
         .into_iter()
