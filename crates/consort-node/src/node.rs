@@ -6,7 +6,7 @@
 use std::{
     net::SocketAddr,
     sync::{Arc, OnceLock},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use consort_crypto::cert::Certificate;
@@ -34,22 +34,19 @@ use crate::{
 /// A running node.
 #[derive(Debug)]
 pub struct NodeState {
-    pub config: NodeConfig,
-    pub journal: Arc<Journal>,
-    pub node: Arc<NodeIdentity>,
-    pub service_cert: Certificate,
+    pub(crate) config: NodeConfig,
+    pub(crate) journal: Arc<Journal>,
+    pub(crate) node: Arc<NodeIdentity>,
+    pub(crate) service_cert: Certificate,
     /// Every endpoint: the applications' and the node's own frontends.
-    pub registry: Registry,
-    pub metrics: Arc<Metrics>,
-    pub started_at: Instant,
-    /// Last seqno recovered from the ledger at start (0 for a new service).
-    pub startup_seqno: u64,
+    pub(crate) registry: Registry,
+    pub(crate) metrics: Arc<Metrics>,
     /// This node on the service's network.
-    pub cluster: Arc<Cluster>,
+    pub(crate) cluster: Arc<Cluster>,
     /// Where other nodes reach this one.
-    pub node_to_node_address: SocketAddr,
+    pub(crate) node_to_node_address: SocketAddr,
     /// Tripped by a fatal error: the node stops.
-    pub fatal: FatalLatch,
+    pub(crate) fatal: FatalLatch,
     /// Governance's effects on this node (rekey, recovery shares, opening).
     pub(crate) effects: crate::recovery::effects::NodeEffects,
     /// The application frontend serves: the service is open and this node's private
@@ -57,6 +54,44 @@ pub struct NodeState {
     pub(crate) app_open: Arc<std::sync::atomic::AtomicBool>,
     /// Seal this node's secrets again (after a recovery unlocked the old ledger secrets).
     pub(crate) reseal: Reseal,
+}
+
+/// What a node shows outside this crate (the CLI, tests): read-only views.
+impl NodeState {
+    /// The last committed transaction.
+    pub fn committed(&self) -> consort_kv::TxId {
+        self.journal.committed()
+    }
+
+    /// A snapshot of the committed and applied state.
+    pub fn snapshot(&self) -> consort_kv::Snapshot {
+        self.journal.store().snapshot()
+    }
+
+    /// The service identity this node serves under.
+    pub fn service_cert(&self) -> &Certificate {
+        &self.service_cert
+    }
+
+    /// Every endpoint this node serves.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The node's configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// This node's id (hex SHA-256 of its DER public key).
+    pub fn node_id(&self) -> &str {
+        &self.node.node_id
+    }
+
+    /// Where other nodes reach this one.
+    pub fn node_to_node_address(&self) -> SocketAddr {
+        self.node_to_node_address
+    }
 }
 
 /// Seals a node's secrets again, with every ledger secret its journal holds.
@@ -268,8 +303,6 @@ impl NodeState {
             service_cert,
             registry,
             metrics,
-            started_at: Instant::now(),
-            startup_seqno,
             cluster,
             node_to_node_address: n2n_addr,
             fatal,

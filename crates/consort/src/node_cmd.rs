@@ -85,12 +85,12 @@ pub(crate) fn run(cmd: NodeCmd) -> Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {rpc}"))?;
         let addr = listener.local_addr()?;
-        println!("node {} listening on https://{addr}", state.node.node_id);
+        println!("node {} listening on https://{addr}", state.node_id());
         println!(
             "service certificate: {}",
-            state.config.data_dir.join("service_cert.pem").display()
+            state.config().data_dir.join("service_cert.pem").display()
         );
-        println!("last committed: {}", state.journal.committed());
+        println!("last committed: {}", state.committed());
         let s = state.clone();
         server::serve(s, listener, crate::signals::shutdown()).await?;
         tokio::task::spawn_blocking(move || state.shutdown()).await?;

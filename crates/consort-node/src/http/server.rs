@@ -281,6 +281,50 @@ fn to_forwarded(r: Result<Response, ApiError>) -> ForwardedResponse {
 
 /// The caller's identity (through a fresh transaction), then the handler: what a
 /// worker thread does with a request.
+/// Run `request` on a worker once one is free: refused when too many wait, answered 503
+/// past the request timeout (the worker finishes the handler either way).
+async fn run_queued(
+    state: &Arc<NodeState>,
+    limits: &Arc<Limits>,
+    endpoint: consort_endpoints::Endpoint,
+    request: Request,
+) -> Result<Response, ApiError> {
+    if limits.queued.fetch_add(1, Ordering::SeqCst) >= state.config.max_queued_requests {
+        limits.queued.fetch_sub(1, Ordering::SeqCst);
+        return Err(ApiError::unavailable(
+            "TooManyPendingRequests",
+            "The node is overloaded; retry later.",
+        ));
+    }
+    let timeout = Duration::from_millis(state.config.request_timeout_ms);
+    let run = async {
+        let permit = limits
+            .workers
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore never closed");
+        let state = state.clone();
+        let res = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            authenticate_and_execute(&state, &endpoint, request)
+        })
+        .await;
+        res.unwrap_or_else(|e| {
+            tracing::error!("handler panicked: {e}");
+            Err(ApiError::internal("The request handler failed."))
+        })
+    };
+    let out = tokio::time::timeout(timeout, run).await;
+    limits.queued.fetch_sub(1, Ordering::SeqCst);
+    out.unwrap_or_else(|_| {
+        Err(ApiError::unavailable(
+            "RequestTimeout",
+            "The request timed out.",
+        ))
+    })
+}
+
 fn authenticate_and_execute(
     state: &NodeState,
     endpoint: &consort_endpoints::Endpoint,
@@ -433,38 +477,5 @@ async fn handle_inner(
         cose_headers: BTreeMap::new(),
     };
 
-    if limits.queued.fetch_add(1, Ordering::SeqCst) >= state.config.max_queued_requests {
-        limits.queued.fetch_sub(1, Ordering::SeqCst);
-        return Err(ApiError::unavailable(
-            "TooManyPendingRequests",
-            "The node is overloaded; retry later.",
-        ));
-    }
-    let timeout = Duration::from_millis(state.config.request_timeout_ms);
-    let run = async {
-        let permit = limits
-            .workers
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("semaphore never closed");
-        let state = state.clone();
-        let res = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            authenticate_and_execute(&state, &endpoint, request)
-        })
-        .await;
-        res.unwrap_or_else(|e| {
-            tracing::error!("handler panicked: {e}");
-            Err(ApiError::internal("The request handler failed."))
-        })
-    };
-    let out = tokio::time::timeout(timeout, run).await;
-    limits.queued.fetch_sub(1, Ordering::SeqCst);
-    out.unwrap_or_else(|_| {
-        Err(ApiError::unavailable(
-            "RequestTimeout",
-            "The request timed out.",
-        ))
-    })
+    run_queued(state, limits, endpoint, request).await
 }

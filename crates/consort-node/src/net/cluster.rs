@@ -242,38 +242,7 @@ impl Cluster {
                     continue; // too many handshakes in progress: drop this one
                 };
                 let (reader_me, acceptor) = (me.clone(), acceptor.clone());
-                let h = tokio::spawn(async move {
-                    let me = reader_me;
-                    let hs = tokio::time::timeout(
-                        Duration::from_secs(5),
-                        n2n::handshake(tcp, &acceptor),
-                    )
-                    .await;
-                    drop(permit);
-                    let Ok(Ok((peer, mut stream))) = hs else {
-                        return;
-                    };
-                    let peer_id = raft_id(&peer);
-                    while let Ok(Some(frame)) = n2n::read_frame(&mut stream).await {
-                        // Only nodes the service trusts take part (a retired node's
-                        // certificate stays endorsed, so the ledger decides).
-                        if !me.is_allowed(peer_id) {
-                            tracing::debug!("dropping frames from {peer}: not a trusted node");
-                            break;
-                        }
-                        let Ok(f) = postcard::from_bytes::<Frame>(&frame) else {
-                            break;
-                        };
-                        if f.from() != peer_id {
-                            tracing::warn!(
-                                "dropping a frame claiming to be from {} on {peer}'s channel",
-                                f.from()
-                            );
-                            break;
-                        }
-                        me.on_frame(f);
-                    }
-                });
+                let h = tokio::spawn(reader_me.serve_peer(tcp, acceptor, permit));
                 me.tasks.lock().expect("cluster lock poisoned").push(h);
             }
         });
@@ -295,6 +264,42 @@ impl Cluster {
         });
         c.tasks.lock().expect("fresh").extend([accept, ticker]);
         Ok(c)
+    }
+
+    /// One inbound node-to-node connection: the handshake (bounded in time; `permit`
+    /// counts it among those in progress), then its frames, while the peer is a trusted
+    /// node and every frame is from the node its certificate names.
+    async fn serve_peer(
+        self: Arc<Self>,
+        tcp: tokio::net::TcpStream,
+        acceptor: tokio_rustls::TlsAcceptor,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) {
+        let hs = tokio::time::timeout(Duration::from_secs(5), n2n::handshake(tcp, &acceptor)).await;
+        drop(permit);
+        let Ok(Ok((peer, mut stream))) = hs else {
+            return;
+        };
+        let peer_id = raft_id(&peer);
+        while let Ok(Some(frame)) = n2n::read_frame(&mut stream).await {
+            // Only nodes the service trusts take part (a retired node's certificate stays
+            // endorsed, so the ledger decides).
+            if !self.is_allowed(peer_id) {
+                tracing::debug!("dropping frames from {peer}: not a trusted node");
+                break;
+            }
+            let Ok(f) = postcard::from_bytes::<Frame>(&frame) else {
+                break;
+            };
+            if f.from() != peer_id {
+                tracing::warn!(
+                    "dropping a frame claiming to be from {} on {peer}'s channel",
+                    f.from()
+                );
+                break;
+            }
+            self.on_frame(f);
+        }
     }
 
     /// Add the addresses recorded in the ledger to the address book (peers whose address

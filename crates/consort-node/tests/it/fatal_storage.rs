@@ -131,7 +131,7 @@ fn put(state: &NodeState, reg: &Registry, k: u32) -> Result<TxId, consort_endpoi
 
 fn wait_committed(state: &NodeState, t: TxId) {
     let deadline = Instant::now() + Duration::from_secs(20);
-    while state.journal.committed().seqno < t.seqno {
+    while state.committed().seqno < t.seqno {
         assert!(Instant::now() < deadline, "{t} did not commit");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -160,7 +160,7 @@ async fn a_failed_fsync_stops_the_node_and_a_restart_loses_nothing_committed() {
         .await
         .unwrap()
         .unwrap();
-    let reg = state.registry.clone();
+    let reg = state.registry().clone();
     let s = state.clone();
     let committed = tokio::task::spawn_blocking(move || {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -210,7 +210,7 @@ async fn a_failed_fsync_stops_the_node_and_a_restart_loses_nothing_committed() {
         .await
         .unwrap()
         .unwrap();
-    let snap = state.journal.store().snapshot();
+    let snap = state.snapshot();
     for (k, t) in &committed {
         let v = snap.get("records", k.to_string().as_bytes());
         assert_eq!(
@@ -222,7 +222,7 @@ async fn a_failed_fsync_stops_the_node_and_a_restart_loses_nothing_committed() {
     // And the node works again.
     let s = state.clone();
     tokio::task::spawn_blocking(move || {
-        let reg = s.registry.clone();
+        let reg = s.registry().clone();
         let deadline = Instant::now() + Duration::from_secs(20);
         while !s.is_primary() {
             assert!(Instant::now() < deadline, "the node did not lead");

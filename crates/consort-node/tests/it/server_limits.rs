@@ -46,7 +46,7 @@ async fn handlers_past_their_timeout_keep_their_worker() {
         .await
         .unwrap()
         .unwrap();
-    let service = state.service_cert.clone();
+    let service = state.service_cert().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(server::serve(state.clone(), listener, async {
         let _ = stopped.await;

@@ -374,73 +374,18 @@ async fn drive(
             anyhow::Ok(())
         }));
     }
-    let mut lat = Vec::new();
-    let mut done = 0u64;
-    let mut finished_at = start;
-    if consort {
-        // A transfer's latency ends when it is first seen committed (watched on node 0).
-        let Endpoint::Consort(cfg) = &eps[0] else {
-            bail!("consort endpoint expected")
-        };
-        let mut watcher = cfg.connect().await?;
-        loop {
-            let now = Instant::now();
-            let r = watcher.get("/node/commit").await?;
-            let c: TxId = r.json()?["transaction_id"]
-                .as_str()
-                .unwrap_or("0.0")
-                .parse()?;
-            let all_sent = tasks.iter().all(|t| t.is_finished());
-            let left = {
-                let mut s = sent.lock().expect("lock");
-                s.retain(|(t, txid)| {
-                    if txid.seqno <= c.seqno {
-                        lat.push(now - *t);
-                        done += 1;
-                        finished_at = now;
-                        false
-                    } else {
-                        true
-                    }
-                });
-                s.len()
-            };
-            if all_sent && left == 0 {
-                break;
-            }
-            if now > start + Duration::from_secs(600) {
-                bail!("transfers not committed in 600 s");
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
+    let (mut lat, done, finished_at) = if consort {
+        let watched = watch_commits(&eps[0], start, &tasks, &sent).await?;
+        for t in tasks {
+            t.await??;
         }
-    }
-    for t in tasks {
-        t.await??;
-    }
-    if !consort {
-        // Automine mines when a transaction arrives; what a full block left pending waits
-        // for the next arrival, so ask for blocks until the pool is empty.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut c = eps[0].connect().await?;
-        loop {
-            let pool = c.call("txpool_status", json!([])).await?;
-            if pool["pending"] == "0x0" && pool["queued"] == "0x0" {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!("anvil: transfers not mined in 60 s (pool {pool})");
-            }
-            c.call("evm_mine", json!([])).await?;
+        watched
+    } else {
+        for t in tasks {
+            t.await??;
         }
-        finished_at = Instant::now();
-        lat = std::mem::take(&mut *answered.lock().expect("lock"));
-        // Only what was mined counts (anvil has been seen to drop an accepted transaction).
-        done = receipts(&mut c, &w.hashes())
-            .await?
-            .iter()
-            .filter(|x| x["result"]["status"] == "0x1")
-            .count() as u64;
-    }
+        drain_anvil(&eps[0], w, &answered).await?
+    };
     lat.sort();
     let errors = errors.load(std::sync::atomic::Ordering::Relaxed);
     Ok(Outcome {
@@ -450,6 +395,86 @@ async fn drive(
         lat,
         errors,
     })
+}
+
+/// Latency and count of Consort transfers: each ends when `/node/commit` on the first
+/// endpoint passes its transaction id. Returns once every sender is done and everything
+/// sent committed.
+async fn watch_commits(
+    ep: &Endpoint,
+    start: Instant,
+    tasks: &[tokio::task::JoinHandle<Result<()>>],
+    sent: &Mutex<Vec<(Instant, TxId)>>,
+) -> Result<(Vec<Duration>, u64, Instant)> {
+    let (mut lat, mut done, mut finished_at) = (Vec::new(), 0u64, start);
+    // A transfer's latency ends when it is first seen committed (watched on node 0).
+    let Endpoint::Consort(cfg) = ep else {
+        bail!("consort endpoint expected")
+    };
+    let mut watcher = cfg.connect().await?;
+    loop {
+        let now = Instant::now();
+        let r = watcher.get("/node/commit").await?;
+        let c: TxId = r.json()?["transaction_id"]
+            .as_str()
+            .unwrap_or("0.0")
+            .parse()?;
+        let all_sent = tasks.iter().all(|t| t.is_finished());
+        let left = {
+            let mut s = sent.lock().expect("lock");
+            s.retain(|(t, txid)| {
+                if txid.seqno <= c.seqno {
+                    lat.push(now - *t);
+                    done += 1;
+                    finished_at = now;
+                    false
+                } else {
+                    true
+                }
+            });
+            s.len()
+        };
+        if all_sent && left == 0 {
+            break;
+        }
+        if now > start + Duration::from_secs(600) {
+            bail!("transfers not committed in 600 s");
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Ok((lat, done, finished_at))
+}
+
+/// Latency and count of anvil transfers: mine until its pool is empty, then count the
+/// successful receipts.
+async fn drain_anvil(
+    ep: &Endpoint,
+    w: &Workload,
+    answered: &Mutex<Vec<Duration>>,
+) -> Result<(Vec<Duration>, u64, Instant)> {
+    // Automine mines when a transaction arrives; what a full block left pending waits
+    // for the next arrival, so ask for blocks until the pool is empty.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut c = ep.connect().await?;
+    loop {
+        let pool = c.call("txpool_status", json!([])).await?;
+        if pool["pending"] == "0x0" && pool["queued"] == "0x0" {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("anvil: transfers not mined in 60 s (pool {pool})");
+        }
+        c.call("evm_mine", json!([])).await?;
+    }
+    let finished_at = Instant::now();
+    let lat = std::mem::take(&mut *answered.lock().expect("lock"));
+    // Only what was mined counts (anvil has been seen to drop an accepted transaction).
+    let done = receipts(&mut c, &w.hashes())
+        .await?
+        .iter()
+        .filter(|x| x["result"]["status"] == "0x1")
+        .count() as u64;
+    Ok((lat, done, finished_at))
 }
 
 /// The `eth_getTransactionReceipt` replies for `hashes` (batches of 200), in order.
@@ -523,6 +548,53 @@ fn report(name: &str, o: &Outcome) -> Value {
            "p50_ms": ms(p50), "p99_ms": ms(p99)})
 }
 
+/// The same transfers on anvil (`bin`), automining, over plain HTTP.
+fn run_anvil(
+    bin: &std::path::Path,
+    w: &Workload,
+    connections: usize,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Outcome> {
+    let port = free_port()?;
+    let mut child = std::process::Command::new(bin)
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--chain-id",
+            &CHAIN.to_string(),
+            "--base-fee",
+            "0",
+            "--gas-price",
+            "0",
+            "--accounts",
+            "0",
+            "--silent",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {}", bin.display()))?;
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let anvil = rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            if Instant::now() > deadline {
+                bail!("anvil did not start");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let ep = Endpoint::Plain(addr);
+        setup(&ep, w).await?;
+        let o = drive(std::slice::from_ref(&ep), w, connections, false).await?;
+        check(&ep, w, false).await?;
+        anyhow::Ok(o)
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    anvil
+}
+
 pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
     let nodes = args.nodes.max(1);
     let w = workload(args.senders, args.txs_per_sender)?;
@@ -584,44 +656,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
     println!("  ratio to in-process: {:.2}", ctput / base);
     if let Some(bin) = &args.anvil {
         let bin = resolve_bin(bin);
-        let port = free_port()?;
-        let mut child = std::process::Command::new(&bin)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--chain-id",
-                &CHAIN.to_string(),
-                "--base-fee",
-                "0",
-                "--gas-price",
-                "0",
-                "--accounts",
-                "0",
-                "--silent",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .with_context(|| format!("cannot start {}", bin.display()))?;
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-        let anvil = rt.block_on(async {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while tokio::net::TcpStream::connect(addr).await.is_err() {
-                if Instant::now() > deadline {
-                    bail!("anvil did not start");
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            let ep = Endpoint::Plain(addr);
-            setup(&ep, &w).await?;
-            let o = drive(std::slice::from_ref(&ep), &w, args.connections, false).await?;
-            check(&ep, &w, false).await?;
-            anyhow::Ok(o)
-        });
-        let _ = child.kill();
-        let _ = child.wait();
-        let anvil = anvil?;
+        let anvil = run_anvil(&bin, &w, args.connections, &rt)?;
         out["anvil"] = report(
             &format!(
                 "anvil ({}), automine, HTTP, a transfer counts when mined",

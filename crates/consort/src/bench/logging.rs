@@ -132,6 +132,44 @@ pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `connections` writers, spread over `clients`, posting `msg` until `end`; what each
+/// write's transaction id was, and how many were refused.
+fn spawn_writers(
+    clients: &[ClientConfig],
+    connections: u64,
+    end: Instant,
+    msg: &str,
+    sent: &Arc<Mutex<Vec<Sent>>>,
+    errors: &Arc<std::sync::atomic::AtomicU64>,
+) -> Vec<tokio::task::JoinHandle<Result<()>>> {
+    let mut tasks = Vec::new();
+    for w in 0..connections {
+        let client = clients[w as usize % clients.len()].clone();
+        let (sent, errors, msg) = (sent.clone(), errors.clone(), msg.to_string());
+        tasks.push(tokio::spawn(async move {
+            let mut c = client.connect().await.context("connect")?;
+            let mut i = 0u64;
+            while Instant::now() < end {
+                let t = Instant::now();
+                let r = c
+                    .post_json("/app/log/private", &json!({"id": w << 32 | i, "msg": msg}))
+                    .await?;
+                match r.txid.and_then(|t| t.parse::<TxId>().ok()) {
+                    Some(txid) if r.status == 200 => {
+                        sent.lock().expect("lock").push(Sent { sent: t, txid })
+                    }
+                    _ => {
+                        errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                i += 1;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    tasks
+}
+
 /// Drive the logging app on `addrs` (connections spread over them; the first is watched
 /// for the commit point).
 pub(crate) fn load(
@@ -168,31 +206,7 @@ pub(crate) fn load(
         let start = Instant::now();
         let end = start + Duration::from_secs(args.duration);
         let msg = "x".repeat(args.msg_bytes);
-        let mut tasks = Vec::new();
-        for w in 0..args.connections as u64 {
-            let client = clients[w as usize % clients.len()].clone();
-            let (sent, errors, msg) = (sent.clone(), errors.clone(), msg.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut c = client.connect().await.context("connect")?;
-                let mut i = 0u64;
-                while Instant::now() < end {
-                    let t = Instant::now();
-                    let r = c
-                        .post_json("/app/log/private", &json!({"id": w << 32 | i, "msg": msg}))
-                        .await?;
-                    match r.txid.and_then(|t| t.parse::<TxId>().ok()) {
-                        Some(txid) if r.status == 200 => {
-                            sent.lock().expect("lock").push(Sent { sent: t, txid })
-                        }
-                        _ => {
-                            errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        }
-                    }
-                    i += 1;
-                }
-                anyhow::Ok(())
-            }));
-        }
+        let tasks = spawn_writers(&clients, args.connections as u64, end, &msg, &sent, &errors);
         // Watch the commit point; a write's latency ends when it is first seen committed.
         let mut watcher = client.connect().await?;
         let mut lat = Vec::new();
