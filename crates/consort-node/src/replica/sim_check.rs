@@ -208,11 +208,15 @@ impl ReplicaSim {
             "liveness",
             format!(
                 "healed for {HEAL_ROUNDS} rounds: write {target:?} not committed everywhere; \
-                 members {:?}, primary {:?}, commits {commits:?}",
+                 members {:?}, primary {:?}, commits {commits:?}; the primary's engine \
+                 (commit, last, membership change at): {:?}",
                 self.primary()
                     .and_then(|p| self.nodes[p].replica.as_ref())
                     .map(|r| r.raft.members().len()),
+                self.primary(),
                 self.primary()
+                    .and_then(|p| self.nodes[p].replica.as_ref())
+                    .map(|r| (r.raft.commit_seqno(), r.raft.last_seqno(), r.config_seqno))
             ),
         ))
     }

@@ -8,7 +8,10 @@ use super::*;
 const SEEDS: u64 = 1000;
 
 /// Seeds that fail today, not yet fixed: after healing, the service stays stuck (seed 825:
-/// three members, commit 11..13, no write commits). Run by
+/// three members, commit 11..13, no write commits: the backups refuse the primary's
+/// signature at seqno 14 as "signed by node … which has no endorsed certificate" — the
+/// primary leads with a ledger that does not record it as trusted; suspected: the
+/// membership a replica assumes when it restarts on a ledger that names no members). Run by
 /// `known_failing_seeds_still_fail_liveness` (ignored) until fixed.
 const KNOWN_FAILING: &[u64] = &[825];
 
