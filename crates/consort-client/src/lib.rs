@@ -189,6 +189,10 @@ impl Connection {
         self.request(http::Method::GET, path, None).await
     }
 
+    pub async fn delete(&mut self, path: &str) -> Result<Reply, ClientError> {
+        self.request(http::Method::DELETE, path, None).await
+    }
+
     pub async fn post_json(
         &mut self,
         path: &str,

@@ -19,6 +19,26 @@ Object.assign(APPLY, {
     if (!ccf.kv["public:ccf.gov.eth.senders"].has(a)) throw new Error(`${a} is not an allowed sender`);
     ccf.kv["public:ccf.gov.eth.senders"].delete(a);
   },
+  // Bind an address to a user (`user_id`: the hex id of its certificate) or to a JWT
+  // holder (`jwt_issuer` and `jwt_subject`); it then belongs to them alone.
+  set_eth_address_binding(args) {
+    const a = ethAddress(args, "address");
+    let identity;
+    if (args.user_id !== undefined) {
+      identity = need(args, "user_id", "string");
+      if (!/^[0-9a-f]{64}$/.test(identity)) throw new Error("user_id must be 64 lowercase hex digits");
+    } else if (args.jwt_issuer !== undefined) {
+      identity = `jwt:${need(args, "jwt_issuer", "string")}:${need(args, "jwt_subject", "string")}`;
+    } else {
+      throw new Error("set_eth_address_binding needs user_id, or jwt_issuer and jwt_subject");
+    }
+    ccf.kv["public:ccf.gov.eth.address_bindings"].set(a, JSON.stringify({ identity }));
+  },
+  remove_eth_address_binding(args) {
+    const a = ethAddress(args, "address");
+    if (!ccf.kv["public:ccf.gov.eth.address_bindings"].has(a)) throw new Error(`${a} has no governance binding`);
+    ccf.kv["public:ccf.gov.eth.address_bindings"].delete(a);
+  },
   set_eth_chain_id(args) {
     const id = need(args, "chain_id", "number");
     if (!Number.isSafeInteger(id) || id < 1) throw new Error("chain_id must be a positive integer");

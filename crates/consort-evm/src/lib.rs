@@ -8,6 +8,8 @@
 //!
 //! Blocks: one block per committed transaction; block number = the KV seqno.
 
+pub mod bind_api;
+pub mod bindings;
 pub mod chain;
 pub mod db;
 pub mod exec;
@@ -59,6 +61,7 @@ pub fn register(r: &mut consort_endpoints::Registry, cfg: &EthConfig) {
         chain.chain_id = id;
     }
     rpc::register(r, chain);
+    bind_api::register(r);
     let allocs: Vec<(Address, U256)> = cfg.genesis.iter().map(|(a, v)| (*a, *v)).collect();
     let chain_id = chain.chain_id;
     r.on_genesis(move |tx| {

@@ -15,7 +15,12 @@ pub const ETH_SENDERS: &str = "public:ccf.gov.eth.senders";
 /// in the transaction that applies the proposal.
 pub const ETH_BALANCE_UPDATES: &str = "public:ccf.gov.eth.balance_updates";
 /// The governance tables of the application (the constitution's `apply` may write them).
-pub const GOV_TABLES: &[&str] = &[ETH_CONFIG, ETH_SENDERS, ETH_BALANCE_UPDATES];
+pub const GOV_TABLES: &[&str] = &[
+    ETH_CONFIG,
+    ETH_SENDERS,
+    ETH_BALANCE_UPDATES,
+    crate::bindings::GOV_BINDINGS,
+];
 /// The application's governance actions, appended to the default constitution.
 pub const GOV_ACTIONS_JS: &str = include_str!("gov_actions.js");
 

@@ -345,6 +345,87 @@ async fn governance_allows_senders_and_sets_balances_and_the_chain_id() {
     .await;
 }
 
+/// `personal_sign` by Python's `eth_account` (an independent signer): 0x-hex signature.
+fn eth_account_sign(key: &secp256k1::SecretKey, message: &str) -> String {
+    let script = "import sys\nfrom eth_account import Account\nfrom eth_account.messages import encode_defunct\n\
+                  print('0x' + Account.from_key(sys.argv[1]).sign_message(encode_defunct(text=sys.argv[2])).signature.hex())";
+    let out = run_python(&[
+        "-c",
+        script,
+        &format!("0x{}", hex::encode(key.secret_bytes())),
+        message,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout).trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn addresses_are_bound_by_signature_or_by_governance() {
+    let keys = test_keys(2);
+    let (a, b) = (address(&keys[0]), address(&keys[1]));
+    let net = eth_network(1, &keys).await;
+    let g = net.gov(0);
+    ok(&g.activate().await.unwrap());
+    let mut c = net.client(0).connect().await.unwrap();
+    let user_id = net.user.0.fingerprint().to_hex();
+    // The message to sign names the caller and a nonce.
+    let r = c
+        .get(&format!("/app/eth/bind/message?address={a:#x}&nonce=1"))
+        .await
+        .unwrap();
+    let m = ok(&r);
+    assert_eq!(m["identity"], user_id.as_str());
+    let message = m["message"].as_str().unwrap().to_string();
+    assert!(
+        message.contains(&user_id) && message.contains("nonce 1"),
+        "{message}"
+    );
+    let sig = eth_account_sign(&keys[0], &message);
+    let body = json!({"address": format!("{a:#x}"), "nonce": 1, "signature": sig});
+    let r = c.post_json("/app/eth/bind", &body).await.unwrap();
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    // Replayed: refused. Signed by another key: refused.
+    let r = c.post_json("/app/eth/bind", &body).await.unwrap();
+    assert_eq!((r.status, ok_err(&r)), (400, "StaleNonce".into()));
+    let wrong = eth_account_sign(&keys[1], &message);
+    let r = c
+        .post_json(
+            "/app/eth/bind",
+            &json!({"address": format!("{a:#x}"), "nonce": 2, "signature": wrong}),
+        )
+        .await
+        .unwrap();
+    assert_eq!((r.status, ok_err(&r)), (400, "InvalidSignature".into()));
+    // Governance binds another address to the same user.
+    pass(&net, &g, json!([{"name": "set_eth_address_binding", "args": {"address": format!("{b:#x}"), "user_id": user_id}}])).await;
+    let r = c.get("/app/eth/bindings").await.unwrap();
+    assert_eq!(
+        ok(&r)["addresses"],
+        json!([format!("{b:#x}"), format!("{a:#x}")])
+    );
+    // The user unbinds its own; governance's stays until governance removes it.
+    let r = c
+        .delete(&format!("/app/eth/bind?address={a:#x}"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 204, "{}", text(&r.body));
+    pass(
+        &net,
+        &g,
+        json!([{"name": "remove_eth_address_binding", "args": {"address": format!("{b:#x}")}}]),
+    )
+    .await;
+    let r = c.get("/app/eth/bindings").await.unwrap();
+    assert_eq!(ok(&r)["addresses"], json!([]));
+}
+
+fn ok_err(r: &Reply) -> String {
+    serde_json::from_slice::<Value>(&r.body).unwrap_or_default()["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// `consort bench --eth` deploys the ERC-20 from `assets/erc20_token.hex`: it must be what
 /// solc-js makes of `tests/js/contracts/Token.sol` today.
 #[test]

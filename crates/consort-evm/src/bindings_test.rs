@@ -1,0 +1,177 @@
+use consort_kv::Store;
+
+use super::*;
+
+/// Made by `eth_account` (Python), independently: `Account.from_key("0x11"*32)` signing
+/// `bind_message(its address, "abc123", 7)` with `encode_defunct`.
+const VECTOR_ADDRESS: &str = "0x19e7e376e7c213b7e7e7e46cc70a5dd086daff2a";
+const VECTOR_SIGNATURE: &str = "a2d4ccbb21a1f73d5499748074aac5de98ed4069d965a0b2cd740c7ad58202373f7b660e12bf9bcc5b319546a8a8faa1598699f0a696b581de91848468f9f8201c";
+
+fn sign(sk: &secp256k1::SecretKey, message: &str) -> Vec<u8> {
+    let prefixed = format!("\x19Ethereum Signed Message:\n{}{message}", message.len());
+    let digest = secp256k1::Message::from_digest(keccak256(prefixed.as_bytes()).0);
+    let (id, rs) = secp256k1::SECP256K1
+        .sign_ecdsa_recoverable(&digest, sk)
+        .serialize_compact();
+    let mut out = rs.to_vec();
+    out.push(27 + i32::from(id) as u8);
+    out
+}
+
+fn key(n: u8) -> (secp256k1::SecretKey, Address) {
+    let sk = secp256k1::SecretKey::from_slice(&[n; 32]).unwrap();
+    let pk = sk.public_key(secp256k1::SECP256K1).serialize_uncompressed();
+    (sk, Address::from_slice(&keccak256(&pk[1..])[12..]))
+}
+
+#[test]
+fn a_personal_sign_signature_from_eth_account_recovers_its_address() {
+    let a: Address = VECTOR_ADDRESS.parse().unwrap();
+    let sig = hex::decode(VECTOR_SIGNATURE).unwrap();
+    assert_eq!(
+        recover_personal(&bind_message(&a, "abc123", 7), &sig).unwrap(),
+        a
+    );
+    // Another message, or a flipped bit, recovers someone else (or nothing).
+    assert_ne!(
+        recover_personal(&bind_message(&a, "abc123", 8), &sig).ok(),
+        Some(a)
+    );
+    let mut bad = sig.clone();
+    bad[10] ^= 1;
+    assert_ne!(
+        recover_personal(&bind_message(&a, "abc123", 7), &bad).ok(),
+        Some(a)
+    );
+    assert_eq!(
+        recover_personal("m", &sig[..64]),
+        Err(BindError::MalformedSignature)
+    );
+    let mut v = sig;
+    v[64] = 5;
+    assert_eq!(
+        recover_personal("m", &v),
+        Err(BindError::MalformedSignature)
+    );
+}
+
+#[test]
+fn an_address_is_bound_by_proof_of_possession_once_and_to_one_identity() {
+    let store = Store::new();
+    let mut tx = store.begin();
+    let (sk, a) = key(3);
+    let (_, b) = key(4);
+    // The signature must be by the address's key, over this caller and nonce.
+    let e = bind(
+        &mut tx,
+        "alice",
+        &b,
+        1,
+        &sign(&sk, &bind_message(&b, "alice", 1)),
+    )
+    .unwrap_err();
+    assert!(matches!(e, BindError::WrongSigner { .. }), "{e}");
+    let e = bind(
+        &mut tx,
+        "bob",
+        &a,
+        1,
+        &sign(&sk, &bind_message(&a, "alice", 1)),
+    )
+    .unwrap_err();
+    assert!(matches!(e, BindError::WrongSigner { .. }), "{e}");
+    bind(
+        &mut tx,
+        "alice",
+        &a,
+        1,
+        &sign(&sk, &bind_message(&a, "alice", 1)),
+    )
+    .unwrap();
+    assert_eq!(owner(&mut tx, &a).as_deref(), Some("alice"));
+    assert_eq!(addresses(&mut tx, "alice"), vec![a]);
+    // Replayed or older: refused. Another identity with a fresh proof: taken.
+    let e = bind(
+        &mut tx,
+        "alice",
+        &a,
+        1,
+        &sign(&sk, &bind_message(&a, "alice", 1)),
+    )
+    .unwrap_err();
+    assert!(matches!(e, BindError::StaleNonce { .. }), "{e}");
+    let e = bind(
+        &mut tx,
+        "bob",
+        &a,
+        2,
+        &sign(&sk, &bind_message(&a, "bob", 2)),
+    )
+    .unwrap_err();
+    assert_eq!(e, BindError::Taken { address: a });
+    // Unbound by its owner, it may go to another with a newer proof, never with the old.
+    assert_eq!(
+        unbind(&mut tx, "bob", &a),
+        Err(BindError::NotBound { address: a })
+    );
+    unbind(&mut tx, "alice", &a).unwrap();
+    assert_eq!(owner(&mut tx, &a), None);
+    assert!(addresses(&mut tx, "alice").is_empty());
+    let e = bind(
+        &mut tx,
+        "alice",
+        &a,
+        1,
+        &sign(&sk, &bind_message(&a, "alice", 1)),
+    )
+    .unwrap_err();
+    assert!(matches!(e, BindError::StaleNonce { .. }), "{e}");
+    bind(
+        &mut tx,
+        "bob",
+        &a,
+        3,
+        &sign(&sk, &bind_message(&a, "bob", 3)),
+    )
+    .unwrap();
+    assert_eq!(addresses(&mut tx, "bob"), vec![a]);
+}
+
+#[test]
+fn governance_bindings_come_first_and_win() {
+    let store = Store::new();
+    let mut tx = store.begin();
+    let (sk, a) = key(5);
+    let (_, g) = key(6);
+    bind(
+        &mut tx,
+        "alice",
+        &a,
+        1,
+        &sign(&sk, &bind_message(&a, "alice", 1)),
+    )
+    .unwrap();
+    tx.put(
+        GOV_BINDINGS,
+        key_of(&g),
+        br#"{"identity":"alice"}"#.to_vec(),
+    );
+    assert_eq!(addresses(&mut tx, "alice"), vec![g, a]);
+    // Governance gives `a` to bob: alice's own binding no longer counts.
+    tx.put(GOV_BINDINGS, key_of(&a), br#"{"identity":"bob"}"#.to_vec());
+    assert_eq!(owner(&mut tx, &a).as_deref(), Some("bob"));
+    assert_eq!(addresses(&mut tx, "alice"), vec![g]);
+    assert_eq!(
+        identity(&Caller::Jwt {
+            issuer: "https://idp".into(),
+            subject: "s1".into()
+        })
+        .as_deref(),
+        Some("jwt:https://idp:s1")
+    );
+    assert_eq!(identity(&Caller::Member { id: "m".into() }), None);
+}
+
+fn key_of(a: &Address) -> Vec<u8> {
+    format!("{a:#x}").into_bytes()
+}
