@@ -18,6 +18,23 @@ fn sign(sk: &secp256k1::SecretKey, message: &str) -> Vec<u8> {
     out
 }
 
+/// Bind `a` to `identity` with a proof by `sk` over `identity` and `nonce`.
+fn prove(
+    tx: &mut Tx,
+    identity: &str,
+    sk: &secp256k1::SecretKey,
+    a: &Address,
+    nonce: u64,
+) -> Result<(), BindError> {
+    bind(
+        tx,
+        identity,
+        a,
+        nonce,
+        &sign(sk, &bind_message(a, identity, nonce)),
+    )
+}
+
 fn key(n: u8) -> (secp256k1::SecretKey, Address) {
     let sk = secp256k1::SecretKey::from_slice(&[n; 32]).unwrap();
     let pk = sk.public_key(secp256k1::SECP256K1).serialize_uncompressed();
@@ -62,52 +79,18 @@ fn an_address_is_bound_by_proof_of_possession_once_and_to_one_identity() {
     let (sk, a) = key(3);
     let (_, b) = key(4);
     // The signature must be by the address's key, over this caller and nonce.
-    let e = bind(
-        &mut tx,
-        "alice",
-        &b,
-        1,
-        &sign(&sk, &bind_message(&b, "alice", 1)),
-    )
-    .unwrap_err();
+    let e = prove(&mut tx, "alice", &sk, &b, 1).unwrap_err();
     assert!(matches!(e, BindError::WrongSigner { .. }), "{e}");
-    let e = bind(
-        &mut tx,
-        "bob",
-        &a,
-        1,
-        &sign(&sk, &bind_message(&a, "alice", 1)),
-    )
-    .unwrap_err();
+    let alices = sign(&sk, &bind_message(&a, "alice", 1));
+    let e = bind(&mut tx, "bob", &a, 1, &alices).unwrap_err();
     assert!(matches!(e, BindError::WrongSigner { .. }), "{e}");
-    bind(
-        &mut tx,
-        "alice",
-        &a,
-        1,
-        &sign(&sk, &bind_message(&a, "alice", 1)),
-    )
-    .unwrap();
+    prove(&mut tx, "alice", &sk, &a, 1).unwrap();
     assert_eq!(owner(&mut tx, &a).as_deref(), Some("alice"));
     assert_eq!(addresses(&mut tx, "alice"), vec![a]);
     // Replayed or older: refused. Another identity with a fresh proof: taken.
-    let e = bind(
-        &mut tx,
-        "alice",
-        &a,
-        1,
-        &sign(&sk, &bind_message(&a, "alice", 1)),
-    )
-    .unwrap_err();
+    let e = bind(&mut tx, "alice", &a, 1, &alices).unwrap_err();
     assert!(matches!(e, BindError::StaleNonce { .. }), "{e}");
-    let e = bind(
-        &mut tx,
-        "bob",
-        &a,
-        2,
-        &sign(&sk, &bind_message(&a, "bob", 2)),
-    )
-    .unwrap_err();
+    let e = prove(&mut tx, "bob", &sk, &a, 2).unwrap_err();
     assert_eq!(e, BindError::Taken { address: a });
     // Unbound by its owner, it may go to another with a newer proof, never with the old.
     assert_eq!(
@@ -117,23 +100,9 @@ fn an_address_is_bound_by_proof_of_possession_once_and_to_one_identity() {
     unbind(&mut tx, "alice", &a).unwrap();
     assert_eq!(owner(&mut tx, &a), None);
     assert!(addresses(&mut tx, "alice").is_empty());
-    let e = bind(
-        &mut tx,
-        "alice",
-        &a,
-        1,
-        &sign(&sk, &bind_message(&a, "alice", 1)),
-    )
-    .unwrap_err();
+    let e = bind(&mut tx, "alice", &a, 1, &alices).unwrap_err();
     assert!(matches!(e, BindError::StaleNonce { .. }), "{e}");
-    bind(
-        &mut tx,
-        "bob",
-        &a,
-        3,
-        &sign(&sk, &bind_message(&a, "bob", 3)),
-    )
-    .unwrap();
+    prove(&mut tx, "bob", &sk, &a, 3).unwrap();
     assert_eq!(addresses(&mut tx, "bob"), vec![a]);
 }
 

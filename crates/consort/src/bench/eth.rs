@@ -414,11 +414,7 @@ async fn watch_commits(
     let mut watcher = cfg.connect().await?;
     loop {
         let now = Instant::now();
-        let r = watcher.get("/node/commit").await?;
-        let c: TxId = r.json()?["transaction_id"]
-            .as_str()
-            .unwrap_or("0.0")
-            .parse()?;
+        let c = super::net::commit_point(&mut watcher).await?;
         let all_sent = tasks.iter().all(|t| t.is_finished());
         let left = {
             let mut s = sent.lock().expect("lock");

@@ -214,11 +214,7 @@ pub(crate) fn load(
         let mut last_commit_seen = start;
         loop {
             let now = Instant::now();
-            let r = watcher.get("/node/commit").await?;
-            let c: TxId = r.json()?["transaction_id"]
-                .as_str()
-                .unwrap_or("0.0")
-                .parse()?;
+            let c = super::net::commit_point(&mut watcher).await?;
             {
                 let mut s = sent.lock().expect("lock");
                 s.sort_by_key(|x| x.txid.seqno);

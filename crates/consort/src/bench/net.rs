@@ -141,3 +141,12 @@ pub(crate) fn resolve_bin(p: &Path) -> PathBuf {
         })
         .unwrap_or_else(|| p.to_path_buf())
 }
+
+/// The node's last committed transaction id (`GET /node/commit`).
+pub(crate) async fn commit_point(c: &mut consort_client::Connection) -> Result<consort_kv::TxId> {
+    let r = c.get("/node/commit").await?;
+    Ok(r.json()?["transaction_id"]
+        .as_str()
+        .unwrap_or("0.0")
+        .parse()?)
+}
