@@ -240,6 +240,19 @@ impl Raft {
         self.cfg.members.len() / 2 + 1
     }
 
+    /// Whether the votes won make this node leader: it is a member of its current
+    /// configuration and a majority of that configuration voted for it (a configuration
+    /// may change while it campaigns: votes of nodes no longer members do not count).
+    fn won(&self) -> bool {
+        self.is_member()
+            && self
+                .votes
+                .iter()
+                .filter(|v| self.cfg.members.contains(v))
+                .count()
+                >= self.majority()
+    }
+
     /// Whether this node is a voting member of the current configuration.
     pub fn is_member(&self) -> bool {
         self.cfg.members.contains(&self.cfg.id)
@@ -401,7 +414,7 @@ impl Raft {
                 },
             });
         }
-        if self.votes.len() >= self.majority() {
+        if self.won() {
             self.become_leader(out);
         }
     }
@@ -605,7 +618,7 @@ impl Raft {
             return;
         }
         self.votes.insert(from);
-        if self.votes.len() >= self.majority() {
+        if self.won() {
             self.become_leader(out);
         }
     }

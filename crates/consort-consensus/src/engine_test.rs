@@ -399,3 +399,51 @@ fn a_retired_primary_commits_its_removal_then_steps_down_and_never_campaigns() {
         nodes[1].role()
     );
 }
+
+#[test]
+fn only_members_lead_and_only_members_votes_count() {
+    let log = vec![Entry {
+        view: 2,
+        seqno: 1,
+        kind: EntryKind::Signature,
+        data: Bytes::new(),
+    }];
+    // A voter gives no vote to a candidate outside its configuration, however up to date.
+    let mut voter = Raft::new(Config::new(2, vec![1, 2]), 2, None, log.clone(), 1, 0);
+    let acts = voter.receive(
+        3,
+        Message::RequestVote {
+            view: 3,
+            last_committable_view: 9,
+            last_committable_seqno: 9,
+        },
+    );
+    assert!(!sends(&acts)
+        .iter()
+        .any(|(_, m)| matches!(m, Message::RequestVoteResponse { granted: true, .. })));
+    // A candidate whose configuration left it out meanwhile does not lead on votes it
+    // won before (seed 825 of the replica simulator: such a leader's signatures were
+    // refused by every backup, and nothing committed again).
+    let mut c = Raft::new(Config::new(3, vec![1, 3]), 2, None, log, 3, 0);
+    let acts = c.tick(10_000);
+    assert!(sends(&acts)
+        .iter()
+        .any(|(_, m)| matches!(m, Message::RequestVote { .. })));
+    let view = c.view();
+    c.cfg.members = vec![1, 2];
+    c.receive(
+        1,
+        Message::RequestVoteResponse {
+            view,
+            granted: true,
+        },
+    );
+    c.receive(
+        2,
+        Message::RequestVoteResponse {
+            view,
+            granted: true,
+        },
+    );
+    assert_ne!(c.role, Role::Leader);
+}
