@@ -9,22 +9,21 @@
 //! messages (in-process in tests, over `n2n` channels in a node). It persists the vote
 //! (before any message that depends on it leaves) and, on the primary, snapshots.
 
-use std::{
-    path::{Path, PathBuf},
-    sync::Arc,
-};
+use std::{path::PathBuf, sync::Arc};
 
 use consort_consensus::{
     Action, Config, Entry, EntryKind, Message, NodeId, Raft, Role, Seqno, View,
 };
 use consort_kv::{CommitOutcome, Tx, TxId};
-use consort_ledger::{
-    journal::PendingSnapshot,
-    storage::{write_atomic, Storage},
-    tables::{self, NodeStatus},
-    Journal, LedgerError,
-};
+use consort_ledger::{journal::PendingSnapshot, Journal, LedgerError};
 use thiserror::Error;
+
+mod membership;
+mod snapshots;
+mod vote;
+
+pub use membership::trusted_members;
+pub use vote::read_vote;
 
 /// Errors of a replica.
 #[derive(Debug, Error)]
@@ -93,49 +92,7 @@ pub struct Replica {
     /// Seqno of the entry that made the current configuration.
     config_seqno: Seqno,
     /// The trusted nodes, and the nodes table's stamp they were read at.
-    members_seen: Option<((u64, Seqno), Vec<NodeId>)>,
-}
-
-/// Read a persisted vote from `storage` (missing file: none yet).
-pub fn read_vote(
-    storage: &dyn Storage,
-    path: &Path,
-) -> Result<(View, Option<NodeId>), ReplicaError> {
-    if !storage.exists(path) {
-        return Ok((0, None));
-    }
-    let b = storage
-        .read(path)
-        .map_err(|e| ReplicaError::Vote(format!("{}: {e}", path.display())))?;
-    serde_json::from_slice(&b).map_err(|e| ReplicaError::Vote(format!("{}: {e}", path.display())))
-}
-
-/// Write the vote atomically (temporary file, fsync, rename, directory fsync).
-fn write_vote(
-    storage: &dyn Storage,
-    path: &Path,
-    vote: (View, Option<NodeId>),
-) -> Result<(), ReplicaError> {
-    let err = || ReplicaError::Vote(format!("{}: not a file path", path.display()));
-    let dir = path.parent().ok_or_else(err)?;
-    let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(err)?;
-    let bytes = serde_json::to_vec(&vote).expect("json");
-    write_atomic(storage, dir, name, &bytes).map_err(|e| ReplicaError::Vote(e.to_string()))?;
-    Ok(())
-}
-
-/// Trusted members recorded in the journal's state.
-pub fn trusted_members(journal: &Journal) -> Vec<NodeId> {
-    // The nodes table decides membership: a record that does not decode is our own state
-    // gone wrong, never something to read around.
-    let mut m: Vec<NodeId> =
-        consort_service::nodes::with_status(&mut journal.store().snapshot(), NodeStatus::Trusted)
-            .unwrap_or_else(|e| panic!("the nodes table does not decode: {e}"))
-            .iter()
-            .map(|id| raft_id(id))
-            .collect();
-    m.sort_unstable();
-    m
+    members_seen: membership::Seen,
 }
 
 impl Replica {
@@ -315,48 +272,12 @@ impl Replica {
     /// Primary: every `snapshot_every` committed transactions, snapshot the state, record
     /// the evidence and sign; the file is completed when the evidence commits.
     fn maybe_snapshot(&mut self) -> Result<Vec<(NodeId, Message)>, ReplicaError> {
-        let (every, Some(dir)) = (self.opts.snapshot_every, self.opts.snapshot_dir.clone()) else {
-            return Ok(Vec::new());
-        };
         let committed = self.raft.commit_seqno();
-        if every == 0
-            || committed < self.last_snapshot + every
-            || !self.pending_snapshots.is_empty()
-        {
-            return Ok(Vec::new());
+        if self.snapshots().begin_if_due(committed)? {
+            self.journal.sign()?;
+            return self.propose_new();
         }
-        let p = self.journal.begin_snapshot(&dir)?;
-        tracing::info!("snapshot at {} (evidence {}) pending", p.seqno, p.evidence);
-        self.last_snapshot = committed;
-        self.pending_snapshots.push(p);
-        self.journal.sign()?;
-        self.propose_new()
-    }
-
-    fn on_commit(&mut self, seqno: Seqno) {
-        let (done, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_snapshots)
-            .into_iter()
-            .partition(|p| p.evidence <= seqno);
-        self.pending_snapshots = keep;
-        for p in done {
-            match self.journal.complete_snapshot(&p) {
-                Ok(path) => tracing::info!("snapshot written: {}", path.display()),
-                Err(e) => tracing::error!("cannot complete snapshot {}: {e}", p.path.display()),
-            }
-        }
-    }
-
-    fn on_truncate(&mut self, after: Seqno) {
-        let storage = self.journal.config().storage.clone();
-        self.pending_snapshots.retain(|p| {
-            if p.evidence > after {
-                // Best effort: a leftover uncommitted snapshot is never used.
-                let _ = storage.remove_file(&p.path);
-                false
-            } else {
-                true
-            }
-        });
+        Ok(Vec::new())
     }
 
     /// Hand every journal entry the engine has not seen to it, in order.
@@ -382,19 +303,14 @@ impl Replica {
     }
 
     fn refresh_members(&mut self) -> Result<Vec<(NodeId, Message)>, ReplicaError> {
-        // Parsing the nodes table on every proposal showed in profiles: only when it changed.
-        let stamp = self.journal.store().map_stamp(tables::NODES_INFO);
-        let m = match &self.members_seen {
-            Some((s, m)) if *s == stamp => m.clone(),
-            _ => trusted_members(&self.journal),
-        };
-        self.members_seen = Some((stamp, m.clone()));
-        if m.is_empty() || m == self.raft.members() {
-            return Ok(Vec::new());
+        let current = self.raft.members().to_vec();
+        match self.membership().changed(&current) {
+            Some(m) => {
+                let acts = self.raft.set_members(m);
+                self.drive(acts)
+            }
+            None => Ok(Vec::new()),
         }
-        self.config_seqno = self.journal.last_txid().seqno;
-        let acts = self.raft.set_members(m);
-        self.drive(acts)
     }
 
     fn drive(&mut self, actions: Vec<Action>) -> Result<Vec<(NodeId, Message)>, ReplicaError> {
@@ -410,31 +326,22 @@ impl Replica {
                         }
                         self.journal.append_replicated(&e.data)?;
                         appended = true;
-                        if let Some(dir) = &self.opts.snapshot_dir {
-                            if let Some(p) = self.journal.take_replicated_snapshot(dir)? {
-                                tracing::info!(
-                                    "snapshot at {} (evidence {}) pending",
-                                    p.seqno,
-                                    p.evidence
-                                );
-                                self.pending_snapshots.push(p);
-                            }
-                        }
+                        self.snapshots().replicated()?;
                     }
                 }
                 Action::Truncate { after } => {
                     self.journal.rollback(after)?;
-                    self.on_truncate(after);
+                    self.snapshots().truncated(after);
                     appended = true;
                 }
                 Action::Commit { seqno } => {
                     let view = self.journal.view_of(seqno).unwrap_or(0);
                     self.journal.commit_to(TxId::new(view, seqno))?;
-                    self.on_commit(seqno);
+                    self.snapshots().committed(seqno);
                 }
                 Action::PersistVote { view, voted_for } => {
                     if let Some(p) = &self.opts.vote_file {
-                        write_vote(&*self.journal.config().storage, p, (view, voted_for))?;
+                        vote::write_vote(&*self.journal.config().storage, p, (view, voted_for))?;
                     }
                     self.vote = (view, voted_for);
                 }
@@ -453,6 +360,23 @@ impl Replica {
             out.extend(self.refresh_members()?);
         }
         Ok(out)
+    }
+
+    fn snapshots(&mut self) -> snapshots::Snapshots<'_> {
+        snapshots::Snapshots {
+            journal: &self.journal,
+            opts: &self.opts,
+            pending: &mut self.pending_snapshots,
+            last: &mut self.last_snapshot,
+        }
+    }
+
+    fn membership(&mut self) -> membership::Membership<'_> {
+        membership::Membership {
+            journal: &self.journal,
+            seen: &mut self.members_seen,
+            config_seqno: &mut self.config_seqno,
+        }
     }
 
     /// The last seqno committed by consensus.

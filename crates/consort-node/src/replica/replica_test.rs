@@ -6,7 +6,10 @@ use std::{collections::VecDeque, path::Path, sync::Arc};
 
 use consort_kv::{Bytes, Store};
 use consort_ledger::{
-    identity::NodeIdentity, storage::sim::SimStorage, tables::NodeInfo, testing::TestService,
+    identity::NodeIdentity,
+    storage::sim::SimStorage,
+    tables::{self, NodeInfo},
+    testing::TestService,
     Journal, JournalConfig,
 };
 
