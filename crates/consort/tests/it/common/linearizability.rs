@@ -69,10 +69,24 @@ impl Bits {
 }
 
 fn check_register(evs: &[&Event]) -> bool {
-    // Unknown-outcome reads constrain nothing.
+    // Unknown-outcome reads constrain nothing. Nor does an unknown-outcome write whose
+    // value no read returned: any linearization with it has it overwritten before any
+    // read, so it may as well never have happened (which its unknown outcome allows).
+    // Dropping these keeps the search from trying every subset of them (a killed primary
+    // leaves many), which once took minutes and gigabytes.
+    let seen: HashSet<&String> = evs
+        .iter()
+        .filter_map(|e| match &e.op {
+            Op::Read(Some(v)) => Some(v),
+            _ => None,
+        })
+        .collect();
     let mut evs: Vec<Event> = evs
         .iter()
-        .filter(|e| !(matches!(e.op, Op::Read(_)) && e.returned.is_none()))
+        .filter(|e| match &e.op {
+            Op::Read(_) => e.returned.is_some(),
+            Op::Write(v) => e.returned.is_some() || seen.contains(v),
+        })
         .map(|e| (*e).clone())
         .collect();
     // By invocation, so the candidates for "next" are a prefix of the pending ones.
