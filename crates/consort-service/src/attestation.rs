@@ -2,9 +2,11 @@
 //! `public:ccf.gov.nodes.{snp,virtual}.*` tables), and the reading of it for
 //! [`consort_attestation::policy::check`].
 
+use std::collections::BTreeSet;
+
 use consort_attestation::{policy::Policy, Claims, Format, Product, TcbPolicy};
 use consort_kv::{
-    typed::{Json, Map, Raw, Str, SINGLETON_KEY},
+    typed::{Codec, Json, Map, Raw, Str, SINGLETON_KEY},
     KvError, Source, Tx,
 };
 
@@ -61,43 +63,45 @@ pub fn allows_any<S: Source + ?Sized>(src: &mut S, format: Format) -> Result<boo
     Ok(!join_policy(src, format)?.measurements.is_empty())
 }
 
+/// The keys of `m` whose value passes `keep`.
+fn keys_where<S, V, C>(
+    m: &Map<String, V, Str, C>,
+    src: &mut S,
+    keep: impl Fn(&V) -> bool,
+) -> Result<BTreeSet<String>, KvError>
+where
+    S: Source + ?Sized,
+    C: Codec<V>,
+{
+    Ok(m.entries(src)?
+        .into_iter()
+        .filter(|(_, v)| keep(v))
+        .map(|(k, _)| k)
+        .collect())
+}
+
 /// The join policy for evidence of `format`.
 pub fn join_policy<S: Source + ?Sized>(src: &mut S, format: Format) -> Result<Policy, KvError> {
-    let allowed = |m: &Map<String, String, Str, Json>, src: &mut S| -> Result<_, KvError> {
-        Ok(m.entries(src)?
-            .into_iter()
-            .filter(|(_, status)| status == ALLOWED_TO_JOIN)
-            .map(|(k, _)| k)
-            .collect())
+    let allowed = |status: &String| status == ALLOWED_TO_JOIN;
+    let mut p = match format {
+        Format::AmdSevSnpV1 => Policy {
+            measurements: keys_where(&SNP_MEASUREMENTS, src, allowed)?,
+            measurements_table: SNP_MEASUREMENTS.name().to_string(),
+            host_data: keys_where(&SNP_HOST_DATA, src, |_| true)?,
+            host_data_table: SNP_HOST_DATA.name().to_string(),
+            min_tcb: SNP_TCB_VERSIONS.entries(src)?.into_iter().collect(),
+            ..Default::default()
+        },
+        Format::InsecureVirtual => Policy {
+            measurements: keys_where(&VIRTUAL_MEASUREMENTS, src, allowed)?,
+            measurements_table: VIRTUAL_MEASUREMENTS.name().to_string(),
+            host_data: keys_where(&VIRTUAL_HOST_DATA, src, |_| true)?,
+            host_data_table: VIRTUAL_HOST_DATA.name().to_string(),
+            ..Default::default()
+        },
     };
-    let mut p = Policy {
-        require_hardware: requires_hardware(src)?,
-        tcb_table: SNP_TCB_VERSIONS.name().to_string(),
-        ..Default::default()
-    };
-    match format {
-        Format::AmdSevSnpV1 => {
-            p.measurements = allowed(&SNP_MEASUREMENTS, src)?;
-            p.measurements_table = SNP_MEASUREMENTS.name().to_string();
-            p.host_data = SNP_HOST_DATA
-                .entries(src)?
-                .into_iter()
-                .map(|(k, _)| k)
-                .collect();
-            p.host_data_table = SNP_HOST_DATA.name().to_string();
-            p.min_tcb = SNP_TCB_VERSIONS.entries(src)?.into_iter().collect();
-        }
-        Format::InsecureVirtual => {
-            p.measurements = allowed(&VIRTUAL_MEASUREMENTS, src)?;
-            p.measurements_table = VIRTUAL_MEASUREMENTS.name().to_string();
-            p.host_data = VIRTUAL_HOST_DATA
-                .entries(src)?
-                .into_iter()
-                .map(|(k, _)| k)
-                .collect();
-            p.host_data_table = VIRTUAL_HOST_DATA.name().to_string();
-        }
-    }
+    p.tcb_table = SNP_TCB_VERSIONS.name().to_string();
+    p.require_hardware = requires_hardware(src)?;
     Ok(p)
 }
 

@@ -110,7 +110,7 @@ pub fn verify_at(report_bytes: &[u8], endorsements: &[u8], now: i64) -> Result<C
     check_signature(report_bytes, &report, &vcek)?;
     let tcb = TcbPolicy::from_raw(report.reported_tcb, product);
     certs::check_tcb(&vcek, &tcb)?;
-    let policy = check_policy(&report)?;
+    let policy = check_guest(&report)?;
     certs::check_hw_id(&vcek, &report.chip_id)?;
     Ok(claims_of(&report, product, tcb, policy))
 }
@@ -154,7 +154,7 @@ fn check_signature(bytes: &[u8], report: &Report, vcek: &Cert<'_>) -> Result<(),
 /// The guest: its own report (VMPL 0), its chip named (not masked), and a guest policy
 /// that lets neither a debugger (the host could read the guest) nor a migration agent
 /// (the guest, with the secrets it holds, could be copied elsewhere) in.
-pub fn check_policy(report: &Report) -> Result<GuestPolicy, SnpError> {
+pub fn check_guest(report: &Report) -> Result<GuestPolicy, SnpError> {
     if report.vmpl != 0 {
         return Err(SnpError::Vmpl(report.vmpl));
     }

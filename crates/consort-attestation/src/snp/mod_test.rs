@@ -332,21 +332,21 @@ fn malformed_endorsements_are_refused() {
 fn a_debuggable_guest_is_refused() {
     let v = &vectors()[1];
     let mut report = Report::parse(&v.report).unwrap();
-    assert!(check_policy(&report).is_ok());
+    assert!(check_guest(&report).is_ok());
     report.policy |= 1 << 19;
-    let e = check_policy(&report).unwrap_err();
+    let e = check_guest(&report).unwrap_err();
     assert_eq!(
         e.to_string(),
         "guest policy check failed: debugging is allowed (guest policy bit 19)"
     );
     let mut report = Report::parse(&v.report).unwrap();
     report.policy |= 1 << 18;
-    let e = check_policy(&report).unwrap_err().to_string();
+    let e = check_guest(&report).unwrap_err().to_string();
     assert!(e.contains("migration agent is allowed"), "{e}");
     // A report the host made (VMPL above 3) or at another VMPL is refused.
     let mut report = Report::parse(&v.report).unwrap();
     report.vmpl = 0xffff_ffff;
-    let e = check_policy(&report).unwrap_err().to_string();
+    let e = check_guest(&report).unwrap_err().to_string();
     assert!(e.starts_with("VMPL check failed"), "{e}");
     // And a signed report with the bit set fails the signature first.
     let e = verify(&flipped(&v.report, 0x08 + 2, 3), &v.endorsements).unwrap_err();

@@ -73,8 +73,7 @@ fn attested(
     quote: Option<&QuoteInfo>,
 ) -> Result<(Evidence, Claims), ApiError> {
     let q = quote.ok_or_else(|| invalid_quote("the join request carries no quote_info"))?;
-    let evidence =
-        Evidence::from_parts(&q.format, &q.quote, &q.endorsements).map_err(invalid_quote)?;
+    let evidence = attest::evidence_of(q).map_err(invalid_quote)?;
     let claims =
         verify(&evidence, &report_data_for_key(&cert.public_key_der())).map_err(invalid_quote)?;
     let policy = attestation::join_policy(ctx.tx, evidence.format).map_err(internal)?;

@@ -13,7 +13,7 @@ use crate::lifecycle::attest;
 fn quote(node_id: &str, info: &NodeInfo) -> Value {
     let q = &info.quote_info;
     let measurement = info.code_digest.clone().or_else(|| {
-        attest::recorded(info)
+        attest::evidence_of(&info.quote_info)
             .ok()
             .and_then(|e| consort_attestation::verify_unbound(&e).ok())
             .map(|c| c.measurement)

@@ -28,23 +28,27 @@ pub(crate) fn platform(config: &NodeConfig) -> Result<Box<dyn Platform>, NodeErr
     })
 }
 
+/// This node's attestation: its evidence, what that proves, and the security policy it
+/// runs under (empty without one).
+pub(crate) struct Own {
+    pub(crate) evidence: Evidence,
+    pub(crate) claims: Claims,
+    pub(crate) security_policy: String,
+}
+
 /// This node's evidence over its DER public key, checked as a verifier would check it
 /// (a misconfigured platform fails here, at start, not at the service).
-pub(crate) fn own_evidence(
-    config: &NodeConfig,
-    public_key_der: &[u8],
-) -> Result<(Evidence, Claims), NodeError> {
+pub(crate) fn own_evidence(config: &NodeConfig, public_key_der: &[u8]) -> Result<Own, NodeError> {
     let p = platform(config)?;
     let rd = report_data_for_key(public_key_der);
     let evidence = p.quote(&rd)?;
     let claims = verify(&evidence, &rd)?;
     // The host set the host data at launch: a policy file must be the one it names.
     let policy = security_policy(config)?;
-    if !policy.is_empty() && consort_crypto::sha256(policy.as_bytes()).to_hex() != claims.host_data
-    {
+    let digest = consort_crypto::sha256(policy.as_bytes()).to_hex();
+    if !policy.is_empty() && digest != claims.host_data {
         return Err(NodeError::Config(format!(
-            "attestation.security_policy_file has SHA-256 {}, but this node's host data is {}",
-            consort_crypto::sha256(policy.as_bytes()).to_hex(),
+            "attestation.security_policy_file has SHA-256 {digest}, but this node's host data is {}",
             claims.host_data
         )));
     }
@@ -59,11 +63,15 @@ pub(crate) fn own_evidence(
         claims.measurement,
         claims.host_data
     );
-    Ok((evidence, claims))
+    Ok(Own {
+        evidence,
+        claims,
+        security_policy: policy,
+    })
 }
 
-/// The security policy recorded with this node's host data when it allows itself.
-pub(crate) fn security_policy(config: &NodeConfig) -> Result<String, NodeError> {
+/// The security policy file's text (empty without one).
+fn security_policy(config: &NodeConfig) -> Result<String, NodeError> {
     config
         .attestation
         .security_policy_file
@@ -88,8 +96,7 @@ pub(crate) fn record(info: &mut NodeInfo, e: &Evidence, claims: &Claims) {
     info.code_digest = Some(claims.measurement.clone());
 }
 
-/// The evidence recorded in a node's record.
-pub(crate) fn recorded(info: &NodeInfo) -> Result<Evidence, consort_attestation::AttestError> {
-    let q = &info.quote_info;
+/// The evidence in CCF's `QuoteInfo` (a join request's, a node record's).
+pub(crate) fn evidence_of(q: &QuoteInfo) -> Result<Evidence, consort_attestation::AttestError> {
     Evidence::from_parts(&q.format, &q.quote, &q.endorsements)
 }

@@ -94,7 +94,8 @@ pub(crate) fn create(
 ) -> Result<Boot, NodeError> {
     let service = ServiceIdentity::generate()?;
     let node = Arc::new(NodeIdentity::generate(&service, &sans(config))?);
-    let (evidence, claims) = attest::own_evidence(config, &node.key.public_key_der())?;
+    let own = attest::own_evidence(config, &node.key.public_key_der())?;
+    let (evidence, claims) = (&own.evidence, &own.claims);
     let require_hardware = config
         .attestation
         .require_hardware
@@ -122,9 +123,9 @@ pub(crate) fn create(
         config.rpc_address,
         nodes::NodeStatus::Trusted,
     );
-    attest::record(&mut info, &evidence, &claims);
+    attest::record(&mut info, evidence, claims);
     // The first node's own code and host may join, as in CCF.
-    consort_service::attestation::allow(&mut tx, &claims, &attest::security_policy(config)?)?;
+    consort_service::attestation::allow(&mut tx, claims, &own.security_policy)?;
     genesis::record_service(
         &mut tx,
         &service.cert,

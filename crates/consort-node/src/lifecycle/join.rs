@@ -151,7 +151,7 @@ pub(crate) fn join(
     let j = config.join.as_ref().expect("join config");
     let service_cert = Certificate::from_pem(&read_text(&j.service_certificate_file)?)?;
     let key = SigningKey::generate()?;
-    let (evidence, _) = attest::own_evidence(config, &key.public_key_der())?;
+    let own = attest::own_evidence(config, &key.public_key_der())?;
     let self_cert = consort_crypto::cert::self_signed_leaf(&key, "CCF Node", 1)?;
     let client = ClientConfig::new(
         j.target_rpc_address,
@@ -162,7 +162,7 @@ pub(crate) fn join(
     let body = json!({
         "node_to_node_address": n2n_addr,
         "rpc_address": published(config.rpc_address),
-        "quote_info": attest::quote_info(&evidence),
+        "quote_info": attest::quote_info(&own.evidence),
         "join_token": j.token,
     });
     let rt = tokio::runtime::Handle::current();

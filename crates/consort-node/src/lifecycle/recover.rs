@@ -126,15 +126,16 @@ fn record_node(
     config: &NodeConfig,
     node: &NodeIdentity,
     n2n_addr: SocketAddr,
-    (evidence, claims): (consort_attestation::Evidence, consort_attestation::Claims),
+    own: attest::Own,
 ) -> Result<(), NodeError> {
+    let (evidence, claims) = (&own.evidence, &own.claims);
     let mut info = node_info(
         node.public_key_pem(),
         n2n_addr,
         config.rpc_address,
         NodeStatus::Trusted,
     );
-    attest::record(&mut info, &evidence, &claims);
+    attest::record(&mut info, evidence, claims);
     use consort_attestation::Format;
     use consort_service::attestation::{allows_any, requires_hardware};
     if claims.insecure && requires_hardware(tx)? {
@@ -155,7 +156,7 @@ fn record_node(
             evidence.format
         )));
     }
-    consort_service::attestation::allow(tx, &claims, &attest::security_policy(config)?)?;
+    consort_service::attestation::allow(tx, claims, &own.security_policy)?;
     nodes::INFO.put(tx, &node.node_id, &info);
     nodes::ENDORSED_CERTIFICATES.put(tx, &node.node_id, &node.cert.to_pem());
     Ok(())

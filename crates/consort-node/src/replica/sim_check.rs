@@ -26,7 +26,6 @@ impl ReplicaSim {
             if !r.is_primary() {
                 continue;
             }
-            self.leader_commit = self.leader_commit.max(r.journal.committed().seqno);
             let (view, id) = (r.raft.view(), r.id());
             match self.leaders.get(&view) {
                 Some(&other) if other != id => {

@@ -374,17 +374,18 @@ async fn drive(
             anyhow::Ok(())
         }));
     }
-    let (mut lat, done, finished_at) = if consort {
-        let watched = watch_commits(&eps[0], start, &tasks, &sent).await?;
-        for t in tasks {
-            t.await??;
-        }
-        watched
+    // Consort: watched while the senders run. anvil: drained once they are done.
+    let watched = if consort {
+        Some(watch_commits(&eps[0], start, &tasks, &sent).await?)
     } else {
-        for t in tasks {
-            t.await??;
-        }
-        drain_anvil(&eps[0], w, &answered).await?
+        None
+    };
+    for t in tasks {
+        t.await??;
+    }
+    let (mut lat, done, finished_at) = match watched {
+        Some(measured) => measured,
+        None => drain_anvil(&eps[0], w, &answered).await?,
     };
     lat.sort();
     let errors = errors.load(std::sync::atomic::Ordering::Relaxed);

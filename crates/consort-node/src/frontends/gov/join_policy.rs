@@ -1,6 +1,7 @@
 //! `GET /gov/service/join-policy`: which attested code, hosts and TCB versions may join,
 //! in CCF's shape (`sgx`, `snp`, `virtual`).
 
+use consort_attestation::Format;
 use consort_endpoints::{ApiError, AuthPolicy::NoAuth, Ctx, Mode::ReadOnly, Response};
 use consort_service::{attestation as a, nodes};
 use http::Method;
@@ -14,13 +15,10 @@ fn internal(e: consort_kv::KvError) -> ApiError {
 
 fn join_policy(ctx: &mut Ctx<'_>, _: &GovFrontend) -> Result<Response, ApiError> {
     check_version(ctx)?;
-    let allowed = |entries: Vec<(String, String)>| -> Vec<String> {
-        entries
-            .into_iter()
-            .filter(|(_, s)| s == a::ALLOWED_TO_JOIN)
-            .map(|(k, _)| k)
-            .collect()
-    };
+    // What the join service checks, read as it reads it; SEV-SNP host data shown with the
+    // security policy recorded for each.
+    let snp = a::join_policy(ctx.tx, Format::AmdSevSnpV1).map_err(internal)?;
+    let virt = a::join_policy(ctx.tx, Format::InsecureVirtual).map_err(internal)?;
     let sgx: Vec<String> = nodes::CODE_IDS
         .entries(ctx.tx)
         .map_err(internal)?
@@ -34,31 +32,19 @@ fn join_policy(ctx: &mut Ctx<'_>, _: &GovFrontend) -> Result<Response, ApiError>
         .into_iter()
         .map(|(k, policy)| (k, json!(policy)))
         .collect();
-    let tcb: Map<String, Value> = a::SNP_TCB_VERSIONS
-        .entries(ctx.tx)
-        .map_err(internal)?
-        .into_iter()
-        .map(|(k, t)| (k, json!(t)))
-        .collect();
-    let virtual_host: Vec<String> = a::VIRTUAL_HOST_DATA
-        .entries(ctx.tx)
-        .map_err(internal)?
-        .into_iter()
-        .map(|(k, _)| k)
-        .collect();
     Ok(Response::json(&json!({
         "sgx": {"measurements": sgx},
         "snp": {
-            "measurements": allowed(a::SNP_MEASUREMENTS.entries(ctx.tx).map_err(internal)?),
+            "measurements": snp.measurements,
             "hostData": snp_host,
             "uvmEndorsements": {},
-            "tcbVersions": tcb,
+            "tcbVersions": snp.min_tcb,
         },
         "virtual": {
-            "measurements": allowed(a::VIRTUAL_MEASUREMENTS.entries(ctx.tx).map_err(internal)?),
-            "hostData": virtual_host,
+            "measurements": virt.measurements,
+            "hostData": virt.host_data,
         },
-        "requireHardwareAttestation": a::requires_hardware(ctx.tx).map_err(internal)?,
+        "requireHardwareAttestation": snp.require_hardware,
     })))
 }
 
