@@ -13,6 +13,8 @@
 
 use alloy_primitives::{keccak256, Address};
 use consort_endpoints::Caller;
+use std::ops::Bound;
+
 use consort_kv::{Bytes, Tx};
 use serde::{Deserialize, Serialize};
 
@@ -20,8 +22,10 @@ use serde::{Deserialize, Serialize};
 pub const GOV_BINDINGS: &str = "public:ccf.gov.eth.address_bindings";
 /// Self-service bindings: address → [`Binding`] (private).
 pub const BINDINGS: &str = "eth.address_bindings";
-/// Each identity's bound addresses, in the order they were bound: identity → JSON list
-/// (private; governance bindings come first, from their own table).
+/// Each identity's own bound addresses, in the order they were bound (private):
+/// `len(identity) (2 bytes) ‖ identity ‖ 0x00 ‖ seq (8, BE)` → address (20 bytes), and
+/// `len ‖ identity ‖ 0xff` → the next seq. Binding is O(1) however many addresses an
+/// identity holds.
 pub const BY_IDENTITY: &str = "eth.identity_addresses";
 
 /// A self-service binding.
@@ -30,6 +34,9 @@ pub struct Binding {
     pub identity: String,
     /// The nonce of the signed message that made it (a later bind must use a higher one).
     pub nonce: u64,
+    /// Its position among the identity's bindings ([`BY_IDENTITY`]).
+    #[serde(default)]
+    pub seq: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,10 +133,39 @@ fn self_binding(tx: &mut Tx, address: &Address) -> Option<Binding> {
         .and_then(|v| serde_json::from_slice(&v).ok())
 }
 
+fn identity_prefix(identity: &str) -> Vec<u8> {
+    let len = u16::try_from(identity.len()).unwrap_or(u16::MAX);
+    let mut k = len.to_be_bytes().to_vec();
+    k.extend_from_slice(identity.as_bytes());
+    k
+}
+
+fn listed_key(identity: &str, seq: u64) -> Vec<u8> {
+    let mut k = identity_prefix(identity);
+    k.push(0);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn counter_key(identity: &str) -> Vec<u8> {
+    let mut k = identity_prefix(identity);
+    k.push(0xff);
+    k
+}
+
 fn listed(tx: &mut Tx, identity: &str) -> Vec<Address> {
-    tx.get(BY_IDENTITY, identity.as_bytes())
-        .and_then(|v| serde_json::from_slice(&v).ok())
-        .unwrap_or_default()
+    let mut from = identity_prefix(identity);
+    from.push(0);
+    let mut to = identity_prefix(identity);
+    to.push(1);
+    tx.range(
+        BY_IDENTITY,
+        &(Bound::Included(&from[..]), Bound::Excluded(&to[..])),
+    )
+    .into_iter()
+    .filter(|(_, v)| v.len() == 20)
+    .map(|(_, v)| Address::from_slice(&v))
+    .collect()
 }
 
 /// The addresses bound to `identity`: governance's (in address order), then its own (in
@@ -190,24 +226,37 @@ pub fn bind(
         Some(o) if o != identity => return Err(BindError::Taken { address: *address }),
         _ => {}
     }
+    if let Some(b) = self_binding(tx, address).filter(|b| b.identity == identity) {
+        // Already bound to the caller: only the nonce moves on.
+        let b = Binding { nonce, ..b };
+        tx.put(
+            BINDINGS,
+            key(address),
+            serde_json::to_vec(&b).expect("json"),
+        );
+        return Ok(());
+    }
+    let counter = counter_key(identity);
+    let seq = tx
+        .get(BY_IDENTITY, &counter)
+        .and_then(|v| <[u8; 8]>::try_from(&v[..]).ok())
+        .map_or(0, u64::from_be_bytes);
+    tx.put(BY_IDENTITY, counter, (seq + 1).to_be_bytes().to_vec());
+    tx.put(
+        BY_IDENTITY,
+        listed_key(identity, seq),
+        address.as_slice().to_vec(),
+    );
     let b = Binding {
         identity: identity.to_string(),
         nonce,
+        seq,
     };
     tx.put(
         BINDINGS,
         key(address),
         serde_json::to_vec(&b).expect("json"),
     );
-    let mut mine = listed(tx, identity);
-    if !mine.contains(address) {
-        mine.push(*address);
-        tx.put(
-            BY_IDENTITY,
-            Bytes::from(identity.to_string()),
-            serde_json::to_vec(&mine).expect("json"),
-        );
-    }
     Ok(())
 }
 
@@ -217,20 +266,12 @@ pub fn unbind(tx: &mut Tx, identity: &str, address: &Address) -> Result<(), Bind
     let Some(mut b) = self_binding(tx, address).filter(|b| b.identity == identity) else {
         return Err(BindError::NotBound { address: *address });
     };
+    tx.remove(BY_IDENTITY, listed_key(identity, b.seq));
     b.identity = String::new();
     tx.put(
         BINDINGS,
         key(address),
         serde_json::to_vec(&b).expect("json"),
-    );
-    let mine: Vec<Address> = listed(tx, identity)
-        .into_iter()
-        .filter(|a| a != address)
-        .collect();
-    tx.put(
-        BY_IDENTITY,
-        Bytes::from(identity.to_string()),
-        serde_json::to_vec(&mine).expect("json"),
     );
     Ok(())
 }

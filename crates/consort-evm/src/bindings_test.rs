@@ -144,3 +144,33 @@ fn governance_bindings_come_first_and_win() {
 fn key_of(a: &Address) -> Vec<u8> {
     format!("{a:#x}").into_bytes()
 }
+
+#[test]
+fn an_identitys_addresses_keep_the_order_they_were_bound_in() {
+    let store = Store::new();
+    let mut tx = store.begin();
+    let keys: Vec<_> = (20..24).map(key).collect();
+    for (sk, a) in &keys {
+        prove(&mut tx, "alice", sk, a, 1).unwrap();
+    }
+    // An identity that extends another's name keeps its own list.
+    let (sk, z) = key(30);
+    prove(&mut tx, "alice\u{0}x", &sk, &z, 1).unwrap();
+    let order: Vec<Address> = keys.iter().map(|(_, a)| *a).collect();
+    assert_eq!(addresses(&mut tx, "alice"), order);
+    assert_eq!(addresses(&mut tx, "alice\u{0}x"), vec![z]);
+    // Rebinding with a newer nonce keeps the place; unbinding one keeps the others' order;
+    // binding again puts it last.
+    prove(&mut tx, "alice", &keys[0].0, &keys[0].1, 2).unwrap();
+    assert_eq!(addresses(&mut tx, "alice"), order);
+    unbind(&mut tx, "alice", &keys[1].1).unwrap();
+    assert_eq!(
+        addresses(&mut tx, "alice"),
+        vec![order[0], order[2], order[3]]
+    );
+    prove(&mut tx, "alice", &keys[1].0, &keys[1].1, 2).unwrap();
+    assert_eq!(
+        addresses(&mut tx, "alice"),
+        vec![order[0], order[2], order[3], order[1]]
+    );
+}

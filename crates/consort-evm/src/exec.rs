@@ -220,16 +220,20 @@ fn logs_of(r: &ExecutionResult) -> Vec<LogRecord> {
 /// transaction that cannot be included (bad encoding, signature, chain id, nonce, funds for
 /// gas, a sender governance does not allow) is an error and writes nothing; one that
 /// reverts or runs out of gas is included with status 0.
+/// Contracts it creates get the service's default privacy.
 pub fn send_raw(tx: &mut Tx, b: &BlockCtx<'_>, raw: &[u8]) -> Result<Receipt, EvmError> {
     let decoded = decode(raw)?;
-    send_decoded(tx, b, decoded)
+    let privacy = crate::privacy::default_privacy(tx);
+    send_decoded(tx, b, decoded, privacy)
 }
 
-/// [`send_raw`] for a transaction already decoded (sender recovered) by [`decode`].
+/// [`send_raw`] for a transaction already decoded (sender recovered) by [`decode`]; the
+/// contracts it creates are recorded with `privacy` and the sender as their deployer.
 pub fn send_decoded(
     tx: &mut Tx,
     b: &BlockCtx<'_>,
     (env, from): (TxEnvelope, Address),
+    privacy: crate::privacy::Privacy,
 ) -> Result<Receipt, EvmError> {
     let chain = b.chain;
     admit(tx, b, &env, from)?;
@@ -268,7 +272,19 @@ pub fn send_decoded(
     if let Some(coinbase) = state.get_mut(&block_env(b).beneficiary) {
         coinbase.info.balance = coinbase.info.balance.saturating_sub(fee);
     }
+    let created: Vec<Address> = state
+        .iter()
+        .filter(|(_, a)| a.is_created())
+        .map(|(addr, _)| *addr)
+        .collect();
     KvDb { tx }.commit(state);
+    for a in &created {
+        let c = crate::privacy::Contract {
+            privacy,
+            deployer: from,
+        };
+        crate::privacy::record_contract(tx, a, c);
+    }
     Ok(record(tx, b, &env, from, &result))
 }
 
@@ -384,11 +400,21 @@ fn receipts_in(tx: &Tx) -> Vec<Receipt> {
     v
 }
 
-/// The claims of a block: its receipts (in order) as a JSON array. Its SHA-256 is the
-/// block's claims digest, in the transaction's Merkle leaf, so a Consort receipt for the
-/// block proves these receipts offline.
+/// The claims of a block: the SHA-256 (hex) of each of its receipts' [`claim`], in order,
+/// as a JSON array. Its SHA-256 is the block's claims digest, in the transaction's Merkle
+/// leaf, so a Consort receipt for the block proves each receipt offline — one receipt at a
+/// time, without showing the others (which other parties may not see).
 pub fn claims(receipts: &[Receipt]) -> String {
-    serde_json::to_string(receipts).expect("json")
+    let digests: Vec<String> = receipts
+        .iter()
+        .map(|r| consort_crypto::sha256(claim(r).as_bytes()).to_string())
+        .collect();
+    serde_json::to_string(&digests).expect("json")
+}
+
+/// One receipt's claim: its exact JSON text, as stored.
+pub fn claim(r: &Receipt) -> String {
+    serde_json::to_string(r).expect("json")
 }
 
 /// Run a call against the state in `tx` without changing it (`eth_call`).

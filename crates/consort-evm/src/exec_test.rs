@@ -6,17 +6,17 @@ use secp256k1::{Message, SecretKey, SECP256K1};
 
 use super::*;
 
-struct Key(SecretKey);
+pub(crate) struct Key(SecretKey);
 
 impl Key {
-    fn new(b: u8) -> Self {
+    pub(crate) fn new(b: u8) -> Self {
         Key(SecretKey::from_slice(&[b; 32]).unwrap())
     }
-    fn address(&self) -> Address {
+    pub(crate) fn address(&self) -> Address {
         let pk = self.0.public_key(SECP256K1).serialize_uncompressed();
         Address::from_slice(&keccak256(&pk[1..])[12..])
     }
-    fn sign<T: SignableTransaction<Signature>>(&self, tx: T) -> Vec<u8>
+    pub(crate) fn sign<T: SignableTransaction<Signature>>(&self, tx: T) -> Vec<u8>
     where
         alloy_consensus::Signed<T>: Into<TxEnvelope>,
     {
@@ -29,12 +29,12 @@ impl Key {
     }
 }
 
-const CHAIN: Chain = Chain {
+pub(crate) const CHAIN: Chain = Chain {
     chain_id: 1337,
     block_gas_limit: 30_000_000,
 };
 
-fn legacy(nonce: u64, to: TxKind, value: u64, input: Vec<u8>) -> TxLegacy {
+pub(crate) fn legacy(nonce: u64, to: TxKind, value: u64, input: Vec<u8>) -> TxLegacy {
     TxLegacy {
         chain_id: Some(1337),
         nonce,
@@ -61,7 +61,7 @@ fn eip1559(nonce: u64, to: TxKind, input: Vec<u8>) -> TxEip1559 {
 }
 
 /// Stores its calldata word in slot 0 and logs it; with no calldata returns slot 0.
-fn storage_contract() -> Vec<u8> {
+pub(crate) fn storage_contract() -> Vec<u8> {
     let mut runtime = hex::decode("3660").unwrap();
     runtime.push(0x0f); // jump target: the setter
     runtime.extend(hex::decode("57600054600052602060 00f3".replace(' ', "")).unwrap());

@@ -9,7 +9,62 @@ function ethAddress(args, name) {
   return a.toLowerCase();
 }
 
+// A privacy mode argument.
+function ethPrivacy(args) {
+  const p = need(args, "privacy", "string");
+  if (p !== "public" && p !== "private") throw new Error('privacy must be "public" or "private"');
+  return p;
+}
+
+// The identity an action names: `user_id` (the hex id of a user's certificate), or
+// `jwt_issuer` and `jwt_subject` for a bearer-token holder.
+function ethIdentity(args, action) {
+  if (args.user_id !== undefined) {
+    const id = need(args, "user_id", "string");
+    if (!/^[0-9a-f]{64}$/.test(id)) throw new Error("user_id must be 64 lowercase hex digits");
+    return id;
+  }
+  if (args.jwt_issuer !== undefined) {
+    return `jwt:${need(args, "jwt_issuer", "string")}:${need(args, "jwt_subject", "string")}`;
+  }
+  throw new Error(`${action} needs user_id, or jwt_issuer and jwt_subject`);
+}
+
+const ETH_ROLES = ["auditor", "relayer"];
+
+function ethRoles(identity) {
+  const v = ccf.kv["public:ccf.gov.eth.roles"].get(identity);
+  return v === undefined ? [] : JSON.parse(v);
+}
+
 Object.assign(APPLY, {
+  // New contracts, and plain accounts, get this mode unless their deployer chose one.
+  set_eth_privacy_default(args) {
+    ccf.kv["public:ccf.gov.eth.config"].set("privacy_default", ethPrivacy(args));
+  },
+  // Set one contract's mode, over its deployer's choice.
+  set_eth_contract_privacy(args) {
+    ccf.kv["public:ccf.gov.eth.contract_privacy"].set(ethAddress(args, "address"), ethPrivacy(args));
+  },
+  // auditor: sees every transaction, account and contract; relayer: may submit
+  // transactions from addresses not bound to it.
+  set_eth_role(args) {
+    const role = need(args, "role", "string");
+    if (!ETH_ROLES.includes(role)) throw new Error(`role must be one of ${ETH_ROLES.join(", ")}`);
+    const identity = ethIdentity(args, "set_eth_role");
+    const roles = ethRoles(identity);
+    if (!roles.includes(role)) roles.push(role);
+    ccf.kv["public:ccf.gov.eth.roles"].set(identity, JSON.stringify(roles));
+  },
+  remove_eth_role(args) {
+    const role = need(args, "role", "string");
+    const identity = ethIdentity(args, "remove_eth_role");
+    const roles = ethRoles(identity);
+    if (!roles.includes(role)) throw new Error(`${identity} does not hold the role ${role}`);
+    const left = roles.filter((r) => r !== role);
+    if (left.length === 0) ccf.kv["public:ccf.gov.eth.roles"].delete(identity);
+    else ccf.kv["public:ccf.gov.eth.roles"].set(identity, JSON.stringify(left));
+  },
   // Once any sender is allowed, only allowed senders' transactions are accepted.
   set_eth_sender(args) {
     ccf.kv["public:ccf.gov.eth.senders"].set(ethAddress(args, "address"), "{}");
@@ -23,15 +78,7 @@ Object.assign(APPLY, {
   // holder (`jwt_issuer` and `jwt_subject`); it then belongs to them alone.
   set_eth_address_binding(args) {
     const a = ethAddress(args, "address");
-    let identity;
-    if (args.user_id !== undefined) {
-      identity = need(args, "user_id", "string");
-      if (!/^[0-9a-f]{64}$/.test(identity)) throw new Error("user_id must be 64 lowercase hex digits");
-    } else if (args.jwt_issuer !== undefined) {
-      identity = `jwt:${need(args, "jwt_issuer", "string")}:${need(args, "jwt_subject", "string")}`;
-    } else {
-      throw new Error("set_eth_address_binding needs user_id, or jwt_issuer and jwt_subject");
-    }
+    const identity = ethIdentity(args, "set_eth_address_binding");
     ccf.kv["public:ccf.gov.eth.address_bindings"].set(a, JSON.stringify({ identity }));
   },
   remove_eth_address_binding(args) {

@@ -13,14 +13,18 @@ pub mod bindings;
 pub mod chain;
 pub mod db;
 pub mod exec;
+pub mod privacy;
 pub mod rpc;
 pub mod settings;
+pub mod visibility;
 
 use alloy_primitives::{Address, B256, U256};
 use consort_kv::Tx;
 use thiserror::Error;
 
-pub use exec::{call, send_raw, BlockCtx, CallRequest, CallResult, Chain, LogRecord, Receipt};
+pub use exec::{
+    call, send_decoded, send_raw, BlockCtx, CallRequest, CallResult, Chain, LogRecord, Receipt,
+};
 
 /// Why a transaction was not executed (nothing was written).
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -44,7 +48,7 @@ pub enum EvmError {
 }
 
 /// The `ethereum` application settings in a node configuration.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EthConfig {
     #[serde(default)]
@@ -52,6 +56,14 @@ pub struct EthConfig {
     /// Initial balances (wei) of a new service.
     #[serde(default)]
     pub genesis: std::collections::BTreeMap<Address, U256>,
+    /// The privacy mode of new contracts and of plain accounts in a new service (governance
+    /// changes it later with `set_eth_privacy_default`). Default: `private`.
+    #[serde(default = "private")]
+    pub privacy_default: privacy::Privacy,
+}
+
+fn private() -> privacy::Privacy {
+    privacy::Privacy::Private
 }
 
 /// Add the Ethereum application (`POST /app/eth`) and its genesis balances.
@@ -64,8 +76,10 @@ pub fn register(r: &mut consort_endpoints::Registry, cfg: &EthConfig) {
     bind_api::register(r);
     let allocs: Vec<(Address, U256)> = cfg.genesis.iter().map(|(a, v)| (*a, *v)).collect();
     let chain_id = chain.chain_id;
+    let privacy_default = cfg.privacy_default;
     r.on_genesis(move |tx| {
         settings::init_chain(tx, chain_id);
+        privacy::init_default(tx, privacy_default);
         genesis(tx, &allocs);
     });
     r.on_proposal_applied(|tx| Ok(settings::apply_balance_updates(tx)?));

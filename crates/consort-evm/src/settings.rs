@@ -1,6 +1,6 @@
 //! Settings governance controls: the application's own governance tables, which its
 //! actions in the constitution (`gov_actions.js`) write — the chain id, the sender
-//! allow-list, and balances set by proposal.
+//! allow-list, balances set by proposal, address bindings, privacy modes and roles.
 
 use alloy_primitives::{Address, U256};
 use consort_kv::{Bytes, Tx};
@@ -20,6 +20,8 @@ pub const GOV_TABLES: &[&str] = &[
     ETH_SENDERS,
     ETH_BALANCE_UPDATES,
     crate::bindings::GOV_BINDINGS,
+    crate::privacy::GOV_CONTRACT_PRIVACY,
+    crate::privacy::ROLES,
 ];
 /// The application's governance actions, appended to the default constitution.
 pub const GOV_ACTIONS_JS: &str = include_str!("gov_actions.js");

@@ -56,6 +56,35 @@ pub(crate) enum ReceiptCmd {
     },
 }
 
+/// Check an Ethereum receipt upgrade's claims: they hash to the leaf's claims digest, the
+/// claim is among them, and it is the receipt of the transaction shown.
+fn check_claims(
+    claims: &str,
+    claim: Option<&str>,
+    tx: Option<&str>,
+    r: &Receipt,
+) -> Result<(), String> {
+    if consort_crypto::sha256(claims.as_bytes()) != r.leaf_components.claims_digest {
+        return Err("the claims do not match the receipt's claims digest".into());
+    }
+    let Some(tx) = tx else {
+        return Ok(());
+    };
+    let claim = claim.ok_or("an Ethereum receipt upgrade must carry its claim")?;
+    let digests: Vec<String> =
+        serde_json::from_str(claims).map_err(|_| "claims are not a JSON array of digests")?;
+    let digest = consort_crypto::sha256(claim.as_bytes()).to_string();
+    if !digests.contains(&digest) {
+        return Err("the transaction's claim is not among the receipt's claims".into());
+    }
+    let shown: serde_json::Value =
+        serde_json::from_str(claim).map_err(|_| "the claim is not JSON")?;
+    if shown["transaction_hash"].as_str() != Some(tx) {
+        return Err(format!("transaction {tx} is not the one the claim proves"));
+    }
+    Ok(())
+}
+
 pub(crate) fn run_ledger(cmd: LedgerCmd) -> Result<ExitCode> {
     match cmd {
         LedgerCmd::Verify {
@@ -210,11 +239,13 @@ pub(crate) fn run_receipt(cmd: ReceiptCmd) -> Result<ExitCode> {
             };
             let v: serde_json::Value =
                 serde_json::from_str(&text).context("receipt is not valid receipt JSON")?;
-            // An Ethereum receipt upgrade (`GET /app/eth/receipt`): a receipt plus the
-            // claims its leaf commits to (the block's Ethereum receipts).
+            // An Ethereum receipt upgrade (`GET /app/eth/receipt`): a receipt, the claims its
+            // leaf commits to (the digests of the block's Ethereum receipts) and the claim of
+            // this transaction (its receipt, whose digest is among them).
             let wrapper_tx = v["ethereum_receipt"]["transactionHash"]
                 .as_str()
                 .map(str::to_string);
+            let claim = v.get("claim").and_then(|c| c.as_str()).map(str::to_string);
             let (v, claims) = match (v.get("receipt"), v.get("claims")) {
                 (Some(r), Some(c)) => (
                     r.clone(),
@@ -229,21 +260,9 @@ pub(crate) fn run_receipt(cmd: ReceiptCmd) -> Result<ExitCode> {
             let r: Receipt =
                 serde_json::from_value(v).context("receipt is not valid receipt JSON")?;
             if let Some(c) = &claims {
-                if consort_crypto::sha256(c.as_bytes()) != r.leaf_components.claims_digest {
-                    eprintln!("FAILED: the claims do not match the receipt's claims digest");
+                if let Err(why) = check_claims(c, claim.as_deref(), wrapper_tx.as_deref(), &r) {
+                    eprintln!("FAILED: {why}");
                     return Ok(ExitCode::FAILURE);
-                }
-                // The Ethereum receipt shown next to them must be one of them.
-                if let Some(h) = wrapper_tx.as_deref() {
-                    let listed: Vec<serde_json::Value> =
-                        serde_json::from_str(c).context("claims are not a JSON array")?;
-                    if !listed
-                        .iter()
-                        .any(|r| r["transaction_hash"].as_str() == Some(h))
-                    {
-                        eprintln!("FAILED: transaction {h} is not among the receipt's claims");
-                        return Ok(ExitCode::FAILURE);
-                    }
                 }
             }
             let pem = std::fs::read_to_string(&service_cert)
@@ -256,17 +275,10 @@ pub(crate) fn run_receipt(cmd: ReceiptCmd) -> Result<ExitCode> {
                         r.node_id,
                         r.root()
                     );
-                    if let Some(c) = claims {
-                        let hashes: Vec<String> =
-                            serde_json::from_str::<Vec<serde_json::Value>>(&c)
-                                .unwrap_or_default()
-                                .iter()
-                                .filter_map(|r| r["transaction_hash"].as_str().map(str::to_string))
-                                .collect();
+                    if let (Some(_), Some(h)) = (&claims, &wrapper_tx) {
                         println!(
-                            "OK: its claims (digest {}) are proven with it; Ethereum transactions: {}",
-                            r.leaf_components.claims_digest,
-                            hashes.join(", ")
+                            "OK: its claims (digest {}) prove Ethereum transaction {h} and its receipt",
+                            r.leaf_components.claims_digest
                         );
                     }
                     Ok(ExitCode::SUCCESS)

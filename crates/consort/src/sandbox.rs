@@ -39,6 +39,10 @@ pub(crate) struct SandboxArgs {
     /// Chain id of the Ethereum application (with --eth).
     #[arg(long, default_value_t = 1337)]
     chain_id: u64,
+    /// Privacy default of the Ethereum application (with --eth): `private` (each party
+    /// sees its own transactions and accounts) or `public` (everyone sees everything).
+    #[arg(long, default_value = "private", value_parser = ["private", "public"])]
+    eth_privacy: String,
 }
 
 fn step(n: usize, total: usize, msg: impl std::fmt::Display) {
@@ -144,6 +148,7 @@ async fn activate_member0(
     dir: &Path,
     addr: SocketAddr,
     service: &consort_crypto::cert::Certificate,
+    bind_eth: bool,
 ) -> Result<()> {
     let cert = consort_crypto::cert::Certificate::from_pem(&std::fs::read_to_string(
         dir.join("member0_cert.pem"),
@@ -158,6 +163,35 @@ async fn activate_member0(
     let r = gov.activate().await?;
     if r.status != 204 {
         bail!("HTTP {}: {}", r.status, String::from_utf8_lossy(&r.body));
+    }
+    if bind_eth {
+        bind_dev_accounts(dir, &gov).await?;
+    }
+    Ok(())
+}
+
+/// Bind the development accounts to user0 through governance, as an operator would: one
+/// proposal of `set_eth_address_binding` actions, accepted by member0's vote.
+async fn bind_dev_accounts(dir: &Path, gov: &consort_client::gov::Gov) -> Result<()> {
+    let user0 = consort_crypto::cert::Certificate::from_pem(&std::fs::read_to_string(
+        dir.join("user0_cert.pem"),
+    )?)?;
+    let user_id = user0.fingerprint().to_hex();
+    let actions: Vec<_> = consort_evm::dev_accounts(10)
+        .iter()
+        .map(|(_, a)| json!({"name": "set_eth_address_binding", "args": {"address": format!("{a:#x}"), "user_id": user_id}}))
+        .collect();
+    let r = gov
+        .propose(&json!({ "actions": actions }).to_string())
+        .await?;
+    let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+    let Some(id) = body["proposalId"].as_str() else {
+        bail!("binding proposal refused: HTTP {}: {body}", r.status);
+    };
+    let r = gov.vote(id, true).await?;
+    let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+    if body["proposalState"] != "Accepted" {
+        bail!("binding proposal not accepted: HTTP {}: {body}", r.status);
     }
     Ok(())
 }
@@ -202,7 +236,7 @@ pub(crate) fn run(args: SandboxArgs) -> Result<ExitCode> {
         let _rt = rt.enter();
         crate::signals::Shutdown::install()
     };
-    let mut nodes = start_nodes(&rt, &dir, &configs)?;
+    let mut nodes = start_nodes(&rt, &dir, &configs, args.eth)?;
     print_ready(&args, &dir, &nodes);
     if rt.block_on(until_shutdown_or_all_gone(&mut shutdown, &mut nodes)) {
         return Ok(ExitCode::FAILURE);
@@ -253,7 +287,7 @@ fn node_configs(args: &SandboxArgs, dir: &Path) -> Result<Vec<serde_json::Value>
                 .iter()
                 .map(|(_, a)| (a.to_string(), json!("0x3635c9adc5dea00000")))
                 .collect();
-            config["apps"] = json!({"ethereum": {"chain_id": args.chain_id, "genesis": genesis}});
+            config["apps"] = json!({"ethereum": {"chain_id": args.chain_id, "genesis": genesis, "privacy_default": args.eth_privacy}});
         }
         if i == 0 {
             config["members"] = json!([{"certificate_file": "../member0_cert.pem", "encryption_public_key_file": "../member0_enc_pubk.pem"}]);
@@ -279,6 +313,7 @@ fn start_nodes(
     rt: &tokio::runtime::Runtime,
     dir: &Path,
     configs: &[serde_json::Value],
+    bind_eth: bool,
 ) -> Result<Vec<SandboxNode>> {
     let mut nodes: Vec<SandboxNode> = Vec::new();
     let service_cert = dir.join("service_cert.pem");
@@ -302,7 +337,7 @@ fn start_nodes(
                 write_file(&service_cert, &cert.to_pem(), false)?;
                 // member0 acknowledges the service state and becomes Active, so it can
                 // propose and vote at once.
-                if let Err(e) = rt.block_on(activate_member0(dir, node.addr, &cert)) {
+                if let Err(e) = rt.block_on(activate_member0(dir, node.addr, &cert, bind_eth)) {
                     nodes.push(node);
                     stop_all(&mut nodes);
                     bail!("cannot activate member0: {e}");
@@ -356,12 +391,31 @@ fn print_ready(args: &SandboxArgs, dir: &Path, nodes: &[SandboxNode]) {
          {url}/app/log/private -H 'content-type: application/json' -d '{{\"id\": 1, \"msg\": \"hello\"}}'"
     );
     if args.eth {
-        println!(
-            "  ethereum: {url}/app/eth (chain id {}), 10 funded development accounts in {d}/eth_accounts.json (user0's certificate required)",
-            args.chain_id
-        );
+        print_eth(args, &url, &d.to_string());
     }
     println!("ready");
+}
+
+/// How to use the Ethereum app, and how a second user gets its own view.
+fn print_eth(args: &SandboxArgs, url: &str, d: &str) {
+    println!(
+        "  ethereum: {url}/app/eth (chain id {}), 10 funded development accounts in {d}/eth_accounts.json, bound to user0 (its certificate required)",
+        args.chain_id
+    );
+    println!(
+        "  privacy: {} by default{}; docs/CONFIDENTIALITY.md says who sees what",
+        args.eth_privacy,
+        if args.eth_privacy == "private" {
+            " (a transaction is seen by its parties and auditors; --eth-privacy public: by everyone)"
+        } else {
+            " (everyone sees everything)"
+        }
+    );
+    println!("  a second user, to see two views side by side:");
+    println!("    consort keygen user1 --user --dir {d}   # then propose set_user for it (README: governance)");
+    println!("    GET  {url}/app/eth/bind/message?address=<its address>&nonce=1   (as user1)");
+    println!("    POST {url}/app/eth/bind {{\"address\", \"nonce\": 1, \"signature\": personal_sign(message)}}   (as user1)");
+    println!("    then user0 and user1 each ask eth_getBalance / eth_getTransactionReceipt about the other's transactions");
 }
 
 /// The measurement the service allowed at genesis: the nodes run this binary on the

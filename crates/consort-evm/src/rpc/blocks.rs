@@ -9,7 +9,10 @@ use consort_endpoints::Ctx;
 use serde_json::{json, Value};
 
 use super::{invalid_params, quantity, RpcError};
-use crate::exec::{Chain, Receipt, RECEIPTS, TRANSACTIONS};
+use crate::{
+    exec::{Chain, Receipt, RECEIPTS, TRANSACTIONS},
+    visibility::Viewer,
+};
 
 /// Most blocks one `eth_getLogs` may scan.
 const MAX_LOG_BLOCKS: u64 = 10_000;
@@ -154,15 +157,16 @@ pub(crate) fn block_number(
     }
 }
 
-/// `eth_getBlockByNumber` / `eth_getBlockByHash` for block `number`.
+/// `eth_getBlockByNumber` / `eth_getBlockByHash` for block `number`, with the transactions
+/// `viewer` may see (its gas used counts them all).
 pub(crate) fn block_json(
     ctx: &mut Ctx<'_>,
+    viewer: &Viewer,
     chain: &Chain,
-    number: u64,
-    full: bool,
+    (number, full): (u64, bool),
     tx_json: &dyn Fn(&mut Ctx<'_>, &B256) -> Result<Value, RpcError>,
 ) -> Result<Value, RpcError> {
-    let receipts = if number == 0 {
+    let mut receipts = if number == 0 {
         Vec::new()
     } else {
         receipts_of(ctx, number)
@@ -178,6 +182,7 @@ pub(crate) fn block_json(
         None if number >= committed => super::now(),
         None => 0,
     };
+    receipts.retain(|r| viewer.sees(ctx.tx, r));
     let mut txs = Vec::new();
     for r in &receipts {
         txs.push(if full {
@@ -224,6 +229,14 @@ fn topics_match(filter: &[Option<Vec<B256>>], log: &[B256]) -> bool {
     })
 }
 
+/// A log filter's criteria: its addresses (any, if none) and positional topics.
+pub(crate) type Criteria = (Vec<Address>, Vec<Option<Vec<B256>>>);
+
+/// The criteria of the filter object `f` (`address`, `topics`).
+pub(crate) fn criteria(f: &Value) -> Result<Criteria, RpcError> {
+    Ok((addresses(f)?, topics(f)?))
+}
+
 fn addresses(f: &Value) -> Result<Vec<Address>, RpcError> {
     match f.get("address") {
         None | Some(Value::Null) => Ok(Vec::new()),
@@ -257,10 +270,11 @@ fn topics(f: &Value) -> Result<Vec<Option<Vec<B256>>>, RpcError> {
     }
 }
 
-/// `eth_getLogs`: committed blocks only.
+/// `eth_getLogs`: committed blocks only, logs of the transactions `viewer` may see.
 pub(crate) fn get_logs(
     ctx: &mut Ctx<'_>,
     index: &BlockIndex,
+    viewer: &Viewer,
     f: &Value,
     committed: u64,
     known: u64,
@@ -288,8 +302,7 @@ pub(crate) fn get_logs(
         ));
     }
     check_held(ctx, from)?;
-    let addresses = addresses(f)?;
-    let topics = topics(f)?;
+    let (addresses, topics) = criteria(f)?;
     let mut out = Vec::new();
     for n in from..=to {
         let receipts = receipts_of(ctx, n);
@@ -298,6 +311,13 @@ pub(crate) fn get_logs(
         }
         let hash = hash_of(ctx, n);
         for r in receipts {
+            let wanted = r.logs.iter().any(|l| {
+                (addresses.is_empty() || addresses.contains(&l.address))
+                    && topics_match(&topics, &l.topics)
+            });
+            if !wanted || !viewer.sees(ctx.tx, &r) {
+                continue;
+            }
             let rj = receipt_json(&r, n, hash);
             for (l, lj) in r
                 .logs

@@ -43,6 +43,10 @@ pub(crate) struct BenchArgs {
     /// by default they all go to the primary, as CCF advises clients that write.
     #[arg(long)]
     pub(crate) spread: bool,
+    /// With --eth: the privacy default of the network (`public`, `private`), or `both`:
+    /// one network each, in the same run, with their ratio.
+    #[arg(long, default_value = "both", value_parser = ["both", "public", "private"])]
+    pub(crate) eth_privacy: String,
     /// With --eth: also drive this anvil binary (e.g. from npm's
     /// @foundry-rs/anvil-linux-amd64) with the same transactions, and report the ratio.
     #[arg(long)]

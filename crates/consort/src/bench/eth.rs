@@ -86,6 +86,8 @@ fn transfer_data(to: Address, amount: u64) -> Vec<u8> {
 
 /// Everything the benchmark sends, signed in advance.
 struct Workload {
+    /// The deployer's and every sender's key (their addresses are bound to the bench user).
+    keys: Vec<SecretKey>,
     deployer: Address,
     token: Address,
     /// Deployment, then one funding transfer per sender (all from the deployer).
@@ -175,6 +177,7 @@ fn workload(senders: usize, per_sender: usize) -> Result<Workload> {
         }
     });
     Ok(Workload {
+        keys: std::iter::once(deployer_key).chain(keys).collect(),
         deployer,
         token,
         setup,
@@ -281,6 +284,50 @@ impl Conn {
         }
         Ok(r["result"].clone())
     }
+}
+
+/// `personal_sign` (EIP-191) of `message` by `k`, 0x-hex.
+fn personal_sign(k: &SecretKey, message: &str) -> String {
+    let prefixed = format!("\x19Ethereum Signed Message:\n{}{message}", message.len());
+    let digest = Message::from_digest(keccak256(prefixed.as_bytes()).0);
+    let (id, rs) = SECP256K1
+        .sign_ecdsa_recoverable(&digest, k)
+        .serialize_compact();
+    let mut out = rs.to_vec();
+    out.push(27 + i32::from(id) as u8);
+    raw_hex(&out)
+}
+
+/// Bind every address of the workload to the bench user (`identity`), as wallets do
+/// (`POST /app/eth/bind`), over `connections` connections (not timed).
+async fn bind_all(
+    ep: &ClientConfig,
+    w: &Workload,
+    identity: &str,
+    connections: usize,
+) -> Result<()> {
+    let per = w.keys.len().div_ceil(connections.max(1));
+    let mut tasks = Vec::new();
+    for chunk in w.keys.chunks(per.max(1)) {
+        let (ep, chunk, identity) = (ep.clone(), chunk.to_vec(), identity.to_string());
+        tasks.push(tokio::spawn(async move {
+            let mut c = ep.connect().await?;
+            for k in &chunk {
+                let a = address(k);
+                let m = consort_evm::bindings::bind_message(&a, &identity, 1);
+                let body = json!({"address": format!("{a:#x}"), "nonce": 1, "signature": personal_sign(k, &m)});
+                let r = c.post_json("/app/eth/bind", &body).await?;
+                if r.status != 200 {
+                    bail!("bind {a:#x}: HTTP {}: {}", r.status, String::from_utf8_lossy(&r.body));
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
 }
 
 /// Send the setup (in JSON-RPC batches) and wait until its last transaction has a receipt.
@@ -592,29 +639,22 @@ fn run_anvil(
     anvil
 }
 
-pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
+/// One Consort network with the privacy default `mode`: bind the workload's addresses to
+/// the bench user, fund the senders, drive the transfers, check them.
+fn run_consort(
+    args: &BenchArgs,
+    w: &Workload,
+    mode: &str,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Outcome> {
     let nodes = args.nodes.max(1);
-    let w = workload(args.senders, args.txs_per_sender)?;
-    let total = args.senders * args.txs_per_sender;
-    println!(
-        "ERC-20 transfers: {} senders x {} = {total} pre-signed transactions, {} connections",
-        args.senders, args.txs_per_sender, args.connections
-    );
-    let base = ceiling(&w)?;
-    println!("in-process revm (consort-evm over the KV store, 1 thread): {base:.0} transfers/s");
-    let mut out = json!({"senders": args.senders, "txs_per_sender": args.txs_per_sender, "spread": args.spread,
-        "connections": args.connections, "nodes": nodes, "in_process_per_s": base});
-
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path();
     let ukey = consort_crypto::keys::SigningKey::generate()?;
     let cert = consort_crypto::cert::self_signed_leaf(&ukey, "bench", 30)?;
     std::fs::write(dir.join("user_cert.pem"), cert.to_pem())?;
-    let apps = json!({"ethereum": {"chain_id": CHAIN, "genesis": {}}});
+    let apps = json!({"ethereum": {"chain_id": CHAIN, "genesis": {}, "privacy_default": mode}});
     let (mut procs, addrs) = start_consort_with(nodes, dir, args.signature_ms, &apps)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     let consort = rt.block_on(async {
         let mut service = None;
         for a in &addrs {
@@ -633,24 +673,60 @@ pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
             .iter()
             .map(|a| ClientConfig::new(*a, &service, Some((&cert, &ukey))).map(Endpoint::Consort))
             .collect::<Result<_, _>>()?;
-        setup(&eps[0], &w).await?;
+        if let Endpoint::Consort(c) = &eps[0] {
+            bind_all(c, w, &cert.fingerprint().to_hex(), args.connections).await?;
+        }
+        setup(&eps[0], w).await?;
         let to = if args.spread { &eps[..] } else { &eps[..1] };
-        let o = drive(to, &w, args.connections, true).await?;
-        check(&eps[0], &w, true).await?;
+        let o = drive(to, w, args.connections, true).await?;
+        check(&eps[0], w, true).await?;
         anyhow::Ok(o)
     });
     drop(procs);
-    let consort = consort.map_err(|e| anyhow::anyhow!("{e:#}\n{}", log_tails(dir, nodes)))?;
-    out["consort"] = report(
-        &format!(
-            "Consort, {nodes} node(s), HTTPS to {}, signature every {} ms, a transfer counts when Committed",
-            if args.spread { "every node" } else { "the primary" },
-            args.signature_ms
-        ),
-        &consort,
+    consort.map_err(|e| anyhow::anyhow!("{e:#}\n{}", log_tails(dir, nodes)))
+}
+
+pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
+    let nodes = args.nodes.max(1);
+    let w = workload(args.senders, args.txs_per_sender)?;
+    let total = args.senders * args.txs_per_sender;
+    println!(
+        "ERC-20 transfers: {} senders x {} = {total} pre-signed transactions, {} connections",
+        args.senders, args.txs_per_sender, args.connections
     );
-    let ctput = consort.done as f64 / consort.secs;
-    println!("  ratio to in-process: {:.2}", ctput / base);
+    let base = ceiling(&w)?;
+    println!("in-process revm (consort-evm over the KV store, 1 thread): {base:.0} transfers/s");
+    let mut out = json!({"senders": args.senders, "txs_per_sender": args.txs_per_sender, "spread": args.spread,
+        "connections": args.connections, "nodes": nodes, "in_process_per_s": base});
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let modes: &[&str] = match args.eth_privacy.as_str() {
+        "both" => &["public", "private"],
+        "public" => &["public"],
+        _ => &["private"],
+    };
+    let mut rates = Vec::new();
+    for mode in modes {
+        let consort = run_consort(&args, &w, mode, &rt)?;
+        out[format!("consort_{mode}")] = report(
+            &format!(
+                "Consort, {nodes} node(s), privacy default {mode}, HTTPS to {}, signature every {} ms, a transfer counts when Committed",
+                if args.spread { "every node" } else { "the primary" },
+                args.signature_ms
+            ),
+            &consort,
+        );
+        let ctput = consort.done as f64 / consort.secs;
+        println!("  ratio to in-process: {:.2}", ctput / base);
+        rates.push(ctput);
+    }
+    if let [public, private] = rates[..] {
+        println!("ratio private/public: throughput {:.2}", private / public);
+        out["ratio_private_public"] = json!(private / public);
+    }
+    let ctput = rates.last().copied().unwrap_or(0.0);
     if let Some(bin) = &args.anvil {
         let bin = resolve_bin(bin);
         let anvil = run_anvil(&bin, &w, args.connections, &rt)?;

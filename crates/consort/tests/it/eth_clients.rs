@@ -18,8 +18,16 @@ use serde_json::{json, Value};
 
 const CHAIN: u64 = 4242;
 
-/// A network of `n` nodes with the Ethereum application; `keys` funded with 1000 ether.
+/// A network of `n` nodes with the Ethereum application (`public` default); `keys`
+/// funded with 1000 ether and bound to user0.
 async fn eth_network(n: usize, keys: &[secp256k1::SecretKey]) -> Network {
+    let net = eth_network_unbound(n, keys).await;
+    bind_keys(&net.client(0), keys).await;
+    net
+}
+
+/// [`eth_network`] with `keys` bound to nobody.
+async fn eth_network_unbound(n: usize, keys: &[secp256k1::SecretKey]) -> Network {
     let funded: Vec<Address> = keys.iter().map(address).collect();
     Network::start(
         n,
@@ -363,7 +371,7 @@ fn eth_account_sign(key: &secp256k1::SecretKey, message: &str) -> String {
 async fn addresses_are_bound_by_signature_or_by_governance() {
     let keys = test_keys(2);
     let (a, b) = (address(&keys[0]), address(&keys[1]));
-    let net = eth_network(1, &keys).await;
+    let net = eth_network_unbound(1, &keys).await;
     let g = net.gov(0);
     ok(&g.activate().await.unwrap());
     let mut c = net.client(0).connect().await.unwrap();

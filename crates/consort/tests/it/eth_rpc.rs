@@ -45,7 +45,7 @@ async fn eth_node() -> EthNode {
             "data_dir": "node0",
             "signature_ms_interval": 20,
             "users": [{"certificate_file": "user0_cert.pem"}],
-            "apps": {"ethereum": {"chain_id": 4242, "genesis": {address(&alice).to_string(): "0xde0b6b3a7640000"}}},
+            "apps": {"ethereum": {"chain_id": 4242, "genesis": {address(&alice).to_string(): "0xde0b6b3a7640000"}, "privacy_default": "public"}},
         }))
         .unwrap(),
     )
@@ -68,6 +68,7 @@ async fn eth_node() -> EthNode {
     let rpc = Rpc {
         client: ClientConfig::new(addr, &service, Some((&cert, &key))).unwrap(),
     };
+    bind_keys(&rpc.client, &[alice]).await;
     EthNode {
         _tmp: tmp,
         dir,
@@ -247,8 +248,14 @@ async fn web3_json_rpc_on_a_node() {
         &hex::decode(lc["claims_digest"].as_str().unwrap()).unwrap(),
     ]);
     assert_eq!(r["blockHash"], format!("0x{leaf}"));
-    let claims: Value = serde_json::from_str(up["claims"].as_str().unwrap()).unwrap();
-    assert_eq!(claims[0]["transaction_hash"], h);
+    // The claims are the digests of the block's receipts; the claim, this one's receipt.
+    let claims: Vec<String> = serde_json::from_str(up["claims"].as_str().unwrap()).unwrap();
+    let claim = up["claim"].as_str().unwrap();
+    assert!(claims.contains(&consort_crypto::sha256(claim.as_bytes()).to_string()));
+    assert_eq!(
+        serde_json::from_str::<Value>(claim).unwrap()["transaction_hash"],
+        h
+    );
     let rfile = dir.join("eth_receipt.json");
     std::fs::write(&rfile, serde_json::to_vec(&up).unwrap()).unwrap();
     let out = verify_receipt(&rfile, &dir.join("node0/service_cert.pem"));
@@ -278,14 +285,21 @@ async fn web3_json_rpc_on_a_node() {
         text(&py.stderr)
     );
     let mut forged = up.clone();
-    forged["claims"] = json!(up["claims"]
-        .as_str()
-        .unwrap()
-        .replace("\"status\":true", "\"status\":false"));
+    let mut f = up["claims"].as_str().unwrap().to_string();
+    let first = if f.as_bytes()[2] == b'0' { "1" } else { "0" };
+    f.replace_range(2..3, first);
+    forged["claims"] = json!(f);
     assert_ne!(forged["claims"], up["claims"]);
     std::fs::write(&rfile, serde_json::to_vec(&forged).unwrap()).unwrap();
     let out = verify_receipt(&rfile, &dir.join("node0/service_cert.pem"));
     assert!(!out.status.success(), "forged claims accepted");
+    // A claim that is not among the claims (a forged receipt): refused.
+    let mut forged = up.clone();
+    forged["claim"] = json!(claim.replace("\"status\":true", "\"status\":false"));
+    assert_ne!(forged["claim"], up["claim"]);
+    std::fs::write(&rfile, serde_json::to_vec(&forged).unwrap()).unwrap();
+    let out = verify_receipt(&rfile, &dir.join("node0/service_cert.pem"));
+    assert!(!out.status.success(), "a forged claim accepted");
     // Genuine claims shown with the receipt of another transaction: refused too.
     let mut other = up.clone();
     other["ethereum_receipt"]["transactionHash"] = json!(format!("0x{}", "22".repeat(32)));
@@ -386,6 +400,7 @@ async fn conflicting_transactions_retry_and_lose_no_update() {
     let rpc = Rpc {
         client: net.client(0),
     };
+    bind_keys(&rpc.client, &keys).await;
     let tx = |k: &SecretKey, nonce: u64, to: TxKind, input: Vec<u8>| {
         sign(
             k,

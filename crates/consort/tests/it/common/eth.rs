@@ -100,13 +100,45 @@ impl Rpc {
 }
 
 /// The `apps` configuration of nodes running the Ethereum application on `chain_id`, with
-/// `funded` holding 1000 ether each.
+/// `funded` holding 1000 ether each, and the `public` privacy default (today's dapp
+/// behaviour; the privacy tests set their own).
 pub(crate) fn eth_apps(chain_id: u64, funded: &[Address]) -> Value {
     let genesis: serde_json::Map<String, Value> = funded
         .iter()
         .map(|a| (a.to_string(), json!("0x3635c9adc5dea00000")))
         .collect();
-    json!({"ethereum": {"chain_id": chain_id, "genesis": genesis}})
+    json!({"ethereum": {"chain_id": chain_id, "genesis": genesis, "privacy_default": "public"}})
+}
+
+/// `personal_sign` (EIP-191) of `message` by `sk`: 65 bytes r ‖ s ‖ v (27/28), 0x-hex.
+pub(crate) fn personal_sign(sk: &SecretKey, message: &str) -> String {
+    let prefixed = format!("\x19Ethereum Signed Message:\n{}{message}", message.len());
+    let digest = Message::from_digest(keccak256(prefixed.as_bytes()).0);
+    let (id, rs) = SECP256K1
+        .sign_ecdsa_recoverable(&digest, sk)
+        .serialize_compact();
+    let mut out = rs.to_vec();
+    out.push(27 + i32::from(id) as u8);
+    format!("0x{}", hex::encode(out))
+}
+
+/// Bind the addresses of `keys` to the caller of `client`, as a wallet would: fetch the
+/// message, sign it, `POST /app/eth/bind`.
+pub(crate) async fn bind_keys(client: &ClientConfig, keys: &[SecretKey]) {
+    let mut c = client.connect().await.unwrap();
+    for k in keys {
+        let a = address(k);
+        let r = c
+            .get(&format!("/app/eth/bind/message?address={a:#x}&nonce=1"))
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let m: Value = r.json().unwrap();
+        let sig = personal_sign(k, m["message"].as_str().unwrap());
+        let body = json!({"address": format!("{a:#x}"), "nonce": 1, "signature": sig});
+        let r = c.post_json("/app/eth/bind", &body).await.unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
 }
 
 /// The test keys 0x0101…, 0x0202…, …: `n` of them.
