@@ -10,6 +10,7 @@ mod attestation;
 mod ccf_compat;
 mod crash_restart;
 mod eth_clients;
+mod eth_privacy;
 mod eth_rpc;
 mod governance;
 mod jwt_auth;
