@@ -249,7 +249,13 @@ fn send_raw(
             ))
         }
     };
-    let privacy = who.deploy.unwrap_or_else(|| privacy::default_privacy(tx));
+    // The deployer's choice applies to a deployment; contracts a call creates (a factory's
+    // children) take the mode of the contract called, whatever the caller asks.
+    use alloy_consensus::Transaction as _;
+    let privacy = match decoded.0.to() {
+        None => who.deploy.unwrap_or_else(|| privacy::default_privacy(tx)),
+        Some(to) => privacy::privacy_of(tx, &to),
+    };
     let r = exec::send_decoded(tx, block, decoded, privacy).map_err(evm_error)?;
     if let Some(id) = relayed {
         privacy::record_relayed(tx, r.transaction_hash.as_slice(), &id);
