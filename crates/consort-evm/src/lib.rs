@@ -47,6 +47,16 @@ pub enum EvmError {
     Invalid(String),
 }
 
+/// The governance tables of the application (the constitution's `apply` may write them).
+pub const GOV_TABLES: &[&str] = &[
+    settings::ETH_CONFIG,
+    settings::ETH_SENDERS,
+    settings::ETH_BALANCE_UPDATES,
+    bindings::GOV_BINDINGS,
+    privacy::GOV_CONTRACT_PRIVACY,
+    privacy::ROLES,
+];
+
 /// The `ethereum` application settings in a node configuration.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,7 +93,7 @@ pub fn register(r: &mut consort_endpoints::Registry, cfg: &EthConfig) {
         genesis(tx, &allocs);
     });
     r.on_proposal_applied(|tx| Ok(settings::apply_balance_updates(tx)?));
-    r.add_governance(settings::GOV_TABLES, settings::GOV_ACTIONS_JS);
+    r.add_governance(GOV_TABLES, settings::GOV_ACTIONS_JS);
 }
 
 /// Development accounts for local networks (the sandbox's `--eth`): `n` secp256k1 keys

@@ -14,15 +14,6 @@ pub const ETH_SENDERS: &str = "public:ccf.gov.eth.senders";
 /// Balances set by governance (address → wei), moved into the application's private state
 /// in the transaction that applies the proposal.
 pub const ETH_BALANCE_UPDATES: &str = "public:ccf.gov.eth.balance_updates";
-/// The governance tables of the application (the constitution's `apply` may write them).
-pub const GOV_TABLES: &[&str] = &[
-    ETH_CONFIG,
-    ETH_SENDERS,
-    ETH_BALANCE_UPDATES,
-    crate::bindings::GOV_BINDINGS,
-    crate::privacy::GOV_CONTRACT_PRIVACY,
-    crate::privacy::ROLES,
-];
 /// The application's governance actions, appended to the default constitution.
 pub const GOV_ACTIONS_JS: &str = include_str!("gov_actions.js");
 
