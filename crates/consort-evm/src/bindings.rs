@@ -87,6 +87,23 @@ fn key(a: &Address) -> Vec<u8> {
     format!("{a:#x}").into_bytes()
 }
 
+/// The digest `personal_sign` (EIP-191) signs for `message`.
+fn personal_digest(message: &str) -> secp256k1::Message {
+    let prefixed = format!("\x19Ethereum Signed Message:\n{}{message}", message.len());
+    secp256k1::Message::from_digest(keccak256(prefixed.as_bytes()).0)
+}
+
+/// `personal_sign` (EIP-191) of `message` by `key`, as wallets make it: 65 bytes r ‖ s ‖ v
+/// (v 27/28). What [`recover_personal`] checks; for clients and tools that bind addresses.
+pub fn personal_sign(key: &secp256k1::SecretKey, message: &str) -> Vec<u8> {
+    let (id, rs) = secp256k1::SECP256K1
+        .sign_ecdsa_recoverable(&personal_digest(message), key)
+        .serialize_compact();
+    let mut out = rs.to_vec();
+    out.push(27 + i32::from(id) as u8);
+    out
+}
+
 /// The address whose key made `signature` (65 bytes: r, s, v with v 27/28 or 0/1) over
 /// `message` as `personal_sign` signs it.
 pub fn recover_personal(message: &str, signature: &[u8]) -> Result<Address, BindError> {
@@ -105,10 +122,8 @@ pub fn recover_personal(message: &str, signature: &[u8]) -> Result<Address, Bind
     let id = RecoveryId::try_from(i32::from(id)).map_err(|_| BindError::MalformedSignature)?;
     let sig =
         RecoverableSignature::from_compact(rs, id).map_err(|_| BindError::MalformedSignature)?;
-    let prefixed = format!("\x19Ethereum Signed Message:\n{}{message}", message.len());
-    let digest = secp256k1::Message::from_digest(keccak256(prefixed.as_bytes()).0);
     let pk = secp256k1::SECP256K1
-        .recover_ecdsa(&digest, &sig)
+        .recover_ecdsa(&personal_digest(message), &sig)
         .map_err(|_| BindError::MalformedSignature)?;
     Ok(Address::from_slice(
         &keccak256(&pk.serialize_uncompressed()[1..])[12..],

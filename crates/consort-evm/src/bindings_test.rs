@@ -8,14 +8,7 @@ const VECTOR_ADDRESS: &str = "0x19e7e376e7c213b7e7e7e46cc70a5dd086daff2a";
 const VECTOR_SIGNATURE: &str = "a2d4ccbb21a1f73d5499748074aac5de98ed4069d965a0b2cd740c7ad58202373f7b660e12bf9bcc5b319546a8a8faa1598699f0a696b581de91848468f9f8201c";
 
 fn sign(sk: &secp256k1::SecretKey, message: &str) -> Vec<u8> {
-    let prefixed = format!("\x19Ethereum Signed Message:\n{}{message}", message.len());
-    let digest = secp256k1::Message::from_digest(keccak256(prefixed.as_bytes()).0);
-    let (id, rs) = secp256k1::SECP256K1
-        .sign_ecdsa_recoverable(&digest, sk)
-        .serialize_compact();
-    let mut out = rs.to_vec();
-    out.push(27 + i32::from(id) as u8);
-    out
+    personal_sign(sk, message)
 }
 
 /// Bind `a` to `identity` with a proof by `sk` over `identity` and `nonce`.

@@ -220,20 +220,21 @@ fn logs_of(r: &ExecutionResult) -> Vec<LogRecord> {
 /// transaction that cannot be included (bad encoding, signature, chain id, nonce, funds for
 /// gas, a sender governance does not allow) is an error and writes nothing; one that
 /// reverts or runs out of gas is included with status 0.
-/// Contracts it creates get the service's default privacy.
+/// Contracts it creates get the mode [`send_decoded`] gives them when no one chose.
 pub fn send_raw(tx: &mut Tx, b: &BlockCtx<'_>, raw: &[u8]) -> Result<Receipt, EvmError> {
     let decoded = decode(raw)?;
-    let privacy = crate::privacy::default_privacy(tx);
-    send_decoded(tx, b, decoded, privacy)
+    send_decoded(tx, b, decoded, None)
 }
 
-/// [`send_raw`] for a transaction already decoded (sender recovered) by [`decode`]; the
-/// contracts it creates are recorded with `privacy` and the sender as their deployer.
+/// [`send_raw`] for a transaction already decoded (sender recovered) by [`decode`]. The
+/// contracts it creates are recorded with the sender as their deployer and, for a
+/// deployment, the deployer's choice `deploy` (else the service default); contracts a call
+/// creates (a factory's children) take the mode of the contract called.
 pub fn send_decoded(
     tx: &mut Tx,
     b: &BlockCtx<'_>,
     (env, from): (TxEnvelope, Address),
-    privacy: crate::privacy::Privacy,
+    deploy: Option<crate::privacy::Privacy>,
 ) -> Result<Receipt, EvmError> {
     let chain = b.chain;
     admit(tx, b, &env, from)?;
@@ -278,12 +279,18 @@ pub fn send_decoded(
         .map(|(addr, _)| *addr)
         .collect();
     KvDb { tx }.commit(state);
-    for a in &created {
-        let c = crate::privacy::Contract {
-            privacy,
-            deployer: from,
+    if !created.is_empty() {
+        let privacy = match env.to() {
+            None => deploy.unwrap_or_else(|| crate::privacy::default_privacy(tx)),
+            Some(to) => crate::privacy::privacy_of(tx, &to),
         };
-        crate::privacy::record_contract(tx, a, c);
+        for a in &created {
+            let c = crate::privacy::Contract {
+                privacy,
+                deployer: from,
+            };
+            crate::privacy::record_contract(tx, a, c);
+        }
     }
     Ok(record(tx, b, &env, from, &result))
 }

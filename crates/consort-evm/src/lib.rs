@@ -22,9 +22,7 @@ use alloy_primitives::{Address, B256, U256};
 use consort_kv::Tx;
 use thiserror::Error;
 
-pub use exec::{
-    call, send_decoded, send_raw, BlockCtx, CallRequest, CallResult, Chain, LogRecord, Receipt,
-};
+pub use exec::{call, send_raw, BlockCtx, CallRequest, CallResult, Chain, LogRecord, Receipt};
 
 /// Why a transaction was not executed (nothing was written).
 #[derive(Debug, Error, Clone, PartialEq, Eq)]

@@ -141,11 +141,16 @@ pub fn privacy_of(tx: &mut Tx, a: &Address) -> Privacy {
     contract_privacy(tx, a).unwrap_or_else(|| default_privacy(tx))
 }
 
-/// Does `identity` hold `role`?
-pub fn has_role(tx: &mut Tx, identity: &str, role: Role) -> bool {
-    tx.get(ROLES, identity.as_bytes())
-        .and_then(|v| serde_json::from_slice::<Vec<String>>(&v).ok())
-        .is_some_and(|roles| roles.iter().any(|r| r == role.name()))
+/// The roles `identity` holds.
+pub fn roles(tx: &mut Tx, identity: &str) -> Vec<Role> {
+    let names: Vec<String> = tx
+        .get(ROLES, identity.as_bytes())
+        .and_then(|v| serde_json::from_slice(&v).ok())
+        .unwrap_or_default();
+    [Role::Auditor, Role::Relayer]
+        .into_iter()
+        .filter(|r| names.iter().any(|n| n == r.name()))
+        .collect()
 }
 
 /// The relayer that submitted the transaction `hash`, if one did.

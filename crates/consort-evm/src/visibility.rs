@@ -51,26 +51,14 @@ impl Viewer {
     /// The viewer for `caller`.
     pub fn of(tx: &mut Tx, caller: &Caller) -> Viewer {
         let identity = bindings::identity(caller);
-        let (auditor, relayer) = match &identity {
-            Some(i) => (
-                privacy::has_role(tx, i, Role::Auditor),
-                privacy::has_role(tx, i, Role::Relayer),
-            ),
-            None => (false, false),
-        };
+        let roles = identity
+            .as_deref()
+            .map(|i| privacy::roles(tx, i))
+            .unwrap_or_default();
         Viewer {
             identity,
-            auditor,
-            relayer,
-        }
-    }
-
-    /// A viewer that sees everything (in-process tools and tests).
-    pub fn everything() -> Viewer {
-        Viewer {
-            identity: None,
-            auditor: true,
-            relayer: true,
+            auditor: roles.contains(&Role::Auditor),
+            relayer: roles.contains(&Role::Relayer),
         }
     }
 

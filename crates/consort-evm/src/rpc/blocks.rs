@@ -303,6 +303,9 @@ pub(crate) fn get_logs(
     }
     check_held(ctx, from)?;
     let (addresses, topics) = criteria(f)?;
+    let wanted = |l: &crate::exec::LogRecord| {
+        (addresses.is_empty() || addresses.contains(&l.address)) && topics_match(&topics, &l.topics)
+    };
     let mut out = Vec::new();
     for n in from..=to {
         let receipts = receipts_of(ctx, n);
@@ -311,11 +314,7 @@ pub(crate) fn get_logs(
         }
         let hash = hash_of(ctx, n);
         for r in receipts {
-            let wanted = r.logs.iter().any(|l| {
-                (addresses.is_empty() || addresses.contains(&l.address))
-                    && topics_match(&topics, &l.topics)
-            });
-            if !wanted || !viewer.sees(ctx.tx, &r) {
+            if !r.logs.iter().any(wanted) || !viewer.sees(ctx.tx, &r) {
                 continue;
             }
             let rj = receipt_json(&r, n, hash);
@@ -324,9 +323,7 @@ pub(crate) fn get_logs(
                 .iter()
                 .zip(rj["logs"].as_array().into_iter().flatten())
             {
-                if (addresses.is_empty() || addresses.contains(&l.address))
-                    && topics_match(&topics, &l.topics)
-                {
+                if wanted(l) {
                     out.push(lj.clone());
                 }
             }

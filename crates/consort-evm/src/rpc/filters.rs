@@ -30,7 +30,7 @@ pub(crate) const TOTAL: usize = 10_000;
 /// Most blocks one poll covers (the next poll continues).
 pub(crate) const MAX_STEP: u64 = 10_000;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Kind {
     /// The criteria as given (`address`, `topics`, `fromBlock`, `toBlock`).
     Logs(Value),
@@ -97,14 +97,14 @@ impl Filters {
         Ok(json!(id))
     }
 
-    /// Take the caller's filter `id` for a poll: its kind's criteria and the block range
-    /// `[next, to]` it has not reported, which the filter then moves past.
+    /// Take the caller's filter `id` for a poll: its kind and the block range `[next, to]`
+    /// it has not reported (empty when nothing is new), which the filter then moves past.
     fn advance(
         &self,
         viewer: &Viewer,
         id: &str,
         committed: u64,
-    ) -> Result<(Option<Value>, bool, u64, u64), RpcError> {
+    ) -> Result<(Kind, u64, u64), RpcError> {
         let mut g = self.inner.lock().expect("filters lock poisoned");
         let f = g
             .get_mut(id)
@@ -116,11 +116,7 @@ impl Filters {
         if to >= from {
             f.next = to + 1;
         }
-        Ok(match &f.kind {
-            Kind::Logs(c) => (Some(c.clone()), false, from, to),
-            Kind::Blocks => (None, true, from, to),
-            Kind::Pending => (None, false, 1, 0),
-        })
+        Ok((f.kind.clone(), from, to))
     }
 
     /// Handle one filter method.
@@ -164,26 +160,16 @@ impl Filters {
             }
             "eth_getFilterChanges" => {
                 let id: String = param(params, 0)?;
-                let (criteria, blocks_kind, from, to) = self.advance(viewer, &id, committed)?;
-                if blocks_kind {
-                    let hashes: Vec<Value> = if to >= from {
-                        ctx.ledger
-                            .leaves(from, to)
-                            .into_iter()
-                            .flatten()
-                            .map(|l| json!(B256::from(l.0)))
-                            .collect()
-                    } else {
-                        Vec::new()
-                    };
-                    return Ok(Value::Array(hashes));
-                }
-                let Some(mut c) = criteria else {
-                    return Ok(json!([]));
+                let (kind, from, to) = self.advance(viewer, &id, committed)?;
+                let mut c = match kind {
+                    _ if to < from => return Ok(json!([])),
+                    Kind::Pending => return Ok(json!([])),
+                    Kind::Blocks => {
+                        let hashes = ctx.ledger.leaves(from, to).into_iter().flatten();
+                        return Ok(hashes.map(|l| json!(B256::from(l.0))).collect());
+                    }
+                    Kind::Logs(c) => c,
                 };
-                if to < from {
-                    return Ok(json!([]));
-                }
                 let until =
                     blocks::block_number(c.get("toBlock"), committed, known)?.unwrap_or(committed);
                 if until < from {

@@ -110,7 +110,7 @@ struct Eth {
 /// Who is asking, and how contracts they create are to be kept.
 struct Caller<'a> {
     viewer: &'a Viewer,
-    /// The deployer's choice (`x-consort-eth-privacy`), else the service default.
+    /// The deployer's choice (`x-consort-eth-privacy`) for the contracts it deploys.
     deploy: Option<Privacy>,
 }
 
@@ -198,9 +198,14 @@ fn dispatch(
         }
         "eth_getTransactionReceipt" => Ok(txs::receipt(ctx, viewer, &param(params, 0)?)),
         "eth_getTransactionByHash" => txs::transaction_json(ctx, viewer, &param(params, 0)?),
-        "eth_getBlockByNumber" | "eth_getBlockByHash" => {
-            get_block(ctx, eth, viewer, &chain, method, params)
-        }
+        "eth_getBlockByNumber" | "eth_getBlockByHash" => get_block(
+            ctx,
+            (eth, viewer),
+            &chain,
+            method,
+            params,
+            (committed, known),
+        ),
         "eth_getLogs" => {
             let f = params.get(0).cloned().unwrap_or(Value::Null);
             blocks::get_logs(ctx, &eth.index, viewer, &f, committed, known)
@@ -249,14 +254,7 @@ fn send_raw(
             ))
         }
     };
-    // The deployer's choice applies to a deployment; contracts a call creates (a factory's
-    // children) take the mode of the contract called, whatever the caller asks.
-    use alloy_consensus::Transaction as _;
-    let privacy = match decoded.0.to() {
-        None => who.deploy.unwrap_or_else(|| privacy::default_privacy(tx)),
-        Some(to) => privacy::privacy_of(tx, &to),
-    };
-    let r = exec::send_decoded(tx, block, decoded, privacy).map_err(evm_error)?;
+    let r = exec::send_decoded(tx, block, decoded, who.deploy).map_err(evm_error)?;
     if let Some(id) = relayed {
         privacy::record_relayed(tx, r.transaction_hash.as_slice(), &id);
     }
@@ -266,14 +264,12 @@ fn send_raw(
 /// `eth_getBlockByNumber` / `eth_getBlockByHash`.
 fn get_block(
     ctx: &mut Ctx<'_>,
-    eth: &Eth,
-    viewer: &Viewer,
+    (eth, viewer): (&Eth, &Viewer),
     chain: &crate::chain::Chain,
     method: &str,
     params: &Value,
+    (committed, known): (u64, u64),
 ) -> Result<Value, RpcError> {
-    let committed = ctx.ledger.committed().seqno;
-    let known = ctx.ledger.last_txid().seqno;
     let number = if method == "eth_getBlockByHash" {
         let h: B256 = param(params, 0)?;
         match eth.index.number_of(ctx, &h, committed, known) {

@@ -286,18 +286,6 @@ impl Conn {
     }
 }
 
-/// `personal_sign` (EIP-191) of `message` by `k`, 0x-hex.
-fn personal_sign(k: &SecretKey, message: &str) -> String {
-    let prefixed = format!("\x19Ethereum Signed Message:\n{}{message}", message.len());
-    let digest = Message::from_digest(keccak256(prefixed.as_bytes()).0);
-    let (id, rs) = SECP256K1
-        .sign_ecdsa_recoverable(&digest, k)
-        .serialize_compact();
-    let mut out = rs.to_vec();
-    out.push(27 + i32::from(id) as u8);
-    raw_hex(&out)
-}
-
 /// Bind every address of the workload to the bench user (`identity`), as wallets do
 /// (`POST /app/eth/bind`), over `connections` connections (not timed).
 async fn bind_all(
@@ -315,7 +303,7 @@ async fn bind_all(
             for k in &chunk {
                 let a = address(k);
                 let m = consort_evm::bindings::bind_message(&a, &identity, 1);
-                let body = json!({"address": format!("{a:#x}"), "nonce": 1, "signature": personal_sign(k, &m)});
+                let body = json!({"address": format!("{a:#x}"), "nonce": 1, "signature": raw_hex(&consort_evm::bindings::personal_sign(k, &m))});
                 let r = c.post_json("/app/eth/bind", &body).await?;
                 if r.status != 200 {
                     bail!("bind {a:#x}: HTTP {}: {}", r.status, String::from_utf8_lossy(&r.body));

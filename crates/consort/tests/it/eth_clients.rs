@@ -39,10 +39,6 @@ async fn eth_network_unbound(n: usize, keys: &[secp256k1::SecretKey]) -> Network
     .await
 }
 
-fn path(net: &Network, f: &str) -> String {
-    net.dir.join(f).to_str().unwrap().to_string()
-}
-
 /// The JSON-RPC URLs of every node.
 fn urls(net: &Network) -> Vec<String> {
     net.nodes
@@ -210,12 +206,6 @@ async fn the_same_transactions_on_anvil_give_the_same_results() {
         .as_object()
         .map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
     assert!(compared > 100, "{out}");
-}
-
-/// The JSON summary a JS test script prints last.
-fn summary(out: &str) -> Value {
-    let start = out.rfind("\n{").map_or(0, |i| i + 1);
-    serde_json::from_str(&out[start..]).unwrap_or_else(|e| panic!("summary: {e}\n{out}"))
 }
 
 fn ok(r: &Reply) -> Value {

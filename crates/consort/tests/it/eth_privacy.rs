@@ -65,10 +65,6 @@ impl User {
     }
 }
 
-fn path(net: &Network, f: &str) -> String {
-    net.dir.join(f).to_str().unwrap().to_string()
-}
-
 fn hex_address(k: &SecretKey) -> String {
     format!("{:#x}", address(k))
 }
@@ -89,12 +85,6 @@ async fn pass(net: &Network, g: &Gov, actions: Value) {
         net.wait_commit(i, txid.seqno, Duration::from_secs(10))
             .await;
     }
-}
-
-/// The one-line JSON summary the script prints last.
-fn summary(out: &str) -> Value {
-    let start = out.rfind("\n{").map_or(0, |i| i + 1);
-    serde_json::from_str(&out[start..]).unwrap_or_else(|e| panic!("summary: {e}\n{out}"))
 }
 
 /// The answers of `method(params)` to two callers (here: eve, and the auditor who sees

@@ -110,16 +110,15 @@ pub(crate) fn eth_apps(chain_id: u64, funded: &[Address]) -> Value {
     json!({"ethereum": {"chain_id": chain_id, "genesis": genesis, "privacy_default": "public"}})
 }
 
-/// `personal_sign` (EIP-191) of `message` by `sk`: 65 bytes r ‖ s ‖ v (27/28), 0x-hex.
-pub(crate) fn personal_sign(sk: &SecretKey, message: &str) -> String {
-    let prefixed = format!("\x19Ethereum Signed Message:\n{}{message}", message.len());
-    let digest = Message::from_digest(keccak256(prefixed.as_bytes()).0);
-    let (id, rs) = SECP256K1
-        .sign_ecdsa_recoverable(&digest, sk)
-        .serialize_compact();
-    let mut out = rs.to_vec();
-    out.push(27 + i32::from(id) as u8);
-    format!("0x{}", hex::encode(out))
+/// The one-line JSON summary a test script prints last.
+pub(crate) fn summary(out: &str) -> Value {
+    let start = out.rfind("\n{").map_or(0, |i| i + 1);
+    serde_json::from_str(&out[start..]).unwrap_or_else(|e| panic!("summary: {e}\n{out}"))
+}
+
+/// `f` in the network's directory, as a string (for scripts' arguments).
+pub(crate) fn path(net: &super::network::Network, f: &str) -> String {
+    net.dir.join(f).to_str().unwrap().to_string()
 }
 
 /// Bind the addresses of `keys` to the caller of `client`, as a wallet would: fetch the
@@ -134,7 +133,8 @@ pub(crate) async fn bind_keys(client: &ClientConfig, keys: &[SecretKey]) {
             .unwrap();
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         let m: Value = r.json().unwrap();
-        let sig = personal_sign(k, m["message"].as_str().unwrap());
+        let sig = consort_evm::bindings::personal_sign(k, m["message"].as_str().unwrap());
+        let sig = format!("0x{}", hex::encode(sig));
         let body = json!({"address": format!("{a:#x}"), "nonce": 1, "signature": sig});
         let r = c.post_json("/app/eth/bind", &body).await.unwrap();
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
