@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::{invalid_params, quantity, RpcError};
 use crate::{
-    exec::{Chain, Receipt, RECEIPTS, TRANSACTIONS},
+    exec::{Chain, Receipt, RECEIPTS},
     visibility::Viewer,
 };
 
@@ -69,17 +69,19 @@ impl BlockIndex {
 
 /// The receipts of block `n`, in execution order (none for blocks without Ethereum
 /// transactions, or that this node does not have).
-pub(crate) fn receipts_of(ctx: &mut Ctx<'_>, n: u64) -> Vec<Receipt> {
+///
+/// Read from the block's own ledger entry (the receipts it wrote), not from the request's
+/// store snapshot, which may predate a block the ledger already holds.
+pub(crate) fn receipts_of(ctx: &Ctx<'_>, n: u64) -> Vec<Receipt> {
     let Ok(e) = ctx.ledger.entry(n) else {
         return Vec::new();
     };
-    let Some(m) = e.write_set.maps.get(TRANSACTIONS) else {
+    let Some(m) = e.write_set.maps.get(RECEIPTS) else {
         return Vec::new();
     };
     let mut out: Vec<Receipt> = m
-        .keys()
-        .filter_map(|k| ctx.tx.get(RECEIPTS, k))
-        .filter_map(|raw| serde_json::from_slice(&raw).ok())
+        .values()
+        .filter_map(|raw| serde_json::from_slice(raw.as_ref()?).ok())
         .collect();
     out.sort_by_key(|r| r.index);
     out
