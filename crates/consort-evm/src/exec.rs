@@ -13,11 +13,12 @@ use revm::{
     handler::{ExecuteEvm, MainBuilder, MainContext},
     primitives::hardfork::SpecId,
 };
-use serde::{Deserialize, Serialize};
 
 pub use crate::chain::Chain;
+pub use crate::receipt::{bloom, claim, claims, LogRecord, Receipt};
 use crate::{
     db::{EvmDb, KvDb},
+    visibility::Viewer,
     EvmError,
 };
 
@@ -25,38 +26,6 @@ use crate::{
 pub const TRANSACTIONS: &str = "eth.transactions";
 /// Receipts by transaction hash (JSON).
 pub const RECEIPTS: &str = "eth.receipts";
-
-/// A log, as receipts carry it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LogRecord {
-    pub address: Address,
-    pub topics: Vec<B256>,
-    pub data: ABytes,
-}
-
-/// What executing a transaction produced (the block number — the KV seqno — is added when
-/// the receipt is read). A KV transaction (block) may hold several Ethereum transactions
-/// (a JSON-RPC batch): `index` is this one's position, `first_log_index` the number of logs
-/// before it, `cumulative_gas_used` includes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Receipt {
-    pub transaction_hash: B256,
-    pub index: u64,
-    pub first_log_index: u64,
-    pub cumulative_gas_used: u64,
-    /// The block time the EVM saw (`TIMESTAMP`), seconds since the Unix epoch.
-    pub timestamp: u64,
-    pub from: Address,
-    pub to: Option<Address>,
-    pub contract_address: Option<Address>,
-    pub status: bool,
-    pub gas_used: u64,
-    pub effective_gas_price: u128,
-    pub tx_type: u8,
-    pub logs: Vec<LogRecord>,
-    /// Return data (or revert data).
-    pub output: ABytes,
-}
 
 /// The result of `eth_call`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,15 +35,6 @@ pub struct CallResult {
     pub gas_used: u64,
     /// Why execution stopped without returning or reverting (e.g. "out of gas").
     pub halted: Option<String>,
-}
-
-/// The logs bloom of `logs` (receipts, blocks).
-pub fn bloom<'a>(logs: impl IntoIterator<Item = &'a LogRecord>) -> alloy_primitives::Bloom {
-    let mut b = alloy_primitives::Bloom::ZERO;
-    for l in logs {
-        b.accrue_raw_log(l.address, &l.topics);
-    }
-    b
 }
 
 /// A call request (`eth_call`, `eth_estimateGas`).
@@ -238,6 +198,7 @@ pub fn send_decoded(
 ) -> Result<Receipt, EvmError> {
     let chain = b.chain;
     admit(tx, b, &env, from)?;
+    let viewer = Viewer::of_sender(tx, &from);
     let number_used = std::cell::Cell::new(false);
     let result = {
         let db = EvmDb {
@@ -252,7 +213,9 @@ pub fn send_decoded(
             .with_db(db)
             .with_cfg(cfg(chain))
             .with_block(block)
+            .with_chain(viewer)
             .build_mainnet();
+        crate::guard::install(&mut evm.instruction);
         evm.transact(tx_env(&env, from)).map_err(|e| match e {
             EVMError::Transaction(
                 t @ (InvalidTransaction::LackOfFundForMaxFee { .. }
@@ -407,25 +370,14 @@ fn receipts_in(tx: &Tx) -> Vec<Receipt> {
     v
 }
 
-/// The claims of a block: the SHA-256 (hex) of each of its receipts' [`claim`], in order,
-/// as a JSON array. Its SHA-256 is the block's claims digest, in the transaction's Merkle
-/// leaf, so a Consort receipt for the block proves each receipt offline — one receipt at a
-/// time, without showing the others (which other parties may not see).
-pub fn claims(receipts: &[Receipt]) -> String {
-    let digests: Vec<String> = receipts
-        .iter()
-        .map(|r| consort_crypto::sha256(claim(r).as_bytes()).to_string())
-        .collect();
-    serde_json::to_string(&digests).expect("json")
-}
-
-/// One receipt's claim: its exact JSON text, as stored.
-pub fn claim(r: &Receipt) -> String {
-    serde_json::to_string(r).expect("json")
-}
-
-/// Run a call against the state in `tx` without changing it (`eth_call`).
-pub fn call(tx: &mut Tx, b: &BlockCtx<'_>, req: &CallRequest) -> Result<CallResult, EvmError> {
+/// Run a call against the state in `tx` without changing it (`eth_call`), for `viewer`
+/// (what its code may read: [`crate::guard`]).
+pub fn call(
+    tx: &mut Tx,
+    b: &BlockCtx<'_>,
+    req: &CallRequest,
+    viewer: &Viewer,
+) -> Result<CallResult, EvmError> {
     let chain = b.chain;
     let from = req.from.unwrap_or_default();
     let nonce = KvDb { tx }.account(&from).nonce;
@@ -441,7 +393,9 @@ pub fn call(tx: &mut Tx, b: &BlockCtx<'_>, req: &CallRequest) -> Result<CallResu
         .with_db(db)
         .with_cfg(c)
         .with_block(block_env(b))
+        .with_chain(viewer.clone())
         .build_mainnet();
+    crate::guard::install(&mut evm.instruction);
     let t = TxEnv::builder()
         .caller(from)
         .gas_limit(req.gas.unwrap_or(chain.block_gas_limit))

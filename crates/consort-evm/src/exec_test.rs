@@ -77,7 +77,7 @@ fn reverting_contract() -> Vec<u8> {
     deploy_code(&hex::decode("602a60005260206000fd").unwrap())
 }
 
-fn deploy_code(runtime: &[u8]) -> Vec<u8> {
+pub(crate) fn deploy_code(runtime: &[u8]) -> Vec<u8> {
     let mut init = vec![
         0x60,
         runtime.len() as u8,
@@ -186,6 +186,11 @@ fn contracts_deploy_store_log_and_answer_calls() {
         &CallRequest {
             to: Some(c),
             ..Default::default()
+        },
+        &crate::visibility::Viewer {
+            identity: None,
+            auditor: true,
+            relayer: false,
         },
     )
     .unwrap();

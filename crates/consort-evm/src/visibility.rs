@@ -18,8 +18,8 @@ use consort_kv::Tx;
 
 use crate::{
     bindings,
-    exec::Receipt,
     privacy::{self, Privacy, Role},
+    receipt::Receipt,
 };
 
 /// The caller of a read, with what governance granted it.
@@ -50,7 +50,17 @@ pub fn topic_address(t: &B256) -> Option<Address> {
 impl Viewer {
     /// The viewer for `caller`.
     pub fn of(tx: &mut Tx, caller: &Caller) -> Viewer {
-        let identity = bindings::identity(caller);
+        Viewer::with_roles(tx, bindings::identity(caller))
+    }
+
+    /// The party a transaction from `from` runs for (see the guard module): the owner of
+    /// `from`, if it is bound.
+    pub fn of_sender(tx: &mut Tx, from: &Address) -> Viewer {
+        let owner = bindings::owner(tx, from);
+        Viewer::with_roles(tx, owner)
+    }
+
+    fn with_roles(tx: &mut Tx, identity: Option<String>) -> Viewer {
         let roles = identity
             .as_deref()
             .map(|i| privacy::roles(tx, i))

@@ -84,7 +84,7 @@ pub(crate) fn call_or_estimate(
 ) -> Result<Value, RpcError> {
     let mut req = call_request(&params.get(0).cloned().unwrap_or(Value::Null))?;
     req.from = Some(call_from(tx, viewer, req.from)?);
-    let r = exec::call(tx, block, &req).map_err(evm_error)?;
+    let r = exec::call(tx, block, &req, viewer).map_err(evm_error)?;
     if let Some(why) = r.halted {
         return Err((-32000, why, None));
     }
@@ -102,7 +102,7 @@ pub(crate) fn call_or_estimate(
             gas: Some(gas),
             ..req.clone()
         };
-        exec::call(tx, block, &q).is_ok_and(|r| r.success)
+        exec::call(tx, block, &q, viewer).is_ok_and(|r| r.success)
     };
     if ok(tx, r.gas_used) {
         return Ok(quantity(r.gas_used));
