@@ -69,11 +69,16 @@ pub enum BindError {
 }
 
 /// The identity a caller's addresses are bound to: a user's id (hex SHA-256 of its
-/// certificate), or `jwt:<issuer>:<subject>` for a bearer token.
+/// certificate), or `jwt:<issuer>:<subject>` for a bearer token, with `%` and `:` in the
+/// issuer escaped (`%25`, `%3A`) so that no issuer–subject pair reads as another
+/// (`gov_actions.js` writes the same).
 pub fn identity(caller: &Caller) -> Option<String> {
     match caller {
         Caller::User { id } => Some(id.clone()),
-        Caller::Jwt { issuer, subject } => Some(format!("jwt:{issuer}:{subject}")),
+        Caller::Jwt { issuer, subject } => Some(format!(
+            "jwt:{}:{subject}",
+            issuer.replace('%', "%25").replace(':', "%3A")
+        )),
         Caller::Member { .. } | Caller::Anonymous => None,
     }
 }

@@ -129,8 +129,18 @@ fn governance_bindings_come_first_and_win() {
             subject: "s1".into()
         })
         .as_deref(),
-        Some("jwt:https://idp:s1")
+        Some("jwt:https%3A//idp:s1")
     );
+    // An issuer that is another's prefix followed by `:` no longer collides with it.
+    let jwt = |issuer: &str, subject: &str| {
+        identity(&Caller::Jwt {
+            issuer: issuer.into(),
+            subject: subject.into(),
+        })
+    };
+    assert_ne!(jwt("a:b", "c"), jwt("a", "b:c"));
+    assert_ne!(jwt("a%3Ab", "c"), jwt("a:b", "c"));
+    assert_eq!(jwt("a%b", "c:d").as_deref(), Some("jwt:a%25b:c:d"));
     assert_eq!(identity(&Caller::Member { id: "m".into() }), None);
 }
 

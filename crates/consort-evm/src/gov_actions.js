@@ -25,7 +25,9 @@ function ethIdentity(args, action) {
     return id;
   }
   if (args.jwt_issuer !== undefined) {
-    return `jwt:${need(args, "jwt_issuer", "string")}:${need(args, "jwt_subject", "string")}`;
+    // As the Rust side: the issuer's `%` and `:` escaped, so the first `:` ends it.
+    const issuer = need(args, "jwt_issuer", "string").replace(/%/g, "%25").replace(/:/g, "%3A");
+    return `jwt:${issuer}:${need(args, "jwt_subject", "string")}`;
   }
   throw new Error(`${action} needs user_id, or jwt_issuer and jwt_subject`);
 }

@@ -149,6 +149,19 @@ json.dump(toks, open(out + "/tokens.json", "w"))
         serde_json::from_str::<serde_json::Value>(&body).unwrap()["result"],
         "0x309"
     );
+    // A token's Ethereum identity names its issuer with `:` escaped, then its subject.
+    let o = std::process::Command::new("curl")
+        .args(["-s", "--cacert", ca.to_str().unwrap(), "-H"])
+        .arg(format!(
+            "Authorization: Bearer {}",
+            tokens["rs256"].as_str().unwrap()
+        ))
+        .arg(url("/app/eth/bindings"))
+        .output()
+        .unwrap();
+    let b: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(b["identity"], "jwt:https%3A//idp.example:alice", "{b}");
+    assert_eq!(b["addresses"], json!([]), "{b}");
     let (code, body) = call_at(tokens["forged"].as_str().unwrap(), "/app/eth", chain_id);
     assert_eq!(code, 401, "{body}");
     assert!(body.contains("InvalidAuthenticationInfo"), "{body}");

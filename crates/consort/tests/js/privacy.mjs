@@ -465,6 +465,40 @@ try {
   });
 
   // -------------------------------------------------------------------------------------
+  await step("the node's own endpoints: /app/receipt and the logging app's historical reads", async () => {
+    for (const t of Object.values(T)) {
+      const a = await get(auditor, `/app/eth/receipt?hash=${t.hash}`);
+      if (!eq(a.status, 200, `auditor: /app/eth/receipt of ${t.name} (${short(a.text)})`)) continue;
+      const { transaction_id: txid, claims } = JSON.parse(a.text);
+      const seqno = txid.split(".")[1];
+      // What the Ethereum receipt would show: its hash, its parties, its logs' data.
+      const r0 = t.receipt;
+      const secrets = [t.hash, r0.from, r0.to, r0.contractAddress, ...r0.logs.map((l) => l.data)]
+        .filter((s) => typeof s === "string" && !/^0x0*$/.test(s))
+        .map((s) => hex64(s));
+      for (const p of parties) {
+        // The CCF receipt of the block, to any user: digests only.
+        const r = await get(p, `/app/receipt?transaction_id=${txid}`);
+        if (!eq(r.status, 200, `${p.name}: /app/receipt of ${t.name}'s block (${short(r.text)})`)) continue;
+        const b = JSON.parse(r.text);
+        eq(hex64(b.leaf_components?.claims_digest), sha256hex(claims), `${p.name}, ${t.name}: /app/receipt's claims digest is SHA-256 of the block's claims`);
+        const text = r.text.toLowerCase();
+        for (const s of secrets) expect(!text.includes(s), `${p.name}, ${t.name}: /app/receipt shows no receipt content (${s.slice(0, 16)}…)`);
+        // The logging app's historical reads see only the logging app's tables.
+        for (const scope of ["private", "public"]) {
+          for (const id of [0, 1, 2]) {
+            const h = await get(p, `/app/log/${scope}/historical?seqno=${seqno}&id=${id}`);
+            eq(h.status, 404, `${p.name}, ${t.name}: /app/log/${scope}/historical at its seqno, id ${id} (${short(h.text)})`);
+            eq(JSON.parse(h.text)?.error?.code, "ResourceNotFound", `${p.name}, ${t.name}: /app/log/${scope}/historical error code`);
+            const ht = h.text.toLowerCase();
+            for (const s of secrets) expect(!ht.includes(s), `${p.name}, ${t.name}: /app/log/${scope}/historical shows no receipt content`);
+          }
+        }
+      }
+    }
+  });
+
+  // -------------------------------------------------------------------------------------
   const first = () => T.deployPrivate.receipt.blockNumber;
   const last = () => T.publicTransfer.receipt.blockNumber;
   await step("logs: eth_getLogs", async () => {
