@@ -16,8 +16,8 @@ use serde_json::json;
 
 use crate::bindings::{self, BindError};
 
-fn caller_identity(ctx: &Ctx<'_>) -> Result<String, ApiError> {
-    bindings::identity(&ctx.req.caller)
+fn caller_identity(ctx: &mut Ctx<'_>) -> Result<String, ApiError> {
+    bindings::identity(ctx.tx, &ctx.req.caller)
         .ok_or_else(|| ApiError::forbidden("Only users and JWT holders bind addresses."))
 }
 

@@ -68,17 +68,39 @@ pub enum BindError {
     NotBound { address: Address },
 }
 
-/// The identity a caller's addresses are bound to: a user's id (hex SHA-256 of its
-/// certificate), or `jwt:<issuer>:<subject>` for a bearer token, with `%` and `:` in the
+/// Who acts as a registered user in the Ethereum application when it presents a JWT:
+/// [`jwt_identity`] → `{"user_id": …}` (governance: `set_eth_jwt_user`, so that tools that
+/// can only send a bearer token — Foundry, hardhat, wallets — act as that user).
+pub const GOV_JWT_USERS: &str = "public:ccf.gov.eth.jwt_users";
+
+/// The identity of a JWT's holder: `jwt:<issuer>:<subject>`, with `%` and `:` in the
 /// issuer escaped (`%25`, `%3A`) so that no issuer–subject pair reads as another
 /// (`gov_actions.js` writes the same).
-pub fn identity(caller: &Caller) -> Option<String> {
+pub fn jwt_identity(issuer: &str, subject: &str) -> String {
+    format!(
+        "jwt:{}:{subject}",
+        issuer.replace('%', "%25").replace(':', "%3A")
+    )
+}
+
+#[derive(Deserialize)]
+struct JwtUser {
+    user_id: String,
+}
+
+/// The identity a caller's addresses are bound to: a user's id (hex SHA-256 of its
+/// certificate); for a bearer token, the user governance made it act as
+/// ([`GOV_JWT_USERS`]), else its [`jwt_identity`].
+pub fn identity(tx: &mut Tx, caller: &Caller) -> Option<String> {
     match caller {
         Caller::User { id } => Some(id.clone()),
-        Caller::Jwt { issuer, subject } => Some(format!(
-            "jwt:{}:{subject}",
-            issuer.replace('%', "%25").replace(':', "%3A")
-        )),
+        Caller::Jwt { issuer, subject } => {
+            let id = jwt_identity(issuer, subject);
+            let user = tx
+                .get(GOV_JWT_USERS, id.as_bytes())
+                .and_then(|v| serde_json::from_slice::<JwtUser>(&v).ok());
+            Some(user.map_or(id, |u| u.user_id))
+        }
         Caller::Member { .. } | Caller::Anonymous => None,
     }
 }

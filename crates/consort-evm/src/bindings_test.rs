@@ -123,25 +123,47 @@ fn governance_bindings_come_first_and_win() {
     tx.put(GOV_BINDINGS, key_of(&a), br#"{"identity":"bob"}"#.to_vec());
     assert_eq!(owner(&mut tx, &a).as_deref(), Some("bob"));
     assert_eq!(addresses(&mut tx, "alice"), vec![g]);
+}
+
+#[test]
+fn a_tokens_identity_is_its_issuer_and_subject_or_the_user_governance_names() {
+    let store = Store::new();
+    let mut tx = store.begin();
+    let jwt = |tx: &mut Tx, issuer: &str, subject: &str| {
+        identity(
+            tx,
+            &Caller::Jwt {
+                issuer: issuer.into(),
+                subject: subject.into(),
+            },
+        )
+    };
     assert_eq!(
-        identity(&Caller::Jwt {
-            issuer: "https://idp".into(),
-            subject: "s1".into()
-        })
-        .as_deref(),
+        jwt(&mut tx, "https://idp", "s1").as_deref(),
         Some("jwt:https%3A//idp:s1")
     );
-    // An issuer that is another's prefix followed by `:` no longer collides with it.
-    let jwt = |issuer: &str, subject: &str| {
-        identity(&Caller::Jwt {
-            issuer: issuer.into(),
-            subject: subject.into(),
-        })
-    };
-    assert_ne!(jwt("a:b", "c"), jwt("a", "b:c"));
-    assert_ne!(jwt("a%3Ab", "c"), jwt("a:b", "c"));
-    assert_eq!(jwt("a%b", "c:d").as_deref(), Some("jwt:a%25b:c:d"));
-    assert_eq!(identity(&Caller::Member { id: "m".into() }), None);
+    // An issuer that is another's prefix followed by `:` does not collide with it.
+    assert_ne!(jwt(&mut tx, "a:b", "c"), jwt(&mut tx, "a", "b:c"));
+    assert_ne!(jwt(&mut tx, "a%3Ab", "c"), jwt(&mut tx, "a:b", "c"));
+    assert_eq!(jwt(&mut tx, "a%b", "c:d").as_deref(), Some("jwt:a%25b:c:d"));
+    // Governance makes idp's s1 act as user u1; idp's s2 and other issuers' s1 stay apart.
+    tx.put(
+        GOV_JWT_USERS,
+        jwt_identity("https://idp", "s1").into_bytes(),
+        br#"{"user_id":"u1"}"#.to_vec(),
+    );
+    assert_eq!(jwt(&mut tx, "https://idp", "s1").as_deref(), Some("u1"));
+    assert_eq!(
+        jwt(&mut tx, "https://idp", "s2").as_deref(),
+        Some("jwt:https%3A//idp:s2")
+    );
+    assert_eq!(
+        jwt(&mut tx, "https://other", "s1").as_deref(),
+        Some("jwt:https%3A//other:s1")
+    );
+    let user = Caller::User { id: "u2".into() };
+    assert_eq!(identity(&mut tx, &user).as_deref(), Some("u2"));
+    assert_eq!(identity(&mut tx, &Caller::Member { id: "m".into() }), None);
 }
 
 fn key_of(a: &Address) -> Vec<u8> {

@@ -88,6 +88,20 @@ Object.assign(APPLY, {
     if (!ccf.kv["public:ccf.gov.eth.address_bindings"].has(a)) throw new Error(`${a} has no governance binding`);
     ccf.kv["public:ccf.gov.eth.address_bindings"].delete(a);
   },
+  // The holder of `jwt_issuer`'s tokens for `jwt_subject` acts as the user `user_id` in the
+  // Ethereum application (its addresses, roles and view), for tools that can only send a
+  // bearer token.
+  set_eth_jwt_user(args) {
+    const jwt = ethIdentity({ jwt_issuer: args.jwt_issuer, jwt_subject: args.jwt_subject }, "set_eth_jwt_user");
+    const user = ethIdentity({ user_id: args.user_id }, "set_eth_jwt_user");
+    if (!ccf.kv["public:ccf.gov.users.certs"].has(user)) throw new Error(`no user ${user}`);
+    ccf.kv["public:ccf.gov.eth.jwt_users"].set(jwt, JSON.stringify({ user_id: user }));
+  },
+  remove_eth_jwt_user(args) {
+    const jwt = ethIdentity({ jwt_issuer: args.jwt_issuer, jwt_subject: args.jwt_subject }, "remove_eth_jwt_user");
+    if (!ccf.kv["public:ccf.gov.eth.jwt_users"].has(jwt)) throw new Error(`${jwt} acts as no user`);
+    ccf.kv["public:ccf.gov.eth.jwt_users"].delete(jwt);
+  },
   set_eth_chain_id(args) {
     const id = need(args, "chain_id", "number");
     if (!Number.isSafeInteger(id) || id < 1) throw new Error("chain_id must be a positive integer");

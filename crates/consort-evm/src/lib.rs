@@ -53,6 +53,7 @@ pub const GOV_TABLES: &[&str] = &[
     settings::ETH_SENDERS,
     settings::ETH_BALANCE_UPDATES,
     bindings::GOV_BINDINGS,
+    bindings::GOV_JWT_USERS,
     privacy::GOV_CONTRACT_PRIVACY,
     privacy::ROLES,
 ];

@@ -50,7 +50,8 @@ pub fn topic_address(t: &B256) -> Option<Address> {
 impl Viewer {
     /// The viewer for `caller`.
     pub fn of(tx: &mut Tx, caller: &Caller) -> Viewer {
-        Viewer::with_roles(tx, bindings::identity(caller))
+        let identity = bindings::identity(tx, caller);
+        Viewer::with_roles(tx, identity)
     }
 
     /// The party a transaction from `from` runs for (see the guard module): the owner of

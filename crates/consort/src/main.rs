@@ -12,6 +12,7 @@ mod ledger_cmd;
 mod node_cmd;
 mod sandbox;
 mod signals;
+mod token_cmd;
 
 /// Consort: a confidential consortium ledger.
 #[derive(Debug, Parser)]
@@ -36,6 +37,10 @@ enum Cli {
     /// Load-test the logging app over HTTPS on a local node; reports committed writes/s and
     /// p50/p99 commit latency next to an in-process baseline from the same run.
     Bench(bench::BenchArgs),
+    /// JWTs for tools that can only send a bearer token: an issuer key and its governance
+    /// action, and tokens it signs.
+    #[command(subcommand)]
+    Token(token_cmd::TokenCmd),
     /// Make an identity (P-384 key and self-signed certificate) for a member or user.
     Keygen {
         /// Name; files are <name>_privk.pem and <name>_cert.pem.
@@ -72,6 +77,7 @@ fn main() -> ExitCode {
         Cli::Sandbox(args) => sandbox::run(args),
         Cli::Gov(args) => gov_cmd::run(args),
         Cli::Bench(args) => bench::run(args),
+        Cli::Token(cmd) => token_cmd::run(cmd),
         Cli::Keygen {
             name,
             dir,

@@ -165,22 +165,33 @@ async fn activate_member0(
         bail!("HTTP {}: {}", r.status, String::from_utf8_lossy(&r.body));
     }
     if bind_eth {
-        bind_dev_accounts(dir, &gov).await?;
+        setup_eth(dir, &gov).await?;
     }
     Ok(())
 }
 
-/// Bind the development accounts to user0 through governance, as an operator would: one
-/// proposal of `set_eth_address_binding` actions, accepted by member0's vote.
-async fn bind_dev_accounts(dir: &Path, gov: &consort_client::gov::Gov) -> Result<()> {
+/// The Ethereum app's setup through governance, as an operator would do it: one proposal,
+/// accepted by member0's vote, that binds the development accounts to user0, trusts a
+/// development JWT issuer (its key in `jwt_issuer_privk.pem`) and makes its tokens for
+/// `user0` act as user0, so that tools that only send a bearer token see what user0 sees;
+/// then user0's token, owner-only, in `user0.jwt`.
+async fn setup_eth(dir: &Path, gov: &consort_client::gov::Gov) -> Result<()> {
     let user0 = consort_crypto::cert::Certificate::from_pem(&std::fs::read_to_string(
         dir.join("user0_cert.pem"),
     )?)?;
     let user_id = user0.fingerprint().to_hex();
-    let actions: Vec<_> = consort_evm::dev_accounts(10)
+    let issuer = crate::token_cmd::issuer_key(&dir.join("jwt_issuer_privk.pem"))?;
+    let mut actions: Vec<_> = consort_evm::dev_accounts(10)
         .iter()
         .map(|(_, a)| json!({"name": "set_eth_address_binding", "args": {"address": format!("{a:#x}"), "user_id": user_id}}))
         .collect();
+    actions.push(crate::token_cmd::set_issuer_action(
+        &issuer,
+        crate::token_cmd::DEV_ISSUER,
+    ));
+    actions.push(json!({"name": "set_eth_jwt_user", "args": {
+        "jwt_issuer": crate::token_cmd::DEV_ISSUER, "jwt_subject": "user0", "user_id": user_id,
+    }}));
     let r = gov
         .propose(&json!({ "actions": actions }).to_string())
         .await?;
@@ -193,8 +204,13 @@ async fn bind_dev_accounts(dir: &Path, gov: &consort_client::gov::Gov) -> Result
     if body["proposalState"] != "Accepted" {
         bail!("binding proposal not accepted: HTTP {}: {body}", r.status);
     }
+    let token = crate::token_cmd::mint(&issuer, crate::token_cmd::DEV_ISSUER, "user0", TOKEN_TTL)?;
+    crate::keygen::write_file(&dir.join("user0.jwt"), &token, true)?;
     Ok(())
 }
+
+/// How long the sandbox's token for user0 lasts (`consort token mint` makes another).
+const TOKEN_TTL: u64 = 7 * 86_400;
 
 pub(crate) fn run(args: SandboxArgs) -> Result<ExitCode> {
     if args.nodes == 0 || args.nodes > 9 {
@@ -411,11 +427,31 @@ fn print_eth(args: &SandboxArgs, url: &str, d: &str) {
             " (everyone sees everything)"
         }
     );
+    print_tools(url, d);
     println!("  a second user, to see two views side by side:");
     println!("    consort keygen user1 --user --dir {d}   # then propose set_user for it (README: governance)");
     println!("    GET  {url}/app/eth/bind/message?address=<its address>&nonce=1   (as user1)");
     println!("    POST {url}/app/eth/bind {{\"address\", \"nonce\": 1, \"signature\": personal_sign(message)}}   (as user1)");
     println!("    then user0 and user1 each ask eth_getBalance / eth_getTransactionReceipt about the other's transactions");
+}
+
+/// Ready-to-paste settings for tools that send a bearer token instead of a certificate.
+fn print_tools(url: &str, d: &str) {
+    let rpc = format!("{url}/app/eth");
+    println!(
+        "  tools: a development JWT issuer ({}) trusted through governance; user0's token (7 days) in {d}/user0.jwt, acting as user0",
+        crate::token_cmd::DEV_ISSUER
+    );
+    println!("    another: consort token mint --user user0 --issuer-key {d}/jwt_issuer_privk.pem --out {d}/user0.jwt");
+    println!("    Foundry: export ETH_RPC_URL={rpc} ETH_RPC_HEADERS=\"Authorization: Bearer $(cat {d}/user0.jwt)\" SSL_CERT_FILE={d}/service_cert.pem");
+    println!(
+        "             cast block-number; cast balance <address>; cast send --private-key <key> ..."
+    );
+    println!("             (cast --insecure instead of SSL_CERT_FILE skips checking the node's certificate: anyone on the path could answer)");
+    println!("    hardhat: networks: {{ consort: {{ url: \"{rpc}\", httpHeaders: {{ Authorization: \"Bearer <token>\" }} }} }}");
+    println!("    viem:    http(\"{rpc}\", {{ fetchOptions: {{ headers: {{ Authorization: `Bearer ${{token}}` }} }} }})");
+    println!("    ethers:  const req = new FetchRequest(\"{rpc}\"); req.setHeader(\"Authorization\", `Bearer ${{token}}`); new JsonRpcProvider(req)");
+    println!("    node tools trust the service with NODE_EXTRA_CA_CERTS={d}/service_cert.pem");
 }
 
 /// The measurement the service allowed at genesis: the nodes run this binary on the

@@ -56,13 +56,15 @@ pub(crate) fn account_read(
 }
 
 /// The `from` a call runs as: the one given if it is the caller's (any for auditors), else
-/// the caller's first bound address (the zero address if it has none).
+/// the caller's first bound address (the zero address if it has none). A `from` of the
+/// zero address, which no key holds and which tools such as `cast call` send when given
+/// none, counts as missing.
 pub(crate) fn call_from(
     tx: &mut Tx,
     viewer: &Viewer,
     from: Option<Address>,
 ) -> Result<Address, RpcError> {
-    match from {
+    match from.filter(|f| !f.is_zero()) {
         Some(f) if viewer.auditor || viewer.owns(tx, &f) => Ok(f),
         Some(_) => Err((-32000, FROM_NOT_BOUND.into(), None)),
         None => Ok(viewer

@@ -472,4 +472,41 @@ fn the_sandbox_runs_the_ethereum_app_with_funded_dev_accounts() {
         text(&out.stdout),
         text(&out.stderr)
     );
+    // The Foundry settings it printed work as pasted: cast, with user0's token (acting as
+    // user0, whose development accounts they are) and the service certificate.
+    let recipe = sb
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Foundry: "))
+        .unwrap_or_else(|| panic!("no Foundry settings printed:\n{}", sb.stdout));
+    let token = tmp.path().join("user0.jwt");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&token).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "user0.jwt is owner-only");
+    let secret = std::fs::read_to_string(&token).unwrap();
+    assert!(
+        !sb.stdout.contains(secret.trim()),
+        "the token is not printed"
+    );
+    let accounts: Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("eth_accounts.json")).unwrap())
+            .unwrap();
+    let cast = js_dir().join("node_modules/@foundry-rs/cast-linux-amd64/bin/cast");
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "{recipe} && {c} chain-id && {c} balance {a} && {c} nonce {a}",
+            c = cast.display(),
+            a = accounts[9]["address"].as_str().unwrap()
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
+    assert_eq!(lines[0], "1337", "{lines:?}");
+    assert_ne!(
+        lines[1], "0",
+        "user0's development account is funded: {lines:?}"
+    );
+    assert_eq!(lines[2], "0", "{lines:?}");
 }

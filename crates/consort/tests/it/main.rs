@@ -12,6 +12,7 @@ mod crash_restart;
 mod eth_clients;
 mod eth_privacy;
 mod eth_rpc;
+mod eth_tools;
 mod governance;
 mod jwt_auth;
 mod ledger_cli;

@@ -185,3 +185,26 @@ pub(crate) fn anvil_bin() -> PathBuf {
     assert!(p.is_file(), "anvil missing at {}", p.display());
     p
 }
+
+/// Propose `actions` and vote for them as member0 (the only member), then wait until every
+/// node has committed the change.
+pub(crate) async fn pass(
+    net: &super::network::Network,
+    g: &consort_client::gov::Gov,
+    actions: Value,
+) {
+    let r = super::ok(
+        &g.propose(&json!({ "actions": actions }).to_string())
+            .await
+            .unwrap(),
+    );
+    let id = r["proposalId"].as_str().unwrap().to_string();
+    let reply = g.vote(&id, true).await.unwrap();
+    let r = super::ok(&reply);
+    assert_eq!(r["proposalState"], "Accepted", "{actions}: {r}");
+    let txid: consort_kv::TxId = reply.txid.unwrap().parse().unwrap();
+    for i in 0..net.nodes.len() {
+        net.wait_commit(i, txid.seqno, Duration::from_secs(10))
+            .await;
+    }
+}
