@@ -98,3 +98,31 @@ fn many_unknown_writes_are_checked_at_once() {
     h.push(r(1, Some("a"), 104, 105));
     assert!(check(&h).is_err());
 }
+
+#[test]
+fn an_unknown_write_that_was_read_ended_by_that_read() {
+    // "a"'s writer never heard back, but a read returned "a" at 10: "a" took effect by 10.
+    let base = [
+        w(1, "a", 0, None),
+        r(1, Some("a"), 5, 10),
+        w(1, "b", 20, Some(30)),
+    ];
+    let mut ok = base.to_vec();
+    ok.push(r(1, Some("b"), 40, 50));
+    assert!(check(&ok).is_ok());
+    // So "a" cannot come back after "b" completed.
+    let mut stale = base.to_vec();
+    stale.push(r(1, Some("a"), 40, 50));
+    assert!(check(&stale).is_err());
+    // Many such writes, each read once, interleaved with known ones: checked at once
+    // (before, every one stayed a candidate at every later step).
+    let mut long = Vec::new();
+    for i in 0..400u64 {
+        let t = i * 100;
+        long.push(w(1, &format!("u{i}"), t, None));
+        long.push(r(1, Some(&format!("u{i}")), t + 10, t + 20));
+        long.push(w(1, &format!("k{i}"), t + 30, Some(t + 40)));
+        long.push(r(1, Some(&format!("k{i}")), t + 50, t + 60));
+    }
+    assert!(check(&long).is_ok());
+}

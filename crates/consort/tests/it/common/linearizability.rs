@@ -6,7 +6,7 @@
 //! an operation without a response (the node died, the connection dropped) may have taken
 //! effect at any point after its invocation, or never.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// What a client did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +89,37 @@ fn check_register(evs: &[&Event]) -> bool {
         })
         .map(|e| (*e).clone())
         .collect();
+    // An unknown-outcome write whose value a read returned did take effect, before that
+    // read answered: it ends, at the latest, at the earliest such answer. Giving it that end
+    // (when no other write wrote the same value) is exact, and keeps it from staying a
+    // candidate at every later step, which made the search of a long history with a
+    // killed primary run out of memory.
+    let mut writers: HashMap<&String, usize> = HashMap::new();
+    let mut first_seen: HashMap<String, u64> = HashMap::new();
+    for e in &evs {
+        match &e.op {
+            Op::Write(v) => *writers.entry(v).or_default() += 1,
+            Op::Read(Some(v)) => {
+                if let Some(r) = e.returned {
+                    let t = first_seen.entry(v.clone()).or_insert(r);
+                    *t = (*t).min(r);
+                }
+            }
+            Op::Read(None) => {}
+        }
+    }
+    let unique: HashSet<String> = writers
+        .into_iter()
+        .filter(|(_, n)| *n == 1)
+        .map(|(v, _)| v.clone())
+        .collect();
+    for e in &mut evs {
+        if let (Op::Write(v), None) = (&e.op, e.returned) {
+            if unique.contains(v) {
+                e.returned = first_seen.get(v).copied();
+            }
+        }
+    }
     // By invocation, so the candidates for "next" are a prefix of the pending ones.
     evs.sort_by_key(|e| e.invoked);
     // Long histories recurse deeply: search on a thread with room for it.
