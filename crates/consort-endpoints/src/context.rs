@@ -2,10 +2,12 @@
 //! rest of the node.
 
 use consort_crypto::{cert::Certificate, Sha256Digest};
-use consort_kv::{entry::DecodedEntry, Tx, TxId, Version, View};
+use std::time::Duration;
+
+use consort_kv::{entry::DecodedEntry, CommitOutcome, Tx, TxId, Version, View};
 use consort_ledger::{journal::TxStatus, Journal, LedgerError, Receipt};
 
-use crate::api::{Caller, Request};
+use crate::api::{ApiError, Caller, Request};
 
 /// Read access to this node's ledger: historical entries, receipts, the commit point.
 pub trait LedgerView: Send + Sync {
@@ -191,6 +193,9 @@ pub struct Ctx<'a> {
     pub ledger: &'a dyn LedgerView,
     pub gov: &'a dyn GovEffects,
     pub node: &'a dyn NodeView,
+    /// The host itself, for a handler that commits transactions of its own (an
+    /// application's ordered lane); most handlers only use `tx`.
+    pub host: &'a dyn Host,
 }
 
 impl Ctx<'_> {
@@ -206,5 +211,47 @@ impl std::fmt::Debug for Ctx<'_> {
             .field("req", &self.req.path)
             .field("caller", &self.req.caller)
             .finish_non_exhaustive()
+    }
+}
+
+/// Why the host did not commit a transaction.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// A key or range the transaction read changed since: re-execute (retryable).
+    #[error("transaction conflict")]
+    Conflict,
+    /// This node is not (or no longer) the primary (retryable elsewhere).
+    #[error("this node is not the primary")]
+    NotPrimary,
+    /// The host refuses the transaction as it stands (e.g. a membership change too large):
+    /// the caller gets this error.
+    #[error("{0}")]
+    Refused(ApiError),
+    /// The node cannot go on (its state may no longer match its files); it is stopping.
+    #[error("fatal: {0}")]
+    Fatal(String),
+}
+
+impl SubmitError {
+    /// Whether trying again (here or on the primary) may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Conflict | Self::NotPrimary)
+    }
+}
+
+/// What the framework needs from the node to run handlers.
+pub trait Host: Send + Sync {
+    /// A transaction on the current state.
+    fn begin(&self) -> Tx;
+    /// Commit `tx` and replicate it.
+    fn submit(&self, tx: Tx) -> Result<CommitOutcome, SubmitError>;
+    fn ledger(&self) -> &dyn LedgerView;
+    fn gov(&self) -> &dyn GovEffects;
+    fn node(&self) -> &dyn NodeView;
+    /// A transaction conflicted and is re-executed (metrics).
+    fn on_conflict(&self) {}
+    /// A transaction committed after `elapsed` in `submit` (metrics).
+    fn on_committed(&self, elapsed: Duration) {
+        let _ = elapsed;
     }
 }

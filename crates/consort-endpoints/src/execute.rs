@@ -1,62 +1,26 @@
 //! Running a handler: a fresh transaction, the handler, then (read-write endpoints with a
 //! successful response) commit through the [`Host`], re-executing on conflict.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use consort_kv::{CommitOutcome, Tx, TxId};
+use consort_kv::{CommitOutcome, TxId};
 
+pub use crate::context::{Host, SubmitError};
 use crate::{
     api::{ApiError, Request, Response},
-    context::{Ctx, GovEffects, LedgerView, NodeView},
+    context::Ctx,
     registry::{Endpoint, Mode, TXID_HEADER},
 };
 
 /// How many times a conflicting read-write transaction is re-executed.
 pub const MAX_RETRIES: usize = 32;
 
-/// Why the host did not commit a transaction.
-#[derive(Debug, thiserror::Error)]
-pub enum SubmitError {
-    /// A key or range the transaction read changed since: re-execute (retryable).
-    #[error("transaction conflict")]
-    Conflict,
-    /// This node is not (or no longer) the primary (retryable elsewhere).
-    #[error("this node is not the primary")]
-    NotPrimary,
-    /// The host refuses the transaction as it stands (e.g. a membership change too large):
-    /// the caller gets this error.
-    #[error("{0}")]
-    Refused(ApiError),
-    /// The node cannot go on (its state may no longer match its files); it is stopping.
-    #[error("fatal: {0}")]
-    Fatal(String),
-}
-
-impl SubmitError {
-    /// Whether trying again (here or on the primary) may succeed.
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Conflict | Self::NotPrimary)
-    }
-}
-
-/// What the framework needs from the node to run handlers.
-pub trait Host: Send + Sync {
-    /// A transaction on the current state.
-    fn begin(&self) -> Tx;
-    /// Commit `tx` and replicate it.
-    fn submit(&self, tx: Tx) -> Result<CommitOutcome, SubmitError>;
-    fn ledger(&self) -> &dyn LedgerView;
-    fn gov(&self) -> &dyn GovEffects;
-    fn node(&self) -> &dyn NodeView;
-    /// A transaction conflicted and is re-executed (metrics).
-    fn on_conflict(&self) {}
-    /// A transaction committed after `elapsed` in `submit` (metrics).
-    fn on_committed(&self, elapsed: Duration) {
-        let _ = elapsed;
-    }
-}
-
+/// `resp` with the transaction id header, unless the handler set one (a write it
+/// committed itself, e.g. through an application's ordered lane).
 fn with_txid(mut resp: Response, txid: TxId) -> Response {
+    if resp.headers.iter().any(|(k, _)| k == TXID_HEADER) {
+        return resp;
+    }
     resp.headers
         .push((http::HeaderName::from_static(TXID_HEADER), txid.to_string()));
     resp
@@ -74,6 +38,7 @@ pub fn execute(host: &dyn Host, endpoint: &Endpoint, req: &Request) -> Result<Re
                 ledger: host.ledger(),
                 gov: host.gov(),
                 node: host.node(),
+                host,
             };
             (endpoint.handler)(&mut ctx)?
         };

@@ -14,6 +14,7 @@ pub mod chain;
 pub mod db;
 pub mod exec;
 pub mod guard;
+pub mod lane;
 pub mod privacy;
 pub mod receipt;
 pub mod rpc;

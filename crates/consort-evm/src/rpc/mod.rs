@@ -9,6 +9,7 @@
 
 mod blocks;
 mod filters;
+mod send;
 mod state;
 mod txs;
 
@@ -17,6 +18,7 @@ use consort_kv::Tx;
 use std::sync::Arc;
 
 use consort_endpoints::{
+    ApiError,
     AuthPolicy::*,
     Ctx,
     Mode::{ReadOnly, ReadWrite},
@@ -28,8 +30,8 @@ use serde_json::{json, Value};
 use blocks::BlockIndex;
 
 use crate::{
-    exec::{self, BlockCtx, CallRequest, Chain},
-    privacy::{self, Privacy},
+    exec::{BlockCtx, CallRequest, Chain},
+    privacy::Privacy,
     settings,
     visibility::Viewer,
     EvmError,
@@ -105,6 +107,7 @@ struct Eth {
     base: Chain,
     index: BlockIndex,
     filters: filters::Filters,
+    lane: crate::lane::Lane,
 }
 
 /// Who is asking, and how contracts they create are to be kept.
@@ -188,14 +191,6 @@ fn dispatch(
             latest_state(params.get(1), committed, known)?;
             state::call_or_estimate(tx, viewer, &block, &chain, method, params)
         }
-        "eth_sendRawTransaction" => {
-            // Executed as the block it becomes if nothing commits first (else retried).
-            let block = BlockCtx {
-                number: tx.read_version() + 1,
-                ..block
-            };
-            send_raw(tx, who, &block, params)
-        }
         "eth_getTransactionReceipt" => Ok(txs::receipt(ctx, viewer, &param(params, 0)?)),
         "eth_getTransactionByHash" => txs::transaction_json(ctx, viewer, &param(params, 0)?),
         "eth_getBlockByNumber" | "eth_getBlockByHash" => get_block(
@@ -229,38 +224,6 @@ fn dispatch(
 
 /// `eth_sendRawTransaction`: only from an address bound to the caller, unless the caller
 /// is a relayer (whose relayed transactions it may then follow).
-fn send_raw(
-    tx: &mut Tx,
-    who: &Caller<'_>,
-    block: &BlockCtx<'_>,
-    params: &Value,
-) -> Result<Value, RpcError> {
-    let raw: ABytes = param(params, 0)?;
-    if raw.len() > MAX_TX_BYTES {
-        return Err(invalid_params("transaction larger than 128 KiB"));
-    }
-    let decoded = exec::decode(&raw).map_err(evm_error)?;
-    let from = decoded.1;
-    let relayed = match &who.viewer.identity {
-        _ if who.viewer.owns(tx, &from) => None,
-        Some(id) if who.viewer.relayer => Some(id.clone()),
-        _ => {
-            return Err((
-                -32003,
-                format!(
-                    "sender {from:#x} is not bound to the caller (bind it: POST /app/eth/bind)"
-                ),
-                None,
-            ))
-        }
-    };
-    let r = exec::send_decoded(tx, block, decoded, who.deploy).map_err(evm_error)?;
-    if let Some(id) = relayed {
-        privacy::record_relayed(tx, r.transaction_hash.as_slice(), &id);
-    }
-    Ok(json!(r.transaction_hash))
-}
-
 /// `eth_getBlockByNumber` / `eth_getBlockByHash`.
 fn get_block(
     ctx: &mut Ctx<'_>,
@@ -314,11 +277,20 @@ const MAX_BATCH: usize = 1000;
 /// Most reward percentiles in `eth_feeHistory` (geth's limit).
 const MAX_PERCENTILES: usize = 100;
 
-fn one(ctx: &mut Ctx<'_>, eth: &Eth, who: &Caller<'_>, req: &Value) -> Value {
+/// The answer to one request of a call or batch; `sent`: its result, if it was a send
+/// the lane executed.
+fn one(
+    ctx: &mut Ctx<'_>,
+    eth: &Eth,
+    who: &Caller<'_>,
+    req: &Value,
+    sent: Option<Result<Value, RpcError>>,
+) -> Value {
     let id = req.get("id").cloned().unwrap_or(Value::Null);
     let method = req.get("method").and_then(Value::as_str);
-    let result = match (req.get("jsonrpc").and_then(Value::as_str), method) {
-        (Some("2.0"), Some(m)) => {
+    let result = match (sent, req.get("jsonrpc").and_then(Value::as_str), method) {
+        (Some(r), _, _) => r,
+        (None, Some("2.0"), Some(m)) => {
             let params = req.get("params").cloned().unwrap_or(json!([]));
             dispatch(ctx, eth, who, m, &params)
         }
@@ -343,14 +315,14 @@ fn rpc_error(code: i64, message: String) -> Response {
     }))
 }
 
-fn json_rpc(ctx: &mut Ctx<'_>, eth: &Eth) -> Response {
+fn json_rpc(ctx: &mut Ctx<'_>, eth: &Eth) -> Result<Response, ApiError> {
     let deploy = match ctx.req.headers.get(PRIVACY_HEADER).map(|v| v.to_str()) {
         None => None,
         Some(Ok(v)) => match v.parse::<Privacy>() {
             Ok(p) => Some(p),
-            Err(e) => return rpc_error(-32602, format!("{PRIVACY_HEADER}: {e}")),
+            Err(e) => return Ok(rpc_error(-32602, format!("{PRIVACY_HEADER}: {e}"))),
         },
-        Some(Err(_)) => return rpc_error(-32602, format!("{PRIVACY_HEADER}: not text")),
+        Some(Err(_)) => return Ok(rpc_error(-32602, format!("{PRIVACY_HEADER}: not text"))),
     };
     let viewer = Viewer::of(ctx.tx, &ctx.req.caller);
     let who = Caller {
@@ -359,21 +331,41 @@ fn json_rpc(ctx: &mut Ctx<'_>, eth: &Eth) -> Response {
     };
     let body: Value = match serde_json::from_slice(&ctx.req.body) {
         Ok(v) => v,
-        Err(e) => return rpc_error(-32700, format!("parse error: {e}")),
+        Err(e) => return Ok(rpc_error(-32700, format!("parse error: {e}"))),
     };
-    let out = match body {
-        Value::Array(reqs) if reqs.is_empty() => json!({
-            "jsonrpc": "2.0", "id": null,
-            "error": {"code": -32600, "message": "empty batch"}
-        }),
-        Value::Array(reqs) if reqs.len() > MAX_BATCH => json!({
-            "jsonrpc": "2.0", "id": null,
-            "error": {"code": -32600, "message": format!("a batch holds at most {MAX_BATCH} requests")}
-        }),
-        Value::Array(reqs) => Value::Array(reqs.iter().map(|q| one(ctx, eth, &who, q)).collect()),
-        q => one(ctx, eth, &who, &q),
+    let (reqs, batch) = match body {
+        Value::Array(reqs) if reqs.is_empty() => {
+            return Ok(rpc_error(-32600, "empty batch".into()))
+        }
+        Value::Array(reqs) if reqs.len() > MAX_BATCH => {
+            return Ok(rpc_error(
+                -32600,
+                format!("a batch holds at most {MAX_BATCH} requests"),
+            ))
+        }
+        Value::Array(reqs) => (reqs, true),
+        q => (vec![q], false),
     };
-    Response::json(&out)
+    // Sends first, all at once through the lane; then everything else, in order, on this
+    // request's snapshot.
+    let (sent, last) = send::run(ctx, eth, &who, &reqs)?;
+    let mut out: Vec<Value> = reqs
+        .iter()
+        .zip(sent)
+        .map(|(q, s)| one(ctx, eth, &who, q, s))
+        .collect();
+    let mut resp = Response::json(&if batch {
+        Value::Array(out)
+    } else {
+        out.pop().expect("one request")
+    });
+    if let Some(txid) = last {
+        resp.headers.push((
+            http::HeaderName::from_static(consort_endpoints::TXID_HEADER),
+            txid.to_string(),
+        ));
+    }
+    Ok(resp)
 }
 
 /// Register the Ethereum endpoints for `chain` (its id as set at service creation).
@@ -382,6 +374,7 @@ pub fn register(r: &mut Registry, chain: Chain) {
         base: chain,
         index: BlockIndex::default(),
         filters: filters::Filters::default(),
+        lane: crate::lane::Lane::default(),
     });
     for path in ["/app/eth", "/"] {
         let eth = eth.clone();
@@ -391,7 +384,7 @@ pub fn register(r: &mut Registry, chain: Chain) {
             ReadWrite,
             &[UserCert, Jwt],
             "Ethereum JSON-RPC 2.0 (web3)",
-            move |ctx| Ok(json_rpc(ctx, &eth)),
+            move |ctx| json_rpc(ctx, &eth),
         );
     }
     r.add(
