@@ -5,7 +5,7 @@
 //! Requests decode their transactions and recover the senders in their own threads, in
 //! parallel, and first execute them optimistically in their own KV transactions (parallel
 //! too: most transactions touch disjoint state). A request whose transaction conflicted
-//! queues it here instead ([`crate::rpc`]'s `send`). Whichever request finds the lane idle executes
+//! queues it here instead (the JSON-RPC `send` module). Whichever request finds the lane idle executes
 //! everything queued (its own and others', in arrival order, up to a block's gas) in one
 //! KV transaction — one block, one ledger entry, a receipt per transaction — commits it,
 //! hands each request its results, and leaves; the next waiting request takes the next
