@@ -43,6 +43,9 @@ pub(crate) struct BenchArgs {
     /// by default they all go to the primary, as CCF advises clients that write.
     #[arg(long)]
     pub(crate) spread: bool,
+    /// With --eth: every transfer to one recipient (a hot balance slot every transfer writes).
+    #[arg(long)]
+    pub(crate) hot_recipient: bool,
     /// With --eth: the privacy default of the network (`public`, `private`), or `both`:
     /// one network each, in the same run, with their ratio.
     #[arg(long, default_value = "both", value_parser = ["both", "public", "private"])]

@@ -103,7 +103,9 @@ impl Workload {
     }
 }
 
-fn workload(senders: usize, per_sender: usize) -> Result<Workload> {
+/// `hot`: every transfer goes to one recipient (each writes its balance slot), as a DEX
+/// pair's reserves or a popular holder are written by every transaction.
+fn workload(senders: usize, per_sender: usize, hot: bool) -> Result<Workload> {
     let deployer_key = key("consort bench deployer");
     let deployer = address(&deployer_key);
     let token_hex = TOKEN.trim();
@@ -150,9 +152,12 @@ fn workload(senders: usize, per_sender: usize) -> Result<Workload> {
                         .map(|(i, k)| {
                             let txs = (0..per_sender)
                                 .map(|j| {
-                                    let to = Address::from_slice(
-                                        &keccak256(format!("recipient {i} {j}"))[12..],
-                                    );
+                                    let name = if hot {
+                                        "hot recipient".to_string()
+                                    } else {
+                                        format!("recipient {i} {j}")
+                                    };
+                                    let to = Address::from_slice(&keccak256(name)[12..]);
                                     sign(
                                         k,
                                         legacy(
@@ -676,7 +681,7 @@ fn run_consort(
 
 pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
     let nodes = args.nodes.max(1);
-    let w = workload(args.senders, args.txs_per_sender)?;
+    let w = workload(args.senders, args.txs_per_sender, args.hot_recipient)?;
     let total = args.senders * args.txs_per_sender;
     println!(
         "ERC-20 transfers: {} senders x {} = {total} pre-signed transactions, {} connections",
