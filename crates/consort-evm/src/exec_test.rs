@@ -113,7 +113,7 @@ fn no_hashes(_: u64) -> Option<alloy_primitives::B256> {
     None
 }
 
-fn block(number: u64) -> BlockCtx<'static> {
+pub(crate) fn block(number: u64) -> BlockCtx<'static> {
     BlockCtx {
         chain: &CHAIN,
         number,

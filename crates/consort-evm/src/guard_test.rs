@@ -3,8 +3,8 @@ use consort_kv::{Store, Tx};
 
 use crate::{
     bindings::GOV_BINDINGS,
-    exec::{self, BlockCtx, CallRequest},
-    exec_test::{deploy_code, legacy, Key, CHAIN},
+    exec::{self, CallRequest},
+    exec_test::{block, deploy_code, legacy, Key},
     privacy::{init_default, Privacy, GOV_CONTRACT_PRIVACY, ROLES},
     visibility::Viewer,
 };
@@ -21,19 +21,6 @@ fn probe() -> Vec<u8> {
         "60606000f3",       // return mem[0..96]
     );
     deploy_code(&hex::decode(runtime).unwrap())
-}
-
-fn no_hashes(_: u64) -> Option<B256> {
-    None
-}
-
-fn block(number: u64) -> BlockCtx<'static> {
-    BlockCtx {
-        chain: &CHAIN,
-        number,
-        timestamp: 1_700_000_000,
-        hashes: &no_hashes,
-    }
 }
 
 fn bind(tx: &mut Tx, a: Address, identity: &str) {
