@@ -196,8 +196,6 @@ pub struct Ctx<'a> {
     /// The host itself, for a handler that commits transactions of its own (an
     /// application's ordered lane); most handlers only use `tx`.
     pub host: &'a dyn Host,
-    /// How many times this request's handler ran before and conflicted (0 at first).
-    pub attempt: usize,
 }
 
 impl Ctx<'_> {

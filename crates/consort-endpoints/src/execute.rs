@@ -28,7 +28,7 @@ fn with_txid(mut resp: Response, txid: TxId) -> Response {
 
 /// Run `endpoint` for `req` (already authenticated): execute, commit, retry on conflict.
 pub fn execute(host: &dyn Host, endpoint: &Endpoint, req: &Request) -> Result<Response, ApiError> {
-    for attempt in 0..MAX_RETRIES {
+    for _ in 0..MAX_RETRIES {
         let mut tx = host.begin();
         let read_version = tx.read_version();
         let resp = {
@@ -39,7 +39,6 @@ pub fn execute(host: &dyn Host, endpoint: &Endpoint, req: &Request) -> Result<Re
                 gov: host.gov(),
                 node: host.node(),
                 host,
-                attempt,
             };
             (endpoint.handler)(&mut ctx)?
         };

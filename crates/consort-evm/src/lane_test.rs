@@ -109,7 +109,7 @@ fn a_batch_answers_each_element() {
     let stranger = Key::new(0x99);
     let batch = json!([
         send(&keys[0].sign(legacy(0, TxKind::Call(to), 1, vec![]))),
-        send(&keys[0].sign(legacy(5, TxKind::Call(to), 1, vec![]))),
+        send(&keys[0].sign(legacy(0, TxKind::Call(to), 2, vec![]))),
         {"jsonrpc": "2.0", "id": 7, "method": "eth_chainId"},
         send(&stranger.sign(legacy(0, TxKind::Call(to), 1, vec![]))),
         send(&keys[1].sign(legacy(0, TxKind::Call(to), 1, vec![]))),
@@ -124,7 +124,7 @@ fn a_batch_answers_each_element() {
         r[1]["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("nonce too high"),
+            .contains("nonce too low"),
         "{}",
         r[1]
     );
@@ -146,4 +146,102 @@ fn a_batch_answers_each_element() {
     assert_eq!(a["blockNumber"], b["blockNumber"], "{a} {b}");
     assert_eq!(a["transactionIndex"], "0x0");
     assert_eq!(b["transactionIndex"], "0x1");
+}
+
+fn rpc(
+    h: &TestHost,
+    cert: &consort_crypto::cert::Certificate,
+    method: &str,
+    params: Value,
+) -> Value {
+    post(
+        h,
+        cert,
+        &json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}),
+    )
+    .0
+}
+
+#[test]
+fn a_nonce_ahead_waits_in_the_pool_until_the_gap_fills() {
+    let (h, alice, keys) = node();
+    let bob = self_signed_leaf(&SigningKey::generate().unwrap(), "bob", 30).unwrap();
+    h.write(|tx| {
+        consort_service::genesis::add_user(tx, &bob, &Value::Null);
+    });
+    let (k, to) = (&keys[0], Address::repeat_byte(0x44));
+    let priced = |nonce: u64, value: u64, price: u128| {
+        let mut t = legacy(nonce, TxKind::Call(to), value, vec![]);
+        t.gas_price = price;
+        k.sign(t)
+    };
+    // Nonces 1 and 2 come first: each is answered with its hash at once.
+    let (r1, _) = post(&h, &alice, &send(&priced(1, 1, 1)));
+    let h1 = r1["result"].clone();
+    assert!(h1.is_string(), "{r1}");
+    // Pending to its sender's owner; unknown to another user.
+    let pending = rpc(&h, &alice, "eth_getTransactionByHash", json!([h1]));
+    assert_eq!(pending["result"]["hash"], h1, "{pending}");
+    assert_eq!(pending["result"]["blockNumber"], Value::Null, "{pending}");
+    assert_eq!(
+        rpc(&h, &bob, "eth_getTransactionByHash", json!([h1]))["result"],
+        Value::Null
+    );
+    assert_eq!(
+        rpc(&h, &alice, "eth_getTransactionReceipt", json!([h1]))["result"],
+        Value::Null
+    );
+    // Replacing nonce 2 needs a gas price at least 10 % higher.
+    let h2 = post(&h, &alice, &send(&priced(2, 1, 10))).0["result"].clone();
+    let (under, _) = post(&h, &alice, &send(&priced(2, 2, 10)));
+    assert!(
+        under["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("underpriced"),
+        "{under}"
+    );
+    let h2b = post(&h, &alice, &send(&priced(2, 3, 11))).0["result"].clone();
+    assert!(h2b.is_string());
+    // Nonce 0 fills the gap: 0, 1 and the replacement 2 execute, in nonce order, in one block.
+    let (r0, txid) = post(&h, &alice, &send(&priced(0, 1, 1)));
+    assert!(txid.is_some(), "{r0}");
+    let receipt = |hash: &Value| {
+        rpc(&h, &alice, "eth_getTransactionReceipt", json!([hash]))["result"].clone()
+    };
+    let (a, b, c) = (receipt(&r0["result"]), receipt(&h1), receipt(&h2b));
+    assert_eq!(
+        (
+            a["transactionIndex"].clone(),
+            b["transactionIndex"].clone(),
+            c["transactionIndex"].clone()
+        ),
+        (json!("0x0"), json!("0x1"), json!("0x2"))
+    );
+    assert_eq!(a["blockNumber"], c["blockNumber"]);
+    assert_eq!(
+        receipt(&h2),
+        Value::Null,
+        "the replaced transaction never runs"
+    );
+    let nonce = rpc(
+        &h,
+        &alice,
+        "eth_getTransactionCount",
+        json!([format!("{:#x}", k.address()), "latest"]),
+    );
+    assert_eq!(nonce["result"], "0x3");
+    // A sender may have at most POOL_PER_SENDER transactions waiting.
+    for n in 0..crate::lane::POOL_PER_SENDER as u64 {
+        let (r, _) = post(&h, &alice, &send(&priced(10 + n, 1, 1)));
+        assert!(r["result"].is_string(), "{n}: {r}");
+    }
+    let (full, _) = post(&h, &alice, &send(&priced(500, 1, 1)));
+    assert!(
+        full["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("txpool is full"),
+        "{full}"
+    );
 }

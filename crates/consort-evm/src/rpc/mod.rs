@@ -192,7 +192,20 @@ fn dispatch(
             state::call_or_estimate(tx, viewer, &block, &chain, method, params)
         }
         "eth_getTransactionReceipt" => Ok(txs::receipt(ctx, viewer, &param(params, 0)?)),
-        "eth_getTransactionByHash" => txs::transaction_json(ctx, viewer, &param(params, 0)?),
+        "eth_getTransactionByHash" => {
+            let h: B256 = param(params, 0)?;
+            match txs::transaction_json(ctx, viewer, &h)? {
+                // Waiting in the pool: pending, for whoever may see its sender's.
+                Value::Null => Ok(eth
+                    .lane
+                    .pooled(&h)
+                    .filter(|(_, from)| viewer.auditor || viewer.owns(ctx.tx, from))
+                    .map_or(Value::Null, |(env, from)| {
+                        txs::envelope_json(ctx, &env, from, &h, None, None)
+                    })),
+                v => Ok(v),
+            }
+        }
         "eth_getBlockByNumber" | "eth_getBlockByHash" => get_block(
             ctx,
             (eth, viewer),

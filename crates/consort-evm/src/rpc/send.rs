@@ -1,23 +1,18 @@
 //! `eth_sendRawTransaction`: each transaction is decoded, its sender recovered and checked
-//! against the caller here, in the request's thread. The first time, the request's sends
-//! execute optimistically in its own KV transaction, in parallel with other requests'; if
-//! that conflicts, the framework runs the handler again and this time every send of the
-//! request (a batch may hold many) goes to the ordered lane ([`crate::lane`]), which never
-//! throws it back. Either way each element gets its own result or error.
+//! against the caller here, in the request's thread, in parallel with other requests; then
+//! every send of the request (a batch may hold many) goes to the ordered lane
+//! ([`crate::lane`]) at once, and each element gets its own result or error. A transaction
+//! that waits in the lane's pool for an earlier nonce is answered with its hash at once.
 
 use std::sync::Arc;
 
-use alloy_primitives::{Bytes as ABytes, B256};
+use alloy_primitives::Bytes as ABytes;
 use consort_endpoints::{ApiError, Ctx};
 use consort_kv::{Tx, TxId};
 use serde_json::{json, Value};
 
 use super::{evm_error, invalid_params, param, Caller, Eth, RpcError, MAX_TX_BYTES};
-use crate::{
-    exec::{self, BlockCtx},
-    lane::Job,
-    privacy, settings,
-};
+use crate::{exec, lane::Job};
 
 /// Whether `req` is a well-formed `eth_sendRawTransaction` call.
 pub(super) fn is_send(req: &Value) -> bool {
@@ -69,9 +64,6 @@ pub(super) fn run(
         .iter()
         .map(|q| is_send(q).then(|| prepare(ctx.tx, who, q)))
         .collect();
-    if ctx.attempt == 0 {
-        return Ok((optimistic(ctx, eth, prepared), None));
-    }
     let jobs: Vec<Arc<Job>> = prepared
         .iter()
         .filter_map(|p| p.as_ref()?.as_ref().ok().cloned())
@@ -90,7 +82,9 @@ pub(super) fn run(
             Some(Err(e)) => Some(Err(e)),
             Some(Ok(_)) => match outcomes.next().expect("one outcome per job")? {
                 Ok((hash, txid)) => {
-                    last = Some(last.map_or(txid, |l| if txid.seqno > l.seqno { txid } else { l }));
+                    if let Some(t) = txid {
+                        last = Some(last.map_or(t, |l| if t.seqno > l.seqno { t } else { l }));
+                    }
                     Some(Ok(json!(hash)))
                 }
                 Err(e) => Some(Err(evm_error(e))),
@@ -98,35 +92,4 @@ pub(super) fn run(
         });
     }
     Ok((results, last))
-}
-
-/// The sends executed in the request's own KV transaction (committed by the framework),
-/// as the block it becomes if nothing commits first.
-fn optimistic(ctx: &mut Ctx<'_>, eth: &Eth, prepared: Vec<Option<Prepared>>) -> Vec<Sent> {
-    let chain = settings::chain(ctx.tx, eth.base);
-    let ledger = ctx.ledger;
-    let hashes = move |n: u64| ledger.leaves(n, n).pop().flatten().map(|d| B256::from(d.0));
-    let block = BlockCtx {
-        chain: &chain,
-        number: ctx.tx.read_version() + 1,
-        timestamp: super::now(),
-        hashes: &hashes,
-    };
-    prepared
-        .into_iter()
-        .map(|p| {
-            let job = match p? {
-                Ok(j) => j,
-                Err(e) => return Some(Err(e)),
-            };
-            let r = exec::send_decoded(ctx.tx, &block, (job.env.clone(), job.from), job.deploy)
-                .map_err(evm_error);
-            Some(r.map(|r| {
-                if let Some(id) = &job.relayed_by {
-                    privacy::record_relayed(ctx.tx, r.transaction_hash.as_slice(), id);
-                }
-                json!(r.transaction_hash)
-            }))
-        })
-        .collect()
 }

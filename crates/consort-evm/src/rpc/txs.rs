@@ -99,6 +99,20 @@ pub(crate) fn transaction_json(
         .get_version(TRANSACTIONS, h.as_slice())
         .filter(|n| *n <= committed);
     let (env, from) = exec::decode(&raw).map_err(evm_error)?;
+    let index = number.map(|_| receipt.index);
+    Ok(envelope_json(ctx, &env, from, h, number, index))
+}
+
+/// A transaction as `eth_getTransactionByHash` shows it; `number` and `index`: its block
+/// and position once committed (`None`: pending).
+pub(crate) fn envelope_json(
+    ctx: &mut Ctx<'_>,
+    env: &alloy_consensus::TxEnvelope,
+    from: alloy_primitives::Address,
+    h: &B256,
+    number: Option<u64>,
+    index: Option<u64>,
+) -> Value {
     use alloy_consensus::Transaction as _;
     let sig = env.signature();
     let parity = u64::from(sig.v());
@@ -124,7 +138,7 @@ pub(crate) fn transaction_json(
         "v": quantity(v),
         "blockNumber": number.map(quantity),
         "blockHash": number.and_then(|n| blocks::hash_of(ctx, n)),
-        "transactionIndex": number.map(|_| quantity(receipt.index)),
+        "transactionIndex": index.map(quantity),
     });
     if !env.is_legacy() {
         j["yParity"] = quantity(parity);
@@ -145,7 +159,7 @@ pub(crate) fn transaction_json(
             env.max_priority_fee_per_gas().unwrap_or(0)
         ));
     }
-    Ok(j)
+    j
 }
 
 /// `GET /app/eth/receipt?hash=`: the Consort receipt of the block holding the Ethereum
