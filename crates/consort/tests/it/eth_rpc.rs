@@ -466,3 +466,89 @@ fn verify_receipt(file: &std::path::Path, cert: &std::path::Path) -> std::proces
         .output()
         .unwrap()
 }
+
+/// Each sender's nonces sent highest first, odd ones and even ones over two connections to
+/// different nodes at once: every transaction is mined, in nonce order (the lane's pool
+/// holds each until its predecessor executes).
+#[tokio::test(flavor = "multi_thread")]
+async fn nonces_out_of_order_across_connections_are_mined_in_order() {
+    use crate::common::network::{NetOptions, Network};
+    let keys = test_keys(4);
+    let funded: Vec<Address> = keys.iter().map(address).collect();
+    let net = Network::start(
+        3,
+        NetOptions {
+            apps: eth_apps(4243, &funded),
+            ..Default::default()
+        },
+    )
+    .await;
+    bind_keys(&net.client(0), &keys).await;
+    const N: u64 = 12;
+    let transfer = |k: &SecretKey, nonce: u64| {
+        sign(
+            k,
+            TxLegacy {
+                chain_id: Some(4243),
+                nonce,
+                gas_price: 1,
+                gas_limit: 21_000,
+                to: TxKind::Call(Address::repeat_byte(0x55)),
+                value: U256::from(nonce + 1),
+                input: ABytes::new(),
+            },
+        )
+    };
+    let mut tasks = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        for parity in 0..2u64 {
+            let rpc = Rpc {
+                client: net.client((i + parity as usize) % 3),
+            };
+            let txs: Vec<(u64, String)> = (0..N)
+                .rev()
+                .filter(|n| n % 2 == parity)
+                .map(|n| (n, transfer(k, n)))
+                .collect();
+            tasks.push(tokio::spawn(async move {
+                let mut hashes = Vec::new();
+                for (n, raw) in txs {
+                    let h = rpc.call("eth_sendRawTransaction", json!([raw])).await;
+                    hashes.push((n, h));
+                }
+                hashes
+            }));
+        }
+    }
+    let mut sent: Vec<Vec<(u64, Value)>> = vec![Vec::new(); keys.len()];
+    for (t, task) in tasks.into_iter().enumerate() {
+        sent[t / 2].extend(task.await.unwrap());
+    }
+    let rpc = Rpc {
+        client: net.client(0),
+    };
+    for (i, hashes) in sent.iter_mut().enumerate() {
+        hashes.sort_by_key(|(n, _)| *n);
+        let mut last: Option<(u64, u64)> = None;
+        for (n, h) in hashes.iter() {
+            let r = rpc.receipt(h).await;
+            assert_eq!(r["status"], "0x1", "sender {i}, nonce {n}: {r}");
+            let at = |k: &str| {
+                u64::from_str_radix(r[k].as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+            };
+            let here = (at("blockNumber"), at("transactionIndex"));
+            assert!(
+                last.is_none_or(|l| l < here),
+                "sender {i}: nonce {n} at {here:?}, after {last:?}"
+            );
+            last = Some(here);
+        }
+        let nonce = rpc
+            .call(
+                "eth_getTransactionCount",
+                json!([format!("{:#x}", address(&keys[i])), "latest"]),
+            )
+            .await;
+        assert_eq!(nonce, json!(format!("{N:#x}")));
+    }
+}
