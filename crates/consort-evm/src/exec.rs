@@ -59,6 +59,44 @@ pub struct BlockCtx<'a> {
     pub timestamp: u64,
     /// Hashes of earlier blocks (`BLOCKHASH`).
     pub hashes: &'a (dyn Fn(u64) -> Option<B256> + Sync),
+    /// What the KV transaction's earlier Ethereum transactions used, kept by a caller that
+    /// executes many in one (the lane); `None`: read back from their receipts.
+    pub earlier: Option<&'a std::sync::Mutex<Earlier>>,
+}
+
+/// The Ethereum transactions a KV transaction holds so far: how many, their logs and gas,
+/// and each receipt's claim digest (see [`claims`]).
+#[derive(Debug, Default)]
+pub struct Earlier {
+    pub count: u64,
+    pub logs: u64,
+    pub gas: u64,
+    pub claims: Vec<String>,
+}
+
+impl Earlier {
+    fn of(tx: &Tx, b: &BlockCtx<'_>) -> Earlier {
+        if let Some(e) = b.earlier {
+            let e = e.lock().expect("earlier");
+            return Earlier {
+                count: e.count,
+                logs: e.logs,
+                gas: e.gas,
+                claims: Vec::new(),
+            };
+        }
+        let rs = receipts_in(tx);
+        Earlier {
+            count: rs.len() as u64,
+            logs: rs.iter().map(|r| r.logs.len() as u64).sum(),
+            gas: rs.iter().map(|r| r.gas_used).sum(),
+            claims: rs.iter().map(claim_digest).collect(),
+        }
+    }
+}
+
+fn claim_digest(r: &Receipt) -> String {
+    consort_crypto::sha256(claim(r).as_bytes()).to_string()
 }
 
 impl std::fmt::Debug for BlockCtx<'_> {
@@ -283,7 +321,7 @@ fn admit(tx: &mut Tx, b: &BlockCtx<'_>, env: &TxEnvelope, from: Address) -> Resu
     if tx.get(RECEIPTS, hash.as_slice()).is_some() {
         return Err(EvmError::Invalid("transaction already known".into()));
     }
-    let earlier_gas = receipts_in(tx).last().map_or(0, |r| r.cumulative_gas_used);
+    let earlier_gas = Earlier::of(tx, b).gas;
     if earlier_gas + env.gas_limit() > chain.block_gas_limit {
         return Err(EvmError::Invalid(format!(
             "block gas limit reached: {earlier_gas} used of {} in this batch; send the transaction in another request",
@@ -322,13 +360,13 @@ fn record(
         ExecutionResult::Revert { output, .. } => (false, output.clone(), None),
         ExecutionResult::Halt { .. } => (false, ABytes::new(), None),
     };
-    let earlier = receipts_in(tx);
+    let mut earlier = Earlier::of(tx, b);
     let gas_used = result.tx_gas_used();
     let receipt = Receipt {
         transaction_hash: hash,
-        index: earlier.len() as u64,
-        first_log_index: earlier.iter().map(|r| r.logs.len() as u64).sum(),
-        cumulative_gas_used: earlier.iter().map(|r| r.gas_used).sum::<u64>() + gas_used,
+        index: earlier.count,
+        first_log_index: earlier.logs,
+        cumulative_gas_used: earlier.gas + gas_used,
         timestamp: b.timestamp,
         from,
         to,
@@ -350,9 +388,22 @@ fn record(
         Bytes::copy_from_slice(hash.as_slice()),
         serde_json::to_vec(&receipt).expect("json"),
     );
-    let mut all = earlier;
-    all.push(receipt.clone());
-    tx.set_claims_digest(consort_crypto::sha256(claims(&all).as_bytes()));
+    let digest = claim_digest(&receipt);
+    let claims = match b.earlier {
+        Some(e) => {
+            let mut e = e.lock().expect("earlier");
+            e.count += 1;
+            e.logs += receipt.logs.len() as u64;
+            e.gas += gas_used;
+            e.claims.push(digest);
+            serde_json::to_string(&e.claims)
+        }
+        None => {
+            earlier.claims.push(digest);
+            serde_json::to_string(&earlier.claims)
+        }
+    };
+    tx.set_claims_digest(consort_crypto::sha256(claims.expect("json").as_bytes()));
     receipt
 }
 

@@ -119,6 +119,7 @@ pub(crate) fn block(number: u64) -> BlockCtx<'static> {
         number,
         timestamp: 1_700_000_000,
         hashes: &no_hashes,
+        earlier: None,
     }
 }
 

@@ -210,6 +210,7 @@ impl Lane {
         for _ in 0..MAX_ATTEMPTS {
             let mut tx = host.begin();
             let chain = settings::chain(&mut tx, base);
+            let earlier = Mutex::default();
             let block = BlockCtx {
                 chain: &chain,
                 number: tx.read_version() + 1,
@@ -217,6 +218,7 @@ impl Lane {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs()),
                 hashes: &hashes,
+                earlier: Some(&earlier),
             };
             let mut list = batch.clone();
             let (mut done, mut ahead, mut promoted) = (Vec::new(), Vec::new(), Vec::new());

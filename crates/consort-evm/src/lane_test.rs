@@ -146,6 +146,27 @@ fn a_batch_answers_each_element() {
     assert_eq!(a["blockNumber"], b["blockNumber"], "{a} {b}");
     assert_eq!(a["transactionIndex"], "0x0");
     assert_eq!(b["transactionIndex"], "0x1");
+    // The block's claims (one digest per receipt, kept as the lane goes) are what its
+    // ledger leaf commits to.
+    let mut req = request(
+        Method::GET,
+        &format!("/app/eth/receipt?hash={}", r[4]["result"].as_str().unwrap()),
+    );
+    req.client_cert = Some(cert.clone());
+    let c: Value = serde_json::from_slice(&h.call(req).expect("HTTP 200").body).unwrap();
+    let claims: Vec<String> = serde_json::from_str(c["claims"].as_str().unwrap()).unwrap();
+    assert_eq!(claims.len(), 2, "{c}");
+    assert_eq!(
+        consort_crypto::sha256(c["claims"].as_str().unwrap().as_bytes()).to_string(),
+        c["receipt"]["leaf_components"]["claims_digest"]
+            .as_str()
+            .unwrap(),
+        "{c}"
+    );
+    assert_eq!(
+        claims[1],
+        consort_crypto::sha256(c["claim"].as_str().unwrap().as_bytes()).to_string()
+    );
 }
 
 fn rpc(

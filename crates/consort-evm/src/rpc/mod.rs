@@ -171,6 +171,7 @@ fn dispatch(
         number: committed + 1,
         timestamp: now(),
         hashes: &hashes,
+        earlier: None,
     };
     let viewer = who.viewer;
     let tx: &mut Tx = ctx.tx;

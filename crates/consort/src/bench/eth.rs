@@ -210,6 +210,7 @@ fn ceiling(w: &Workload) -> Result<f64> {
             number: store.version() + 1,
             timestamp: 0,
             hashes: &no_hashes,
+            earlier: None,
         };
         let r = consort_evm::send_raw(&mut tx, &b, raw)?;
         if !r.status {
