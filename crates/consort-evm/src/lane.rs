@@ -20,7 +20,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
-    sync::{Arc, Condvar, Mutex, OnceLock},
+    sync::{Arc, Mutex, OnceLock},
     time::{Duration, Instant},
 };
 
@@ -49,6 +49,8 @@ pub struct Job {
     pub relayed_by: Option<String>,
     hash: B256,
     result: OnceLock<Outcome>,
+    /// The request's thread, woken when the job has its outcome or the lane is its turn.
+    owner: std::thread::Thread,
 }
 
 /// What became of a job: its hash and the KV transaction that holds it (`None`: it waits
@@ -64,6 +66,7 @@ impl Job {
     ) -> Arc<Job> {
         Arc::new(Job {
             hash: *env.tx_hash(),
+            owner: std::thread::current(),
             env,
             from,
             deploy,
@@ -162,14 +165,15 @@ const MAX_ATTEMPTS: usize = 1000;
 #[derive(Debug, Default)]
 pub struct Lane {
     state: Mutex<State>,
-    turn: Condvar,
     /// Touched by the request executing a batch, and by readers looking a hash up.
     pool: Mutex<Pool>,
 }
 
 impl Lane {
     /// Queue `jobs` (in order) and return once each has its outcome; meanwhile this
-    /// request executes whatever batches are queued whenever the lane is idle.
+    /// request executes whatever batches are queued whenever the lane is idle. Waiting
+    /// requests sleep; the one that finishes a batch wakes the owners of its jobs and the
+    /// owner of the next queued job (who takes the next batch), not every waiter.
     pub fn run(&self, host: &dyn Host, base: crate::Chain, jobs: &[Arc<Job>]) -> Vec<Outcome> {
         let mut st = self.state.lock().expect("lane lock");
         st.queue.extend(jobs.iter().cloned());
@@ -181,13 +185,25 @@ impl Lane {
                 st.busy = true;
                 let batch = take_batch(&mut st.queue, base.block_gas_limit);
                 drop(st);
+                let owners: Vec<std::thread::Thread> =
+                    batch.iter().map(|j| j.owner.clone()).collect();
                 self.execute(host, base, batch);
                 st = self.state.lock().expect("lane lock");
                 st.busy = false;
-                self.turn.notify_all();
+                if let Some(next) = st.queue.front() {
+                    next.owner.unpark();
+                }
+                for o in owners {
+                    o.unpark();
+                }
                 continue;
             }
-            st = self.turn.wait(st).expect("lane lock");
+            drop(st);
+            // An unpark between the unlock and the park is kept (park returns at once); a
+            // wake-up may also come early (a stray unpark). Either way, look again, and
+            // every 2 ms at the latest.
+            std::thread::park_timeout(Duration::from_millis(2));
+            st = self.state.lock().expect("lane lock");
         }
         drop(st);
         jobs.iter()
