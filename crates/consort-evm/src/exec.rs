@@ -236,7 +236,6 @@ pub fn send_decoded(
 ) -> Result<Receipt, EvmError> {
     let chain = b.chain;
     admit(tx, b, &env, from)?;
-    let viewer = Viewer::of_sender(tx, &from);
     let number_used = std::cell::Cell::new(false);
     let result = {
         let db = EvmDb {
@@ -251,7 +250,7 @@ pub fn send_decoded(
             .with_db(db)
             .with_cfg(cfg(chain))
             .with_block(block)
-            .with_chain(viewer)
+            .with_chain(crate::guard::Party::sender(from))
             .build_mainnet();
         crate::guard::install(&mut evm.instruction);
         evm.transact(tx_env(&env, from)).map_err(|e| match e {
@@ -444,7 +443,7 @@ pub fn call(
         .with_db(db)
         .with_cfg(c)
         .with_block(block_env(b))
-        .with_chain(viewer.clone())
+        .with_chain(crate::guard::Party::caller(viewer.clone()))
         .build_mainnet();
     crate::guard::install(&mut evm.instruction);
     let t = TxEnv::builder()

@@ -35,17 +35,48 @@ pub trait Guarded {
     fn hides_code(&mut self, a: &Address) -> bool;
 }
 
-impl<'a, B: Block> Guarded for Context<B, TxEnv, CfgEnv, EvmDb<'a>, Journal<EvmDb<'a>>, Viewer> {
+/// The party code runs for, as the revm context's chain field: given (a call's caller), or
+/// the owner of a transaction's sender, looked up only when a guarded instruction first
+/// asks (most transactions execute none, and pay nothing for it).
+#[derive(Debug, Clone)]
+pub struct Party {
+    sender: Address,
+    viewer: Option<Viewer>,
+}
+
+impl Party {
+    /// The caller of a call.
+    pub fn caller(viewer: Viewer) -> Party {
+        Party {
+            sender: Address::ZERO,
+            viewer: Some(viewer),
+        }
+    }
+
+    /// Whoever `sender` is bound to.
+    pub fn sender(sender: Address) -> Party {
+        Party {
+            sender,
+            viewer: None,
+        }
+    }
+
+    fn viewer(&mut self, tx: &mut consort_kv::Tx) -> &Viewer {
+        let sender = self.sender;
+        self.viewer
+            .get_or_insert_with(|| Viewer::of_sender(tx, &sender))
+    }
+}
+
+impl<'a, B: Block> Guarded for Context<B, TxEnv, CfgEnv, EvmDb<'a>, Journal<EvmDb<'a>>, Party> {
     fn hides_account(&mut self, a: &Address) -> bool {
-        !self
-            .chain
-            .sees_account(self.journaled_state.database.kv.tx, a)
+        let tx = &mut *self.journaled_state.database.kv.tx;
+        !self.chain.viewer(tx).sees_account(tx, a)
     }
 
     fn hides_code(&mut self, a: &Address) -> bool {
-        self.chain
-            .may_read_code(self.journaled_state.database.kv.tx, a)
-            .is_err()
+        let tx = &mut *self.journaled_state.database.kv.tx;
+        self.chain.viewer(tx).may_read_code(tx, a).is_err()
     }
 }
 
