@@ -237,6 +237,25 @@ impl SubmitError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Conflict | Self::NotPrimary)
     }
+
+    /// What the caller is told when its transaction could not be committed (a conflict:
+    /// once the committer has stopped re-executing it).
+    pub fn into_api_error(self) -> ApiError {
+        match self {
+            Self::Conflict => ApiError::unavailable(
+                "TransactionCommitAttemptsExceedLimit",
+                "The transaction kept conflicting; try again.",
+            ),
+            Self::NotPrimary => {
+                ApiError::unavailable("NotPrimary", "This node stopped being the primary; retry.")
+            }
+            Self::Refused(e) => e,
+            Self::Fatal(e) => {
+                tracing::error!("commit failed: {e}");
+                ApiError::internal("The transaction could not be committed.")
+            }
+        }
+    }
 }
 
 /// What the framework needs from the node to run handlers.

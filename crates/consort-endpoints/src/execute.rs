@@ -62,19 +62,7 @@ pub fn execute(host: &dyn Host, endpoint: &Endpoint, req: &Request) -> Result<Re
                 return Ok(with_txid(resp, read_txid(read_version)))
             }
             Err(SubmitError::Conflict) => host.on_conflict(),
-            Err(SubmitError::NotPrimary) => {
-                return Err(ApiError::unavailable(
-                    "NotPrimary",
-                    "This node stopped being the primary; retry.",
-                ))
-            }
-            Err(SubmitError::Refused(e)) => return Err(e),
-            Err(SubmitError::Fatal(e)) => {
-                tracing::error!("commit failed: {e}");
-                return Err(ApiError::internal(
-                    "The transaction could not be committed.",
-                ));
-            }
+            Err(e) => return Err(e.into_api_error()),
         }
     }
     Err(ApiError::unavailable(

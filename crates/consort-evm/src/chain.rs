@@ -18,3 +18,10 @@ impl Default for Chain {
         }
     }
 }
+
+/// The block time of what executes now: seconds since the Unix epoch.
+pub(crate) fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -86,7 +86,8 @@ struct State {
 #[derive(Debug, Default)]
 struct Pool {
     by_sender: HashMap<Address, BTreeMap<u64, (Arc<Job>, Instant)>>,
-    len: usize,
+    /// Where each waiting transaction is: (sender, nonce); its size is the pool's.
+    by_hash: HashMap<B256, (Address, u64)>,
 }
 
 /// Most transactions one sender may have waiting (geth's `AccountQueue`).
@@ -110,7 +111,8 @@ impl Pool {
                     "replacement transaction underpriced".into(),
                 ));
             }
-        } else if waiting.len() >= POOL_PER_SENDER || self.len >= POOL_TOTAL {
+            self.by_hash.remove(&old.hash);
+        } else if waiting.len() >= POOL_PER_SENDER || self.by_hash.len() >= POOL_TOTAL {
             return Err(EvmError::Invalid(format!(
                 "txpool is full: nonce {nonce} is ahead of the sender's next and {} wait",
                 if waiting.len() >= POOL_PER_SENDER {
@@ -119,9 +121,8 @@ impl Pool {
                     "too many transactions"
                 }
             )));
-        } else {
-            self.len += 1;
         }
+        self.by_hash.insert(job.hash, (job.from, nonce));
         waiting.insert(nonce, (job.clone(), Instant::now()));
         Ok(())
     }
@@ -130,7 +131,7 @@ impl Pool {
     fn take(&mut self, from: &Address, nonce: u64) -> Option<Arc<Job>> {
         let waiting = self.by_sender.get_mut(from)?;
         let (job, _) = waiting.remove(&nonce)?;
-        self.len -= 1;
+        self.by_hash.remove(&job.hash);
         if waiting.is_empty() {
             self.by_sender.remove(from);
         }
@@ -138,23 +139,23 @@ impl Pool {
     }
 
     fn expire(&mut self, now: Instant) {
-        let mut gone = 0;
+        let by_hash = &mut self.by_hash;
         self.by_sender.retain(|_, w| {
-            let before = w.len();
-            w.retain(|_, (_, at)| now.duration_since(*at) < POOL_EXPIRY);
-            gone += before - w.len();
+            w.retain(|_, (j, at)| {
+                let keep = now.duration_since(*at) < POOL_EXPIRY;
+                if !keep {
+                    by_hash.remove(&j.hash);
+                }
+                keep
+            });
             !w.is_empty()
         });
-        self.len -= gone;
     }
 
     /// A waiting transaction by hash.
     fn find(&self, hash: &B256) -> Option<Arc<Job>> {
-        self.by_sender
-            .values()
-            .flat_map(BTreeMap::values)
-            .find(|(j, _)| j.hash == *hash)
-            .map(|(j, _)| j.clone())
+        let (from, nonce) = self.by_hash.get(hash)?;
+        Some(self.by_sender.get(from)?.get(nonce)?.0.clone())
     }
 }
 
@@ -230,9 +231,7 @@ impl Lane {
             let block = BlockCtx {
                 chain: &chain,
                 number: tx.read_version() + 1,
-                timestamp: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs()),
+                timestamp: crate::chain::now(),
                 hashes: &hashes,
                 earlier: Some(&earlier),
             };
@@ -284,7 +283,7 @@ impl Lane {
                         }
                         continue;
                     }
-                    Err(e) => return fail(&batch, submit_error(e)),
+                    Err(e) => return fail(&batch, e.into_api_error()),
                 }
             };
             for j in &done {
@@ -327,20 +326,6 @@ fn take_batch(queue: &mut VecDeque<Arc<Job>>, gas: u64) -> Vec<Arc<Job>> {
 fn fail(batch: &[Arc<Job>], e: ApiError) {
     for j in batch {
         let _ = j.result.set(Err(e.clone()));
-    }
-}
-
-fn submit_error(e: SubmitError) -> ApiError {
-    match e {
-        SubmitError::NotPrimary => {
-            ApiError::unavailable("NotPrimary", "This node stopped being the primary; retry.")
-        }
-        SubmitError::Refused(e) => e,
-        SubmitError::Conflict => unreachable!("handled by re-execution"),
-        SubmitError::Fatal(e) => {
-            tracing::error!("commit failed: {e}");
-            ApiError::internal("The transaction could not be committed.")
-        }
     }
 }
 

@@ -56,11 +56,7 @@ pub(crate) fn quantity(v: u64) -> Value {
     json!(format!("{v:#x}"))
 }
 
-pub(crate) fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub(crate) use crate::chain::now;
 
 pub(crate) fn evm_error(e: EvmError) -> RpcError {
     let code = match e {
