@@ -262,6 +262,9 @@ impl SubmitError {
 pub trait Host: Send + Sync {
     /// A transaction on the current state.
     fn begin(&self) -> Tx;
+    /// A transaction on the state as of `version`, while the store keeps it (a window of
+    /// past versions); for reads at a past point.
+    fn begin_at(&self, version: Version) -> Result<Tx, consort_kv::KvError>;
     /// Commit `tx` and replicate it.
     fn submit(&self, tx: Tx) -> Result<CommitOutcome, SubmitError>;
     fn ledger(&self) -> &dyn LedgerView;

@@ -91,6 +91,9 @@ impl Host for Flaky {
     fn begin(&self) -> consort_kv::Tx {
         self.inner.begin()
     }
+    fn begin_at(&self, v: consort_kv::Version) -> Result<consort_kv::Tx, consort_kv::KvError> {
+        self.inner.begin_at(v)
+    }
     fn submit(&self, tx: consort_kv::Tx) -> Result<consort_kv::CommitOutcome, SubmitError> {
         self.submitted.fetch_add(1, Ordering::SeqCst);
         if self

@@ -41,6 +41,9 @@ impl Host for TestHost {
     fn begin(&self) -> Tx {
         self.service.journal.begin()
     }
+    fn begin_at(&self, version: consort_kv::Version) -> Result<Tx, KvError> {
+        self.service.journal.store().begin_at(version)
+    }
     fn submit(&self, tx: Tx) -> Result<CommitOutcome, SubmitError> {
         match self.service.journal.commit(tx) {
             Ok(o) => Ok(o),

@@ -29,6 +29,13 @@ pub enum KvError {
         below: Version,
         rollback_base: Version,
     },
+    /// [`crate::Store::snapshot_at`] of a version the store no longer (or not yet) holds.
+    #[error("the state at version {requested} is not kept (kept: {oldest}..={newest})")]
+    HistoryUnavailable {
+        requested: Version,
+        oldest: Version,
+        newest: Version,
+    },
     #[error("invalid map name {0:?}")]
     InvalidMapName(String),
     #[error("malformed ledger entry: {0}")]

@@ -285,15 +285,25 @@ struct Inner {
     /// Keys to tidy once nothing can see their older versions: (version written, map,
     /// key), oldest first; only keys left with more than one version or removed.
     tidy: VecDeque<(Version, Arc<str>, Bytes)>,
+    /// How many versions back [`Store::snapshot_at`] serves (0: none).
+    history: Version,
+    /// The oldest version whose state is whole: every floor the store pruned at is at or
+    /// below it (it only grows, also when a rollback lowers the floor).
+    kept_from: Version,
 }
 
 impl Inner {
-    /// Versions below this are seen by no snapshot and reachable by no rollback.
-    fn floor(&self) -> Version {
-        self.data
+    /// Versions below this are seen by no snapshot, reachable by no rollback and outside
+    /// the history window. Returns it after noting it in `kept_from`.
+    fn floor(&mut self) -> Version {
+        let floor = self
+            .data
             .oldest_pinned()
             .unwrap_or(self.version)
             .min(self.base)
+            .min(self.version.saturating_sub(self.history));
+        self.kept_from = self.kept_from.max(floor);
+        floor
     }
 
     /// Apply `ws` as `version` (the next one) and make it current.
@@ -348,6 +358,8 @@ impl Store {
                 base: 0,
                 epoch: 0,
                 tidy: VecDeque::new(),
+                history: 0,
+                kept_from: 0,
             }),
         }
     }
@@ -373,6 +385,47 @@ impl Store {
     /// Version of the last applied transaction.
     pub fn version(&self) -> Version {
         self.read().version
+    }
+
+    /// Keep the state of the last `window` versions for [`Store::snapshot_at`] (older
+    /// values of keys written since stay in memory until they leave the window).
+    pub fn set_history(&self, window: Version) {
+        self.write().history = window;
+    }
+
+    /// The oldest version [`Store::snapshot_at`] serves now.
+    pub fn history_from(&self) -> Version {
+        let inner = self.read();
+        inner
+            .kept_from
+            .max(inner.version.saturating_sub(inner.history))
+    }
+
+    /// The state as it was at `version`, if still kept (between [`Store::history_from`]
+    /// and the current version): each lookup finds its key's version by binary search.
+    pub fn snapshot_at(&self, version: Version) -> Result<Snapshot, KvError> {
+        let inner = self.read();
+        let oldest = inner
+            .kept_from
+            .max(inner.version.saturating_sub(inner.history));
+        if version < oldest || version > inner.version {
+            return Err(KvError::HistoryUnavailable {
+                requested: version,
+                oldest,
+                newest: inner.version,
+            });
+        }
+        // Under the store's lock: no commit prunes below `oldest` before the pin holds.
+        Ok(Snapshot {
+            version,
+            pin: Pin::new(inner.data.clone(), version),
+            overlay: None,
+        })
+    }
+
+    /// A transaction on [`Store::snapshot_at`] `version` (for reads at a past version).
+    pub fn begin_at(&self, version: Version) -> Result<Tx, KvError> {
+        Ok(Tx::new(self.snapshot_at(version)?))
     }
 
     /// A value that changes whenever `map`'s current contents may have changed (what
@@ -608,6 +661,8 @@ impl Store {
         inner.data = Data::new(tables);
         inner.pin = Pin::new(inner.data.clone(), version);
         inner.epoch += 1;
+        // Earlier versions lack what was filled in.
+        inner.kept_from = version;
         Ok(merged)
     }
 
@@ -619,6 +674,7 @@ impl Store {
         inner.tidy.clear();
         inner.epoch += 1;
         inner.base = fresh.version;
+        inner.kept_from = fresh.version;
         inner.version = fresh.version;
         inner.data = fresh.pin.data.clone();
         inner.pin = fresh.pin;
@@ -667,3 +723,7 @@ fn validate(snap: &Snapshot, tables: &Tables, reads: &ReadSet) -> Result<(), KvE
 #[cfg(test)]
 #[path = "store_test.rs"]
 mod store_test;
+
+#[cfg(test)]
+#[path = "history_test.rs"]
+mod history_test;

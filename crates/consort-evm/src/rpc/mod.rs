@@ -9,12 +9,12 @@
 
 mod blocks;
 mod filters;
+mod history;
 mod send;
 mod state;
 mod txs;
 
 use alloy_primitives::{Bytes as ABytes, B256, U256};
-use consort_kv::Tx;
 use std::sync::Arc;
 
 use consort_endpoints::{
@@ -117,37 +117,6 @@ struct Caller<'a> {
 /// create.
 pub const PRIVACY_HEADER: &str = "x-consort-eth-privacy";
 
-/// State is read at the latest block only: a state query for an earlier block (a number,
-/// `earliest`, or an EIP-1898 `{"blockNumber"|"blockHash"}` naming one) is refused, rather
-/// than answered with today's state.
-fn latest_state(v: Option<&Value>, committed: u64, known: u64) -> Result<(), RpcError> {
-    let named = match v {
-        Some(Value::Object(o)) => match (o.get("blockNumber"), o.get("blockHash")) {
-            (Some(n), _) => Some(n),
-            (None, Some(_)) => {
-                return Err((
-                    -32000,
-                    "state by block hash is not kept: ask for \"latest\"".into(),
-                    None,
-                ))
-            }
-            _ => None,
-        },
-        other => other,
-    };
-    match blocks::block_number(named, committed, known)? {
-        None => Err((-32000, "unknown block".into(), None)),
-        Some(n) if n < committed => Err((
-            -32000,
-            format!(
-                "historical state is not kept: block {n} is before the latest ({committed}); ask for \"latest\""
-            ),
-            None,
-        )),
-        Some(_) => Ok(()),
-    }
-}
-
 /// One JSON-RPC method call.
 fn dispatch(
     ctx: &mut Ctx<'_>,
@@ -170,7 +139,6 @@ fn dispatch(
         earlier: None,
     };
     let viewer = who.viewer;
-    let tx: &mut Tx = ctx.tx;
     match method {
         "eth_chainId" => Ok(quantity(chain.chain_id)),
         "net_version" => Ok(json!(chain.chain_id.to_string())),
@@ -181,12 +149,28 @@ fn dispatch(
         "eth_syncing" => Ok(json!(false)),
         "eth_getBalance" | "eth_getTransactionCount" | "eth_getCode" | "eth_getStorageAt" => {
             let at = if method == "eth_getStorageAt" { 2 } else { 1 };
-            latest_state(params.get(at), committed, known)?;
-            state::account_read(tx, viewer, method, params)
+            match history::block_of(ctx, &eth.index, params.get(at), committed, known)? {
+                None => state::account_read(ctx.tx, viewer, method, params),
+                Some(n) => {
+                    let mut past = history::state_after(ctx, n)?;
+                    state::account_read(&mut past, viewer, method, params)
+                }
+            }
         }
         "eth_call" | "eth_estimateGas" => {
-            latest_state(params.get(1), committed, known)?;
-            state::call_or_estimate(tx, viewer, &block, &chain, method, params)
+            match history::block_of(ctx, &eth.index, params.get(1), committed, known)? {
+                None => state::call_or_estimate(ctx.tx, viewer, &block, &chain, method, params),
+                Some(n) => {
+                    // As the block after `n` would run it, on the state `n` left.
+                    let mut past = history::state_after(ctx, n)?;
+                    let at = BlockCtx {
+                        number: n + 1,
+                        timestamp: history::timestamp(ctx, n),
+                        ..block
+                    };
+                    state::call_or_estimate(&mut past, viewer, &at, &chain, method, params)
+                }
+            }
         }
         "eth_getTransactionReceipt" => Ok(txs::receipt(ctx, viewer, &param(params, 0)?)),
         "eth_getTransactionByHash" => {

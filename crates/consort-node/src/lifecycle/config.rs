@@ -137,6 +137,11 @@ pub struct NodeConfig {
     /// ...or this many milliseconds.
     #[serde(default = "default_sig_ms")]
     pub signature_ms_interval: u64,
+    /// How many past transactions' state the node keeps in memory for reads at past
+    /// versions (Ethereum state at past blocks); 0 keeps none. Only values overwritten
+    /// within the window cost memory.
+    #[serde(default = "default_history_window")]
+    pub history_window: u64,
     /// Write a snapshot (CCF format, `snapshot_<seqno>_<evidence>.committed`) after this many
     /// committed transactions; 0 disables.
     #[serde(default)]
@@ -207,6 +212,9 @@ fn default_election_timeout() -> u64 {
 fn default_heartbeat() -> u64 {
     50
 }
+fn default_history_window() -> u64 {
+    10_000
+}
 fn default_sig_tx() -> u64 {
     5000
 }
@@ -249,6 +257,7 @@ impl NodeConfig {
             ledger_chunk_bytes: default_chunk_size(),
             signature_tx_interval: default_sig_tx(),
             signature_ms_interval: default_sig_ms(),
+            history_window: default_history_window(),
             snapshot_tx_interval: 0,
             snapshot_dir: None,
             members: Vec::new(),

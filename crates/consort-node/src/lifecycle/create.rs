@@ -4,7 +4,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use consort_crypto::cert::Certificate;
 use consort_endpoints::Registry;
-use consort_kv::{LedgerSecret, LedgerSecrets, Store};
+use consort_kv::{LedgerSecret, LedgerSecrets};
 use consort_ledger::{
     identity::{NodeIdentity, ServiceIdentity},
     Journal, JournalConfig,
@@ -112,7 +112,7 @@ pub(crate) fn create(
         service_key: service.key,
     };
     files.write_identity(&node, &service.cert, &secrets)?;
-    let store = Arc::new(Store::new());
+    let store = crate::node::new_store(config);
     let journal = Journal::create(jc, store, node.clone(), LedgerSecrets::single(secret))?;
     // The service record and this node, endorsed: the first transaction of the ledger.
     let mut tx = journal.begin();

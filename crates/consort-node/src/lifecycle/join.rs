@@ -8,7 +8,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use bytes::Bytes;
 use consort_client::{ClientConfig, ClientError};
 use consort_crypto::{cert::Certificate, keys::SigningKey};
-use consort_kv::{LedgerSecret, LedgerSecrets, Store};
+use consort_kv::{LedgerSecret, LedgerSecrets};
 use consort_ledger::{identity::NodeIdentity, Journal, JournalConfig};
 use consort_service::nodes::NodeStatus;
 use serde_json::json;
@@ -178,7 +178,7 @@ pub(crate) fn join(
     let members: Vec<u64> = info.trusted_nodes.iter().map(|n| raft_id(n)).collect();
     tracing::info!("node {} trusted; catching up", node.node_id);
 
-    let store = Arc::new(Store::new());
+    let store = crate::node::new_store(config);
     let journal = if j.fetch_snapshot {
         match rt.block_on(get_snapshot(&client)) {
             Ok(Some((_, bytes))) => {

@@ -6,7 +6,7 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use consort_crypto::cert::{self, Certificate, Sans};
-use consort_kv::{LedgerSecret, Store, Tx, TxId};
+use consort_kv::{LedgerSecret, Tx, TxId};
 use consort_ledger::{
     identity::{NodeIdentity, ServiceIdentity, DEFAULT_VALIDITY_DAYS},
     Journal, JournalConfig,
@@ -44,7 +44,7 @@ pub(crate) fn recover(
     let own = attest::own_evidence(config, &node.key.public_key_der())?;
     let secret = LedgerSecret::generate()?;
     let raw = Zeroizing::new(*secret.raw());
-    let store = Arc::new(Store::new());
+    let store = crate::node::new_store(config);
     tracing::info!(
         "recovery: replaying and verifying the public ledger in {}",
         jc.dir.display()

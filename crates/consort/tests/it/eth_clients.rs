@@ -206,6 +206,8 @@ async fn the_same_transactions_on_anvil_give_the_same_results() {
         .as_object()
         .map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
     assert!(compared > 100, "{out}");
+    // State at four past blocks, five reads each, all compared (none refused).
+    assert_eq!(summary["compared"]["history"], 20, "{out}");
 }
 
 fn ok(r: &Reply) -> Value {

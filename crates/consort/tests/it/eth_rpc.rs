@@ -12,11 +12,11 @@ use consort_crypto::keys::SigningKey;
 use secp256k1::SecretKey;
 use serde_json::{json, Value};
 
-struct EthNode {
+pub(crate) struct EthNode {
     _tmp: tempfile::TempDir,
     dir: std::path::PathBuf,
     child: std::process::Child,
-    rpc: Rpc,
+    pub(crate) rpc: Rpc,
     service: consort_crypto::cert::Certificate,
 }
 
@@ -29,6 +29,11 @@ impl Drop for EthNode {
 
 /// A node with the Ethereum app (chain 4242), alice (key 0x07…07) funded with 1 ether.
 async fn eth_node() -> EthNode {
+    eth_node_with(json!({})).await
+}
+
+/// [`eth_node`] with `extra` settings in its configuration.
+pub(crate) async fn eth_node_with(extra: Value) -> EthNode {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let key = SigningKey::generate().unwrap();
@@ -38,18 +43,17 @@ async fn eth_node() -> EthNode {
     let alice = SecretKey::from_slice(&[7u8; 32]).unwrap();
     let port = free_port();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    std::fs::write(
-        dir.join("node.json"),
-        serde_json::to_vec(&json!({
-            "rpc_address": addr.to_string(),
-            "data_dir": "node0",
-            "signature_ms_interval": 20,
-            "users": [{"certificate_file": "user0_cert.pem"}],
-            "apps": {"ethereum": {"chain_id": 4242, "genesis": {address(&alice).to_string(): "0xde0b6b3a7640000"}, "privacy_default": "public"}},
-        }))
-        .unwrap(),
-    )
-    .unwrap();
+    let mut config = json!({
+        "rpc_address": addr.to_string(),
+        "data_dir": "node0",
+        "signature_ms_interval": 20,
+        "users": [{"certificate_file": "user0_cert.pem"}],
+        "apps": {"ethereum": {"chain_id": 4242, "genesis": {address(&alice).to_string(): "0xde0b6b3a7640000"}, "privacy_default": "public"}},
+    });
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        config[k] = v.clone();
+    }
+    std::fs::write(dir.join("node.json"), serde_json::to_vec(&config).unwrap()).unwrap();
     let child = consort()
         .args(["node", "start", "--config"])
         .arg(dir.join("node.json"))

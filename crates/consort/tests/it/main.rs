@@ -10,6 +10,7 @@ mod attestation;
 mod ccf_compat;
 mod crash_restart;
 mod eth_clients;
+mod eth_history;
 mod eth_privacy;
 mod eth_rpc;
 mod eth_tools;
