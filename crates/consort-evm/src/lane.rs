@@ -218,6 +218,29 @@ impl Lane {
         Some((j.env.clone(), j.from))
     }
 
+    /// The transactions queued to execute now, and those waiting in the pool for an
+    /// earlier nonce: (envelope, sender).
+    #[allow(clippy::type_complexity)]
+    pub fn waiting(&self) -> (Vec<(TxEnvelope, Address)>, Vec<(TxEnvelope, Address)>) {
+        let of = |j: &Arc<Job>| (j.env.clone(), j.from);
+        let queued: Vec<_> = self
+            .state
+            .lock()
+            .expect("lane lock")
+            .queue
+            .iter()
+            .map(of)
+            .collect();
+        let mut pool = self.pool.lock().expect("pool lock");
+        pool.expire(Instant::now());
+        let pooled = pool
+            .by_sender
+            .values()
+            .flat_map(|w| w.values().map(|(j, _)| of(j)))
+            .collect();
+        (queued, pooled)
+    }
+
     /// Execute `batch` (and the pooled successors of what it executes) in one KV
     /// transaction and commit it, again on conflict; park what is ahead of its sender's
     /// nonce; set each job's outcome.

@@ -89,7 +89,7 @@ pub(crate) fn receipts_of(ctx: &Ctx<'_>, n: u64) -> Vec<Receipt> {
 
 /// A node that started from a snapshot does not hold the blocks before it: say so rather
 /// than answer as if they were empty.
-fn check_held(ctx: &Ctx<'_>, number: u64) -> Result<(), RpcError> {
+pub(crate) fn check_held(ctx: &Ctx<'_>, number: u64) -> Result<(), RpcError> {
     let first = ctx.ledger.first_seqno();
     if number > 0 && number < first {
         return Err((

@@ -199,4 +199,4 @@ impl Filters {
 
 #[cfg(test)]
 #[path = "filters_test.rs"]
-mod filters_test;
+pub(crate) mod filters_test;

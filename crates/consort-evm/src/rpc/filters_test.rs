@@ -18,12 +18,12 @@ use crate::{
     settings,
 };
 
-struct Party {
+pub(crate) struct Party {
     cert: consort_crypto::cert::Certificate,
     id: String,
 }
 
-fn node() -> (TestHost, Party, Party, Key) {
+pub(crate) fn node() -> (TestHost, Party, Party, Key) {
     let mut r = Registry::new();
     crate::rpc::register(&mut r, CHAIN);
     let host = TestHost::new(r);
@@ -52,7 +52,7 @@ fn node() -> (TestHost, Party, Party, Key) {
     (host, alice, bob, alice_key)
 }
 
-fn rpc(h: &TestHost, who: &Party, method: &str, params: Value) -> Value {
+pub(crate) fn rpc(h: &TestHost, who: &Party, method: &str, params: Value) -> Value {
     let mut req = request(Method::POST, "/app/eth");
     req.client_cert = Some(who.cert.clone());
     req.body = Bytes::from(
@@ -62,13 +62,13 @@ fn rpc(h: &TestHost, who: &Party, method: &str, params: Value) -> Value {
     serde_json::from_slice(&r.body).unwrap()
 }
 
-fn ok(h: &TestHost, who: &Party, method: &str, params: Value) -> Value {
+pub(crate) fn ok(h: &TestHost, who: &Party, method: &str, params: Value) -> Value {
     let r = rpc(h, who, method, params);
     assert!(r.get("error").is_none(), "{method}: {r}");
     r["result"].clone()
 }
 
-fn err(h: &TestHost, who: &Party, method: &str, params: Value) -> (i64, String) {
+pub(crate) fn err(h: &TestHost, who: &Party, method: &str, params: Value) -> (i64, String) {
     let r = rpc(h, who, method, params);
     let e = &r["error"];
     (
@@ -79,7 +79,7 @@ fn err(h: &TestHost, who: &Party, method: &str, params: Value) -> (i64, String) 
     )
 }
 
-fn hex(raw: &[u8]) -> String {
+pub(crate) fn hex(raw: &[u8]) -> String {
     format!("0x{}", hex::encode(raw))
 }
 

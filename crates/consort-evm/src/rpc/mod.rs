@@ -10,6 +10,7 @@
 mod blocks;
 mod filters;
 mod history;
+mod reads;
 mod send;
 mod state;
 mod txs;
@@ -208,11 +209,15 @@ fn dispatch(
             .filters
             .dispatch(ctx, &eth.index, viewer, method, params),
         "eth_feeHistory" => fee_history(params, committed, known),
-        _ => Err((
-            -32601,
-            format!("the method {method} does not exist/is not available"),
-            None,
-        )),
+        _ => reads::dispatch(ctx, eth, viewer, method, params, (committed, known)).unwrap_or_else(
+            || {
+                Err((
+                    -32601,
+                    format!("the method {method} does not exist/is not available"),
+                    None,
+                ))
+            },
+        ),
     }
 }
 

@@ -194,6 +194,7 @@ async fn the_same_transactions_on_anvil_give_the_same_results() {
         .expect("start anvil");
     let mut env = js_env(&net, &keys);
     env.push(("ANVIL_URL", format!("http://127.0.0.1:{port}")));
+    env.push(("ETH_PEERS", "0".into()));
     let out = run_node("differential.mjs", &env);
     let _ = anvil.kill();
     let _ = anvil.wait();

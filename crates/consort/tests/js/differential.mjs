@@ -7,6 +7,7 @@
 //   ETH_RPC_URL     Consort, e.g. https://127.0.0.1:8000/app/eth
 //   CONSORT_CA, CONSORT_CERT, CONSORT_KEY   service certificate, user TLS cert and key
 //   ETH_KEYS        comma-separated 0x private keys funded on Consort (at least 2)
+//   ETH_PEERS       how many other nodes the Consort node has (net_peerCount)
 //   ANVIL_URL       anvil, e.g. http://127.0.0.1:8545, started as
 //                     anvil --chain-id <Consort's> --port 8545 --hardfork prague \
 //                           --base-fee 0 --gas-price 0 --gas-limit 30000000 --silent
@@ -226,6 +227,28 @@ try {
   }
   for (const e of burst.filter(Boolean)) await settle(e);
 
+  // The pool: a nonce one ahead of its sender's waits on both nodes (txpool_status and
+  // txpool_content show it), and runs once the gap is filled.
+  {
+    const ahead = await sign(w1, { type: 2, to: EOA, value: 3n, gasLimit: 21_000n, nonce: nonces[a1] + 1, accessList: [] });
+    for (const node of ["anvil", "consort"]) await must(node, "eth_sendRawTransaction", [ahead]);
+    compare("txpool status with a gap", await must("anvil", "txpool_status", []), await must("consort", "txpool_status", []));
+    // geth lists a transaction waiting for an earlier nonce under "queued" (anvil under
+    // "pending"): compare the transactions, and check Consort's place as geth's.
+    const [pa, pc] = [await must("anvil", "txpool_content", []), await must("consort", "txpool_content", [])];
+    const merged = (p) => ({ ...p.pending, ...p.queued });
+    compare("txpool content with a gap", merged(pa), merged(pc));
+    compare("txpool content with a gap", { pending: {}, queuedSenders: Object.keys(merged(pa)).length }, { pending: pc.pending, queuedSenders: Object.keys(pc.queued).length });
+    compare("pending transaction", await must("anvil", "eth_getTransactionByHash", [keccak256(ahead)]), await must("consort", "eth_getTransactionByHash", [keccak256(ahead)]));
+    await send("gap fill", w1, { type: 2, to: EOA, value: 4n, gasLimit: 21_000n, accessList: [] });
+    const entry = { name: "after the gap", hash: keccak256(ahead), raw: ahead, from: a1, type: 2 };
+    nonces[a1] += 1;
+    sentTxs.push(entry);
+    await settle(entry);
+    compare("txpool status empty", await must("anvil", "txpool_status", []), await must("consort", "txpool_status", []));
+    compare("txpool content empty", await must("anvil", "txpool_content", []), await must("consort", "txpool_content", []));
+  }
+
   // Transactions both must refuse (nonces are unchanged afterwards: see the final state).
   const n0 = nonces[a0];
   await reject("nonce too low", await sign(w0, { to: EOA, value: 1n, nonce: n0 - 1, gasLimit: 21_000n }));
@@ -286,6 +309,47 @@ try {
       const rc = await call("consort", method, params(e.blocks.consort));
       compare(`history ${method} after "${e.name}"`, ra, rc);
     }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The block-indexed reads: every transaction sent and waited for alone is alone in its
+  // block on both nodes (the burst may share Consort blocks, so it is left out).
+  const shared = ["gap fill", "after the gap"]; // mined together, in one block on each node
+  for (const e of sentTxs.filter((x) => !x.name.startsWith("burst") && !shared.includes(x.name) && x.blocks)) {
+    const [ba, bc] = [e.blocks.anvil, e.blocks.consort];
+    const ha = (await must("anvil", "eth_getBlockByNumber", [ba, false])).hash;
+    const hc = (await must("consort", "eth_getBlockByNumber", [bc, false])).hash;
+    const both = async (what, method, pa, pc, ignore = []) => compare(`${what} ${e.name}`, await must("anvil", method, pa), await must("consort", method, pc), ignore);
+    await both("blockTxCount", "eth_getBlockTransactionCountByNumber", [ba], [bc]);
+    await both("blockTxCount", "eth_getBlockTransactionCountByHash", [ha], [hc]);
+    await both("txByIndex", "eth_getTransactionByBlockNumberAndIndex", [ba, "0x0"], [bc, "0x0"], BLOCK_KEYS);
+    await both("txByIndex", "eth_getTransactionByBlockHashAndIndex", [ha, "0x0"], [hc, "0x0"], BLOCK_KEYS);
+    await both("txByIndex", "eth_getTransactionByBlockNumberAndIndex", [ba, "0x1"], [bc, "0x1"]);
+    await both("blockReceipts", "eth_getBlockReceipts", [ba], [bc], RECEIPT_IGNORE);
+    await both("uncles", "eth_getUncleCountByBlockNumber", [ba], [bc]);
+    await both("uncles", "eth_getUncleCountByBlockHash", [ha], [hc]);
+    await both("uncles", "eth_getUncleByBlockNumberAndIndex", [ba, "0x0"], [bc, "0x0"]);
+  }
+  // A block number past the head: geth answers null, anvil with an error; Consort as geth.
+  const far = "0xffffffff";
+  for (const [method, params] of [["eth_getBlockTransactionCountByNumber", [far]], ["eth_getTransactionByBlockNumberAndIndex", [far, "0x0"]], ["eth_getBlockReceipts", [far]]]) {
+    counts.misc = (counts.misc ?? 0) + 1;
+    const r = await call("consort", method, params);
+    if (r.error || r.result !== null) diffs.push({ what: `${method} of a future block is null (as geth)`, anvil: "(not compared)", consort: r });
+  }
+  for (const [method, params] of [
+    ["eth_getBlockTransactionCountByHash", [keccak256("0x01")]],
+    ["eth_getBlockReceipts", [keccak256("0x02")]],
+    ["web3_sha3", ["0x68656c6c6f20636f6e736f7274"]],
+    ["web3_sha3", ["0x"]],
+    ["net_listening", []],
+  ]) compare(`misc ${method} ${toJson(params)}`, await must("anvil", method, params), await must("consort", method, params));
+  // anvil has no net_peerCount; Consort's counts the other trusted nodes (ETH_PEERS).
+  const wantPeers = BigInt(env("ETH_PEERS"));
+  {
+    const peers = await must("consort", "net_peerCount", []);
+    counts.misc += 1;
+    if (peers !== `0x${wantPeers.toString(16)}`) diffs.push({ what: "net_peerCount", anvil: `(ETH_PEERS ${wantPeers})`, consort: peers });
   }
 
   // ---------------------------------------------------------------------------------------

@@ -91,6 +91,8 @@ eq(receipt.logs[0]?.topics?.[0], COUNTED, "cast receipt: the Counted event");
 eq(receipt.logs[0]?.topics?.[1], "0x" + me.slice(2).toLowerCase().padStart(64, "0"), "cast receipt: indexed by");
 eq(BigInt(receipt.logs[0]?.data ?? "0x"), 5n, "cast receipt: count 5");
 eq(cast("call", counter, "count()(uint256)"), "5", "cast call count() after");
+eq(cast("call", counter, "count()(uint256)", "--block", String(BigInt(deployed.blockNumber))), "0", "cast call --block: count() at the deployment's block");
+eq(cast("rpc", "net_peerCount"), '"0x2"', "cast rpc net_peerCount: the two other nodes");
 const logs = JSON.parse(cast("logs", "--json", "--from-block", String(deployed.blockNumber), "--address", counter,
   "Counted(address indexed,uint256)"));
 eq(logs.length, 1, "cast logs: one Counted event");
@@ -118,6 +120,7 @@ const addHash = await wallet.writeContract(request);
 const addReceipt = await pub.waitForTransactionReceipt({ hash: addHash, pollingInterval: 50 });
 eq(addReceipt.status, "success", "viem writeContract add(7): status");
 eq(await pub.readContract({ address: viemCounter, abi: Counter.abi, functionName: "count" }), 7n, "viem readContract after");
+eq(await pub.readContract({ address: viemCounter, abi: Counter.abi, functionName: "count", blockNumber: deployReceipt.blockNumber }), 0n, "viem readContract at the deployment's block");
 const events = await pub.getLogs({
   address: viemCounter, event: parseAbiItem("event Counted(address indexed by, uint256 count)"),
   fromBlock: deployReceipt.blockNumber, toBlock: addReceipt.blockNumber,
