@@ -68,6 +68,8 @@ impl TestHost {
         let dir = tempfile::tempdir().expect("temp dir");
         let service =
             TestService::create(dir.path(), |c| c.sig_tx_interval = 1).expect("test service");
+        // As a node keeps by default: the state of past versions, for reads at them.
+        service.journal.store().set_history(10_000);
         Self {
             node_id: service.node.node_id.clone(),
             service_cert: service.service.cert.clone(),

@@ -144,7 +144,7 @@ impl revm::context_interface::Block for TrackedBlock<'_> {
     }
 }
 
-fn block_env(b: &BlockCtx<'_>) -> BlockEnv {
+pub(crate) fn block_env(b: &BlockCtx<'_>) -> BlockEnv {
     BlockEnv {
         number: U256::from(b.number),
         timestamp: U256::from(b.timestamp),
@@ -154,7 +154,7 @@ fn block_env(b: &BlockCtx<'_>) -> BlockEnv {
     }
 }
 
-fn cfg(chain: &Chain) -> CfgEnv {
+pub(crate) fn cfg(chain: &Chain) -> CfgEnv {
     let mut c = CfgEnv::new_with_spec(SpecId::PRAGUE);
     c.chain_id = chain.chain_id;
     c
@@ -181,7 +181,7 @@ pub fn decode(raw: &[u8]) -> Result<(TxEnvelope, Address), EvmError> {
     Ok((env, from))
 }
 
-fn tx_env(env: &TxEnvelope, from: Address) -> TxEnv {
+pub(crate) fn tx_env(env: &TxEnvelope, from: Address) -> TxEnv {
     TxEnv::builder()
         .tx_type(Some(env.tx_type() as u8))
         .caller(from)
@@ -420,32 +420,16 @@ fn receipts_in(tx: &Tx) -> Vec<Receipt> {
     v
 }
 
-/// Run a call against the state in `tx` without changing it (`eth_call`), for `viewer`
-/// (what its code may read: [`crate::guard`]).
-pub fn call(
-    tx: &mut Tx,
-    b: &BlockCtx<'_>,
-    req: &CallRequest,
-    viewer: &Viewer,
-) -> Result<CallResult, EvmError> {
+/// The configuration and transaction a call runs as: no balance, base fee or nonce checks,
+/// gas price 0, the sender's current nonce.
+pub(crate) fn call_env(tx: &mut Tx, b: &BlockCtx<'_>, req: &CallRequest) -> (CfgEnv, TxEnv) {
     let chain = b.chain;
     let from = req.from.unwrap_or_default();
     let nonce = KvDb { tx }.account(&from).nonce;
-    let db = EvmDb {
-        kv: KvDb { tx },
-        hashes: b.hashes,
-    };
     let mut c = cfg(chain);
     c.disable_balance_check = true;
     c.disable_base_fee = true;
     c.disable_nonce_check = true;
-    let mut evm = Context::mainnet()
-        .with_db(db)
-        .with_cfg(c)
-        .with_block(block_env(b))
-        .with_chain(crate::guard::Party::caller(viewer.clone()))
-        .build_mainnet();
-    crate::guard::install(&mut evm.instruction);
     let t = TxEnv::builder()
         .caller(from)
         .gas_limit(req.gas.unwrap_or(chain.block_gas_limit))
@@ -456,6 +440,29 @@ pub fn call(
         .nonce(nonce)
         .chain_id(Some(chain.chain_id))
         .build_fill();
+    (c, t)
+}
+
+/// Run a call against the state in `tx` without changing it (`eth_call`), for `viewer`
+/// (what its code may read: [`crate::guard`]).
+pub fn call(
+    tx: &mut Tx,
+    b: &BlockCtx<'_>,
+    req: &CallRequest,
+    viewer: &Viewer,
+) -> Result<CallResult, EvmError> {
+    let (c, t) = call_env(tx, b, req);
+    let db = EvmDb {
+        kv: KvDb { tx },
+        hashes: b.hashes,
+    };
+    let mut evm = Context::mainnet()
+        .with_db(db)
+        .with_cfg(c)
+        .with_block(block_env(b))
+        .with_chain(crate::guard::Party::caller(viewer.clone()))
+        .build_mainnet();
+    crate::guard::install(&mut evm.instruction);
     let r = evm
         .transact(t)
         .map_err(|e| EvmError::Invalid(e.to_string()))?

@@ -19,6 +19,7 @@ pub mod privacy;
 pub mod receipt;
 pub mod rpc;
 pub mod settings;
+pub mod trace;
 pub mod visibility;
 
 use alloy_primitives::{Address, B256, U256};

@@ -8,6 +8,7 @@
 //! receipt, log or account reads as a nonexistent one.
 
 mod blocks;
+mod debug;
 mod filters;
 mod history;
 mod reads;
@@ -209,6 +210,16 @@ fn dispatch(
             .filters
             .dispatch(ctx, &eth.index, viewer, method, params),
         "eth_feeHistory" => fee_history(params, committed, known),
+        "debug_traceTransaction" => {
+            debug::trace_transaction(ctx, viewer, &block, params, committed)
+        }
+        "debug_traceCall" => debug::trace_call(
+            ctx,
+            (&eth.index, viewer),
+            &block,
+            params,
+            (committed, known),
+        ),
         _ => reads::dispatch(ctx, eth, viewer, method, params, (committed, known)).unwrap_or_else(
             || {
                 Err((

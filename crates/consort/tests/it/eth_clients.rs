@@ -171,7 +171,7 @@ async fn the_same_transactions_on_anvil_give_the_same_results() {
     let keys = test_keys(4);
     let net = eth_network(1, &keys).await;
     let port = free_port();
-    let mut anvil = std::process::Command::new(anvil_bin())
+    let anvil = std::process::Command::new(anvil_bin())
         .args([
             "--host",
             "127.0.0.1",
@@ -187,17 +187,18 @@ async fn the_same_transactions_on_anvil_give_the_same_results() {
             "prague",
             "--accounts",
             "0",
+            "--steps-tracing",
             "--silent",
         ])
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("start anvil");
+    let anvil = KillOnDrop(anvil);
     let mut env = js_env(&net, &keys);
     env.push(("ANVIL_URL", format!("http://127.0.0.1:{port}")));
     env.push(("ETH_PEERS", "0".into()));
     let out = run_node("differential.mjs", &env);
-    let _ = anvil.kill();
-    let _ = anvil.wait();
+    drop(anvil);
     eprintln!("{out}");
     let summary = summary(&out);
     assert_eq!(summary["ok"], true, "{out}");

@@ -10,7 +10,7 @@
 //   ETH_PEERS       how many other nodes the Consort node has (net_peerCount)
 //   ANVIL_URL       anvil, e.g. http://127.0.0.1:8545, started as
 //                     anvil --chain-id <Consort's> --port 8545 --hardfork prague \
-//                           --base-fee 0 --gas-price 0 --gas-limit 30000000 --silent
+//                           --base-fee 0 --gas-price 0 --gas-limit 30000000 --steps-tracing --silent
 //                   If unset, this script starts that command itself on ANVIL_PORT (18545).
 // The script copies each account's balance and nonce from Consort to anvil
 // (anvil_setBalance, anvil_setNonce) so that both start alike.
@@ -54,7 +54,7 @@ if (process.env.ANVIL_URL) {
   const port = process.env.ANVIL_PORT || "18545";
   const bin = path.join(here, "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
   anvilProcess = spawn(bin, ["--chain-id", chainId.toString(), "--port", port, "--hardfork", "prague",
-    "--base-fee", "0", "--gas-price", "0", "--gas-limit", "30000000", "--silent"], { stdio: "ignore" });
+    "--base-fee", "0", "--gas-price", "0", "--gas-limit", "30000000", "--steps-tracing", "--silent"], { stdio: "ignore" });
   process.on("exit", () => anvilProcess.kill());
   nodes.anvil = `http://127.0.0.1:${port}`;
   await until(() => call("anvil", "eth_chainId", []).catch(() => null), "anvil to start");
@@ -81,6 +81,17 @@ function compare(what, anvilValue, consortValue, ignore = []) {
   } else {
     diffs.push({ what, anvil: x, consort: y });
   }
+}
+/** JSON with object keys sorted (what `compare` compares). */
+const canon = (v) => JSON.stringify(v, (_, x) => (x && typeof x === "object" && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x));
+/** A struct log compared step by step (a difference names its first step), else as JSON. */
+function compareTrace(what, a, c) {
+  const [la, lc] = [a.result?.structLogs, c.result?.structLogs];
+  if (!la || !lc) return compare(what, a, c);
+  compare(`${what} steps`, la.length, lc.length);
+  const i = la.findIndex((x, k) => canon(norm(x)) !== canon(norm(lc[k])));
+  if (i >= 0) compare(`${what} step ${i}`, la[i], lc[i]);
+  compare(what, { ...a.result, structLogs: null }, { ...c.result, structLogs: null });
 }
 // Left out: what depends on the block model (Consort's blocks are its ledger entries,
 // anvil's hold one transaction each): block numbers, hashes, times, and a transaction's
@@ -290,6 +301,42 @@ try {
     // between implementations: compare whether it is a revert, and the revert data.
     const shape = (r) => (r.error ? { error: { revert: r.error.code === 3, data: r.error.data ?? null } } : r);
     compare(`call ${name}`, shape(ra), shape(rc));
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Traces (geth's struct logger and callTracer) of reverting and succeeding transactions,
+  // re-executed where they ran, and of calls.
+  const traced = ["Token transfer over balance (reverts)", "Probe requireOk(false) (reverts with a message)", "Probe customFail (reverts with a custom error)", "Token transferFrom", "Probe spawn (CREATE2)", "NFT safeTransferFrom to non-receiver (reverts)"];
+  for (const e of traced.map((n) => sentTxs.find((x) => x.name === n)).filter(Boolean)) {
+    // anvil leaves storage out of struct logs; geth (and Consort) show it at SLOAD/SSTORE.
+    const storageShown = (await must("consort", "debug_traceTransaction", [e.hash, {}])).structLogs.filter((l) => l.op === "SLOAD" || l.op === "SSTORE").every((l) => l.storage);
+    if (!storageShown) diffs.push({ what: `trace ${e.name}: storage at every SLOAD/SSTORE (geth)`, anvil: "(not compared)", consort: "missing" });
+    for (const opts of [{ disableStorage: true }, { tracer: "callTracer" }, { enableMemory: true, disableStorage: true }, { tracer: "callTracer", tracerConfig: { withLog: true } }]) {
+      const [ta, tc] = [await call("anvil", "debug_traceTransaction", [e.hash, opts]), await call("consort", "debug_traceTransaction", [e.hash, opts])];
+      if (opts.tracer === "callTracer" && ta.result && tc.result) {
+        // geth gives the top call frame the transaction's gas limit (anvil 1.5: what was
+        // left after the intrinsic gas); the frames below agree on both.
+        const limit = (await must("consort", "eth_getTransactionByHash", [e.hash])).gas;
+        if (tc.result.gas !== limit) diffs.push({ what: `trace ${e.name} callTracer: top gas is the gas limit (geth)`, anvil: limit, consort: tc.result.gas });
+        delete ta.result.gas;
+        delete tc.result.gas;
+      }
+      compareTrace(`trace ${e.name} ${toJson(opts)}`, ta, tc);
+    }
+  }
+  // Calls with a `from` (without one, Consort calls as the caller's own address, anvil as
+  // the zero address).
+  for (const [name, req] of calls.filter(([n]) => n.includes("reverts") || n.includes("Token balanceOf a0"))) {
+    const withFrom = { from: a0, ...req };
+    for (const opts of [{ disableStorage: true }, { tracer: "callTracer" }]) {
+      const [ta, tc] = [await call("anvil", "debug_traceCall", [withFrom, "latest", opts]), await call("consort", "debug_traceCall", [withFrom, "latest", opts])];
+      if (opts.tracer && ta.result && tc.result) {
+        if (tc.result.gas !== "0x1c9c380") diffs.push({ what: `traceCall ${name}: top gas is the call's gas limit (geth)`, anvil: "0x1c9c380", consort: tc.result.gas });
+        delete ta.result.gas;
+        delete tc.result.gas;
+      }
+      compareTrace(`traceCall ${name} ${toJson(opts)}`, ta, tc);
+    }
   }
 
   // ---------------------------------------------------------------------------------------

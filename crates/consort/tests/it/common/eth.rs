@@ -208,3 +208,13 @@ pub(crate) async fn pass(
             .await;
     }
 }
+
+/// A child process killed when this is dropped, also when a test fails first.
+pub(crate) struct KillOnDrop(pub(crate) std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
