@@ -45,6 +45,8 @@ pub struct CallRequest {
     pub data: ABytes,
     pub value: U256,
     pub gas: Option<u64>,
+    /// EIP-2930 access list (warm from the start, charged as in a transaction).
+    pub access_list: revm::context_interface::transaction::AccessList,
 }
 
 /// The block a transaction or call runs in.
@@ -420,6 +422,14 @@ fn receipts_in(tx: &Tx) -> Vec<Receipt> {
     v
 }
 
+/// Why execution halted, as geth says it.
+pub(crate) fn halt_message(reason: &revm::context_interface::result::HaltReason) -> String {
+    match reason {
+        revm::context_interface::result::HaltReason::OutOfGas(e) => e.to_string(),
+        other => format!("execution halted: {other:?}"),
+    }
+}
+
 /// The configuration and transaction a call runs as: no balance, base fee or nonce checks,
 /// gas price 0, the sender's current nonce.
 pub(crate) fn call_env(tx: &mut Tx, b: &BlockCtx<'_>, req: &CallRequest) -> (CfgEnv, TxEnv) {
@@ -439,6 +449,7 @@ pub(crate) fn call_env(tx: &mut Tx, b: &BlockCtx<'_>, req: &CallRequest) -> (Cfg
         .data(req.data.clone())
         .nonce(nonce)
         .chain_id(Some(chain.chain_id))
+        .access_list(req.access_list.clone())
         .build_fill();
     (c, t)
 }
@@ -485,10 +496,7 @@ pub fn call(
             success: false,
             output: ABytes::new(),
             gas_used,
-            halted: Some(match reason {
-                revm::context_interface::result::HaltReason::OutOfGas(e) => e.to_string(),
-                other => format!("execution halted: {other:?}"),
-            }),
+            halted: Some(halt_message(&reason)),
         },
     })
 }

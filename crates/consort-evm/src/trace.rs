@@ -9,13 +9,14 @@ use alloy_rpc_types_trace::geth::{
     GethDebugBuiltInTracerType, GethDebugTracerType, GethDebugTracingOptions, GethTrace,
 };
 use consort_kv::Tx;
+use revm::context_interface::{result::ExecutionResult, transaction::AccessList};
 use revm::{
     context::{CfgEnv, Context, TxEnv},
     database::EmptyDB,
     handler::{MainBuilder, MainContext},
     inspector::InspectEvm,
 };
-use revm_inspectors::tracing::DebugInspector;
+use revm_inspectors::{access_list::AccessListInspector, tracing::DebugInspector};
 
 use crate::{
     db::{EvmDb, KvDb},
@@ -120,4 +121,68 @@ fn run(
         .get_result(None, &t, &block, &res, &mut EmptyDB::default())
         .map_err(|e| EvmError::Invalid(e.to_string()))?;
     Ok(Traced { trace, executed })
+}
+
+/// `eth_createAccessList`'s answer: the accounts and slots a call touches (leaving out its
+/// sender, its target and the precompiles, as geth does), the gas it uses with that list,
+/// and why it failed, if it did.
+#[derive(Debug)]
+pub struct AccessListResult {
+    pub access_list: AccessList,
+    pub gas_used: u64,
+    pub error: Option<String>,
+}
+
+/// Most runs to reach a list that a run with it no longer changes (geth stops at none; a
+/// call whose accesses depend on its own gas could go on).
+const ACCESS_LIST_RUNS: usize = 16;
+
+/// Run `req` with the list found so far until the list it touches stays the same.
+pub fn access_list(
+    tx: &mut Tx,
+    b: &BlockCtx<'_>,
+    req: &CallRequest,
+    viewer: &Viewer,
+) -> Result<AccessListResult, EvmError> {
+    let mut list = req.access_list.clone();
+    for _ in 0..ACCESS_LIST_RUNS {
+        let q = CallRequest {
+            access_list: list.clone(),
+            ..req.clone()
+        };
+        let (cfg, t) = exec::call_env(tx, b, &q);
+        let mut insp = AccessListInspector::new(list.clone());
+        let result = {
+            let db = EvmDb {
+                kv: KvDb { tx },
+                hashes: b.hashes,
+            };
+            let mut evm = Context::mainnet()
+                .with_db(db)
+                .with_cfg(cfg)
+                .with_block(exec::block_env(b))
+                .with_chain(Party::caller(viewer.clone()))
+                .build_mainnet_with_inspector(&mut insp);
+            crate::guard::install(&mut evm.instruction);
+            evm.inspect_tx(t)
+                .map_err(|e| EvmError::Invalid(e.to_string()))?
+                .result
+        };
+        let found = insp.into_access_list();
+        if found == list {
+            return Ok(AccessListResult {
+                access_list: list,
+                gas_used: result.tx_gas_used(),
+                error: match result {
+                    ExecutionResult::Success { .. } => None,
+                    ExecutionResult::Revert { .. } => Some("execution reverted".into()),
+                    ExecutionResult::Halt { reason, .. } => Some(exec::halt_message(&reason)),
+                },
+            });
+        }
+        list = found;
+    }
+    Err(EvmError::Invalid(
+        "the access list did not settle: the call touches other state each time".into(),
+    ))
 }

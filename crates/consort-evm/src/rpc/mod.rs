@@ -95,6 +95,11 @@ pub(crate) fn call_request(v: &Value) -> Result<CallRequest, RpcError> {
             .unwrap_or_default(),
         value: parse(get("value"), "value")?.unwrap_or_default(),
         gas: parse(get("gas"), "gas")?.map(|g| g.saturating_to::<u64>()),
+        access_list: get("accessList")
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| invalid_params(format!("accessList: {e}")))?
+            .unwrap_or_default(),
     })
 }
 
@@ -159,7 +164,7 @@ fn dispatch(
                 }
             }
         }
-        "eth_call" | "eth_estimateGas" => {
+        "eth_call" | "eth_estimateGas" | "eth_createAccessList" => {
             match history::block_of(ctx, &eth.index, params.get(1), committed, known)? {
                 None => state::call_or_estimate(ctx.tx, viewer, &block, &chain, method, params),
                 Some(n) => {

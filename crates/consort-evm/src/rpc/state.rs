@@ -86,6 +86,9 @@ pub(crate) fn call_or_estimate(
 ) -> Result<Value, RpcError> {
     let mut req = call_request(&params.get(0).cloned().unwrap_or(Value::Null))?;
     req.from = Some(call_from(tx, viewer, req.from)?);
+    if method == "eth_createAccessList" {
+        return access_list(tx, viewer, block, &req);
+    }
     let r = exec::call(tx, block, &req, viewer).map_err(evm_error)?;
     if let Some(why) = r.halted {
         return Err((-32000, why, None));
@@ -119,4 +122,23 @@ pub(crate) fn call_or_estimate(
         }
     }
     Ok(quantity(hi))
+}
+
+/// `eth_createAccessList`: shown if the caller may read the code of every contract in it
+/// (the slots a private contract's code touches are its layout).
+fn access_list(
+    tx: &mut Tx,
+    viewer: &Viewer,
+    block: &BlockCtx<'_>,
+    req: &CallRequest,
+) -> Result<Value, RpcError> {
+    let r = crate::trace::access_list(tx, block, req, viewer).map_err(evm_error)?;
+    for item in r.access_list.iter() {
+        viewer.may_read_code(tx, &item.address).map_err(refused)?;
+    }
+    let mut out = json!({"accessList": r.access_list, "gasUsed": quantity(r.gas_used)});
+    if let Some(e) = r.error {
+        out["error"] = json!(e);
+    }
+    Ok(out)
 }

@@ -304,6 +304,18 @@ try {
   }
 
   // ---------------------------------------------------------------------------------------
+  // eth_createAccessList of the same calls (with a `from`, as above), and of one given a
+  // list to start from.
+  for (const [name, req] of [...calls, ["Token transfer with a list", { to: token, data: enc("Token", "transfer", [a1, 1n]), accessList: [{ address: nft, storageKeys: [] }] }]]) {
+    const withFrom = { from: a0, ...req };
+    const [ra, rc] = [await call("anvil", "eth_createAccessList", [withFrom, "latest"]), await call("consort", "eth_createAccessList", [withFrom, "latest"])];
+    // A call that fails: geth answers with the list and an `error` field, anvil 1.5 with a
+    // JSON-RPC error; Consort as geth.
+    if (ra.error && rc.result?.error) counts.accessList = (counts.accessList ?? 0) + 1;
+    else compare(`accessList ${name}`, ra.error ? { error: true } : ra, rc.error ? { error: true } : rc);
+  }
+
+  // ---------------------------------------------------------------------------------------
   // Traces (geth's struct logger and callTracer) of reverting and succeeding transactions,
   // re-executed where they ran, and of calls.
   const traced = ["Token transfer over balance (reverts)", "Probe requireOk(false) (reverts with a message)", "Probe customFail (reverts with a custom error)", "Token transferFrom", "Probe spawn (CREATE2)", "NFT safeTransferFrom to non-receiver (reverts)"];
