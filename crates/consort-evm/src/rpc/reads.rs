@@ -99,6 +99,15 @@ pub(crate) fn dispatch(
         "net_peerCount" => Ok(quantity(peers(ctx))),
         "web3_sha3" => param::<ABytes>(params, 0).map(|d| json!(keccak256(&d))),
         "txpool_status" | "txpool_content" => Ok(txpool(ctx, eth, viewer, method)),
+        // Blocks carry no Merkle-Patricia state root: what it would cost per transaction is
+        // measured by `cargo bench -p consort-evm --bench state_root` (README).
+        "eth_getProof" => Err((
+            -32601,
+            "eth_getProof is not available: blocks carry no Merkle-Patricia state root (their \
+             hash is the ledger's Merkle leaf; a Consort receipt proves a transaction instead)"
+                .into(),
+            None,
+        )),
         _ => return None,
     };
     Some(r)

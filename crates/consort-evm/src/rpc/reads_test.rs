@@ -113,4 +113,15 @@ fn block_reads_and_the_pool_show_only_what_the_caller_may_see() {
         json!(keccak256(b"hello"))
     );
     assert_eq!(ok(&h, &bob, "net_listening", json!([])), json!(true));
+    let (code, message) = super::super::filters::filters_test::err(
+        &h,
+        &bob,
+        "eth_getProof",
+        json!([key.address(), [], "latest"]),
+    );
+    assert_eq!(code, -32601);
+    assert!(
+        message.contains("no Merkle-Patricia state root"),
+        "{message}"
+    );
 }
