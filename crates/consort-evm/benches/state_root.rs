@@ -10,7 +10,10 @@ use alloy_primitives::{keccak256, Address, B256, U256};
 use alloy_trie::{root, TrieAccount, EMPTY_ROOT_HASH, KECCAK_EMPTY};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
-fn state(n: u64) -> (Vec<(Address, TrieAccount)>, Vec<(B256, U256)>) {
+/// The holders' accounts, and the token's balance slots (hashed key, value).
+type State = (Vec<(Address, TrieAccount)>, Vec<(B256, U256)>);
+
+fn state(n: u64) -> State {
     let holders: Vec<Address> = (0..n)
         .map(|i| Address::from_word(keccak256(i.to_be_bytes())))
         .collect();
