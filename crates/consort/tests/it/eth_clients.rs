@@ -112,6 +112,25 @@ assert w3.eth.get_transaction(r.transactionHash)["from"] == alice.address
 assert w3.eth.block_number >= r.blockNumber
 logs = w3.eth.get_logs({"address": c, "fromBlock": 0, "toBlock": "latest"})
 assert len(logs) == 1 and bytes(logs[0]["data"]) == marker, logs
+# Filters as web3.py polls them: a log filter and a block filter, installed before five
+# stores; each log arrives once, in order; eth_getFilterLogs covers the filter's range.
+import time
+log_filter = w3r.eth.filter({"address": c, "fromBlock": r.blockNumber + 1})
+block_filter = w3r.eth.filter("latest")
+markers = [bytes([i] * 32) for i in range(1, 6)]
+for m in markers:
+    send({"to": c, "data": m, "gas": gas, "gasPrice": 0})
+got, deadline = [], time.time() + 10
+while len(got) < len(markers) and time.time() < deadline:
+    got += log_filter.get_new_entries()
+    time.sleep(0.05)
+assert [bytes(l["data"]) for l in got] == markers, got
+time.sleep(0.2)
+assert log_filter.get_new_entries() == []
+assert len(block_filter.get_new_entries()) >= 1
+assert [bytes(l["data"]) for l in log_filter.get_all_entries()] == markers
+assert w3r.eth.uninstall_filter(log_filter.filter_id)
+assert not w3r.eth.uninstall_filter(log_filter.filter_id)
 print("web3 ok")
 "#;
 
@@ -147,7 +166,7 @@ async fn ethers_solc_and_openzeppelin_on_a_three_node_network() {
     assert_eq!(summary["ok"], true, "{out}");
     assert_eq!(summary["failed"], json!([]), "{out}");
     assert!(
-        summary["passed"].as_array().map_or(0, Vec::len) >= 13,
+        summary["passed"].as_array().map_or(0, Vec::len) >= 14,
         "{out}"
     );
     // Contract state and calldata never appear in clear on disk: the ERC-20's name is

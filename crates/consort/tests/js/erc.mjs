@@ -388,6 +388,36 @@ try {
     check(problems.length === 0, problems.join("; "));
   });
 
+  // -------------------------------------------------------------------------------------
+  await step("contract.on(Transfer): 200 transfers, each event once, in order", async () => {
+    // ethers polls a filter (eth_newFilter, eth_getFilterChanges) on another node than the
+    // one the transfers go to.
+    const watched = token.connect(node(2));
+    const seen = [];
+    const listener = (from, to, value, ev) => {
+      if (from === a0 && to === a1) seen.push({ value, block: ev.log.blockNumber, index: ev.log.index });
+    };
+    await watched.on("Transfer", listener);
+    await until(async () => ((await watched.listenerCount("Transfer")) > 0 ? true : null), "the listener");
+    await new Promise((r) => setTimeout(r, 300)); // its filter installed (first poll)
+    const t = token.connect(node(1));
+    const before = [await t.balanceOf(a0), await t.balanceOf(a1)];
+    const w = token.connect(on(0, 0));
+    let nonce = await node(0).getTransactionCount(a0);
+    let last;
+    for (let i = 1n; i <= 200n; i++) last = await w.transfer(a1, i, { nonce: nonce++, gasLimit: 100_000n });
+    sent[a0] = (sent[a0] ?? 0) + 200;
+    await last.wait();
+    await until(() => (seen.length >= 200 ? true : null), `200 Transfer events (got ${seen.length})`, 20_000);
+    await new Promise((r) => setTimeout(r, 500)); // a duplicate would arrive by now
+    await watched.off("Transfer", listener);
+    assertEq(seen.length, 200, "events received");
+    assertEq(seen.map((s) => s.value), Array.from({ length: 200 }, (_, i) => BigInt(i + 1)), "each transfer once, in order");
+    const ordered = seen.every((s, i) => i === 0 || s.block > seen[i - 1].block || (s.block === seen[i - 1].block && s.index > seen[i - 1].index));
+    check(ordered, "events in (block, log index) order");
+    assertEq([await t.balanceOf(a0), await t.balanceOf(a1)], [before[0] - 20100n, before[1] + 20100n], "balances after 200 transfers");
+  });
+
   console.log(toJson({
     ok: failures.length === 0,
     chainId,
