@@ -17,6 +17,7 @@ pub mod execute;
 pub mod openapi;
 pub mod receipts;
 mod registry;
+pub mod socket;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;
 

@@ -35,6 +35,9 @@ pub struct Endpoint {
     pub auth: Vec<AuthPolicy>,
     pub summary: String,
     pub handler: Handler,
+    /// For a socket endpoint: the application that serves its upgraded connections (a
+    /// plain `GET` gets the handler's 426).
+    pub socket: Option<crate::socket::SocketHandler>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -170,7 +173,27 @@ impl Registry {
             auth: auth.to_vec(),
             summary: summary.to_string(),
             handler: Arc::new(handler),
+            socket: None,
         });
+    }
+
+    /// Register a WebSocket endpoint at `GET path`, served by `app` once upgraded (with
+    /// the same authentication as any endpoint); a `GET` without an upgrade gets 426.
+    pub fn add_socket(
+        &mut self,
+        path: &str,
+        auth: &[AuthPolicy],
+        summary: &str,
+        app: crate::socket::SocketHandler,
+    ) {
+        self.add(Method::GET, path, Mode::ReadOnly, auth, summary, |_| {
+            Err(ApiError::new(
+                StatusCode::UPGRADE_REQUIRED,
+                "UpgradeRequired",
+                "This endpoint speaks WebSocket: send Upgrade: websocket.",
+            ))
+        });
+        self.endpoints.last_mut().expect("just added").socket = Some(app);
     }
 
     /// Every endpoint, in registration order.

@@ -14,6 +14,7 @@ mod history;
 mod reads;
 mod send;
 mod state;
+mod subscribe;
 mod txs;
 
 use alloy_primitives::{Bytes as ABytes, B256, U256};
@@ -123,6 +124,11 @@ struct Caller<'a> {
 /// The header with which a deployer chooses the privacy of the contracts its transactions
 /// create.
 pub const PRIVACY_HEADER: &str = "x-consort-eth-privacy";
+
+/// The chain settings in force.
+fn chain_of(ctx: &mut Ctx<'_>, eth: &Eth) -> Chain {
+    settings::chain(ctx.tx, eth.base)
+}
 
 /// One JSON-RPC method call.
 fn dispatch(
@@ -402,6 +408,12 @@ pub fn register(r: &mut Registry, chain: Chain) {
             move |ctx| json_rpc(ctx, &eth),
         );
     }
+    r.add_socket(
+        "/app/eth/ws",
+        &[UserCert, Jwt],
+        "Ethereum JSON-RPC over WebSocket, with eth_subscribe (newHeads, logs)",
+        Arc::new(subscribe::Sockets::new(eth.clone())),
+    );
     r.add(
         Method::GET,
         "/app/eth/receipt",

@@ -2,3 +2,4 @@
 
 pub mod server;
 pub mod tls;
+mod ws;

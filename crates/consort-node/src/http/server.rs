@@ -30,7 +30,7 @@ use crate::{
     NodeError,
 };
 
-struct Limits {
+pub(super) struct Limits {
     /// Handler threads at work; a permit is held until the handler returns, even past the
     /// request's timeout, so an overloaded node does not pile up threads.
     workers: Arc<Semaphore>,
@@ -112,7 +112,10 @@ pub async fn serve(
                 .header_read_timeout(Duration::from_secs(30))
                 .max_buf_size(64 * 1024);
             builder.http2().max_concurrent_streams(64);
-            if let Err(e) = builder.serve_connection(TokioIo::new(tls), svc).await {
+            if let Err(e) = builder
+                .serve_connection_with_upgrades(TokioIo::new(tls), svc)
+                .await
+            {
                 tracing::debug!("connection from {peer} ended: {e}");
             }
             state.metrics.open_connections.dec();
@@ -158,7 +161,7 @@ async fn read_body(
     Ok(if too_large { None } else { Some(buf.freeze()) })
 }
 
-fn to_http(r: Result<Response, ApiError>) -> http::Response<Full<Bytes>> {
+pub(super) fn to_http(r: Result<Response, ApiError>) -> http::Response<Full<Bytes>> {
     let (status, ctype, body, headers) = match r {
         Ok(r) => (r.status, r.content_type, r.body, r.headers),
         Err(e) => (e.status, "application/json".into(), e.body(), Vec::new()),
@@ -183,6 +186,9 @@ async fn handle(
     client_cert: Option<Certificate>,
     req: http::Request<Incoming>,
 ) -> http::Response<Full<Bytes>> {
+    if super::ws::is_upgrade(&req) {
+        return super::ws::upgrade(state, limits, client_cert, req).await;
+    }
     let started = Instant::now();
     let method = req.method().clone();
     let r = handle_inner(&state, &limits, client_cert, req).await;
@@ -330,6 +336,17 @@ fn authenticate_and_execute(
     endpoint: &consort_endpoints::Endpoint,
     mut request: Request,
 ) -> Result<Response, ApiError> {
+    authenticate(state, endpoint, &mut request)?;
+    execute(state, endpoint, &request)
+}
+
+/// Set `request.caller` by the endpoint's policies (through a fresh transaction); the
+/// application frontend must be open for `/app/` paths.
+pub(super) fn authenticate(
+    state: &NodeState,
+    endpoint: &consort_endpoints::Endpoint,
+    request: &mut Request,
+) -> Result<(), ApiError> {
     if request.path.starts_with("/app/") && !state.app_frontend_open() {
         return Err(ApiError::new(
             http::StatusCode::NOT_FOUND,
@@ -338,9 +355,8 @@ fn authenticate_and_execute(
         ));
     }
     let mut tx = state.journal.begin();
-    request.caller = auth::authenticate(&mut tx, &endpoint.auth, &mut request, auth::now())?;
-    drop(tx);
-    execute(state, endpoint, &request)
+    request.caller = auth::authenticate(&mut tx, &endpoint.auth, request, auth::now())?;
+    Ok(())
 }
 
 /// Run a request forwarded by a backup, as if its caller had sent it here.
@@ -445,26 +461,6 @@ async fn handle_inner(
     let body = read_body(body, max, declared)
         .await?
         .ok_or_else(too_large)?;
-    if endpoint.mode == Mode::ReadWrite && !state.is_primary() {
-        let fwd = ForwardedRequest {
-            method: parts.method.to_string(),
-            uri: parts
-                .uri
-                .path_and_query()
-                .map_or_else(|| path.clone(), |p| p.to_string()),
-            headers: parts
-                .headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
-                .collect(),
-            body: body.to_vec(),
-            client_cert: client_cert.as_ref().map(|c| c.der().to_vec()),
-        };
-        if let Some(r) = forward(state, fwd).await? {
-            return Ok(r);
-        }
-        // This node became the primary meanwhile: run it here.
-    }
     let request = Request {
         method: parts.method,
         path,
@@ -476,6 +472,34 @@ async fn handle_inner(
         client_cert,
         cose_headers: BTreeMap::new(),
     };
+    let path_and_query = parts.uri.path_and_query().map(|p| p.to_string());
+    dispatch(state, limits, endpoint, request, path_and_query).await
+}
 
+/// Run `request` for `endpoint` here, or on the primary for a write on a backup.
+pub(super) async fn dispatch(
+    state: &Arc<NodeState>,
+    limits: &Arc<Limits>,
+    endpoint: consort_endpoints::Endpoint,
+    request: Request,
+    path_and_query: Option<String>,
+) -> Result<Response, ApiError> {
+    if endpoint.mode == Mode::ReadWrite && !state.is_primary() {
+        let fwd = ForwardedRequest {
+            method: request.method.to_string(),
+            uri: path_and_query.unwrap_or_else(|| request.path.clone()),
+            headers: request
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                .collect(),
+            body: request.body.to_vec(),
+            client_cert: request.client_cert.as_ref().map(|c| c.der().to_vec()),
+        };
+        if let Some(r) = forward(state, fwd).await? {
+            return Ok(r);
+        }
+        // This node became the primary meanwhile: run it here.
+    }
     run_queued(state, limits, endpoint, request).await
 }

@@ -134,6 +134,48 @@ assert not w3r.eth.uninstall_filter(log_filter.filter_id)
 print("web3 ok")
 "#;
 
+/// Resident memory of a process (kB), from /proc.
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_json_rpc_and_subscriptions_with_ethers() {
+    let keys = test_keys(2);
+    let net = eth_network(3, &keys).await;
+    let mut env = js_env(&net, &keys);
+    // The socket goes to a backup: its sends are forwarded to the primary.
+    let u = urls(&net);
+    env.push(("ETH_WS_URL", u[1].replace("https://", "wss://") + "/ws"));
+    let pids: Vec<u32> = net
+        .nodes
+        .iter()
+        .filter_map(|n| n.child.as_ref().map(|c| c.id()))
+        .collect();
+    let before: Vec<u64> = pids.iter().map(|p| rss_kb(*p)).collect();
+    let out = run_node("ws.mjs", &env);
+    let after: Vec<u64> = pids.iter().map(|p| rss_kb(*p)).collect();
+    eprintln!("{out}\nRSS before {before:?} kB, after {after:?} kB");
+    let summary = summary(&out);
+    assert_eq!(summary["ok"], true, "{out}");
+    assert_eq!(summary["slowReader"]["code"], 1008, "{out}");
+    // A slow reader with 32 subscriptions and ~32,000 events due costs the node it reads
+    // from at most its bounded queue, not the events.
+    for (b, a) in before.iter().zip(&after) {
+        assert!(
+            a.saturating_sub(*b) < 16 * 1024,
+            "RSS grew from {b} to {a} kB"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web3_py_and_eth_account_on_a_three_node_network() {
     let alice = secp256k1::SecretKey::from_slice(&[7u8; 32]).unwrap();
