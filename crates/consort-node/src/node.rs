@@ -14,7 +14,7 @@ use consort_endpoints::{
     execute::{Host, SubmitError},
     ApiError, GovEffects, LedgerView, NodeView, Registry,
 };
-use consort_kv::{CommitOutcome, KvError, Store, Tx, Version};
+use consort_kv::{CommitOutcome, KvError, Tx, Version};
 use consort_ledger::{
     identity::{NodeIdentity, ServiceIdentity},
     storage::{DiskStorage, Storage},
@@ -130,13 +130,6 @@ fn journal_config(config: &NodeConfig, storage: &Arc<dyn Storage>) -> JournalCon
     jc.sig_ms_interval = config.signature_ms_interval.max(1);
     jc.commit_on_signature = false;
     jc
-}
-
-/// An empty store keeping the configured history window.
-pub(crate) fn new_store(config: &NodeConfig) -> Arc<Store> {
-    let store = Store::new();
-    store.set_history(config.history_window);
-    Arc::new(store)
 }
 
 fn has_ledger(config: &NodeConfig, storage: &dyn Storage) -> bool {

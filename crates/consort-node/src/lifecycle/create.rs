@@ -112,7 +112,7 @@ pub(crate) fn create(
         service_key: service.key,
     };
     files.write_identity(&node, &service.cert, &secrets)?;
-    let store = crate::node::new_store(config);
+    let store = super::new_store(config);
     let journal = Journal::create(jc, store, node.clone(), LedgerSecrets::single(secret))?;
     // The service record and this node, endorsed: the first transaction of the ledger.
     let mut tx = journal.begin();

@@ -178,7 +178,7 @@ pub(crate) fn join(
     let members: Vec<u64> = info.trusted_nodes.iter().map(|n| raft_id(n)).collect();
     tracing::info!("node {} trusted; catching up", node.node_id);
 
-    let store = crate::node::new_store(config);
+    let store = super::new_store(config);
     let journal = if j.fetch_snapshot {
         match rt.block_on(get_snapshot(&client)) {
             Ok(Some((_, bytes))) => {

@@ -27,6 +27,13 @@ pub(crate) use secrets::{DataFiles, NetworkSecrets};
 
 use crate::NodeError;
 
+/// An empty store keeping the configured history window.
+pub(crate) fn new_store(config: &NodeConfig) -> Arc<consort_kv::Store> {
+    let store = consort_kv::Store::new();
+    store.set_history(config.history_window);
+    Arc::new(store)
+}
+
 pub(crate) fn read_text(p: &Path) -> Result<String, NodeError> {
     std::fs::read_to_string(p).map_err(NodeError::io(p))
 }

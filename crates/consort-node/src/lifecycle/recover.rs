@@ -44,7 +44,7 @@ pub(crate) fn recover(
     let own = attest::own_evidence(config, &node.key.public_key_der())?;
     let secret = LedgerSecret::generate()?;
     let raw = Zeroizing::new(*secret.raw());
-    let store = crate::node::new_store(config);
+    let store = super::new_store(config);
     tracing::info!(
         "recovery: replaying and verifying the public ledger in {}",
         jc.dir.display()

@@ -56,7 +56,7 @@ pub(crate) fn restart(
     let node_cert = Certificate::from_pem(&read_text(&files.node_cert)?)?;
     let node = Arc::new(NodeIdentity::from_parts(key, node_cert)?);
     let service_cert = Certificate::from_pem(&read_text(&files.service_cert)?)?;
-    let store = crate::node::new_store(config);
+    let store = super::new_store(config);
     let recovered_from = config.snapshot_dir().join(RECOVERED_FROM);
     if recovered_from.exists() && secrets.ledger_secrets.len() == 1 {
         // A recovery that started from a snapshot, its private ledger not yet recovered
