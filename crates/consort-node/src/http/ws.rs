@@ -147,8 +147,8 @@ async fn serve(
     session: Box<dyn Session>,
 ) {
     let config = WebSocketConfig::default()
-        .max_message_size(Some(state.config.max_body_bytes as usize))
-        .max_frame_size(Some(state.config.max_body_bytes as usize));
+        .max_message_size(Some(state.config.max_body_bytes))
+        .max_frame_size(Some(state.config.max_body_bytes));
     let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
     let (mut sink, mut stream) = ws.split();
     let (out, mut queue) = mpsc::channel::<Message>(QUEUE);
