@@ -198,7 +198,19 @@ pub struct Ctx<'a> {
     pub host: &'a dyn Host,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// The context of `req` on `tx`, reaching the rest of the node through `host`.
+    pub fn new(host: &'a dyn Host, req: &'a Request, tx: &'a mut Tx) -> Self {
+        Ctx {
+            tx,
+            req,
+            ledger: host.ledger(),
+            gov: host.gov(),
+            node: host.node(),
+            host,
+        }
+    }
+
     /// Who is calling (authenticated by the endpoint's policies).
     pub fn caller(&self) -> &Caller {
         &self.req.caller

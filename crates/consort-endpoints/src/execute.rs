@@ -31,17 +31,7 @@ pub fn execute(host: &dyn Host, endpoint: &Endpoint, req: &Request) -> Result<Re
     for _ in 0..MAX_RETRIES {
         let mut tx = host.begin();
         let read_version = tx.read_version();
-        let resp = {
-            let mut ctx = Ctx {
-                tx: &mut tx,
-                req,
-                ledger: host.ledger(),
-                gov: host.gov(),
-                node: host.node(),
-                host,
-            };
-            (endpoint.handler)(&mut ctx)?
-        };
+        let resp = (endpoint.handler)(&mut Ctx::new(host, req, &mut tx))?;
         let read_txid = |v| TxId::new(host.ledger().view_of(v).unwrap_or(0), v);
         if endpoint.mode == Mode::ReadOnly {
             if !tx.is_read_only() {

@@ -50,13 +50,5 @@ pub type SocketHandler = Arc<dyn SocketApp>;
 /// authenticated): what a socket session's calls get.
 pub fn with_ctx<R>(host: &dyn Host, req: &Request, f: impl FnOnce(&mut Ctx<'_>) -> R) -> R {
     let mut tx = host.begin();
-    let mut ctx = Ctx {
-        tx: &mut tx,
-        req,
-        ledger: host.ledger(),
-        gov: host.gov(),
-        node: host.node(),
-        host,
-    };
-    f(&mut ctx)
+    f(&mut Ctx::new(host, req, &mut tx))
 }

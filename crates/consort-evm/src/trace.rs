@@ -83,6 +83,40 @@ pub fn call(
     run(tx, b, c, t, Party::caller(viewer.clone()), opts)
 }
 
+/// The context revm runs in here.
+type EvmContext<'a> = Context<
+    revm::context::BlockEnv,
+    TxEnv,
+    CfgEnv,
+    EvmDb<'a>,
+    revm::context::Journal<EvmDb<'a>>,
+    Party,
+>;
+
+/// Run `t` on `tx` with `insp` watching, the guard installed as for any execution.
+fn inspect<'a, I: revm::Inspector<EvmContext<'a>>>(
+    tx: &'a mut Tx,
+    b: &BlockCtx<'a>,
+    cfg: CfgEnv,
+    t: TxEnv,
+    party: Party,
+    insp: &mut I,
+) -> Result<revm::context_interface::result::ResultAndState, EvmError> {
+    let db = EvmDb {
+        kv: KvDb { tx },
+        hashes: b.hashes,
+    };
+    let mut evm = Context::mainnet()
+        .with_db(db)
+        .with_cfg(cfg)
+        .with_block(exec::block_env(b))
+        .with_chain(party)
+        .build_mainnet_with_inspector(insp);
+    crate::guard::install(&mut evm.instruction);
+    evm.inspect_tx(t)
+        .map_err(|e| EvmError::Invalid(e.to_string()))
+}
+
 fn run(
     tx: &mut Tx,
     b: &BlockCtx<'_>,
@@ -93,21 +127,7 @@ fn run(
 ) -> Result<Traced, EvmError> {
     let mut insp = DebugInspector::new(opts).map_err(|e| EvmError::Invalid(e.to_string()))?;
     let block = exec::block_env(b);
-    let res = {
-        let db = EvmDb {
-            kv: KvDb { tx },
-            hashes: b.hashes,
-        };
-        let mut evm = Context::mainnet()
-            .with_db(db)
-            .with_cfg(cfg)
-            .with_block(block.clone())
-            .with_chain(party)
-            .build_mainnet_with_inspector(&mut insp);
-        crate::guard::install(&mut evm.instruction);
-        evm.inspect_tx(t.clone())
-            .map_err(|e| EvmError::Invalid(e.to_string()))?
-    };
+    let res = inspect(tx, b, cfg, t.clone(), party, &mut insp)?;
     let executed = match &insp {
         DebugInspector::Default(i, _) | DebugInspector::CallTracer(i, _) => {
             let mut a: Vec<Address> = i.traces().nodes().iter().map(|n| n.trace.address).collect();
@@ -152,22 +172,7 @@ pub fn access_list(
         };
         let (cfg, t) = exec::call_env(tx, b, &q);
         let mut insp = AccessListInspector::new(list.clone());
-        let result = {
-            let db = EvmDb {
-                kv: KvDb { tx },
-                hashes: b.hashes,
-            };
-            let mut evm = Context::mainnet()
-                .with_db(db)
-                .with_cfg(cfg)
-                .with_block(exec::block_env(b))
-                .with_chain(Party::caller(viewer.clone()))
-                .build_mainnet_with_inspector(&mut insp);
-            crate::guard::install(&mut evm.instruction);
-            evm.inspect_tx(t)
-                .map_err(|e| EvmError::Invalid(e.to_string()))?
-                .result
-        };
+        let result = inspect(tx, b, cfg, t, Party::caller(viewer.clone()), &mut insp)?.result;
         let found = insp.into_access_list();
         if found == list {
             return Ok(AccessListResult {

@@ -127,10 +127,20 @@ pub(crate) async fn bind_keys(client: &ClientConfig, keys: &[SecretKey]) {
     let mut c = client.connect().await.unwrap();
     for k in keys {
         let a = address(k);
-        let r = c
-            .get(&format!("/app/eth/bind/message?address={a:#x}&nonce=1"))
-            .await
-            .unwrap();
+        // A node opens its application frontend a moment after the service opens.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let r = loop {
+            let r = c
+                .get(&format!("/app/eth/bind/message?address={a:#x}&nonce=1"))
+                .await
+                .unwrap();
+            let closed =
+                r.status == 404 && String::from_utf8_lossy(&r.body).contains("FrontendNotOpen");
+            if !closed || std::time::Instant::now() > deadline {
+                break r;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         let m: Value = r.json().unwrap();
         let sig = consort_evm::bindings::personal_sign(k, m["message"].as_str().unwrap());
