@@ -17,8 +17,9 @@ pub enum Inbound {
     /// This answer goes back on the socket.
     Reply(String),
     /// Run the message as the body of a `POST` to [`SocketApp::request_path`]; its response
-    /// body goes back on the socket.
-    AsRequest,
+    /// body goes back on the socket — with `until_committed`, once the transaction that
+    /// answered it (its transaction id header) is committed on this node.
+    AsRequest { until_committed: bool },
 }
 
 /// One client's session.

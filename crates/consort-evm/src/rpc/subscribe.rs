@@ -1,7 +1,8 @@
 //! `eth_subscribe` over the WebSocket endpoint `/app/eth/ws` (same authentication as
 //! `/app/eth`): `newHeads`, `logs` (with `address`/`topics`), `newPendingTransactions`
 //! (accepted; Consort has no public mempool, so it never fires), and `eth_unsubscribe`.
-//! Every other message runs as a JSON-RPC request to `/app/eth`.
+//! Every other message runs as a JSON-RPC request to `/app/eth`; `eth_sendRawTransaction` is
+//! answered once its transaction is committed.
 //!
 //! Events are pushed for committed blocks only, in block order, as the commit point moves;
 //! logs pass the caller's visibility as `eth_getLogs` does. A caller holds at most
@@ -162,7 +163,9 @@ impl EthSession {
 impl Session for EthSession {
     fn on_message(&mut self, ctx: &mut Ctx<'_>, text: &str) -> Inbound {
         let Ok(req) = serde_json::from_str::<Value>(text) else {
-            return Inbound::AsRequest;
+            return Inbound::AsRequest {
+                until_committed: false,
+            };
         };
         let id = req.get("id").cloned().unwrap_or(Value::Null);
         let params = req.get("params").cloned().unwrap_or(json!([]));
@@ -175,7 +178,16 @@ impl Session for EthSession {
                     .is_some_and(|s| self.subs.remove(s).is_some());
                 Inbound::Reply(answer(&id, Ok(json!(gone))))
             }
-            _ => Inbound::AsRequest,
+            // A transaction sent over the socket is answered once it is committed, as
+            // anvil answers once it is mined: a client that then waits for its receipt
+            // finds it at once (ethers' wait() would otherwise wait for a later block,
+            // which an idle network does not make).
+            Some("eth_sendRawTransaction") => Inbound::AsRequest {
+                until_committed: true,
+            },
+            _ => Inbound::AsRequest {
+                until_committed: false,
+            },
         }
     }
 

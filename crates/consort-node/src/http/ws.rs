@@ -32,6 +32,8 @@ use crate::node::NodeState;
 
 /// Most messages waiting for a client; past this it is dropped as too slow.
 pub(crate) const QUEUE: usize = 1024;
+/// Most messages of one connection being answered at once.
+const IN_FLIGHT: usize = 64;
 /// How often a session looks at the commit point.
 const TICK: Duration = Duration::from_millis(20);
 /// How long a write to the client may take before the connection is dropped.
@@ -181,6 +183,8 @@ async fn serve(
     let session = Arc::new(std::sync::Mutex::new(session));
     let request = Arc::new(request);
     let mut tick = tokio::time::interval(TICK);
+    let inflight = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    let (slow_tx, mut slow_rx) = mpsc::channel::<()>(1);
     let mut seen = 0;
     let mut more = false;
     let slow_close = || CloseFrame {
@@ -191,10 +195,28 @@ async fn serve(
         tokio::select! {
             m = stream.next() => match m {
                 Some(Ok(Message::Text(t))) => {
-                    let reply = message(&state, &limits, &request, &app, &session, t.to_string()).await;
-                    if out.try_send(Message::text(reply)).is_err() {
-                        break Some(slow_close());
-                    }
+                    let t = t.to_string();
+                    let until_committed = match inbound(&state, &request, &session, &t).await {
+                        Inbound::Reply(r) => {
+                            if out.try_send(Message::text(r)).is_err() {
+                                break Some(slow_close());
+                            }
+                            continue;
+                        }
+                        Inbound::AsRequest { until_committed } => until_committed,
+                    };
+                    // Requests run side by side (answers carry their ids), up to IN_FLIGHT.
+                    let Ok(permit) = inflight.clone().acquire_owned().await else { break None };
+                    let (state, limits, request, app, session) =
+                        (state.clone(), limits.clone(), request.clone(), app.clone(), session.clone());
+                    let (out, slow) = (out.clone(), slow_tx.clone());
+                    tokio::spawn(async move {
+                        let _permit = permit;
+                        let reply = request_reply(&state, &limits, (&request, &app, &session), t, until_committed).await;
+                        if out.try_send(Message::text(reply)).is_err() {
+                            let _ = slow.try_send(());
+                        }
+                    });
                 }
                 Some(Ok(Message::Binary(_))) => {
                     break Some(CloseFrame { code: CloseCode::Unsupported, reason: "text messages only".into() });
@@ -202,6 +224,7 @@ async fn serve(
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
                 Some(Ok(_)) => {}
             },
+            _ = slow_rx.recv() => break Some(slow_close()),
             _ = tick.tick() => {
                 let committed = state.journal.committed().seqno;
                 if committed == seen && !more {
@@ -229,37 +252,57 @@ async fn serve(
     let _ = writer.await;
 }
 
-/// The answer to one text message.
-async fn message(
+/// What the session makes of one text message (in the order messages came: a
+/// subscription's answer always precedes its first event).
+async fn inbound(
     state: &Arc<NodeState>,
-    limits: &Arc<Limits>,
     request: &Arc<Request>,
-    app: &SocketHandler,
     session: &Arc<std::sync::Mutex<Box<dyn Session>>>,
-    text: String,
-) -> String {
+    text: &str,
+) -> Inbound {
     let (s, r, st, t) = (
         session.clone(),
         request.clone(),
         state.clone(),
-        text.clone(),
+        text.to_string(),
     );
-    let inbound = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let mut s = s.lock().expect("session lock");
         with_ctx(&*st, &r, |ctx| s.on_message(ctx, &t))
     })
-    .await;
-    match inbound {
-        Ok(Inbound::Reply(r)) => r,
-        Ok(Inbound::AsRequest) => {
-            let (body, at) = as_request(state, limits, request, app, text).await;
-            if let Some(seqno) = at {
-                session.lock().expect("session lock").answered_at(seqno);
+    .await
+    .unwrap_or_else(|_| {
+        Inbound::Reply(error_body(&ApiError::internal(
+            "The WebSocket handler failed.",
+        )))
+    })
+}
+
+/// The answer to a message run as a request (see [`Inbound::AsRequest`]).
+async fn request_reply(
+    state: &Arc<NodeState>,
+    limits: &Arc<Limits>,
+    (request, app, session): (
+        &Arc<Request>,
+        &SocketHandler,
+        &Arc<std::sync::Mutex<Box<dyn Session>>>,
+    ),
+    text: String,
+    until_committed: bool,
+) -> String {
+    let (body, at) = as_request(state, limits, request, app, text).await;
+    if let Some(seqno) = at {
+        session.lock().expect("session lock").answered_at(seqno);
+        if until_committed {
+            let deadline = tokio::time::Instant::now()
+                + Duration::from_millis(state.config.request_timeout_ms);
+            while state.journal.committed().seqno < seqno && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(2)).await;
             }
-            body
         }
-        Err(_) => error_body(&ApiError::internal("The WebSocket handler failed.")),
     }
+    body
 }
 
 fn error_body(e: &ApiError) -> String {

@@ -60,9 +60,9 @@ await new Promise((r) => setTimeout(r, 300));
 let nonce = await provider.getTransactionCount(w0.address);
 let last;
 for (let i = 1n; i <= 50n; i++) last = await token.transfer(w1.address, i, { nonce: nonce++, gasLimit: 100_000n });
-// The receipt through HTTP: ethers' wait() over a socket waits for a block after the one
-// it checked, which an idle Consort network may not produce (see the README).
-const lastReceipt = await until(() => http.getTransactionReceipt(last.hash), "the last transfer's receipt");
+// Sends over the socket are answered once committed: wait() finds the receipt at once (it
+// would otherwise wait for a later block, which an idle network does not make).
+const lastReceipt = await last.wait();
 await until(() => (seen.length >= 50 ? true : null), `50 Transfer events over the socket (got ${seen.length})`, 20_000);
 await until(() => (heads.at(-1) >= lastReceipt.blockNumber ? true : null), "a new head for the last transfer's block", 20_000);
 await new Promise((r) => setTimeout(r, 300));
