@@ -32,6 +32,9 @@ use crate::node::NodeState;
 
 /// Most messages waiting for a client; past this it is dropped as too slow.
 pub(crate) const QUEUE: usize = 1024;
+/// A connection's session, shared by its loop and the requests in flight.
+type SharedSession = Arc<std::sync::Mutex<Box<dyn Session>>>;
+
 /// Most messages of one connection being answered at once.
 const IN_FLIGHT: usize = 64;
 /// How often a session looks at the commit point.
@@ -257,7 +260,7 @@ async fn serve(
 async fn inbound(
     state: &Arc<NodeState>,
     request: &Arc<Request>,
-    session: &Arc<std::sync::Mutex<Box<dyn Session>>>,
+    session: &SharedSession,
     text: &str,
 ) -> Inbound {
     let (s, r, st, t) = (
@@ -282,11 +285,7 @@ async fn inbound(
 async fn request_reply(
     state: &Arc<NodeState>,
     limits: &Arc<Limits>,
-    (request, app, session): (
-        &Arc<Request>,
-        &SocketHandler,
-        &Arc<std::sync::Mutex<Box<dyn Session>>>,
-    ),
+    (request, app, session): (&Arc<Request>, &SocketHandler, &SharedSession),
     text: String,
     until_committed: bool,
 ) -> String {
