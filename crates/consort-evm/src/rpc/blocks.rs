@@ -272,6 +272,46 @@ fn topics(f: &Value) -> Result<Vec<Option<Vec<B256>>>, RpcError> {
     }
 }
 
+/// Does log `l` meet criteria `c`?
+pub(crate) fn matches(c: &Criteria, l: &crate::exec::LogRecord) -> bool {
+    let (addresses, topics) = c;
+    (addresses.is_empty() || addresses.contains(&l.address)) && topics_match(topics, &l.topics)
+}
+
+/// The logs of blocks `from..=to` that `wanted` picks, of the transactions `viewer` may
+/// see, in block order: each with its block and its web3 JSON.
+pub(crate) fn visible_logs(
+    ctx: &mut Ctx<'_>,
+    viewer: &Viewer,
+    (from, to): (u64, u64),
+    wanted: &dyn Fn(&crate::exec::LogRecord) -> bool,
+) -> Vec<(u64, crate::exec::LogRecord, Value)> {
+    let mut out = Vec::new();
+    for n in from..=to {
+        let receipts = receipts_of(ctx, n);
+        if receipts.is_empty() {
+            continue;
+        }
+        let hash = hash_of(ctx, n);
+        for r in receipts {
+            if !r.logs.iter().any(wanted) || !viewer.sees(ctx.tx, &r) {
+                continue;
+            }
+            let rj = receipt_json(&r, n, hash);
+            for (l, lj) in r
+                .logs
+                .iter()
+                .zip(rj["logs"].as_array().into_iter().flatten())
+            {
+                if wanted(l) {
+                    out.push((n, l.clone(), lj.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// `eth_getLogs`: committed blocks only, logs of the transactions `viewer` may see.
 pub(crate) fn get_logs(
     ctx: &mut Ctx<'_>,
@@ -304,32 +344,8 @@ pub(crate) fn get_logs(
         ));
     }
     check_held(ctx, from)?;
-    let (addresses, topics) = criteria(f)?;
-    let wanted = |l: &crate::exec::LogRecord| {
-        (addresses.is_empty() || addresses.contains(&l.address)) && topics_match(&topics, &l.topics)
-    };
-    let mut out = Vec::new();
-    for n in from..=to {
-        let receipts = receipts_of(ctx, n);
-        if receipts.is_empty() {
-            continue;
-        }
-        let hash = hash_of(ctx, n);
-        for r in receipts {
-            if !r.logs.iter().any(wanted) || !viewer.sees(ctx.tx, &r) {
-                continue;
-            }
-            let rj = receipt_json(&r, n, hash);
-            for (l, lj) in r
-                .logs
-                .iter()
-                .zip(rj["logs"].as_array().into_iter().flatten())
-            {
-                if wanted(l) {
-                    out.push(lj.clone());
-                }
-            }
-        }
-    }
+    let c = criteria(f)?;
+    let logs = visible_logs(ctx, viewer, (from, to), &|l| matches(&c, l));
+    let out: Vec<Value> = logs.into_iter().map(|(_, _, j)| j).collect();
     Ok(Value::Array(out))
 }

@@ -62,7 +62,8 @@ fn owner(viewer: &Viewer) -> String {
     viewer.identity.clone().unwrap_or_default()
 }
 
-fn new_id() -> String {
+/// A fresh random id (filters, subscriptions).
+pub(crate) fn new_id() -> String {
     let mut b = [0u8; 16];
     consort_crypto::random_bytes(&mut b).expect("system randomness");
     format!("0x{}", hex::encode(b))

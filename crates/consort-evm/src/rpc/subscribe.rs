@@ -20,7 +20,7 @@ use consort_endpoints::{
 };
 use serde_json::{json, Value};
 
-use super::{blocks, chain_of, quantity, Eth, RpcError};
+use super::{blocks, chain_of, filters::new_id, Eth, RpcError};
 use crate::visibility::Viewer;
 
 /// Most WebSocket connections one caller holds at once.
@@ -48,7 +48,7 @@ impl Sockets {
 #[derive(Debug, Clone)]
 enum Sub {
     Heads,
-    Logs(Value),
+    Logs(blocks::Criteria),
     Pending,
 }
 
@@ -117,12 +117,6 @@ fn answer(id: &Value, r: Result<Value, RpcError>) -> String {
     .to_string()
 }
 
-fn new_id() -> String {
-    let mut b = [0u8; 16];
-    consort_crypto::random_bytes(&mut b).expect("system randomness");
-    format!("0x{}", hex::encode(b))
-}
-
 impl EthSession {
     fn subscribe(&mut self, ctx: &Ctx<'_>, params: &Value) -> Result<Value, RpcError> {
         if self.subs.len() >= PER_CONNECTION {
@@ -137,8 +131,7 @@ impl EthSession {
             Some("newPendingTransactions") => Sub::Pending,
             Some("logs") => {
                 let f = params.get(1).cloned().unwrap_or(json!({}));
-                blocks::criteria(&f)?;
-                Sub::Logs(json!({"address": f.get("address"), "topics": f.get("topics")}))
+                Sub::Logs(blocks::criteria(&f)?)
             }
             other => {
                 return Err((
@@ -158,6 +151,18 @@ impl EthSession {
         self.subs.insert(id.clone(), (sub, start));
         Ok(json!(id))
     }
+}
+
+/// Block `n`'s header as `newHeads` shows it (the block without its body).
+fn head(ctx: &mut Ctx<'_>, viewer: &Viewer, chain: &crate::exec::Chain, n: u64) -> Option<Value> {
+    let none = |_: &mut Ctx<'_>, _: &alloy_primitives::B256| Ok(Value::Null);
+    let mut h = blocks::block_json(ctx, viewer, chain, (n, false), &none).ok()?;
+    if let Some(o) = h.as_object_mut() {
+        for k in ["transactions", "uncles", "size", "totalDifficulty"] {
+            o.remove(k);
+        }
+    }
+    Some(h)
 }
 
 impl Session for EthSession {
@@ -214,40 +219,44 @@ impl Session for EthSession {
                 .to_string(),
             );
         };
+        // Each block's head and the range's logs are read once, whatever the number of
+        // subscriptions that report them.
+        let heads: Vec<Option<Value>> = if self.subs.values().any(|(s, _)| matches!(s, Sub::Heads))
+        {
+            (from..=to).map(|n| head(ctx, &viewer, &chain, n)).collect()
+        } else {
+            Vec::new()
+        };
+        let criteria: Vec<&blocks::Criteria> = self
+            .subs
+            .values()
+            .filter_map(|(s, _)| match s {
+                Sub::Logs(c) => Some(c),
+                _ => None,
+            })
+            .collect();
+        let logs = if criteria.is_empty() {
+            Vec::new()
+        } else {
+            blocks::visible_logs(ctx, &viewer, (from, to), &|l| {
+                criteria.iter().any(|c| blocks::matches(c, l))
+            })
+        };
         for (id, (sub, start)) in &self.subs {
-            let from = from.max(*start);
-            if from > to {
-                continue;
-            }
+            let first = from.max(*start);
             match sub {
                 Sub::Pending => {}
                 Sub::Heads => {
-                    for n in from..=to {
-                        let none = |_: &mut Ctx<'_>, _: &alloy_primitives::B256| Ok(Value::Null);
-                        if let Ok(mut h) =
-                            blocks::block_json(ctx, &viewer, &chain, (n, false), &none)
-                        {
-                            if let Some(o) = h.as_object_mut() {
-                                for k in ["transactions", "uncles", "size", "totalDifficulty"] {
-                                    o.remove(k);
-                                }
-                            }
-                            push(&mut out, id, h);
-                        }
+                    for h in heads.iter().skip((first - from) as usize).flatten() {
+                        push(&mut out, id, h.clone());
                     }
                 }
-                Sub::Logs(f) => {
-                    let mut f = f.clone();
-                    f["fromBlock"] = quantity(from);
-                    f["toBlock"] = quantity(to);
-                    let logs =
-                        blocks::get_logs(ctx, &self.eth.index, &viewer, &f, committed, committed);
-                    for l in logs
-                        .ok()
-                        .and_then(|v| v.as_array().cloned())
-                        .unwrap_or_default()
+                Sub::Logs(c) => {
+                    for (_, _, l) in logs
+                        .iter()
+                        .filter(|(n, l, _)| *n >= first && blocks::matches(c, l))
                     {
-                        push(&mut out, id, l);
+                        push(&mut out, id, l.clone());
                     }
                 }
             }
