@@ -46,6 +46,14 @@ pub(crate) struct BenchArgs {
     /// With --eth: every transfer to one recipient (a hot balance slot every transfer writes).
     #[arg(long)]
     pub(crate) hot_recipient: bool,
+    /// With --eth: swaps on one Uniswap V2 pair through Router02 instead of transfers (the
+    /// pair's reserves are written by every swap), from Uniswap's npm builds (see --uniswap).
+    #[arg(long, conflicts_with = "hot_recipient")]
+    pub(crate) swaps: bool,
+    /// With --swaps: the directory holding npm's `v2-core` and `v2-periphery` packages
+    /// [default: crates/consort/tests/js/node_modules/@uniswap, installed by scripts/test.sh].
+    #[arg(long)]
+    pub(crate) uniswap: Option<PathBuf>,
     /// With --eth: the privacy default of the network (`public`, `private`), or `both`:
     /// one network each, in the same run, with their ratio.
     #[arg(long, default_value = "both", value_parser = ["both", "public", "private"])]

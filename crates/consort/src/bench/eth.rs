@@ -3,11 +3,8 @@
 //! same pre-signed transactions) the in-process revm rate — the ceiling — and, with
 //! `--anvil PATH`, anvil driven by the same workload.
 //!
-//! The token is OpenZeppelin 5.4.0's ERC20 (MIT), `crates/consort/tests/js/contracts/Token.sol`
-//! compiled by solc 0.8.30 (optimizer, 200 runs) into `assets/erc20_token.hex`; a test
-//! checks the file against a fresh compilation. Each of `--senders` accounts is given tokens,
-//! then sends `--txs-per-sender` transfers to fresh addresses; the transactions are signed
-//! before the clock starts. A transfer counts on Consort when seen Committed, on anvil
+//! The workloads (`eth_work`) are signed before the clock starts. A transaction counts
+//! on Consort when seen Committed, on anvil (automine) when its receipt exists.
 //! (automine) when its receipt exists.
 
 #![allow(clippy::print_stdout)]
@@ -19,176 +16,21 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy_consensus::{SignableTransaction, TxEnvelope, TxLegacy};
-use alloy_eips::eip2718::Encodable2718;
-use alloy_primitives::{keccak256, Address, Bytes as ABytes, Signature, TxKind, B256, U256};
+use alloy_primitives::{B256, U256};
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use consort_client::ClientConfig;
 use consort_kv::TxId;
 use http_body_util::{BodyExt, Full};
-use secp256k1::{Message, SecretKey, SECP256K1};
 use serde_json::{json, Value};
 
 use super::{
     args::BenchArgs,
+    eth_work::{address, workload, Check, Kind, Workload, CHAIN, UNISWAP_DEFAULT},
     net::{http_conn, log_tails, resolve_bin, start_consort_with, Sender},
     stats::{ms, percentile},
 };
 use crate::sandbox::free_port;
-
-const CHAIN: u64 = 1337;
-const TOKEN: &str = include_str!("../../assets/erc20_token.hex");
-
-fn key(label: &str) -> SecretKey {
-    let mut h = keccak256(label.as_bytes());
-    loop {
-        if let Ok(k) = SecretKey::from_slice(h.as_slice()) {
-            return k;
-        }
-        h = keccak256(h);
-    }
-}
-
-fn address(k: &SecretKey) -> Address {
-    let pk = k.public_key(SECP256K1).serialize_uncompressed();
-    Address::from_slice(&keccak256(&pk[1..])[12..])
-}
-
-fn sign(k: &SecretKey, tx: TxLegacy) -> Vec<u8> {
-    let h = tx.signature_hash();
-    let sig = SECP256K1.sign_ecdsa_recoverable(&Message::from_digest(h.0), k);
-    let (id, bytes) = sig.serialize_compact();
-    let env: TxEnvelope = tx
-        .into_signed(Signature::from_bytes_and_parity(&bytes, i32::from(id) != 0))
-        .into();
-    env.encoded_2718()
-}
-
-fn legacy(nonce: u64, to: TxKind, gas: u64, input: Vec<u8>) -> TxLegacy {
-    TxLegacy {
-        chain_id: Some(CHAIN),
-        nonce,
-        gas_price: 0,
-        gas_limit: gas,
-        to,
-        value: U256::ZERO,
-        input: ABytes::from(input),
-    }
-}
-
-fn transfer_data(to: Address, amount: u64) -> Vec<u8> {
-    let mut d = hex::decode("a9059cbb").expect("selector");
-    d.extend_from_slice(B256::left_padding_from(to.as_slice()).as_slice());
-    d.extend_from_slice(&U256::from(amount).to_be_bytes::<32>());
-    d
-}
-
-/// Everything the benchmark sends, signed in advance.
-struct Workload {
-    /// The deployer's and every sender's key (their addresses are bound to the bench user).
-    keys: Vec<SecretKey>,
-    deployer: Address,
-    token: Address,
-    /// Deployment, then one funding transfer per sender (all from the deployer).
-    setup: Vec<Vec<u8>>,
-    /// Per sender, its transfers in nonce order.
-    transfers: Vec<Vec<Vec<u8>>>,
-}
-
-impl Workload {
-    /// The transfers' transaction hashes.
-    fn hashes(&self) -> Vec<B256> {
-        self.transfers.iter().flatten().map(keccak256).collect()
-    }
-}
-
-/// `hot`: every transfer goes to one recipient (each writes its balance slot), as a DEX
-/// pair's reserves or a popular holder are written by every transaction.
-fn workload(senders: usize, per_sender: usize, hot: bool) -> Result<Workload> {
-    let deployer_key = key("consort bench deployer");
-    let deployer = address(&deployer_key);
-    let token_hex = TOKEN.trim();
-    let mut create = hex::decode(token_hex).context("token bytecode")?;
-    create.extend_from_slice(&U256::from(10u128.pow(30)).to_be_bytes::<32>());
-    let token = deployer.create(0);
-    let keys: Vec<SecretKey> = (0..senders)
-        .map(|i| key(&format!("consort bench sender {i}")))
-        .collect();
-    let mut setup = vec![sign(
-        &deployer_key,
-        legacy(0, TxKind::Create, 3_000_000, create),
-    )];
-    for (i, k) in keys.iter().enumerate() {
-        setup.push(sign(
-            &deployer_key,
-            legacy(
-                i as u64 + 1,
-                TxKind::Call(token),
-                100_000,
-                transfer_data(address(k), 1_000_000),
-            ),
-        ));
-    }
-    // Sign on every core.
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunks: Vec<Vec<(usize, SecretKey)>> = (0..threads)
-        .map(|t| {
-            keys.iter()
-                .cloned()
-                .enumerate()
-                .filter(|(i, _)| i % threads == t)
-                .collect()
-        })
-        .collect();
-    let mut transfers: Vec<Vec<Vec<u8>>> = vec![Vec::new(); senders];
-    std::thread::scope(|s| {
-        let hs: Vec<_> = chunks
-            .iter()
-            .map(|chunk| {
-                s.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|(i, k)| {
-                            let txs = (0..per_sender)
-                                .map(|j| {
-                                    let name = if hot {
-                                        "hot recipient".to_string()
-                                    } else {
-                                        format!("recipient {i} {j}")
-                                    };
-                                    let to = Address::from_slice(&keccak256(name)[12..]);
-                                    sign(
-                                        k,
-                                        legacy(
-                                            j as u64,
-                                            TxKind::Call(token),
-                                            100_000,
-                                            transfer_data(to, 1),
-                                        ),
-                                    )
-                                })
-                                .collect::<Vec<_>>();
-                            (*i, txs)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        for h in hs {
-            for (i, txs) in h.join().expect("signer") {
-                transfers[i] = txs;
-            }
-        }
-    });
-    Ok(Workload {
-        keys: std::iter::once(deployer_key).chain(keys).collect(),
-        deployer,
-        token,
-        setup,
-        transfers,
-    })
-}
 
 fn raw_hex(raw: &[u8]) -> String {
     format!("0x{}", hex::encode(raw))
@@ -327,7 +169,6 @@ async fn bind_all(
 /// Send the setup (in JSON-RPC batches) and wait until its last transaction has a receipt.
 async fn setup(ep: &Endpoint, w: &Workload) -> Result<()> {
     let mut c = ep.connect().await?;
-    let mut last = Value::Null;
     for chunk in w.setup.chunks(200) {
         let batch: Vec<Value> = chunk
             .iter()
@@ -339,23 +180,17 @@ async fn setup(ep: &Endpoint, w: &Workload) -> Result<()> {
             if let Some(e) = x.get("error") {
                 bail!("setup transaction refused: {e}");
             }
-            last = x["result"].clone();
         }
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let r = c.call("eth_getTransactionReceipt", json!([last])).await?;
-        if !r.is_null() {
-            if r["status"] != "0x1" {
-                bail!("setup transaction failed: {r}");
-            }
-            return Ok(());
-        }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let hashes = w.setup_hashes();
+    while !all_succeeded(&mut c, &hashes).await? {
         if Instant::now() > deadline {
-            bail!("setup not committed in 60 s");
+            bail!("setup not committed in 120 s");
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    Ok(())
 }
 
 struct Outcome {
@@ -547,35 +382,57 @@ async fn all_succeeded(c: &mut Conn, hashes: &[B256]) -> Result<bool> {
     Ok(true)
 }
 
-/// The funding went through (the deployer's token balance) and, if `all`, every transfer
-/// has a receipt with status 1 (not timed).
+/// Every timed transaction has a receipt with status 1 (if `all`), and the workload's own
+/// check holds (not timed).
 async fn check(ep: &Endpoint, w: &Workload, all: bool) -> Result<()> {
     let mut c = ep.connect().await?;
     if all && !all_succeeded(&mut c, &w.hashes()).await? {
-        bail!("a transfer has no receipt");
+        bail!("a timed transaction has no receipt");
     }
-    let mut data = hex::decode("70a08231")?;
-    data.extend_from_slice(B256::left_padding_from(w.deployer.as_slice()).as_slice());
-    let r = c
-        .call(
-            "eth_call",
-            json!([{"to": w.token, "data": raw_hex(&data)}, "latest"]),
-        )
-        .await?;
-    let left = U256::from_str_radix(r.as_str().unwrap_or("0x").trim_start_matches("0x"), 16)?;
-    let expected = U256::from(10u128.pow(30)) - U256::from(w.transfers.len() as u64 * 1_000_000);
-    if left != expected {
-        bail!("deployer's token balance {left}, expected {expected}");
+    let word = |r: &Value, i: usize| -> Result<U256> {
+        let h = r.as_str().unwrap_or("0x").trim_start_matches("0x");
+        let w = h
+            .get(i * 64..(i + 1) * 64)
+            .context("short eth_call result")?;
+        Ok(U256::from_str_radix(w, 16)?)
+    };
+    match &w.check {
+        Check::Balance {
+            token,
+            holder,
+            expected,
+        } => {
+            let data = format!("0x70a08231{:0>64}", hex::encode(holder));
+            let r = c
+                .call("eth_call", json!([{"to": token, "data": data}, "latest"]))
+                .await?;
+            let left = word(&r, 0)?;
+            if left != *expected {
+                bail!("deployer's token balance {left}, expected {expected}");
+            }
+        }
+        Check::KGrows { pair, k } => {
+            let r = c
+                .call(
+                    "eth_call",
+                    json!([{"to": pair, "data": "0x0902f1ac"}, "latest"]),
+                )
+                .await?;
+            let (r0, r1) = (word(&r, 0)?, word(&r, 1)?);
+            if r0 * r1 <= *k {
+                bail!("the pair's reserves {r0} x {r1} did not grow past {k}");
+            }
+        }
     }
     Ok(())
 }
 
-fn report(name: &str, o: &Outcome) -> Value {
+fn report(name: &str, what: &str, o: &Outcome) -> Value {
     let tput = o.done as f64 / o.secs;
     let (p50, p99) = (percentile(&o.lat, 0.5), percentile(&o.lat, 0.99));
     println!("{name}");
     println!(
-        "  transfers: {} ({tput:.0}/s), refused: {}, accepted but never included: {}; latency p50 {:.1} ms, p99 {:.1} ms",
+        "  {what}: {} ({tput:.0}/s), refused: {}, accepted but never included: {}; latency p50 {:.1} ms, p99 {:.1} ms",
         o.done,
         o.errors,
         o.sent - o.done,
@@ -682,15 +539,35 @@ fn run_consort(
 
 pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
     let nodes = args.nodes.max(1);
-    let w = workload(args.senders, args.txs_per_sender, args.hot_recipient)?;
+    let kind = if args.swaps {
+        let dir = args
+            .uniswap
+            .clone()
+            .unwrap_or_else(|| UNISWAP_DEFAULT.into());
+        Kind::Swaps { uniswap: dir }
+    } else {
+        Kind::Transfers {
+            hot: args.hot_recipient,
+        }
+    };
+    let w = workload(args.senders, args.txs_per_sender, &kind)?;
     let total = args.senders * args.txs_per_sender;
+    let what = w.what;
     println!(
-        "ERC-20 transfers: {} senders x {} = {total} pre-signed transactions, {} connections",
-        args.senders, args.txs_per_sender, args.connections
+        "{}: {} senders x {} = {total} pre-signed transactions ({} of setup), {} connections",
+        match kind {
+            Kind::Swaps { .. } => "Uniswap V2 swaps on one pair (Router02)",
+            Kind::Transfers { hot: true } => "ERC-20 transfers to one recipient",
+            Kind::Transfers { hot: false } => "ERC-20 transfers",
+        },
+        args.senders,
+        args.txs_per_sender,
+        w.setup.len(),
+        args.connections
     );
     let base = ceiling(&w)?;
-    println!("in-process revm (consort-evm over the KV store, 1 thread): {base:.0} transfers/s");
-    let mut out = json!({"senders": args.senders, "txs_per_sender": args.txs_per_sender, "spread": args.spread,
+    println!("in-process revm (consort-evm over the KV store, 1 thread): {base:.0} {what}/s");
+    let mut out = json!({"workload": what, "hot_recipient": args.hot_recipient, "senders": args.senders, "txs_per_sender": args.txs_per_sender, "spread": args.spread,
         "connections": args.connections, "nodes": nodes, "in_process_per_s": base});
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -706,10 +583,11 @@ pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
         let consort = run_consort(&args, &w, mode, &rt)?;
         out[format!("consort_{mode}")] = report(
             &format!(
-                "Consort, {nodes} node(s), privacy default {mode}, HTTPS to {}, signature every {} ms, a transfer counts when Committed",
+                "Consort, {nodes} node(s), privacy default {mode}, HTTPS to {}, signature every {} ms, a transaction counts when Committed",
                 if args.spread { "every node" } else { "the primary" },
                 args.signature_ms
             ),
+            what,
             &consort,
         );
         let ctput = consort.done as f64 / consort.secs;
@@ -726,9 +604,10 @@ pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
         let anvil = run_anvil(&bin, &w, args.connections, &rt)?;
         out["anvil"] = report(
             &format!(
-                "anvil ({}), automine, HTTP, a transfer counts when mined",
+                "anvil ({}), automine, HTTP, a transaction counts when mined",
                 bin.display()
             ),
+            what,
             &anvil,
         );
         let atput = anvil.done as f64 / anvil.secs;

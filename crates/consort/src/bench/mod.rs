@@ -3,8 +3,9 @@
 //! - `logging`: one node, the logging app over HTTPS, against the in-process journal;
 //! - `multi` (`--nodes N`, `--etcd PATH`): the logging app on an N-node network, and an etcd
 //!   cluster under the same load;
-//! - `eth` (`--eth`): ERC-20 transfers through `eth_sendRawTransaction`, against in-process
-//!   revm and, with `--anvil PATH`, anvil;
+//! - `eth` (`--eth`): ERC-20 transfers (or, `--swaps`, Uniswap V2 swaps; `eth_work` signs
+//!   them) through `eth_sendRawTransaction`, against in-process revm and, with
+//!   `--anvil PATH`, anvil;
 //! - `recovery` (`--recovery`): recovering a ledger of N transactions (public and private
 //!   replay), against `ledger verify` of the same ledger.
 //!
@@ -16,6 +17,7 @@ use anyhow::Result;
 
 mod args;
 mod eth;
+mod eth_work;
 mod logging;
 mod multi;
 mod net;
