@@ -132,12 +132,11 @@ impl Database for EvmDb<'_> {
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, Self::Error> {
-        Ok(self
-            .kv
-            .tx
-            .get(CODE, code_hash.as_slice())
-            .map(|b| Bytecode::new_raw(alloy_primitives::Bytes::copy_from_slice(&b)))
-            .unwrap_or_default())
+        let tx = &mut *self.kv.tx;
+        Ok(crate::code_cache::get_or_load(code_hash, || {
+            tx.get(CODE, code_hash.as_slice()).map(|b| b.to_vec())
+        })
+        .unwrap_or_default())
     }
 
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, Self::Error> {

@@ -10,7 +10,7 @@ use consort_kv::{Bytes, Tx};
 use revm::{
     context::{BlockEnv, CfgEnv, Context, TxEnv},
     context_interface::result::{EVMError, ExecutionResult, InvalidTransaction, Output},
-    handler::{ExecuteEvm, MainBuilder, MainContext},
+    handler::{ExecuteEvm, MainContext},
     primitives::hardfork::SpecId,
 };
 
@@ -248,14 +248,17 @@ pub fn send_decoded(
             env: block_env(b),
             used: &number_used,
         };
-        let mut evm = Context::mainnet()
-            .with_db(db)
-            .with_cfg(cfg(chain))
-            .with_block(block)
-            .with_chain(crate::guard::Party::sender(from))
-            .build_mainnet();
+        let mut evm = crate::frames::build(
+            Context::mainnet()
+                .with_db(db)
+                .with_cfg(cfg(chain))
+                .with_block(block)
+                .with_chain(crate::guard::Party::sender(from)),
+        );
         crate::guard::install(&mut evm.instruction);
-        evm.transact(tx_env(&env, from)).map_err(|e| match e {
+        let r = evm.transact(tx_env(&env, from));
+        crate::frames::recycle(evm);
+        r.map_err(|e| match e {
             EVMError::Transaction(
                 t @ (InvalidTransaction::LackOfFundForMaxFee { .. }
                 | InvalidTransaction::OverflowPaymentInTransaction),
@@ -467,17 +470,17 @@ pub fn call(
         kv: KvDb { tx },
         hashes: b.hashes,
     };
-    let mut evm = Context::mainnet()
-        .with_db(db)
-        .with_cfg(c)
-        .with_block(block_env(b))
-        .with_chain(crate::guard::Party::caller(viewer.clone()))
-        .build_mainnet();
+    let mut evm = crate::frames::build(
+        Context::mainnet()
+            .with_db(db)
+            .with_cfg(c)
+            .with_block(block_env(b))
+            .with_chain(crate::guard::Party::caller(viewer.clone())),
+    );
     crate::guard::install(&mut evm.instruction);
-    let r = evm
-        .transact(t)
-        .map_err(|e| EvmError::Invalid(e.to_string()))?
-        .result;
+    let r = evm.transact(t);
+    crate::frames::recycle(evm);
+    let r = r.map_err(|e| EvmError::Invalid(e.to_string()))?.result;
     let gas_used = r.tx_gas_used();
     Ok(match r {
         ExecutionResult::Success { output, .. } => CallResult {

@@ -11,8 +11,10 @@
 pub mod bind_api;
 pub mod bindings;
 pub mod chain;
+pub mod code_cache;
 pub mod db;
 pub mod exec;
+mod frames;
 pub mod guard;
 pub mod lane;
 pub mod privacy;

@@ -480,7 +480,9 @@ fn run_anvil(
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let ep = Endpoint::Plain(addr);
+        println!("  anvil setup: {} transactions …", w.setup.len());
         setup(&ep, w).await?;
+        println!("  driving {} {} …", w.hashes().len(), w.what);
         let o = drive(std::slice::from_ref(&ep), w, connections, false).await?;
         check(&ep, w, false).await?;
         anyhow::Ok(o)
@@ -525,9 +527,12 @@ fn run_consort(
             .map(|a| ClientConfig::new(*a, &service, Some((&cert, &ukey))).map(Endpoint::Consort))
             .collect::<Result<_, _>>()?;
         if let Endpoint::Consort(c) = &eps[0] {
+            println!("  binding {} addresses to the bench user …", w.keys.len());
             bind_all(c, w, &cert.fingerprint().to_hex(), args.connections).await?;
         }
+        println!("  setup: {} transactions …", w.setup.len());
         setup(&eps[0], w).await?;
+        println!("  driving {} {} …", w.hashes().len(), w.what);
         let to = if args.spread { &eps[..] } else { &eps[..1] };
         let o = drive(to, w, args.connections, true).await?;
         check(&eps[0], w, true).await?;
