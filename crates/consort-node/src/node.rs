@@ -377,8 +377,15 @@ fn check_membership_change(node: &NodeState, tx: &mut Tx) -> Result<(), ApiError
         return Ok(());
     }
     let corrupt = |e: KvError| ApiError::internal(format!("nodes table: {e}"));
+    // Against the state this transaction read, not the latest: a join that commits while
+    // another is in flight is not a change of two (that one retries once it conflicts, or
+    // waits for the first change to settle).
+    let store = node.journal.store();
+    let mut base = store
+        .snapshot_at(tx.read_version())
+        .unwrap_or_else(|_| store.snapshot());
     let before: std::collections::BTreeSet<String> =
-        nodes::with_status(&mut node.journal.store().snapshot(), NodeStatus::Trusted)
+        nodes::with_status(&mut base, NodeStatus::Trusted)
             .map_err(corrupt)?
             .into_iter()
             .collect();
