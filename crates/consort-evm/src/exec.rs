@@ -76,6 +76,13 @@ pub struct Earlier {
     pub claims: Vec<String>,
 }
 
+/// Set the KV transaction's claims digest to that of `earlier`'s claims (see [`claims`]):
+/// once every Ethereum transaction it holds is recorded.
+pub fn seal_claims(tx: &mut Tx, earlier: &Earlier) {
+    let claims = serde_json::to_string(&earlier.claims).expect("json");
+    tx.set_claims_digest(consort_crypto::sha256(claims.as_bytes()));
+}
+
 impl Earlier {
     fn of(tx: &Tx, b: &BlockCtx<'_>) -> Earlier {
         if let Some(e) = b.earlier {
@@ -387,27 +394,24 @@ fn record(
         Bytes::copy_from_slice(hash.as_slice()),
         env.encoded_2718(),
     );
-    tx.put(
-        RECEIPTS,
-        Bytes::copy_from_slice(hash.as_slice()),
-        serde_json::to_vec(&receipt).expect("json"),
-    );
-    let digest = claim_digest(&receipt);
-    let claims = match b.earlier {
+    // One serialization: the stored receipt is its claim's exact text.
+    let json = serde_json::to_vec(&receipt).expect("json");
+    let digest = consort_crypto::sha256(&json).to_string();
+    tx.put(RECEIPTS, Bytes::copy_from_slice(hash.as_slice()), json);
+    match b.earlier {
         Some(e) => {
+            // The caller seals the claims once, when its KV transaction is complete.
             let mut e = e.lock().expect("earlier");
             e.count += 1;
             e.logs += receipt.logs.len() as u64;
             e.gas += gas_used;
             e.claims.push(digest);
-            serde_json::to_string(&e.claims)
         }
         None => {
             earlier.claims.push(digest);
-            serde_json::to_string(&earlier.claims)
+            seal_claims(tx, &earlier);
         }
-    };
-    tx.set_claims_digest(consort_crypto::sha256(claims.expect("json").as_bytes()));
+    }
     receipt
 }
 

@@ -293,6 +293,7 @@ impl Lane {
             let txid = if done.is_empty() {
                 None
             } else {
+                exec::seal_claims(&mut tx, &earlier.lock().expect("earlier"));
                 match host.submit(tx) {
                     Ok(CommitOutcome::Committed(c)) => Some(c.txid),
                     Ok(CommitOutcome::ReadOnly { .. }) => {
