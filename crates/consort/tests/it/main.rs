@@ -7,6 +7,7 @@ mod common;
 
 mod attest_vectors;
 mod attestation;
+mod bench_cli;
 mod ccf_compat;
 mod crash_restart;
 mod eth_clients;

@@ -1,0 +1,54 @@
+//! `consort bench --eth` end to end on a small workload, as a user runs it from the
+//! repository root: the Uniswap V2 swaps (`--swaps`, Uniswap's npm builds read from
+//! `node_modules`) on a Consort node and on anvil in the same run, every swap accounted for.
+
+use serde_json::Value;
+
+use crate::common::{consort, eth::anvil_bin, text, workspace};
+
+#[test]
+fn bench_eth_swaps_runs_uniswap_on_consort_and_on_anvil() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("out.json");
+    let out = consort()
+        .current_dir(workspace())
+        .args([
+            "bench",
+            "--eth",
+            "--swaps",
+            "--nodes",
+            "1",
+            "--senders",
+            "6",
+        ])
+        .args([
+            "--txs-per-sender",
+            "4",
+            "--connections",
+            "3",
+            "--eth-privacy",
+            "public",
+        ])
+        .arg("--anvil")
+        .arg(anvil_bin())
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let (o, e) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "bench failed:\n{o}\n{e}");
+    assert!(o.contains("Uniswap V2 swaps on one pair"), "{o}");
+    let v: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(v["workload"], "swaps", "{v}");
+    // Every swap committed on Consort (the bench also checked each receipt and that the
+    // pair's reserves grew by the fees), none refused.
+    assert_eq!(v["consort_public"]["transfers"], 24, "{v}");
+    assert_eq!(v["consort_public"]["errors"], 0, "{v}");
+    assert_eq!(v["consort_public"]["not_included"], 0, "{v}");
+    // anvil ran the same signed swaps.
+    assert_eq!(v["anvil"]["errors"], 0, "{v}");
+    let anvil =
+        v["anvil"]["transfers"].as_u64().unwrap() + v["anvil"]["not_included"].as_u64().unwrap();
+    assert_eq!(anvil, 24, "{v}");
+    assert!(v["in_process_per_s"].as_f64().unwrap() > 0.0, "{v}");
+}
