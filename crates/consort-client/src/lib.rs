@@ -108,6 +108,14 @@ pub struct Reply {
     pub status: u16,
     pub txid: Option<String>,
     pub body: Bytes,
+    pub headers: http::HeaderMap,
+}
+
+impl Reply {
+    /// A response header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 }
 
 impl Reply {
@@ -160,7 +168,8 @@ impl Connection {
         self.send(req).await
     }
 
-    async fn send(&mut self, req: http::Request<Full<Bytes>>) -> Result<Reply, ClientError> {
+    /// Send a request built by the caller (other methods, headers such as `Range`).
+    pub async fn send(&mut self, req: http::Request<Full<Bytes>>) -> Result<Reply, ClientError> {
         self.sender
             .ready()
             .await
@@ -176,13 +185,19 @@ impl Connection {
             .get("x-ms-ccf-transaction-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let headers = resp.headers().clone();
         let body = resp
             .into_body()
             .collect()
             .await
             .map_err(|e| ClientError::Http(e.to_string()))?
             .to_bytes();
-        Ok(Reply { status, txid, body })
+        Ok(Reply {
+            status,
+            txid,
+            body,
+            headers,
+        })
     }
 
     pub async fn get(&mut self, path: &str) -> Result<Reply, ClientError> {

@@ -89,13 +89,17 @@ pub enum Caller {
         issuer: String,
         subject: String,
     },
+    /// A trusted node of the service (its TLS client certificate's key is the node's).
+    Node {
+        id: String,
+    },
 }
 
 impl Caller {
     pub fn id(&self) -> Option<&str> {
         match self {
             Caller::Anonymous => None,
-            Caller::User { id } | Caller::Member { id } => Some(id),
+            Caller::User { id } | Caller::Member { id } | Caller::Node { id } => Some(id),
             Caller::Jwt { subject, .. } => Some(subject),
         }
     }

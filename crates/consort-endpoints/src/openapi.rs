@@ -55,7 +55,8 @@ pub fn document(registry: &Registry, prefix: &str, title: &str) -> serde_json::V
                 "member_cert": {"type": "http", "scheme": "mutual TLS", "description": "TLS client certificate of a registered member"},
                 "user_cose_sign1": {"type": "http", "scheme": "cose_sign1", "description": "Request body is a COSE Sign1 envelope signed by a registered user (kid = certificate fingerprint)"},
                 "member_cose_sign1": {"type": "http", "scheme": "cose_sign1", "description": "Request body is a COSE Sign1 envelope signed by a registered member"},
-                "jwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                "jwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "node_cert": {"type": "http", "scheme": "mutual TLS", "description": "TLS client certificate carrying the key of a trusted node of the service"}
             }
         }
     })

@@ -101,7 +101,7 @@ pub fn identity(tx: &mut Tx, caller: &Caller) -> Option<String> {
                 .and_then(|v| serde_json::from_slice::<JwtUser>(&v).ok());
             Some(user.map_or(id, |u| u.user_id))
         }
-        Caller::Member { .. } | Caller::Anonymous => None,
+        Caller::Member { .. } | Caller::Node { .. } | Caller::Anonymous => None,
     }
 }
 

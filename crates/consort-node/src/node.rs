@@ -289,9 +289,13 @@ impl NodeState {
             join_token: config.join_token.clone(),
             service,
             journal: journal.clone(),
-            snapshot_dir: config.snapshot_dir(),
         });
-        let registry = frontends::registry(apps, node_frontend, join);
+        let file_service = Arc::new(frontends::files::FileService {
+            snapshot_dir: config.snapshot_dir(),
+            ledger_dir: config.ledger_dir(),
+            node_id: node.node_id.clone(),
+        });
+        let registry = frontends::registry(apps, node_frontend, join, file_service);
         let reseal = resealer(files, node.clone(), service_cert.clone(), &secrets)?;
         let effects = crate::recovery::effects::NodeEffects {
             journal: journal.clone(),

@@ -2,7 +2,10 @@
 
 use consort_crypto::cert::Certificate;
 use consort_kv::Tx;
-use consort_service::identities::{MEMBERS_CERTS, USERS_CERTS};
+use consort_service::{
+    identities::{MEMBERS_CERTS, USERS_CERTS},
+    nodes::{NodeStatus, INFO},
+};
 
 use super::AuthPolicy;
 use crate::api::{ApiError, Caller};
@@ -45,4 +48,25 @@ pub fn caller(
     Err(ApiError::unauthorized(format!(
         "Could not find matching user or member certificate (fingerprint {id})."
     )))
+}
+
+/// The trusted node whose key `cert` carries (a node's id is the SHA-256 of its public key).
+pub fn node(tx: &mut Tx, cert: &Certificate, now: i64) -> Result<Caller, ApiError> {
+    if !cert.valid_at(now) {
+        return Err(ApiError::unauthorized(
+            "The client certificate is expired or not yet valid.",
+        ));
+    }
+    let id = consort_crypto::sha256(&cert.public_key_der()).to_hex();
+    match INFO.get(tx, &id) {
+        Ok(Some(info)) if info.status == NodeStatus::Trusted => Ok(Caller::Node { id }),
+        Ok(Some(info)) => Err(ApiError::forbidden(format!(
+            "Node {id} is {:?}, not trusted.",
+            info.status
+        ))),
+        Ok(None) => Err(ApiError::unauthorized(format!(
+            "The client certificate's key is not that of a node of this service ({id})."
+        ))),
+        Err(e) => Err(ApiError::internal(format!("nodes table: {e}"))),
+    }
 }

@@ -32,6 +32,9 @@ pub enum AuthPolicy {
     MemberCose,
     /// `Authorization: Bearer <JWT>` signed by a key in `public:ccf.gov.jwt.public_signing_keys`.
     Jwt,
+    /// A TLS client certificate whose key is that of a node `Trusted` in
+    /// `public:ccf.gov.nodes.info` (node-to-node file transfer: snapshots, ledger chunks).
+    NodeCert,
 }
 
 impl AuthPolicy {
@@ -43,6 +46,7 @@ impl AuthPolicy {
             AuthPolicy::UserCose => Some("user_cose_sign1"),
             AuthPolicy::MemberCose => Some("member_cose_sign1"),
             AuthPolicy::Jwt => Some("jwt"),
+            AuthPolicy::NodeCert => Some("node_cert"),
         }
     }
 }
@@ -88,6 +92,14 @@ pub fn authenticate(
         if let Some(c) = &req.client_cert {
             return cert::caller(tx, policies, c, now);
         }
+    }
+    if policies.contains(&NodeCert) {
+        if let Some(c) = &req.client_cert {
+            return cert::node(tx, c, now);
+        }
+        return Err(ApiError::unauthorized(
+            "This endpoint is for the service's trusted nodes: present the node's TLS client certificate.",
+        ));
     }
     Err(ApiError::unauthorized(
         "This endpoint requires authentication: a TLS client certificate of a registered user or member, a COSE Sign1 signed request, or a JWT bearer token; none was presented.",

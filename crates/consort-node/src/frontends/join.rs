@@ -1,4 +1,4 @@
-//! The join service: `POST /node/join` and `GET /node/snapshot`.
+//! The join service: `POST /node/join` (a joiner then fetches a snapshot from `files`).
 //!
 //! A joining node presents a self-signed certificate as its TLS client certificate
 //! (proving it holds the key). The service records it in `public:ccf.gov.nodes.info` as
@@ -9,7 +9,7 @@
 //! mutually authenticated channel, to the key that the record names. (The joining node's
 //! side is `lifecycle::join`.)
 
-use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
+use std::{collections::BTreeMap, sync::Arc};
 
 use consort_attestation::{policy, report_data_for_key, verify, Claims, Evidence};
 use consort_crypto::{cert::Certificate, sha256};
@@ -23,7 +23,7 @@ use http::{Method, StatusCode};
 
 use crate::{
     join_protocol::{JoinRequest, JoinResponse, NetworkInfo},
-    lifecycle::{attest, node_info, published, snapshots::latest_snapshot},
+    lifecycle::{attest, node_info, published},
 };
 
 /// Most nodes waiting to be trusted at once.
@@ -37,7 +37,6 @@ pub struct JoinService {
     pub(crate) service: ServiceIdentity,
     /// The ledger secrets are the journal's (rekeys included).
     pub(crate) journal: Arc<Journal>,
-    pub(crate) snapshot_dir: PathBuf,
 }
 
 impl std::fmt::Debug for JoinService {
@@ -205,23 +204,9 @@ fn join(ctx: &mut Ctx<'_>, svc: &JoinService) -> Result<Response, ApiError> {
     }))
 }
 
-fn snapshot(_: &mut Ctx<'_>, svc: &JoinService) -> Result<Response, ApiError> {
-    let dir = &svc.snapshot_dir;
-    let (name, _) = latest_snapshot(dir)
-        .ok_or_else(|| ApiError::not_found("This node has no committed snapshot."))?;
-    let bytes = std::fs::read(dir.join(&name))
-        .map_err(|e| ApiError::internal(format!("cannot read snapshot: {e}")))?;
-    let mut r = Response::text(StatusCode::OK, "application/octet-stream", bytes);
-    r.headers.push((
-        http::HeaderName::from_static("x-consort-snapshot-name"),
-        name,
-    ));
-    Ok(r)
-}
-
-/// Register `/node/join` and `/node/snapshot`.
+/// Register `/node/join` (snapshots are fetched from `frontends::files`).
 pub fn register(r: &mut Registry, svc: Arc<JoinService>) {
-    let s = svc.clone();
+    let s = svc;
     r.add(
         Method::POST,
         "/node/join",
@@ -229,13 +214,5 @@ pub fn register(r: &mut Registry, svc: Arc<JoinService>) {
         &[NoAuth],
         "A new node asks to join (TLS client certificate = the node's own)",
         move |ctx| join(ctx, &s),
-    );
-    r.add(
-        Method::GET,
-        "/node/snapshot",
-        Mode::ReadOnly,
-        &[NoAuth],
-        "The latest committed snapshot (CCF format, with its receipt)",
-        move |ctx| snapshot(ctx, &svc),
     );
 }

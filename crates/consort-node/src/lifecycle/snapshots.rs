@@ -14,9 +14,22 @@ pub fn latest_snapshot(dir: &std::path::Path) -> Option<(String, u64)> {
         .ok()?
         .filter_map(|e| {
             let name = e.ok()?.file_name().into_string().ok()?;
-            let rest = name.strip_prefix("snapshot_")?.strip_suffix(".committed")?;
-            let s: u64 = rest.split('_').next()?.parse().ok()?;
+            let s = snapshot_seqno(&name)?;
             Some((name, s))
         })
         .max_by_key(|(_, s)| *s)
+}
+
+/// The seqno of a committed snapshot file's name (`snapshot_<seqno>_<evidence>.committed`,
+/// digits only, evidence after the seqno); `None` for any other name.
+pub fn snapshot_seqno(name: &str) -> Option<u64> {
+    let rest = name.strip_prefix("snapshot_")?.strip_suffix(".committed")?;
+    let (seqno, evidence) = rest.split_once('_')?;
+    let num = |s: &str| {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u64>().ok())
+            .flatten()
+    };
+    let (s, e) = (num(seqno)?, num(evidence)?);
+    (e > s).then_some(s)
 }

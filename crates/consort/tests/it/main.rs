@@ -21,5 +21,6 @@ mod ledger_cli;
 mod linearizability_checker;
 mod node_api;
 mod node_e2e;
+mod node_files;
 mod recovery;
 mod replication;
