@@ -28,8 +28,14 @@ impl Snapshots<'_> {
         if every == 0 || committed < *self.last + every || !self.pending.is_empty() {
             return Ok(false);
         }
+        let started = std::time::Instant::now();
         let p = self.journal.begin_snapshot(dir)?;
-        tracing::info!("snapshot at {} (evidence {}) pending", p.seqno, p.evidence);
+        tracing::info!(
+            "snapshot at {} (evidence {}) pending, serialized in {}ms",
+            p.seqno,
+            p.evidence,
+            started.elapsed().as_millis()
+        );
         *self.last = committed;
         self.pending.push(p);
         Ok(true)

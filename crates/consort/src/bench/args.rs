@@ -67,6 +67,12 @@ pub(crate) struct BenchArgs {
     /// the private replay once shares unlock the secrets.
     #[arg(long)]
     pub(crate) recovery: bool,
+    /// Benchmark a long-lived service instead: fill a 3-node network with N private
+    /// logging writes through the API (default 1,000,000), then report each node's RSS,
+    /// the ledger and snapshot sizes, a fresh node's join time, a restart's replay rate,
+    /// `ledger verify`'s rate and a 1,000-key range query's latency.
+    #[arg(long, num_args = 0..=1, default_missing_value = "1000000", value_name = "N")]
+    pub(crate) scale: Option<u64>,
     /// With --recovery: transactions in the ledger.
     #[arg(long, default_value_t = 1_000_000)]
     pub(crate) recovery_txs: u64,

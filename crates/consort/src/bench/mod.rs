@@ -7,7 +7,9 @@
 //!   them) through `eth_sendRawTransaction`, against in-process revm and, with
 //!   `--anvil PATH`, anvil;
 //! - `recovery` (`--recovery`): recovering a ledger of N transactions (public and private
-//!   replay), against `ledger verify` of the same ledger.
+//!   replay), against `ledger verify` of the same ledger;
+//! - `scale` (`--scale N`): a 3-node network filled with N writes, measured as a
+//!   long-lived service (memory, disk, snapshot, join, restart, verify, range query).
 //!
 //! `stats` and `net` are what they share: latency figures, and the processes and connections.
 
@@ -22,6 +24,7 @@ mod logging;
 mod multi;
 mod net;
 mod recovery;
+mod scale;
 mod stats;
 
 pub(crate) use args::BenchArgs;
@@ -30,6 +33,9 @@ pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
     if args.recovery {
         recovery::run(args.recovery_txs, args.msg_bytes, args.json.as_deref())?;
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(n) = args.scale {
+        return scale::run(&args, n);
     }
     if args.eth {
         return eth::run(args);

@@ -62,6 +62,33 @@ pub(crate) fn start_consort_with(
     signature_ms: u64,
     apps: &serde_json::Value,
 ) -> Result<(Procs, Vec<SocketAddr>)> {
+    start_consort_ext(n, dir, signature_ms, apps, &serde_json::Value::Null)
+}
+
+/// Start `consort node start --config <dir>/node<i>.json` (written before), its output
+/// appended to `node<i>.log`.
+pub(crate) fn spawn_node(dir: &Path, i: usize) -> Result<Child> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("node{i}.log")))?;
+    Ok(std::process::Command::new(std::env::current_exe()?)
+        .current_dir(dir)
+        .args(["node", "start", "--config"])
+        .arg(format!("node{i}.json"))
+        .stdout(Stdio::from(log.try_clone()?))
+        .stderr(Stdio::from(log))
+        .spawn()?)
+}
+
+/// [`start_consort_with`], with `extra` settings (an object) in every node's config.
+pub(crate) fn start_consort_ext(
+    n: usize,
+    dir: &Path,
+    signature_ms: u64,
+    apps: &serde_json::Value,
+    extra: &serde_json::Value,
+) -> Result<(Procs, Vec<SocketAddr>)> {
     let mut procs = Procs(Vec::new());
     let mut addrs = Vec::new();
     let token = "bench-join-token";
@@ -79,6 +106,11 @@ pub(crate) fn start_consort_with(
         if !apps.is_null() {
             cfg["apps"] = apps.clone();
         }
+        if let Some(extra) = extra.as_object() {
+            for (k, v) in extra {
+                cfg[k] = v.clone();
+            }
+        }
         if i == 0 {
             cfg["users"] = json!([{"certificate_file": "user_cert.pem"}]);
         } else {
@@ -88,15 +120,8 @@ pub(crate) fn start_consort_with(
                 "token": token,
             });
         }
-        let path = dir.join(format!("node{i}.json"));
-        std::fs::write(&path, serde_json::to_vec(&cfg)?)?;
-        let log = std::fs::File::create(dir.join(format!("node{i}.log")))?;
-        let child = std::process::Command::new(std::env::current_exe()?)
-            .args(["node", "start", "--config"])
-            .arg(&path)
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log))
-            .spawn()?;
+        std::fs::write(dir.join(format!("node{i}.json")), serde_json::to_vec(&cfg)?)?;
+        let child = spawn_node(dir, i)?;
         procs.0.push(child);
         addrs.push(addr);
         if i == 0 {

@@ -52,3 +52,43 @@ fn bench_eth_swaps_runs_uniswap_on_consort_and_on_anvil() {
     assert_eq!(anvil, 24, "{v}");
     assert!(v["in_process_per_s"].as_f64().unwrap() > 0.0, "{v}");
 }
+
+/// `consort bench --scale N` at a small N: every figure it reports is measured (memory
+/// from `/proc`, files on disk, a real join, restart and `ledger verify`).
+#[test]
+fn bench_scale_measures_a_filled_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("scale.json");
+    let out = consort()
+        .args(["bench", "--scale", "3000", "--connections", "8", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let (o, e) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "bench failed:\n{o}\n{e}");
+    assert!(o.contains("30% (900 writes"), "progress is printed:\n{o}");
+    let v: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(v["n"], 3000);
+    assert!(v["last_seqno"].as_u64().unwrap() >= 3000, "{v}");
+    let rss = v["rss_mb"].as_array().unwrap();
+    assert_eq!(rss.len(), 3);
+    assert!(rss.iter().all(|r| r.as_f64().unwrap() > 1.0), "{v}");
+    assert!(
+        v["rss_mb_node1_after_restart"].as_f64().unwrap() > 1.0,
+        "{v}"
+    );
+    // The ledger holds at least the raw data (3,000 × 108 bytes), encrypted and framed.
+    assert!(
+        v["ledger_bytes"].as_u64().unwrap() > v["raw_bytes"].as_u64().unwrap(),
+        "{v}"
+    );
+    assert!(v["snapshot_bytes"].as_u64().unwrap() > 300_000, "{v}");
+    for k in [
+        "join_s",
+        "restart_replay_per_s",
+        "verify_per_s",
+        "range_1000_p50_ms",
+    ] {
+        assert!(v[k].as_f64().unwrap() > 0.0, "{k}: {v}");
+    }
+}
