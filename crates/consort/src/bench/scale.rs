@@ -226,6 +226,21 @@ pub(crate) fn run(args: &BenchArgs, n: u64) -> Result<ExitCode> {
         let rss: Vec<f64> = pids.iter().map(|p| rss_mb(*p)).collect::<Result<_>>()?;
         println!("  filled at {rate:.0} writes/s ({retries} writes sent again after a 503); committed through seqno {last}");
 
+        // How many of the N writes the service holds (a write answered but not yet
+        // committed when the primary changed is rolled back with it, as in CCF).
+        let mut conn = c0.connect().await?;
+        let (mut present, mut from) = (0u64, Some(0u64));
+        while let Some(f) = from {
+            let r = conn
+                .get(&format!("/app/log/private/range?from={f}&limit=1000"))
+                .await?;
+            let v = r.json()?;
+            present += v["records"].as_array().map_or(0, |a| a.len() as u64);
+            from = v["next"].as_u64();
+        }
+        if present != n {
+            println!("  {} of the {n} writes were rolled back with a change of primary", n - present);
+        }
         // A 1,000-key range: median latency of 21.
         let mut conn = c0.connect().await?;
         let mut lat = Vec::new();
@@ -268,7 +283,7 @@ pub(crate) fn run(args: &BenchArgs, n: u64) -> Result<ExitCode> {
         let restart = t.elapsed();
         let rss_restarted = rss_mb(procs.0[1].id())?;
         anyhow::Ok(json!({
-            "n": n, "fill_per_s": rate, "retried_503": retries, "last_seqno": last,
+            "n": n, "present": present, "fill_per_s": rate, "retried_503": retries, "last_seqno": last,
             "rss_mb": rss, "rss_mb_node1_after_restart": rss_restarted,
             "range_1000_p50_ms": ms(percentile(&lat, 0.5)),
             "join_s": join.as_secs_f64(),

@@ -69,6 +69,7 @@ fn bench_scale_measures_a_filled_network() {
     assert!(o.contains("30% (900 writes"), "progress is printed:\n{o}");
     let v: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(v["n"], 3000);
+    assert_eq!(v["present"], 3000, "every write is held: {v}");
     assert!(v["last_seqno"].as_u64().unwrap() >= 3000, "{v}");
     let rss = v["rss_mb"].as_array().unwrap();
     assert_eq!(rss.len(), 3);
