@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use super::{
     args::BenchArgs,
     eth_work::{address, workload, Check, Kind, Workload, CHAIN, UNISWAP_DEFAULT},
-    net::{http_conn, log_tails, resolve_bin, start_consort_with, Sender},
+    net::{http_conn, log_tails, resolve_bin, start_consort_with, wait_open, Sender},
     stats::{ms, percentile},
 };
 use crate::sandbox::free_port;
@@ -509,19 +509,7 @@ fn run_consort(
     let apps = json!({"ethereum": {"chain_id": CHAIN, "genesis": {}, "privacy_default": mode}});
     let (mut procs, addrs) = start_consort_with(nodes, dir, args.signature_ms, &apps)?;
     let consort = rt.block_on(async {
-        let mut service = None;
-        for a in &addrs {
-            service = Some(
-                consort_client::wait_until_open(
-                    *a,
-                    &dir.join("node0/service_cert.pem"),
-                    Duration::from_secs(60),
-                    || procs.all_running(),
-                )
-                .await?,
-            );
-        }
-        let service = service.context("no node")?;
+        let service = wait_open(&addrs, dir, &mut procs).await?;
         let eps: Vec<Endpoint> = addrs
             .iter()
             .map(|a| ClientConfig::new(*a, &service, Some((&cert, &ukey))).map(Endpoint::Consort))

@@ -27,25 +27,40 @@ fn uniswap() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js/node_modules/@uniswap")
 }
 
+fn chain() -> consort_evm::Chain {
+    consort_evm::Chain {
+        chain_id: CHAIN,
+        ..Default::default()
+    }
+}
+
+fn no_hashes(_: u64) -> Option<alloy_primitives::B256> {
+    None
+}
+
+/// The next block of `store`.
+fn block<'a>(
+    store: &consort_kv::Store,
+    chain: &'a consort_evm::Chain,
+) -> consort_evm::BlockCtx<'a> {
+    consort_evm::BlockCtx {
+        chain,
+        number: store.version() + 1,
+        timestamp: 1,
+        hashes: &no_hashes,
+        earlier: None,
+    }
+}
+
 /// Run `w` in-process: every setup and timed transaction succeeds; returns the store.
 fn execute(w: &Workload) -> consort_kv::Store {
     let store = consort_kv::Store::new();
-    let chain = consort_evm::Chain {
-        chain_id: CHAIN,
-        ..Default::default()
-    };
-    let no_hashes = |_: u64| None;
+    let chain = chain();
     let per = w.transfers[0].len();
     let timed = (0..per).flat_map(|j| w.transfers.iter().map(move |s| &s[j]));
     for raw in w.setup.iter().chain(timed) {
         let mut tx = store.begin();
-        let b = consort_evm::BlockCtx {
-            chain: &chain,
-            number: store.version() + 1,
-            timestamp: 1,
-            hashes: &no_hashes,
-            earlier: None,
-        };
+        let b = block(&store, &chain);
         let r = consort_evm::send_raw(&mut tx, &b, raw).expect("valid transaction");
         assert!(r.status, "transaction {} reverted", r.transaction_hash);
         store.commit(tx, |_| Ok::<_, String>(())).expect("commit");
@@ -65,18 +80,8 @@ fn swaps_run_on_uniswaps_unmodified_build() {
         panic!("swaps check the pair")
     };
     let mut tx = store.begin();
-    let chain = consort_evm::Chain {
-        chain_id: CHAIN,
-        ..Default::default()
-    };
-    let no_hashes = |_: u64| None;
-    let b = consort_evm::BlockCtx {
-        chain: &chain,
-        number: store.version() + 1,
-        timestamp: 1,
-        hashes: &no_hashes,
-        earlier: None,
-    };
+    let chain = chain();
+    let b = block(&store, &chain);
     let req = consort_evm::CallRequest {
         from: None,
         to: Some(pair),

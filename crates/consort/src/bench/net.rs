@@ -175,3 +175,26 @@ pub(crate) async fn commit_point(c: &mut consort_client::Connection) -> Result<c
         .unwrap_or("0.0")
         .parse()?)
 }
+
+/// Wait until every node at `addrs` reports the service open (reading the service
+/// certificate node 0 writes in `dir`); the service certificate. Fails at once if a node
+/// process exits.
+pub(crate) async fn wait_open(
+    addrs: &[SocketAddr],
+    dir: &Path,
+    procs: &mut Procs,
+) -> Result<consort_crypto::cert::Certificate> {
+    let mut service = None;
+    for a in addrs {
+        service = Some(
+            consort_client::wait_until_open(
+                *a,
+                &dir.join("node0/service_cert.pem"),
+                Duration::from_secs(60),
+                || procs.all_running(),
+            )
+            .await?,
+        );
+    }
+    service.ok_or_else(|| anyhow::anyhow!("no node"))
+}

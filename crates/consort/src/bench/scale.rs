@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 
 use super::{
     args::BenchArgs,
-    net::{commit_point, log_tails, spawn_node, start_consort_ext},
+    net::{commit_point, log_tails, spawn_node, start_consort_ext, wait_open},
     stats::{ms, percentile},
 };
 use crate::sandbox::free_port;
@@ -201,19 +201,7 @@ pub(crate) fn run(args: &BenchArgs, n: u64) -> Result<ExitCode> {
         .enable_all()
         .build()?;
     let out = rt.block_on(async {
-        let mut service = None;
-        for a in &addrs {
-            service = Some(
-                consort_client::wait_until_open(
-                    *a,
-                    &dir.join("node0/service_cert.pem"),
-                    Duration::from_secs(60),
-                    || procs.all_running(),
-                )
-                .await?,
-            );
-        }
-        let service = service.context("no node")?;
+        let service = wait_open(&addrs, dir, &mut procs).await?;
         let client = |a: SocketAddr| ClientConfig::new(a, &service, Some((&cert, &ukey)));
         let c0 = client(addrs[0])?;
         let (rate, retries, last) = fill(&c0, n, args.connections as u64, &msg).await?;
