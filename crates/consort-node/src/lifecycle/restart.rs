@@ -95,7 +95,9 @@ pub(crate) fn restart(
         );
         return Ok(boot(journal, node, service_cert, secrets));
     }
+    let started = std::time::Instant::now();
     let (journal, report) = Journal::open(jc, store, node.clone(), secrets.ledger_secrets()?)?;
+    let replay_ms = started.elapsed().as_millis();
     // The identity files must be the ones the (verified) ledger records.
     let recorded = service::INFO
         .get(&mut journal.store().snapshot())?
@@ -114,7 +116,7 @@ pub(crate) fn restart(
     tracing::info!(
         replayed = report.replayed,
         rolled_back = report.rolled_back,
-        "restarted from ledger; last signature {:?}",
+        "restarted from ledger (replayed in {replay_ms}ms); last signature {:?}",
         report.last_signature
     );
     Ok(boot(journal, node, service_cert, secrets))

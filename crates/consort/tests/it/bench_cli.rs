@@ -84,6 +84,10 @@ fn bench_scale_measures_a_filled_network() {
         "{v}"
     );
     assert!(v["snapshot_bytes"].as_u64().unwrap() > 300_000, "{v}");
+    assert!(
+        v["restart_replayed"].as_f64().unwrap() >= 3000.0,
+        "the restart replayed the ledger: {v}"
+    );
     for k in [
         "join_s",
         "restart_replay_per_s",
