@@ -179,15 +179,15 @@ impl Connection {
             .send_request(req)
             .await
             .map_err(|e| ClientError::Http(e.to_string()))?;
-        let status = resp.status().as_u16();
-        let txid = resp
-            .headers()
+        let (parts, body) = resp.into_parts();
+        let status = parts.status.as_u16();
+        let txid = parts
+            .headers
             .get("x-ms-ccf-transaction-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let headers = resp.headers().clone();
-        let body = resp
-            .into_body()
+        let headers = parts.headers;
+        let body = body
             .collect()
             .await
             .map_err(|e| ClientError::Http(e.to_string()))?

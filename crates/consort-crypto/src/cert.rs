@@ -124,6 +124,12 @@ impl Certificate {
         self.parsed().public_key().raw.to_vec()
     }
 
+    /// Hex SHA-256 of the subject's public key: a node's id (as
+    /// [`crate::keys::SigningKey::public_key_id`] of its key).
+    pub fn public_key_id(&self) -> String {
+        crate::sha256(&self.public_key_der()).to_hex()
+    }
+
     /// The P-384 public key of the subject.
     pub fn verifying_key(&self) -> Result<VerifyingKey, CryptoError> {
         let c = self.parsed();

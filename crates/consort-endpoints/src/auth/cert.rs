@@ -57,7 +57,7 @@ pub fn node(tx: &mut Tx, cert: &Certificate, now: i64) -> Result<Caller, ApiErro
             "The client certificate is expired or not yet valid.",
         ));
     }
-    let id = consort_crypto::sha256(&cert.public_key_der()).to_hex();
+    let id = cert.public_key_id();
     match INFO.get(tx, &id) {
         Ok(Some(info)) if info.status == NodeStatus::Trusted => Ok(Caller::Node { id }),
         Ok(Some(info)) => Err(ApiError::forbidden(format!(

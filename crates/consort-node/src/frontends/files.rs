@@ -27,6 +27,7 @@ use consort_endpoints::{ApiError, AuthPolicy::NodeCert, Ctx, Mode, Registry, Res
 use consort_ledger::chunk::ChunkName;
 use http::{Method, StatusCode};
 
+use crate::lifecycle::snapshots::latest_snapshot_after;
 pub use crate::lifecycle::snapshots::snapshot_seqno;
 
 /// What the file endpoints read: this node's snapshot and ledger directories.
@@ -69,15 +70,10 @@ fn names_in(dir: &std::path::Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn latest_snapshot(ctx: &mut Ctx<'_>, svc: &FileService) -> Result<Response, ApiError> {
+fn snapshot_redirect(ctx: &mut Ctx<'_>, svc: &FileService) -> Result<Response, ApiError> {
     let since = since(ctx, false)?;
-    let best = names_in(&svc.snapshot_dir)
-        .into_iter()
-        .filter_map(|n| Some((snapshot_seqno(&n)?, n)))
-        .filter(|(s, _)| *s > since)
-        .max();
-    match best {
-        Some((_, name)) => Ok(redirect(format!("/node/snapshot/{name}"))),
+    match latest_snapshot_after(&svc.snapshot_dir, since) {
+        Some((name, _)) => Ok(redirect(format!("/node/snapshot/{name}"))),
         None => Err(ApiError::not_found(format!(
             "This node has no committed snapshot after seqno {since}."
         ))),
@@ -254,7 +250,7 @@ pub fn register(r: &mut Registry, svc: Arc<FileService>) {
         (
             "/node/snapshot",
             "The newest committed snapshot after ?since= (308 to it)",
-            latest_snapshot,
+            snapshot_redirect,
         ),
         (
             "/node/snapshot/{name}",

@@ -183,7 +183,7 @@ fn join(ctx: &mut Ctx<'_>, svc: &JoinService) -> Result<Response, ApiError> {
         ApiError::unauthorized("Joining needs the node's certificate as TLS client certificate.")
     })?;
     let body: JoinRequest = ctx.req.json()?;
-    let node_id = sha256(&cert.public_key_der()).to_hex();
+    let node_id = cert.public_key_id();
     let existing: Option<NodeInfo> = nodes::INFO.get(ctx.tx, &node_id).map_err(internal)?;
     let rpc = body.rpc_address;
     let status = match existing {

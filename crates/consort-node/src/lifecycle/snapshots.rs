@@ -10,12 +10,17 @@ pub const RECOVERED_FROM: &str = "recovered_from.snapshot";
 
 /// The newest committed snapshot in `dir`: (name, seqno).
 pub fn latest_snapshot(dir: &std::path::Path) -> Option<(String, u64)> {
+    latest_snapshot_after(dir, 0)
+}
+
+/// The newest committed snapshot in `dir` whose seqno is above `after`: (name, seqno).
+pub fn latest_snapshot_after(dir: &std::path::Path, after: u64) -> Option<(String, u64)> {
     std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| {
             let name = e.ok()?.file_name().into_string().ok()?;
             let s = snapshot_seqno(&name)?;
-            Some((name, s))
+            (s > after).then_some((name, s))
         })
         .max_by_key(|(_, s)| *s)
 }

@@ -108,7 +108,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Opti
 /// The peer's node id (hex SHA-256 of its public key), from an accepted connection.
 pub fn peer_node_id(certs: Option<&[CertificateDer<'_>]>) -> Option<String> {
     let c = Certificate::from_der(certs?.first()?).ok()?;
-    Some(consort_crypto::sha256(&c.public_key_der()).to_hex())
+    Some(c.public_key_id())
 }
 
 /// Complete the TLS handshake of an accepted connection (callers bound its time).

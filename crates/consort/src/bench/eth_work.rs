@@ -107,13 +107,18 @@ fn legacy(nonce: u64, to: TxKind, gas: u64, input: Vec<u8>) -> TxLegacy {
     }
 }
 
+/// `head` followed by 32-byte ABI words (call data after a selector, constructor
+/// arguments after creation code).
+fn with_words(mut head: Vec<u8>, words: &[B256]) -> Vec<u8> {
+    for w in words {
+        head.extend_from_slice(w.as_slice());
+    }
+    head
+}
+
 /// ABI call data: a selector and static 32-byte words.
 fn call(selector: &str, words: &[B256]) -> Vec<u8> {
-    let mut d = hex::decode(selector).expect("selector");
-    for w in words {
-        d.extend_from_slice(w.as_slice());
-    }
-    d
+    with_words(hex::decode(selector).expect("selector"), words)
 }
 
 fn word_a(a: Address) -> B256 {
@@ -182,8 +187,10 @@ fn deployer_and_senders(senders: usize) -> (SecretKey, Address, Vec<SecretKey>) 
 /// pair's reserves or a popular holder are written by every transaction.
 fn transfers(senders: usize, per_sender: usize, hot: bool) -> Workload {
     let (deployer_key, deployer, keys) = deployer_and_senders(senders);
-    let mut create = hex::decode(TOKEN.trim()).expect("token bytecode");
-    create.extend_from_slice(&U256::from(10u128.pow(30)).to_be_bytes::<32>());
+    let create = with_words(
+        hex::decode(TOKEN.trim()).expect("token bytecode"),
+        &[word_u(U256::from(10u128.pow(30)))],
+    );
     let token = deployer.create(0);
     let fund = U256::from(1_000_000u64);
     let mut setup = vec![sign(
@@ -260,12 +267,6 @@ fn swaps(senders: usize, per_sender: usize, uniswap: &Path) -> Result<Workload> 
     let router_code = artifact(uniswap, "v2-periphery", "UniswapV2Router02")?;
     let (dk, deployer, keys) = deployer_and_senders(senders);
     let supply = U256::from(10u128.pow(30));
-    let with_args = |mut code: Vec<u8>, words: &[B256]| {
-        for w in words {
-            code.extend_from_slice(w.as_slice());
-        }
-        code
-    };
     let (a, b) = (deployer.create(0), deployer.create(1));
     let (weth_at, factory, router) = (deployer.create(2), deployer.create(3), deployer.create(4));
     let (t0, t1) = if a < b { (a, b) } else { (b, a) };
@@ -284,21 +285,21 @@ fn swaps(senders: usize, per_sender: usize, uniswap: &Path) -> Result<Workload> 
             0,
             create,
             2_000_000,
-            with_args(erc20.clone(), &[word_u(supply)]),
+            with_words(erc20.clone(), &[word_u(supply)]),
         ),
-        legacy(1, create, 2_000_000, with_args(erc20, &[word_u(supply)])),
+        legacy(1, create, 2_000_000, with_words(erc20, &[word_u(supply)])),
         legacy(2, create, 2_000_000, weth),
         legacy(
             3,
             create,
             6_000_000,
-            with_args(factory_code, &[word_a(deployer)]),
+            with_words(factory_code, &[word_a(deployer)]),
         ),
         legacy(
             4,
             create,
             6_000_000,
-            with_args(router_code, &[word_a(factory), word_a(weth_at)]),
+            with_words(router_code, &[word_a(factory), word_a(weth_at)]),
         ),
         legacy(
             5,

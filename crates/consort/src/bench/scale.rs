@@ -139,54 +139,45 @@ async fn until_committed(c: &ClientConfig, seqno: u64, limit: Duration) -> Resul
     }
 }
 
-/// The snapshot serialization times node 0 logged (ms), and its newest snapshot's size.
-fn snapshot_figures(dir: &Path) -> (Vec<f64>, u64) {
-    let log = std::fs::read_to_string(dir.join("node0.log")).unwrap_or_default();
-    let times = log
-        .lines()
-        .filter_map(|l| {
-            let i = l.find("serialized in ")?;
-            l[i + 14..]
-                .split(' ')
-                .next()?
-                .trim_end_matches("ms")
-                .parse()
-                .ok()
-        })
-        .collect();
-    let size = std::fs::read_dir(dir.join("node0/snapshots"))
-        .map(|d| {
-            d.filter_map(|e| {
-                let e = e.ok()?;
-                let name = e.file_name().into_string().ok()?;
-                if !name.ends_with(".committed") {
-                    return None;
-                }
-                Some((e.metadata().ok()?.len(), name))
-            })
-            .max_by_key(|(_, n)| n.split('_').nth(1).and_then(|s| s.parse::<u64>().ok()))
-            .map_or(0, |(l, _)| l)
-        })
-        .unwrap_or(0);
-    (times, size)
+/// The last line of node `i`'s log that contains `needle`, without colour sequences.
+fn last_log_line(dir: &Path, i: usize, needle: &str) -> Option<String> {
+    let log = std::fs::read_to_string(dir.join(format!("node{i}.log"))).ok()?;
+    log.lines()
+        .rev()
+        .find(|l| l.contains(needle))
+        .map(strip_ansi)
+}
+
+/// The number after `label` in `line` (digits, up to the first non-digit).
+fn number_after(line: &str, label: &str) -> Option<f64> {
+    let rest = line.split(label).nth(1)?;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// How long node 0's last snapshot took to serialize (ms, from its log), and the size of
+/// its newest committed snapshot.
+fn snapshot_figures(dir: &Path) -> (f64, u64) {
+    let ms = last_log_line(dir, 0, "serialized in ")
+        .and_then(|l| number_after(&l, "serialized in "))
+        .unwrap_or(0.0);
+    let snapshots = dir.join("node0/snapshots");
+    let size = consort_node::lifecycle::snapshots::latest_snapshot(&snapshots)
+        .and_then(|(name, _)| std::fs::metadata(snapshots.join(name)).ok())
+        .map_or(0, |m| m.len());
+    (ms, size)
 }
 
 /// The entries node `i` replayed at its last restart and how long it took (ms), from its
 /// log (`replayed=N … replayed in Tms`).
 fn replay_figures(dir: &Path, i: usize) -> Option<(f64, f64)> {
-    let log = std::fs::read_to_string(dir.join(format!("node{i}.log"))).ok()?;
-    let raw = log
-        .lines()
-        .rev()
-        .find(|l| l.contains("restarted from ledger"))?;
-    let line = strip_ansi(raw);
-    let n = line
-        .split("replayed=")
-        .nth(1)?
-        .split(|c: char| !c.is_ascii_digit())
-        .next()?;
-    let t = line.split("replayed in ").nth(1)?.split("ms").next()?;
-    Some((n.parse().ok()?, t.parse().ok()?))
+    let line = last_log_line(dir, i, "restarted from ledger")?;
+    Some((
+        number_after(&line, "replayed=")?,
+        number_after(&line, "replayed in ")?,
+    ))
 }
 
 /// `s` without terminal colour sequences (`ESC [ … m`), as the node's log has them.
@@ -343,7 +334,7 @@ pub(crate) fn run(args: &BenchArgs, n: u64) -> Result<ExitCode> {
     out["raw_bytes"] = json!(n * (args.msg_bytes as u64 + 8));
     out["verify_per_s"] = json!(last / verify_s);
     out["snapshot_bytes"] = json!(snap_bytes);
-    out["snapshot_serialize_ms"] = json!(snap_ms.last().copied().unwrap_or(0.0));
+    out["snapshot_serialize_ms"] = json!(snap_ms);
     report(&out);
     if let Some(p) = &args.json {
         std::fs::write(p, serde_json::to_vec_pretty(&out)?)?;
