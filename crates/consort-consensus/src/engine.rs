@@ -4,7 +4,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
-use crate::message::{Entry, EntryKind, Message, NodeId, Seqno, View};
+use crate::{
+    log::{Log, Restored},
+    message::{Entry, EntryKind, Message, NodeId, Seqno, View},
+};
 
 /// Timing and batching.
 #[derive(Debug, Clone)]
@@ -25,6 +28,10 @@ pub struct Config {
     /// down (CCF's "check quorum"), so a partitioned primary stops accepting writes it
     /// could never commit.
     pub check_quorum: bool,
+    /// Most committed entries whose bytes stay held for lagging followers; older ones are
+    /// read back from the driver's durable log ([`Action::SendStored`]). The uncommitted
+    /// suffix is always held.
+    pub retain_committed: usize,
 }
 
 impl Config {
@@ -38,6 +45,7 @@ impl Config {
             max_batch: 256,
             pipeline: 8,
             check_quorum: true,
+            retain_committed: 2048,
         }
     }
 }
@@ -56,6 +64,15 @@ pub enum Action {
     Send {
         to: NodeId,
         msg: Message,
+    },
+    /// Send `msg`, an `AppendEntries` with no entries yet, to `to` once its entries are
+    /// filled with `first..=last` read from the durable log: committed entries the engine
+    /// no longer holds (so they can never change). Messages to one peer go in order.
+    SendStored {
+        to: NodeId,
+        msg: Message,
+        first: Seqno,
+        last: Seqno,
     },
     /// Append these entries to the durable log (after any truncation in the same batch).
     Append(Vec<Entry>),
@@ -103,10 +120,9 @@ pub struct Raft {
     // Persistent.
     view: View,
     voted_for: Option<NodeId>,
-    /// Entries after `base` (a node started from a snapshot at `base` has none before).
-    log: Vec<Entry>,
-    base: Seqno,
-    base_view: View,
+    /// Entries after the base (a node started from a snapshot at the base has none before);
+    /// the bytes of only those still in flight.
+    log: Log,
     // Volatile.
     role: Role,
     leader: Option<NodeId>,
@@ -149,20 +165,48 @@ impl Raft {
         seed: u64,
         now: u64,
     ) -> Self {
-        debug_assert!(log
-            .iter()
-            .enumerate()
-            .all(|(i, e)| e.seqno == base.0 + i as u64 + 1));
+        Self::from_log(
+            cfg,
+            view,
+            voted_for,
+            Log::with_entries(base, log),
+            base.0,
+            seed,
+            now,
+        )
+    }
+
+    /// A node restarting from its durable log, holding the bytes of only the entries after
+    /// its commit point (see [`Restored`]).
+    pub fn restore(
+        cfg: Config,
+        view: View,
+        voted_for: Option<NodeId>,
+        log: Restored,
+        seed: u64,
+        now: u64,
+    ) -> Self {
+        let commit = log.commit.max(log.base.0);
+        Self::from_log(cfg, view, voted_for, Log::restore(log), commit, seed, now)
+    }
+
+    fn from_log(
+        cfg: Config,
+        view: View,
+        voted_for: Option<NodeId>,
+        log: Log,
+        commit: Seqno,
+        seed: u64,
+        now: u64,
+    ) -> Self {
         let mut r = Self {
             cfg,
             view,
             voted_for,
             log,
-            base: base.0,
-            base_view: base.1,
             role: Role::Follower,
             leader: None,
-            commit: base.0,
+            commit,
             now,
             election_deadline: 0,
             last_heartbeat: 0,
@@ -196,44 +240,45 @@ impl Raft {
     pub fn commit_seqno(&self) -> Seqno {
         self.commit
     }
-    /// The entries held (after [`Raft::base`]).
-    pub fn log(&self) -> &[Entry] {
-        &self.log
+    /// The entries whose bytes are held, in order, ending at [`Raft::last_seqno`]: at least
+    /// every one after the commit point.
+    pub fn held(&self) -> impl DoubleEndedIterator<Item = &Entry> + ExactSizeIterator {
+        self.log.held().iter()
+    }
+    /// The first entry whose bytes are held (`last_seqno() + 1` when none is).
+    pub fn held_from(&self) -> Seqno {
+        self.log.held_from()
     }
     /// The snapshot point the log starts after (0 for a full log).
     pub fn base(&self) -> Seqno {
-        self.base
+        self.log.base()
     }
     pub fn last_seqno(&self) -> Seqno {
-        self.base + self.log.len() as Seqno
+        self.log.last()
+    }
+    /// The view of entry `seqno` (held or not), or of the base; `None` outside.
+    pub fn view_of(&self, seqno: Seqno) -> Option<View> {
+        self.log.view_at(seqno)
     }
 
-    /// Index into `log` of entry `seqno` (which must be after `base`).
-    fn idx(&self, seqno: Seqno) -> usize {
-        (seqno - self.base) as usize
-    }
-
-    /// The view of entry `seqno`. Entries up to `base` are committed and so match any
-    /// leader's: asked about one before `base`, answer as if it matched (`None`).
+    /// The view of entry `seqno`. Entries up to the base are committed and so match any
+    /// leader's: asked about one before the base, answer as if it matched (`None`).
     fn view_at_opt(&self, seqno: Seqno) -> Option<View> {
-        match seqno.cmp(&self.base) {
-            std::cmp::Ordering::Less => None,
-            std::cmp::Ordering::Equal => Some(self.base_view),
-            std::cmp::Ordering::Greater => Some(self.log[self.idx(seqno) - 1].view),
-        }
+        self.log.view_at(seqno)
     }
 
     fn view_at(&self, seqno: Seqno) -> View {
         self.view_at_opt(seqno).unwrap_or(0)
     }
 
-    /// The last signature entry: (view, seqno), or the base (or (0, 0)).
+    /// The last signature entry: (view, seqno), or the base (or (0, 0)). Every entry after
+    /// the commit point is held, and the commit point is a signature (or the base).
     pub fn last_committable(&self) -> (View, Seqno) {
-        self.log
-            .iter()
-            .rev()
-            .find(|e| e.kind == EntryKind::Signature)
-            .map_or((self.base_view, self.base), |e| (e.view, e.seqno))
+        let s = self
+            .log
+            .last_signature_in(self.commit, self.last_seqno(), None)
+            .unwrap_or(self.commit);
+        (self.view_at(s), s)
     }
 
     fn majority(&self) -> usize {
@@ -306,7 +351,7 @@ impl Raft {
                 "node {} would truncate committed entries",
                 self.cfg.id
             );
-            self.log.truncate(self.idx(after));
+            self.log.truncate(after);
             out.push(Action::Truncate { after });
         }
     }
@@ -460,6 +505,7 @@ impl Raft {
         };
         let seqno = e.seqno;
         self.log.push(e.clone());
+
         out.push(Action::Append(vec![e]));
         if self.cfg.members.len() == 1 {
             self.advance_commit(out);
@@ -499,7 +545,7 @@ impl Raft {
 
     fn send_append(&mut self, to: NodeId, out: &mut Vec<Action>) {
         // A peer behind our base would need a snapshot transfer; we can only send from it.
-        let next = (*self.next.get(&to).unwrap_or(&1)).max(self.base + 1);
+        let next = (*self.next.get(&to).unwrap_or(&1)).max(self.base() + 1);
         let prev = next - 1;
         // Pipelining: batches go out without waiting for acknowledgements, up to a window
         // of unacknowledged entries; beyond it, only heartbeats (no entries).
@@ -510,20 +556,55 @@ impl Raft {
         } else {
             self.last_seqno().min(prev + self.cfg.max_batch as u64)
         };
-        let entries = self.log[self.idx(prev)..self.idx(end)].to_vec();
+        // Entries no longer held are committed: the driver reads them back, up to the
+        // first held one (the rest follow in the next batch).
+        let held_from = self.log.held_from();
+        let end = if next < held_from {
+            end.min(held_from - 1)
+        } else {
+            end
+        };
+        let msg = |entries| Message::AppendEntries {
+            view: self.view,
+            prev_seqno: prev,
+            prev_view: self.view_at(prev),
+            entries,
+            leader_commit: self.commit,
+        };
+        let action = match self.log.held_range(next, end) {
+            Some(entries) => Action::Send {
+                to,
+                msg: msg(entries),
+            },
+            None if end < next => Action::Send {
+                to,
+                msg: msg(Vec::new()),
+            },
+            None => Action::SendStored {
+                to,
+                msg: msg(Vec::new()),
+                first: next,
+                last: end,
+            },
+        };
         if end > prev {
             self.next.insert(to, end + 1);
         }
-        out.push(Action::Send {
-            to,
-            msg: Message::AppendEntries {
-                view: self.view,
-                prev_seqno: prev,
-                prev_view: self.view_at(prev),
-                entries,
-                leader_commit: self.commit,
-            },
-        });
+        out.push(action);
+    }
+
+    /// Stop holding the bytes of committed entries no follower is likely to need: keep
+    /// those after the slowest follower's match point, at most `retain_committed` of them.
+    fn forget_settled(&mut self) {
+        let floor = self.commit + 1;
+        let mut need = floor;
+        if self.role == Role::Leader {
+            for p in self.peers() {
+                need = need.min(self.matched.get(&p).map_or(1, |m| m + 1));
+            }
+        }
+        let keep_from = need.max(floor.saturating_sub(self.cfg.retain_committed as Seqno));
+        self.log.forget_before(keep_from);
     }
 
     /// A message from `from`.
@@ -670,7 +751,7 @@ impl Raft {
         let mut appended = Vec::new();
         for e in entries {
             let s = e.seqno;
-            if s <= self.base {
+            if s <= self.base() {
                 continue; // in our snapshot: committed, so the same
             }
             if s <= self.last_seqno() {
@@ -689,14 +770,10 @@ impl Raft {
         // matches the leader's log.
         let bound = leader_commit.min(matched_end);
         if bound > self.commit {
-            if let Some(sig) = self.log[self.idx(self.commit)..self.idx(bound)]
-                .iter()
-                .rev()
-                .find(|e| e.kind == EntryKind::Signature)
-                .map(|e| e.seqno)
-            {
+            if let Some(sig) = self.log.last_signature_in(self.commit, bound, None) {
                 self.commit = sig;
                 out.push(Action::Commit { seqno: sig });
+                self.forget_settled();
             }
         }
         out.push(reply(true, matched_end, self.view));
@@ -723,6 +800,7 @@ impl Raft {
             let n = self.next.entry(from).or_insert(m + 1);
             *n = (*n).max(m + 1);
             self.advance_commit(out);
+            self.forget_settled();
             // Keep the pipeline full.
             let mut sent = 0;
             while sent < self.cfg.pipeline
@@ -758,14 +836,13 @@ impl Raft {
             return;
         }
         // Only a signature of the current view commits (and with it, everything before).
-        if let Some(sig) = self.log[self.idx(self.commit)..self.idx(replicated)]
-            .iter()
-            .rev()
-            .find(|e| e.kind == EntryKind::Signature && e.view == self.view)
-            .map(|e| e.seqno)
+        if let Some(sig) = self
+            .log
+            .last_signature_in(self.commit, replicated, Some(self.view))
         {
             self.commit = sig;
             out.push(Action::Commit { seqno: sig });
+            self.forget_settled();
             if self.removed_at.is_some_and(|r| sig >= r) && self.role == Role::Leader {
                 // Retired, and the service knows it: hand over.
                 self.become_follower(self.view, None, out);

@@ -64,7 +64,7 @@ fn three_nodes_elect_replicate_and_commit_at_majority() {
         }
     }
     assert!(committed);
-    assert_eq!(nodes[1].log().len(), 2);
+    assert_eq!(nodes[1].last_seqno(), 2);
 }
 
 #[test]
@@ -338,7 +338,7 @@ fn a_node_started_from_a_snapshot_follows_from_its_base() {
         }
     }
     assert_eq!(follower.last_seqno(), 7, "caught up from its base");
-    assert_eq!(follower.log().first().map(|e| e.seqno), Some(4));
+    assert_eq!(follower.held().next().map(|e| e.seqno), Some(4));
     assert_eq!(leader.commit_seqno(), 7);
 }
 
@@ -446,4 +446,39 @@ fn only_members_lead_and_only_members_votes_count() {
         },
     );
     assert_ne!(c.role, Role::Leader);
+}
+
+#[test]
+fn committed_entries_are_dropped_and_read_back_for_a_lagging_follower() {
+    let mut cfg = Config::new(1, vec![1]);
+    cfg.retain_committed = 0;
+    let mut r = Raft::new(cfg, 0, None, vec![sig(0, 1)], 1, 0);
+    r.tick(1);
+    r.propose_signature(Bytes::new());
+    for i in 0..5u8 {
+        r.propose(Bytes::from(vec![i]));
+    }
+    r.propose_signature(Bytes::new());
+    assert_eq!((r.commit_seqno(), r.last_seqno()), (8, 8));
+    assert_eq!(r.held().len(), 0, "nothing committed is held at retain 0");
+    r.propose(Bytes::from_static(b"in flight"));
+    assert_eq!(r.held_from(), 9, "the uncommitted suffix is always held");
+    // Node 2 joins empty: the leader backs up to it and asks the driver for the committed
+    // entries it dropped, then sends the held one itself.
+    let acts = r.set_members(vec![1, 2]);
+    let (_, hb) = sends(&acts).pop().unwrap();
+    let mut f = Raft::new(Config::new(2, vec![1, 2]), 0, None, Vec::new(), 2, 0);
+    let resp = sends(&f.receive(1, hb));
+    let acts = r.receive(2, resp[0].1.clone());
+    let stored: Vec<_> = acts
+        .iter()
+        .filter_map(|a| match a {
+            Action::SendStored {
+                to, first, last, ..
+            } => Some((*to, *first, *last)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stored, vec![(2, 1, 8)], "{acts:?}");
+    assert!(!acts.iter().any(|a| matches!(a, Action::Send { .. })));
 }

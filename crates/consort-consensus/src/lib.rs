@@ -13,11 +13,17 @@
 //! - a node that starts an election first rolls back its unsigned tail (everything after
 //!   its last signature), and votes compare the *last committable* (signature) entry;
 //! - a new leader appends a signature at the start of its view.
+//!
+//! The engine holds the bytes of only the entries still in flight (the uncommitted suffix
+//! and, up to [`Config::retain_committed`], what lagging followers need); it asks the
+//! driver to read older ones back from its durable log ([`Action::SendStored`]).
 
 mod engine;
+mod log;
 mod message;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod sim;
 
 pub use engine::{Action, Config, Raft, Role};
+pub use log::Restored;
 pub use message::{Entry, EntryKind, Message, NodeId, Seqno, View};

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
-use crate::{Action, Config, Entry, EntryKind, Message, NodeId, Raft, Role, Seqno, View};
+use crate::{Action, Config, Entry, EntryKind, Message, NodeId, Raft, Restored, Role, Seqno, View};
 
 /// Deterministic PRNG (splitmix64).
 #[derive(Debug, Clone)]
@@ -47,6 +47,11 @@ pub struct SimConfig {
     pub heal_per_mille: u64,
     pub propose_per_mille: u64,
     pub signature_per_mille: u64,
+    /// The engine's batching and how many committed entries it holds: small values make
+    /// leaders read entries back from the durable log for lagging followers.
+    pub max_batch: usize,
+    pub pipeline: usize,
+    pub retain_committed: usize,
 }
 
 impl SimConfig {
@@ -64,16 +69,47 @@ impl SimConfig {
             heal_per_mille: 10 + rng.below(40),
             propose_per_mille: 100 + rng.below(500),
             signature_per_mille: 30 + rng.below(200),
+            // At least 64 entries in flight, or followers could never catch up with the
+            // clients at the longest delays.
+            max_batch: 16 + rng.below(48) as usize,
+            pipeline: 4 + rng.below(5) as usize,
+            retain_committed: match rng.below(4) {
+                0 => 0,
+                1 => 1 + rng.below(4) as usize,
+                2 => 8 + rng.below(64) as usize,
+                _ => 4096,
+            },
         }
     }
 }
 
-/// What survives a crash: the persisted log, view and vote.
+/// What survives a crash: the persisted log, view, vote and commit point.
 #[derive(Debug, Clone, Default)]
 struct Disk {
     view: View,
     voted_for: Option<NodeId>,
     log: Vec<Entry>,
+    commit: Seqno,
+}
+
+impl Disk {
+    /// What a restarting driver hands the engine: the bytes of only the entries after the
+    /// commit point, every entry's view as runs.
+    fn restored(&self) -> Restored {
+        let mut views: Vec<(Seqno, View)> = Vec::new();
+        for e in &self.log {
+            if views.last().is_none_or(|(_, v)| *v != e.view) {
+                views.push((e.seqno, e.view));
+            }
+        }
+        Restored {
+            base: (0, 0),
+            views,
+            last: self.log.len() as Seqno,
+            commit: self.commit,
+            held: self.log[self.commit as usize..].to_vec(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -116,11 +152,21 @@ pub struct Sim {
     /// The earliest view (of the reporting node) in which each seqno was known committed.
     committed_in_view: BTreeMap<Seqno, View>,
     proposals: u64,
+    /// Entries leaders read back from their durable logs for lagging followers.
+    stored_reads: u64,
     final_check: bool,
 }
 
 fn members(n: usize) -> Vec<NodeId> {
     (1..=n as u64).collect()
+}
+
+fn engine_config(id: NodeId, cfg: &SimConfig) -> Config {
+    let mut c = Config::new(id, members(cfg.nodes));
+    c.max_batch = cfg.max_batch;
+    c.pipeline = cfg.pipeline;
+    c.retain_committed = cfg.retain_committed;
+    c
 }
 
 impl Sim {
@@ -147,7 +193,7 @@ impl Sim {
                 let log = if id == 1 { genesis.clone() } else { Vec::new() };
                 SimNode {
                     raft: Some(Raft::new(
-                        Config::new(id, ids.clone()),
+                        engine_config(id, &cfg),
                         0,
                         None,
                         log.clone(),
@@ -174,6 +220,7 @@ impl Sim {
             committed: BTreeMap::new(),
             committed_in_view: BTreeMap::new(),
             proposals: 0,
+            stored_reads: 0,
             final_check: false,
         }
     }
@@ -185,7 +232,20 @@ impl Sim {
     fn apply(&mut self, id: NodeId, actions: Vec<Action>) -> Result<(), Violation> {
         let mut pending = Vec::new();
         for a in actions {
+            let a = match a {
+                Action::SendStored {
+                    to,
+                    msg,
+                    first,
+                    last,
+                } => {
+                    self.stored_reads += last + 1 - first;
+                    self.read_stored(id, to, msg, first, last)?
+                }
+                a => a,
+            };
             match a {
+                Action::SendStored { .. } => unreachable!("resolved above"),
                 Action::Send { to, msg } => {
                     if self.rng.chance(self.cfg.drop_per_mille) {
                         continue;
@@ -228,7 +288,10 @@ impl Sim {
                     d.view = view;
                     d.voted_for = voted_for;
                 }
-                Action::Commit { seqno } => self.record_commit(id, seqno)?,
+                Action::Commit { seqno } => {
+                    self.record_commit(id, seqno)?;
+                    self.nodes[id as usize - 1].disk.commit = seqno;
+                }
                 Action::RoleChanged { .. } => {}
                 Action::EmitSignature => {
                     let r = self.nodes[id as usize - 1].raft.as_mut().expect("live");
@@ -244,6 +307,54 @@ impl Sim {
         Ok(())
     }
 
+    /// A driver filling an [`Action::SendStored`] from its durable log: the entries must be
+    /// there, and committed as far as the sender knows (so they cannot change).
+    fn read_stored(
+        &self,
+        id: NodeId,
+        to: NodeId,
+        msg: Message,
+        first: Seqno,
+        last: Seqno,
+    ) -> Result<Action, Violation> {
+        let n = &self.nodes[id as usize - 1];
+        let commit = n.raft.as_ref().map_or(0, Raft::commit_seqno);
+        let Message::AppendEntries {
+            view,
+            prev_seqno,
+            prev_view,
+            leader_commit,
+            entries,
+        } = msg
+        else {
+            return Err(self.violation("StoredSendIsAppend", format!("{msg:?}")));
+        };
+        if !entries.is_empty() || first != prev_seqno + 1 || last < first || last > commit {
+            return Err(self.violation(
+                "StoredEntriesCommitted",
+                format!(
+                    "node {id} asked to read {first}..={last} (commit {commit}, prev {prev_seqno})"
+                ),
+            ));
+        }
+        let Some(stored) = n.disk.log.get(first as usize - 1..last as usize) else {
+            return Err(self.violation(
+                "StoredEntriesDurable",
+                format!("node {id} asked to read {first}..={last} beyond its log"),
+            ));
+        };
+        Ok(Action::Send {
+            to,
+            msg: Message::AppendEntries {
+                view,
+                prev_seqno,
+                prev_view,
+                entries: stored.to_vec(),
+                leader_commit,
+            },
+        })
+    }
+
     fn violation(&self, property: &'static str, detail: String) -> Violation {
         Violation {
             property,
@@ -255,8 +366,10 @@ impl Sim {
     /// StateMachineSafety: no two nodes commit different entries at a seqno; commits land
     /// on signatures.
     fn record_commit(&mut self, id: NodeId, seqno: Seqno) -> Result<(), Violation> {
-        let raft = self.nodes[id as usize - 1].raft.as_ref().expect("live");
-        let view = raft.view();
+        let n = &self.nodes[id as usize - 1];
+        let view = n.raft.as_ref().expect("live").view();
+        // The durable log mirrors the engine's (checked below), and holds every entry's bytes.
+        let full = &n.disk.log;
         // Entries up to the highest seqno already known committed were checked before.
         let from = self
             .committed
@@ -266,7 +379,7 @@ impl Sim {
             .unwrap_or(0)
             .min(seqno) as usize;
         let from = from.saturating_sub(1);
-        let log = raft.log()[from.min(raft.log().len())..].to_vec();
+        let log = full[from.min(full.len())..].to_vec();
         let Some(e) = log.get(seqno as usize - 1 - from) else {
             return Err(self.violation(
                 "CommitWithinLog",
@@ -357,10 +470,11 @@ impl Sim {
                         if self.committed_in_view[s] >= r.view() {
                             continue;
                         }
-                        let ok = r
-                            .log()
-                            .get(*s as usize - 1)
-                            .is_some_and(|e| e.view == *v && e.kind == *k && e.data == *d);
+                        let ok = r.view_of(*s) == Some(*v)
+                            && n.disk
+                                .log
+                                .get(*s as usize - 1)
+                                .is_some_and(|e| e.view == *v && e.kind == *k && e.data == *d);
                         if !ok {
                             return Err(self.violation(
                                 "LeaderCompleteness",
@@ -375,16 +489,34 @@ impl Sim {
                 }
             }
         }
-        // Durability: a durable log mirrors the engine's log.
+        // Durability: a durable log mirrors the engine's log (the bytes it holds, and every
+        // entry's view).
         for n in &self.nodes {
             if let Some(r) = &n.raft {
-                if r.log() != n.disk.log.as_slice()
-                    || r.view() != n.disk.view
-                    || r.voted_for() != n.disk.voted_for
-                {
+                let held_from = r.held_from() as usize;
+                let same = r.last_seqno() == n.disk.log.len() as Seqno
+                    && r.held().eq(n.disk.log[held_from - 1..].iter())
+                    && n.disk
+                        .log
+                        .iter()
+                        .all(|e| r.view_of(e.seqno) == Some(e.view));
+                if !same || r.view() != n.disk.view || r.voted_for() != n.disk.voted_for {
                     return Err(self.violation(
                         "DurableStateMatchesEngine",
                         format!("node {} diverged from its disk", r.id()),
+                    ));
+                }
+                // Bounded: the engine holds the bytes of the uncommitted suffix and at most
+                // `retain_committed` committed entries.
+                let committed_held = (r.commit_seqno() + 1).saturating_sub(r.held_from());
+                if committed_held > self.cfg.retain_committed as Seqno {
+                    return Err(self.violation(
+                        "HeldEntriesBounded",
+                        format!(
+                            "node {} holds {committed_held} committed entries (bound {})",
+                            r.id(),
+                            self.cfg.retain_committed
+                        ),
                     ));
                 }
             }
@@ -490,13 +622,14 @@ impl Sim {
     }
 
     fn restart(&mut self, id: NodeId) {
-        let d = self.nodes[id as usize - 1].disk.clone();
+        let d = &self.nodes[id as usize - 1].disk;
+        let (view, voted_for, restored) = (d.view, d.voted_for, d.restored());
         let seed = self.rng.next_u64();
-        self.nodes[id as usize - 1].raft = Some(Raft::new(
-            Config::new(id, members(self.nodes.len())),
-            d.view,
-            d.voted_for,
-            d.log,
+        self.nodes[id as usize - 1].raft = Some(Raft::restore(
+            engine_config(id, &self.cfg),
+            view,
+            voted_for,
+            restored,
             seed,
             self.now,
         ));
@@ -533,6 +666,7 @@ impl Sim {
                 return Ok(SimReport {
                     committed: self.committed.len() as u64,
                     views: self.leaders.len() as u64,
+                    stored_reads: self.stored_reads,
                 });
             }
         }
@@ -556,4 +690,6 @@ impl Sim {
 pub struct SimReport {
     pub committed: u64,
     pub views: u64,
+    /// Entries read back from a durable log (the engine no longer held them).
+    pub stored_reads: u64,
 }

@@ -68,6 +68,57 @@ fn sync_dir(storage: &dyn Storage, dir: &Path) -> Result<(), LedgerError> {
     storage.sync_dir(dir).map_err(LedgerError::io(dir))
 }
 
+/// Consecutive entries located by [`LedgerFiles::plan_batch`], to read without the ledger.
+pub struct BatchPlan {
+    pub first: Version,
+    pub source: BatchSource,
+    /// Each entry's range in the batch's bytes.
+    pub ranges: Vec<std::ops::Range<usize>>,
+    storage: Arc<dyn Storage>,
+}
+
+/// A [`BatchPlan`] read: its first seqno, the bytes, and each entry's range in them.
+pub type ReadBatch = (Version, Vec<u8>, Vec<std::ops::Range<usize>>);
+
+/// Where a [`BatchPlan`]'s bytes are.
+#[derive(Debug)]
+pub enum BatchSource {
+    File {
+        path: PathBuf,
+        start: u64,
+        len: usize,
+    },
+    Bytes(Vec<u8>),
+}
+
+impl std::fmt::Debug for BatchPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchPlan")
+            .field("first", &self.first)
+            .field("source", &self.source)
+            .field("entries", &self.ranges.len())
+            .finish()
+    }
+}
+
+impl BatchPlan {
+    /// The batch's bytes (read from the file, which a chunk rename since the plan makes
+    /// fail: a retryable I/O error).
+    pub fn read(self) -> Result<ReadBatch, LedgerError> {
+        let bytes = match self.source {
+            BatchSource::Bytes(b) => b,
+            BatchSource::File { path, start, len } => {
+                let mut buf = vec![0u8; len];
+                self.storage
+                    .read_range(&path, start, &mut buf)
+                    .map_err(LedgerError::io(&path))?;
+                buf
+            }
+        };
+        Ok((self.first, bytes, self.ranges))
+    }
+}
+
 /// A chunk file found by [`scan_dir`].
 #[derive(Debug)]
 pub struct ScannedChunk {
@@ -616,6 +667,58 @@ impl LedgerFiles {
             (*o as u64 - start) as usize..(next - start) as usize
         }));
         Ok(())
+    }
+
+    /// Where up to `max` consecutive entries from `from` on are (all in `from`'s chunk, and
+    /// all written to its file or all still in the write buffer), so that a caller can read
+    /// them without holding the ledger: a file range, or the bytes themselves when they
+    /// are only in the buffer. `None` past the last entry or before the first.
+    pub fn plan_batch(&self, from: Version, max: usize) -> Option<BatchPlan> {
+        let (ci, ei) = self.locate(from)?;
+        let c = &self.chunks[ci];
+        let mut n = max.max(1).min(c.offsets.len() - ei);
+        let end_of = |n: usize| c.offsets.get(ei + n).map_or(c.len, |o| *o as u64);
+        let start = c.offsets[ei] as u64;
+        let open = (ci + 1 == self.chunks.len())
+            .then_some(self.open.as_ref())
+            .flatten();
+        let source = match open {
+            // The buffer holds whole entries: those written are a prefix of the batch.
+            Some(o) if start >= o.written => {
+                let (s, e) = (
+                    (start - o.written) as usize,
+                    (end_of(n) - o.written) as usize,
+                );
+                BatchSource::Bytes(o.buf[s..e].to_vec())
+            }
+            Some(o) => {
+                while end_of(n) > o.written {
+                    n -= 1;
+                }
+                BatchSource::File {
+                    path: self.path_of(c),
+                    start,
+                    len: (end_of(n) - start) as usize,
+                }
+            }
+            None => BatchSource::File {
+                path: self.path_of(c),
+                start,
+                len: (end_of(n) - start) as usize,
+            },
+        };
+        let ranges = (0..n)
+            .map(|i| {
+                let a = (c.offsets[ei + i] as u64 - start) as usize;
+                a..(end_of(i + 1) - start) as usize
+            })
+            .collect();
+        Some(BatchPlan {
+            first: from,
+            source,
+            ranges,
+            storage: self.storage.clone(),
+        })
     }
 
     /// Visit every entry in order: `f(seqno, bytes)`. Reads one chunk at a time.

@@ -210,8 +210,33 @@ fn complete_chunk_at_any_size_and_batched_reads() {
     assert_eq!(bytes[ranges[1].clone()], f.read_entry(7).unwrap()[..]);
     f.read_batch(8, 10, &mut bytes, &mut ranges).unwrap();
     assert!(ranges.is_empty() && bytes.is_empty());
+    // Planned reads (made without the ledger): a committed chunk's file range; the open
+    // chunk's buffer by value, or its file once written.
+    let read = |f: &LedgerFiles, from, max| {
+        let plan = f.plan_batch(from, max).unwrap();
+        let in_file = matches!(plan.source, BatchSource::File { .. });
+        let (first, bytes, ranges) = plan.read().unwrap();
+        assert_eq!(first, from);
+        let entries: Vec<Vec<u8>> = ranges.into_iter().map(|r| bytes[r].to_vec()).collect();
+        for (i, e) in entries.iter().enumerate() {
+            assert_eq!(*e, f.read_entry(from + i as u64).unwrap());
+        }
+        (entries.len(), in_file)
+    };
+    assert_eq!(read(&f, 2, 10), (3, true));
+    assert_eq!(read(&f, 6, 10), (2, false), "still buffered");
+    f.flush().unwrap();
+    assert_eq!(read(&f, 6, 10), (2, true));
+    f.append(&fake(8, 50)).unwrap();
+    assert_eq!(
+        read(&f, 5, 10),
+        (3, true),
+        "the written prefix of the open chunk"
+    );
+    assert_eq!(read(&f, 8, 10), (1, false));
+    assert!(f.plan_batch(9, 1).is_none());
     // Reopened, the new entries still go after the completed chunk.
     drop(f);
     let (f, _) = LedgerFiles::open(d.path(), 1 << 20).unwrap();
-    assert_eq!((f.first_seqno(), f.last_seqno()), (1, 7));
+    assert_eq!((f.first_seqno(), f.last_seqno()), (1, 8));
 }

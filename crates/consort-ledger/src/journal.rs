@@ -754,6 +754,7 @@ mod replay;
 mod replication;
 pub use recovery::RecoveryOpen;
 use recovery::{note_private, MissingPrivate};
+pub use replication::StoredEntry;
 #[path = "journal_service.rs"]
 mod service;
 #[path = "journal_snapshot.rs"]

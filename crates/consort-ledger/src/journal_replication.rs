@@ -235,3 +235,74 @@ impl Journal {
         Ok(txid)
     }
 }
+
+/// An entry read back from the ledger files for a peer (see [`Journal::read_stored`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEntry {
+    pub seqno: Version,
+    pub view: View,
+    pub signature: bool,
+    pub bytes: Bytes,
+}
+
+impl Journal {
+    /// Entries `first..=last` as the files hold them, for a primary catching a peer up.
+    /// The journal's lock is held only to locate each batch (one read per chunk): the reads
+    /// themselves run without it, so commits go on meanwhile. Meant for committed entries,
+    /// which never change; a chunk renamed between locating and reading makes the read
+    /// fail (an I/O error: the caller retries later).
+    pub fn read_stored(
+        &self,
+        first: Version,
+        last: Version,
+    ) -> Result<Vec<StoredEntry>, LedgerError> {
+        let mut out = Vec::with_capacity((last + 1).saturating_sub(first) as usize);
+        let mut next = first;
+        while next <= last {
+            let (plan, meta) = {
+                let inner = self.lock();
+                let plan = inner
+                    .files
+                    .plan_batch(next, (last + 1 - next) as usize)
+                    .ok_or(LedgerError::UnknownSeqno(next))?;
+                let meta: Vec<(View, bool)> = (next..next + plan.ranges.len() as u64)
+                    .map(|s| {
+                        (
+                            view_at(&inner.views, s).unwrap_or(0),
+                            inner.signatures.contains_key(&s),
+                        )
+                    })
+                    .collect();
+                (plan, meta)
+            };
+            let (from, bytes, ranges) = plan.read()?;
+            let bytes = Bytes::from(bytes);
+            for (i, (r, (view, signature))) in ranges.into_iter().zip(meta).enumerate() {
+                out.push(StoredEntry {
+                    seqno: from + i as u64,
+                    view,
+                    signature,
+                    bytes: bytes.slice(r),
+                });
+            }
+            next = first + out.len() as u64;
+        }
+        Ok(out)
+    }
+
+    /// `(first seqno, view)` of each run of entries of one view the ledger holds, from its
+    /// first entry on, and the view of the entry before it (a snapshot's), for a consensus
+    /// engine that does not hold every entry.
+    pub fn view_runs(&self) -> Vec<(Version, View)> {
+        let inner = self.lock();
+        let first = inner.files.first_seqno();
+        let last = self.store.version();
+        let mut runs: Vec<(Version, View)> = Vec::new();
+        if first <= last {
+            runs.push((first, view_at(&inner.views, first).unwrap_or(0)));
+            runs.extend(inner.views.range(first + 1..=last).map(|(s, v)| (*s, *v)));
+        }
+        runs.dedup_by(|b, a| a.1 == b.1);
+        runs
+    }
+}

@@ -189,6 +189,7 @@ fn start_cluster(
         snapshot_dir: Some(config.snapshot_dir()),
         election_timeout_ms: Some((config.election_timeout_ms, 2 * config.election_timeout_ms)),
         heartbeat_ms: Some(config.heartbeat_ms),
+        retain_committed: None,
     };
     let replica = Replica::with_options(
         journal.clone(),

@@ -39,7 +39,7 @@ use tokio::{
 use super::n2n;
 use crate::{
     fatal::{lock, FatalLatch},
-    replica::{raft_id, Replica, ReplicaError},
+    replica::{raft_id, Outgoing, Replica, ReplicaError},
     NodeError,
 };
 
@@ -48,6 +48,13 @@ const MAX_FORWARDS: usize = 512;
 
 /// Most frames queued for one peer; beyond this, frames are dropped.
 const PEER_QUEUE: usize = 4096;
+
+/// What a peer's writer sends: a frame, or a consensus message still to be filled with
+/// entries read from the ledger (on the writer's side of the replica's lock, in order).
+enum Queued {
+    Frame(Bytes),
+    Stored(Outgoing),
+}
 
 /// Where peers listen for node-to-node connections.
 pub type AddressBook = Arc<Mutex<HashMap<NodeId, SocketAddr>>>;
@@ -158,7 +165,7 @@ impl ConsensusView for Cluster {
 pub struct Cluster {
     id: NodeId,
     replica: Arc<Mutex<Replica>>,
-    peers: Mutex<HashMap<NodeId, mpsc::Sender<Bytes>>>,
+    peers: Mutex<HashMap<NodeId, mpsc::Sender<Queued>>>,
     addresses: AddressBook,
     connector: tokio_rustls::TlsConnector,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -432,8 +439,8 @@ impl Cluster {
 
     fn with_replica(
         &self,
-        f: impl FnOnce(&mut Replica) -> Result<Vec<(NodeId, Message)>, ReplicaError>,
-    ) -> Vec<(NodeId, Message)> {
+        f: impl FnOnce(&mut Replica) -> Result<Vec<Outgoing>, ReplicaError>,
+    ) -> Vec<Outgoing> {
         if self.fatal.is_tripped() {
             return Vec::new();
         }
@@ -471,17 +478,26 @@ impl Cluster {
         self.is_leader.load(Ordering::SeqCst)
     }
 
-    fn dispatch(&self, out: Vec<(NodeId, Message)>) {
-        for (to, msg) in out {
-            self.send_frame(to, &Frame::Raft { from: self.id, msg });
+    fn dispatch(&self, out: Vec<Outgoing>) {
+        for o in out {
+            match o {
+                Outgoing::Ready { to, msg } => {
+                    self.send_frame(to, &Frame::Raft { from: self.id, msg })
+                }
+                stored => self.enqueue(stored.to(), Queued::Stored(stored)),
+            }
         }
     }
 
     fn send_frame(&self, to: NodeId, frame: &Frame) {
         let bytes = Bytes::from(postcard::to_allocvec(frame).expect("serializable"));
+        self.enqueue(to, Queued::Frame(bytes));
+    }
+
+    fn enqueue(&self, to: NodeId, item: Queued) {
         let mut peers = self.peers.lock().expect("cluster lock poisoned");
         let q = peers.entry(to).or_insert_with(|| self.spawn_writer(to));
-        match q.try_send(bytes) {
+        match q.try_send(item) {
             Ok(()) => {}
             // A peer that cannot keep up loses messages, as on a lossy network.
             Err(mpsc::error::TrySendError::Full(_)) => {}
@@ -491,13 +507,20 @@ impl Cluster {
         }
     }
 
-    fn spawn_writer(&self, to: NodeId) -> mpsc::Sender<Bytes> {
-        let (tx, mut rx) = mpsc::channel::<Bytes>(PEER_QUEUE);
+    fn spawn_writer(&self, to: NodeId) -> mpsc::Sender<Queued> {
+        let (tx, mut rx) = mpsc::channel::<Queued>(PEER_QUEUE);
         let (addresses, connector) = (self.addresses.clone(), self.connector.clone());
-        let source = self.source_ip;
+        let (source, journal, me) = (self.source_ip, self.journal.clone(), self.id);
         let h = tokio::spawn(async move {
             let mut conn = None;
-            while let Some(frame) = rx.recv().await {
+            while let Some(item) = rx.recv().await {
+                let frame = match item {
+                    Queued::Frame(bytes) => bytes,
+                    Queued::Stored(o) => match read_stored(&journal, me, o).await {
+                        Some(bytes) => bytes,
+                        None => continue,
+                    },
+                };
                 if conn.is_none() {
                     let addr = addresses
                         .lock()
@@ -581,6 +604,32 @@ impl Cluster {
             t.abort();
         }
         self.peers.lock().expect("cluster lock poisoned").clear();
+    }
+}
+
+/// Fill a stored message from the ledger on a blocking thread, and frame it; `None` (the
+/// message is dropped: the primary sends again) if the read failed.
+async fn read_stored(
+    journal: &Arc<consort_ledger::Journal>,
+    me: NodeId,
+    o: Outgoing,
+) -> Option<Bytes> {
+    let j = journal.clone();
+    match tokio::task::spawn_blocking(move || o.resolve(&j)).await {
+        Ok(Ok((_, msg))) => {
+            let frame = Frame::Raft { from: me, msg };
+            Some(Bytes::from(
+                postcard::to_allocvec(&frame).expect("serializable"),
+            ))
+        }
+        Ok(Err(e)) => {
+            tracing::warn!("cannot read entries back from the ledger for a peer: {e}");
+            None
+        }
+        Err(e) => {
+            tracing::warn!("reading entries back from the ledger failed: {e}");
+            None
+        }
     }
 }
 

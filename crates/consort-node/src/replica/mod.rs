@@ -12,17 +12,19 @@
 use std::{path::PathBuf, sync::Arc};
 
 use consort_consensus::{
-    Action, Config, Entry, EntryKind, Message, NodeId, Raft, Role, Seqno, View,
+    Action, Config, Entry, EntryKind, Message, NodeId, Raft, Restored, Role, Seqno, View,
 };
 use consort_kv::{CommitOutcome, Tx, TxId};
 use consort_ledger::{journal::PendingSnapshot, Journal, LedgerError};
 use thiserror::Error;
 
 mod membership;
+mod outgoing;
 mod snapshots;
 mod vote;
 
 pub use membership::trusted_members;
+pub use outgoing::Outgoing;
 pub use vote::read_vote;
 
 /// Errors of a replica.
@@ -75,6 +77,9 @@ pub struct ReplicaOptions {
     /// Election timeout range and heartbeat, in ms (`None`: the engine's defaults).
     pub election_timeout_ms: Option<(u64, u64)>,
     pub heartbeat_ms: Option<u64>,
+    /// Committed entries the consensus engine keeps in memory for lagging peers (`None`:
+    /// the engine's default); older ones are read back from the ledger.
+    pub retain_committed: Option<usize>,
 }
 
 /// Consensus + journal for one node.
@@ -132,25 +137,27 @@ impl Replica {
         seed: u64,
         now: u64,
     ) -> Result<Self, ReplicaError> {
+        // The engine holds the bytes of the entries after the commit point only (read
+        // here); it knows every entry's view from the journal's runs.
         let base = journal.first_seqno().saturating_sub(1);
         let last = journal.last_txid().seqno;
-        let mut log = Vec::new();
-        let mut max_view = 0;
-        for seqno in base + 1..=last {
-            let data = journal.read_entry(seqno)?;
-            let view = journal.view_of(seqno).unwrap_or(0);
-            max_view = max_view.max(view);
-            log.push(Entry {
-                view,
-                seqno,
-                kind: if journal.is_signature(seqno) {
+        let commit = journal.committed().seqno.clamp(base, last);
+        let held = journal
+            .read_stored(commit + 1, last)?
+            .into_iter()
+            .map(|e| Entry {
+                view: e.view,
+                seqno: e.seqno,
+                kind: if e.signature {
                     EntryKind::Signature
                 } else {
                     EntryKind::Normal
                 },
-                data: data.into(),
-            });
-        }
+                data: e.bytes,
+            })
+            .collect();
+        let views = journal.view_runs();
+        let max_view = views.last().map_or(0, |(_, v)| *v);
         let base_view = if base > 0 {
             journal.view_of(base).unwrap_or(0)
         } else {
@@ -166,10 +173,19 @@ impl Replica {
         if let Some(h) = opts.heartbeat_ms {
             cfg.heartbeat_ms = h;
         }
+        if let Some(n) = opts.retain_committed {
+            cfg.retain_committed = n;
+        }
         // Never below a view the ledger already holds: views name AES-GCM IVs.
         let view = vote.0.max(max_view).max(base_view);
-        let mut raft = Raft::with_base(cfg, view, vote.1, (base, base_view), log, seed, now);
-        raft.restore_commit(journal.committed().seqno);
+        let restored = Restored {
+            base: (base, base_view),
+            views,
+            last,
+            commit,
+            held,
+        };
+        let raft = Raft::restore(cfg, view, vote.1, restored, seed, now);
         Ok(Self {
             raft,
             last_snapshot: journal.committed().seqno,
@@ -217,10 +233,7 @@ impl Replica {
     }
 
     /// Primary only: commit `tx` to the journal and propose what it appended.
-    pub fn submit(
-        &mut self,
-        tx: Tx,
-    ) -> Result<(CommitOutcome, Vec<(NodeId, Message)>), ReplicaError> {
+    pub fn submit(&mut self, tx: Tx) -> Result<(CommitOutcome, Vec<Outgoing>), ReplicaError> {
         if !self.is_primary() {
             return Err(ReplicaError::NotPrimary(self.raft.leader()));
         }
@@ -230,7 +243,7 @@ impl Replica {
     }
 
     /// Primary only: append a signature transaction now (e.g. to commit a write promptly).
-    pub fn sign(&mut self) -> Result<Vec<(NodeId, Message)>, ReplicaError> {
+    pub fn sign(&mut self) -> Result<Vec<Outgoing>, ReplicaError> {
         if !self.is_primary() {
             return Err(ReplicaError::NotPrimary(self.raft.leader()));
         }
@@ -245,7 +258,7 @@ impl Replica {
 
     /// Time passes: `now` is the caller's clock in ms (monotonic). The primary also signs
     /// on its journal's timer and snapshots.
-    pub fn tick(&mut self, now: u64) -> Result<Vec<(NodeId, Message)>, ReplicaError> {
+    pub fn tick(&mut self, now: u64) -> Result<Vec<Outgoing>, ReplicaError> {
         self.now = now;
         let mut out = Vec::new();
         if self.is_primary() && self.journal.tick_ms(now)?.is_some() {
@@ -260,18 +273,14 @@ impl Replica {
     }
 
     /// A message from another replica.
-    pub fn receive(
-        &mut self,
-        from: NodeId,
-        msg: Message,
-    ) -> Result<Vec<(NodeId, Message)>, ReplicaError> {
+    pub fn receive(&mut self, from: NodeId, msg: Message) -> Result<Vec<Outgoing>, ReplicaError> {
         let acts = self.raft.receive(from, msg);
         self.drive(acts)
     }
 
     /// Primary: every `snapshot_every` committed transactions, snapshot the state, record
     /// the evidence and sign; the file is completed when the evidence commits.
-    fn maybe_snapshot(&mut self) -> Result<Vec<(NodeId, Message)>, ReplicaError> {
+    fn maybe_snapshot(&mut self) -> Result<Vec<Outgoing>, ReplicaError> {
         let committed = self.raft.commit_seqno();
         if self.snapshots().begin_if_due(committed)? {
             self.journal.sign()?;
@@ -281,7 +290,7 @@ impl Replica {
     }
 
     /// Hand every journal entry the engine has not seen to it, in order.
-    fn propose_new(&mut self) -> Result<Vec<(NodeId, Message)>, ReplicaError> {
+    fn propose_new(&mut self) -> Result<Vec<Outgoing>, ReplicaError> {
         let mut out = Vec::new();
         let last = self.journal.last_txid().seqno;
         for seqno in self.raft.last_seqno() + 1..=last {
@@ -302,7 +311,7 @@ impl Replica {
         Ok(out)
     }
 
-    fn refresh_members(&mut self) -> Result<Vec<(NodeId, Message)>, ReplicaError> {
+    fn refresh_members(&mut self) -> Result<Vec<Outgoing>, ReplicaError> {
         let current = self.raft.members().to_vec();
         match self.membership().changed(&current) {
             Some(m) => {
@@ -313,12 +322,23 @@ impl Replica {
         }
     }
 
-    fn drive(&mut self, actions: Vec<Action>) -> Result<Vec<(NodeId, Message)>, ReplicaError> {
+    fn drive(&mut self, actions: Vec<Action>) -> Result<Vec<Outgoing>, ReplicaError> {
         let mut out = Vec::new();
         let mut appended = false;
         for a in actions {
             match a {
-                Action::Send { to, msg } => out.push((to, msg)),
+                Action::Send { to, msg } => out.push(Outgoing::Ready { to, msg }),
+                Action::SendStored {
+                    to,
+                    msg,
+                    first,
+                    last,
+                } => out.push(Outgoing::Stored {
+                    to,
+                    msg,
+                    first,
+                    last,
+                }),
                 Action::Append(entries) => {
                     for e in entries {
                         if e.seqno <= self.journal.last_txid().seqno {

@@ -31,8 +31,10 @@ impl Cluster {
             .expect("known replica")
     }
 
-    fn send(&mut self, from: NodeId, out: Vec<(NodeId, Message)>) {
-        for (to, m) in out {
+    fn send(&mut self, from: NodeId, out: Vec<Outgoing>) {
+        let journal = self.replicas[self.idx(from)].journal.clone();
+        for o in out {
+            let (to, m) = o.resolve(&journal).expect("stored entries read back");
             self.net.push_back((from, to, m));
         }
     }

@@ -46,7 +46,7 @@ use consort_ledger::{
 };
 use thiserror::Error;
 
-use crate::replica::{raft_id, Replica, ReplicaError, ReplicaOptions};
+use crate::replica::{raft_id, Outgoing, Replica, ReplicaError, ReplicaOptions};
 
 /// The environment variable that selects one seed to replay.
 pub const SEED_ENV: &str = "CONSORT_SIM_SEED";
@@ -78,6 +78,10 @@ pub struct SimReport {
     pub rekeys: u64,
     pub members_added: u64,
     pub committed: Seqno,
+    /// Messages whose entries were read back from a sender's ledger, and such reads that
+    /// failed (the message was dropped).
+    pub stored_reads: u64,
+    pub stored_read_failures: u64,
 }
 
 /// SplitMix64.
@@ -207,6 +211,9 @@ fn replica_options(i: usize) -> ReplicaOptions {
         snapshot_dir: Some(dir(i).join("snapshots")),
         election_timeout_ms: Some((60, 120)),
         heartbeat_ms: Some(15),
+        // Nodes hold few committed entries (none on every third), so lagging ones are
+        // caught up from entries read back from the primary's ledger files.
+        retain_committed: Some(i % 3 * 4),
     }
 }
 
@@ -437,9 +444,21 @@ impl ReplicaSim {
         }
     }
 
-    fn send(&mut self, from: usize, out: Vec<(NodeId, Message)>) {
+    fn send(&mut self, from: usize, out: Vec<Outgoing>) {
         self.note_leader_commit(from);
-        for (to, m) in out {
+        for o in out {
+            // Stored entries are read back from the sender's ledger as a node's writer
+            // would; a failed read drops the message.
+            if matches!(o, Outgoing::Stored { .. }) {
+                self.report.stored_reads += 1;
+            }
+            let Some(r) = self.nodes[from].replica.as_ref() else {
+                continue;
+            };
+            let Ok((to, m)) = o.resolve(&r.journal) else {
+                self.report.stored_read_failures += 1;
+                continue;
+            };
             if let Some(t) = self.idx(to) {
                 self.net.push((from, t, m));
             }
@@ -448,7 +467,7 @@ impl ReplicaSim {
 
     /// The outcome of a step on node `i`: messages leave; a fatal error stops the node (a
     /// crash); another error resynchronises the replica with its journal (as `Cluster`).
-    fn outcome(&mut self, i: usize, r: Result<Vec<(NodeId, Message)>, ReplicaError>) {
+    fn outcome(&mut self, i: usize, r: Result<Vec<Outgoing>, ReplicaError>) {
         self.note_leader_commit(i);
         match r {
             Ok(out) => self.send(i, out),
@@ -505,10 +524,7 @@ impl ReplicaSim {
     }
 
     /// Run `f` on the primary, if any.
-    fn on_primary(
-        &mut self,
-        f: impl FnOnce(&mut Replica) -> Result<Vec<(NodeId, Message)>, ReplicaError>,
-    ) {
+    fn on_primary(&mut self, f: impl FnOnce(&mut Replica) -> Result<Vec<Outgoing>, ReplicaError>) {
         if let Some(p) = self.primary() {
             let res = f(self.nodes[p].replica.as_mut().expect("up"));
             self.outcome(p, res);

@@ -30,7 +30,7 @@ fn whole_replicas_keep_their_invariants_over_many_seeds() {
     let sum = |f: fn(&SimReport) -> u64| reports.iter().map(f).sum::<u64>();
     eprintln!(
         "{} seeds in {:.1?}: {} acknowledged writes, {} crashes ({} fatal stops, {} power failures), {} restarts, \
-         {} rekeys, {} members added, {} messages",
+         {} rekeys, {} members added, {} messages ({} read back from ledgers, {} of those failed)",
         reports.len(),
         started.elapsed(),
         sum(|r| r.acknowledged),
@@ -41,6 +41,8 @@ fn whole_replicas_keep_their_invariants_over_many_seeds() {
         sum(|r| r.rekeys),
         sum(|r| r.members_added),
         sum(|r| r.delivered),
+        sum(|r| r.stored_reads),
+        sum(|r| r.stored_read_failures),
     );
     assert!(reports
         .iter()
@@ -54,6 +56,7 @@ fn whole_replicas_keep_their_invariants_over_many_seeds() {
             ("restarts", sum(|r| r.restarts)),
             ("rekeys", sum(|r| r.rekeys)),
             ("four-node services", sum(|r| u64::from(r.nodes == 4))),
+            ("entries read back from a ledger", sum(|r| r.stored_reads)),
         ] {
             assert!(n > 0, "no {what} in {SEEDS} seeds");
         }
