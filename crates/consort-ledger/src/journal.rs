@@ -64,6 +64,9 @@ pub struct JournalConfig {
     /// Where the ledger directory and snapshot files live ([`DiskStorage`] by default; an
     /// in-memory disk with injected faults in simulations).
     pub storage: Arc<dyn Storage>,
+    /// Serialize pinned snapshots on a thread of their own (`false`: at once, under the
+    /// lock — for deterministic simulations; see [`Journal::set_snapshot_interval`]).
+    pub snapshot_threads: bool,
 }
 
 impl JournalConfig {
@@ -75,6 +78,7 @@ impl JournalConfig {
             sig_ms_interval: 1000,
             commit_on_signature: true,
             storage: Arc::new(DiskStorage),
+            snapshot_threads: true,
         }
     }
 }
@@ -114,6 +118,8 @@ struct Inner {
     fatal: Option<Arc<LedgerError>>,
     /// Set while the private state of old entries is missing (a recovering service).
     missing: Option<MissingPrivate>,
+    /// Snapshots being serialized off the lock.
+    snapshot_jobs: snapshot_jobs::SnapshotJobs,
 }
 
 impl Inner {
@@ -139,6 +145,7 @@ impl Inner {
             replicated_snapshot: None,
             fatal: None,
             missing: None,
+            snapshot_jobs: Default::default(),
         }
     }
 
@@ -373,7 +380,10 @@ impl Journal {
             CommitOutcome::ReadOnly { .. } => unreachable!("signature writes"),
         };
         debug_assert_eq!(got, txid);
+        let prev = inner.signatures.keys().next_back().copied();
         inner.signatures.insert(got.seqno, rec);
+        let base = inner.files.first_seqno().saturating_sub(1);
+        self.maybe_pin_snapshot(inner, got.seqno, prev.unwrap_or(base));
         inner.txs_since_sig = 0;
         // The signature is in the store and the tree: failing to make it durable is fatal.
         if let Err(e) = inner.files.after_signature() {
@@ -428,6 +438,7 @@ impl Journal {
         let _ = inner.views.split_off(&(seqno + 1));
         inner.secrets.remove_after(seqno + 1);
         let _ = inner.signatures.split_off(&(seqno + 1));
+        inner.snapshot_jobs.rolled_back(seqno);
         if inner.missing.as_mut().is_some_and(|m| !m.rollback(seqno)) {
             inner.missing = None;
         }
@@ -757,6 +768,8 @@ use recovery::{note_private, MissingPrivate};
 pub use replication::StoredEntry;
 #[path = "journal_service.rs"]
 mod service;
+#[path = "journal_snapshot_jobs.rs"]
+mod snapshot_jobs;
 #[path = "journal_snapshot.rs"]
 mod snapshot_support;
 pub use snapshot_support::{PendingSnapshot, SNAPSHOT_EVIDENCE, TREE_TABLE};
@@ -772,3 +785,7 @@ mod journal_fault_test;
 #[cfg(test)]
 #[path = "replication_test.rs"]
 mod replication_test;
+
+#[cfg(test)]
+#[path = "snapshot_jobs_test.rs"]
+mod snapshot_jobs_test;

@@ -81,9 +81,18 @@ impl Journal {
             true => None,
             false => next_secret(&inner.secrets, txid.seqno, &decoded.public.maps)?,
         };
-        // Without the private state there is no snapshot to reproduce.
+        // Without the private state there is no snapshot to reproduce; one serializing off
+        // the lock is checked when done.
+        let evidence = snapshot_jobs::evidence_in(&decoded);
         let snapshot = match public_only || inner.missing.is_some() {
             true => None,
+            false
+                if evidence
+                    .as_ref()
+                    .is_some_and(|ev| inner.snapshot_jobs.has(ev.version)) =>
+            {
+                None
+            }
             false => self.reproduce_snapshot(inner, &decoded),
         };
         Ok(Checked {
@@ -152,12 +161,7 @@ impl Journal {
         inner: &Inner,
         decoded: &DecodedEntry,
     ) -> Option<(Version, Vec<u8>)> {
-        let ev = decoded
-            .public
-            .maps
-            .get(SNAPSHOT_EVIDENCE)
-            .and_then(|w| w.values().next().cloned().flatten())
-            .and_then(|v| serde_json::from_slice::<snapshot_support::Evidence>(&v).ok())?;
+        let ev = snapshot_jobs::evidence_in(decoded)?;
         if ev.version != self.store.version() {
             return None;
         }
@@ -214,13 +218,22 @@ impl Journal {
         }
         if let Some((s, b)) = c.snapshot {
             inner.replicated_snapshot = Some((s, txid.seqno, b));
+        } else if let Some(ev) = snapshot_jobs::evidence_in(&c.decoded) {
+            if write && inner.snapshot_jobs.has(ev.version) {
+                inner
+                    .snapshot_jobs
+                    .evidence(ev.version, txid.seqno, ev.hash);
+            }
         }
         if let Some(rec) = c.signature {
+            let prev = inner.signatures.keys().next_back().copied();
             inner.signatures.insert(txid.seqno, rec);
             if write {
                 if let Err(e) = inner.files.after_signature() {
                     return Err(inner.poison(e));
                 }
+                let base = inner.files.first_seqno().saturating_sub(1);
+                self.maybe_pin_snapshot(inner, txid.seqno, prev.unwrap_or(base));
             }
         }
         if write {

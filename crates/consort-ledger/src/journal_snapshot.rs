@@ -36,6 +36,28 @@ fn view_history(views: &BTreeMap<Version, View>) -> Vec<Version> {
     out
 }
 
+/// The state at a point and what its snapshot records besides (see
+/// [`Journal::snapshot_input`]), serializable without the journal's lock.
+pub(super) struct SnapshotInput {
+    pub(super) txid: TxId,
+    state: consort_kv::Snapshot,
+    root: Sha256Digest,
+    view_history: Vec<Version>,
+    secrets: LedgerSecrets,
+}
+
+impl SnapshotInput {
+    pub(super) fn serialize(&self) -> Result<Vec<u8>, LedgerError> {
+        Ok(snapshot::serialize_snapshot(
+            self.txid,
+            &self.state,
+            &self.root,
+            &self.view_history,
+            &self.secrets,
+        )?)
+    }
+}
+
 /// A snapshot written but not yet usable: its evidence transaction is not committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingSnapshot {
@@ -83,14 +105,22 @@ impl Journal {
             // It would lack the private state.
             return Err(LedgerError::PrivateStateMissing { below: m.below });
         }
-        let snap = self.store.snapshot();
-        let s = snap.version();
-        if s == 0 {
+        if self.store.version() == 0 {
             return Err(LedgerError::Invalid {
                 path: self.config.dir.clone(),
                 reason: "nothing to snapshot".into(),
             });
         }
+        let input = self.snapshot_input(inner);
+        let s = input.txid.seqno;
+        Ok((s, input.serialize()?))
+    }
+
+    /// What serializing the current state needs, taken under the lock (the state itself
+    /// only referenced: a pinned version of the store).
+    pub(super) fn snapshot_input(&self, inner: &Inner) -> SnapshotInput {
+        let snap = self.store.snapshot();
+        let s = snap.version();
         let mut tree = WriteSet::default();
         for (level, h) in inner.tree.frontier() {
             tree.put(
@@ -99,39 +129,42 @@ impl Journal {
                 h.0.to_vec(),
             );
         }
-        let root = inner.tree.root().expect("tree has the zero leaf");
-        let txid = TxId::new(view_at(&inner.views, s).unwrap_or(0), s);
-        let bytes = snapshot::serialize_snapshot(
-            txid,
-            &snap.with_writes(&tree),
-            &root,
-            &view_history(&inner.views),
-            &inner.secrets,
-        )?;
-        Ok((s, bytes))
+        SnapshotInput {
+            txid: TxId::new(view_at(&inner.views, s).unwrap_or(0), s),
+            state: snap.with_writes(&tree),
+            root: inner.tree.root().expect("tree has the zero leaf"),
+            view_history: view_history(&inner.views),
+            secrets: inner.secrets.clone(),
+        }
     }
 
     /// Backup: write the snapshot reproduced when a replicated evidence transaction
     /// arrived (see [`Journal::append_replicated`]) as `snapshot_<S>_<E>` into `dir`; it is
     /// completed like the primary's once `E` commits.
-    pub fn take_replicated_snapshot(
+    /// Also the snapshots serialized off the lock whose evidence arrived
+    /// (see [`Journal::set_snapshot_interval`]): call it after appends and now and then.
+    pub fn take_replicated_snapshots(
         &self,
         dir: &Path,
-    ) -> Result<Option<PendingSnapshot>, LedgerError> {
-        let Some((s, e, bytes)) = self.lock_live()?.replicated_snapshot.take() else {
-            return Ok(None);
+    ) -> Result<Vec<PendingSnapshot>, LedgerError> {
+        let mut inner = self.lock_live()?;
+        let mut out = self.write_awaited_snapshots(&mut inner, dir)?;
+        let Some((s, e, bytes)) = inner.replicated_snapshot.take() else {
+            return Ok(out);
         };
+        drop(inner);
         let path = write_atomic(
             &*self.config.storage,
             dir,
             &format!("snapshot_{s}_{e}"),
             &bytes,
         )?;
-        Ok(Some(PendingSnapshot {
+        out.push(PendingSnapshot {
             seqno: s,
             evidence: e,
             path,
-        }))
+        });
+        Ok(out)
     }
 
     /// Snapshot the current state (at seqno `S`), append its evidence transaction `E`

@@ -70,8 +70,8 @@ pub struct ReplicaOptions {
     /// atomically before any message that
     /// depends on it leaves. `None`: in memory only (tests).
     pub vote_file: Option<PathBuf>,
-    /// Primary: write a snapshot after this many committed transactions (0: never) into
-    /// `snapshot_dir`.
+    /// Snapshot the state at each signature that crosses a multiple of this many
+    /// transactions (0: never), serialized off the lock, into `snapshot_dir`.
     pub snapshot_every: u64,
     pub snapshot_dir: Option<PathBuf>,
     /// Election timeout range and heartbeat, in ms (`None`: the engine's defaults).
@@ -91,7 +91,6 @@ pub struct Replica {
     pub vote: (View, Option<NodeId>),
     opts: ReplicaOptions,
     pending_snapshots: Vec<PendingSnapshot>,
-    last_snapshot: Seqno,
     seed: u64,
     now: u64,
     /// Seqno of the entry that made the current configuration.
@@ -186,9 +185,11 @@ impl Replica {
             held,
         };
         let raft = Raft::restore(cfg, view, vote.1, restored, seed, now);
+        if opts.snapshot_dir.is_some() {
+            journal.set_snapshot_interval(opts.snapshot_every);
+        }
         Ok(Self {
             raft,
-            last_snapshot: journal.committed().seqno,
             journal,
             vote: (view, vote.1),
             opts,
@@ -266,6 +267,8 @@ impl Replica {
         }
         if self.is_primary() {
             out.extend(self.maybe_snapshot()?);
+        } else {
+            self.snapshots().replicated()?;
         }
         let acts = self.raft.tick(now);
         out.extend(self.drive(acts)?);
@@ -278,11 +281,10 @@ impl Replica {
         self.drive(acts)
     }
 
-    /// Primary: every `snapshot_every` committed transactions, snapshot the state, record
-    /// the evidence and sign; the file is completed when the evidence commits.
+    /// Primary: once a snapshot pinned at a signature is serialized (off the lock), record
+    /// its evidence and sign; the file is completed when the evidence commits.
     fn maybe_snapshot(&mut self) -> Result<Vec<Outgoing>, ReplicaError> {
-        let committed = self.raft.commit_seqno();
-        if self.snapshots().begin_if_due(committed)? {
+        if self.snapshots().record_if_serialized()? {
             self.journal.sign()?;
             return self.propose_new();
         }
@@ -352,6 +354,9 @@ impl Replica {
                 Action::Truncate { after } => {
                     self.journal.rollback(after)?;
                     self.snapshots().truncated(after);
+                    // A configuration made by a rolled-back entry is gone: the current
+                    // one was made at or before `after` (re-read below).
+                    self.config_seqno = self.config_seqno.min(after);
                     appended = true;
                 }
                 Action::Commit { seqno } => {
@@ -387,7 +392,6 @@ impl Replica {
             journal: &self.journal,
             opts: &self.opts,
             pending: &mut self.pending_snapshots,
-            last: &mut self.last_snapshot,
         }
     }
 

@@ -201,6 +201,7 @@ fn journal_config(i: usize, disk: &SimStorage) -> JournalConfig {
     c.sig_tx_interval = 4;
     c.sig_ms_interval = 20;
     c.chunk_threshold = 1500;
+    c.snapshot_threads = false; // a seed replays exactly
     c
 }
 

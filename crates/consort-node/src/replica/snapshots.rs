@@ -1,8 +1,9 @@
-//! Snapshots, as a handler over the replica's borrowed state: the primary begins one every
-//! `snapshot_every` committed transactions (the caller then signs, which records the
-//! evidence); a backup reproduces the same bytes when the snapshot transaction arrives;
-//! every node completes `snapshot_S_E` when its evidence `E` commits, and drops it if `E`
-//! is rolled back.
+//! Snapshots, as a handler over the replica's borrowed state. Every node's journal pins the
+//! state at each signature crossing a multiple of `snapshot_every` and serializes it off
+//! the lock (`Journal::set_snapshot_interval`); the primary records the evidence once its
+//! serialization is done (the caller then signs); a backup writes its own copy when the
+//! evidence has arrived and its serialization gives the same hash; every node completes
+//! `snapshot_S_E` when its evidence `E` commits, and drops it if `E` is rolled back.
 
 use consort_consensus::Seqno;
 use consort_ledger::{journal::PendingSnapshot, Journal};
@@ -14,40 +15,30 @@ pub(super) struct Snapshots<'a> {
     pub(super) journal: &'a Journal,
     pub(super) opts: &'a ReplicaOptions,
     pub(super) pending: &'a mut Vec<PendingSnapshot>,
-    /// The commit point of the last snapshot begun.
-    pub(super) last: &'a mut Seqno,
 }
 
 impl Snapshots<'_> {
-    /// Primary: begin a snapshot if one is due at `committed` and none is pending. True if
-    /// one was begun (the caller signs and proposes).
-    pub(super) fn begin_if_due(&mut self, committed: Seqno) -> Result<bool, ReplicaError> {
-        let (every, Some(dir)) = (self.opts.snapshot_every, self.opts.snapshot_dir.as_ref()) else {
+    /// Primary: record the evidence of a snapshot serialized since it was pinned, if one
+    /// is. True if one was (the caller signs and proposes).
+    pub(super) fn record_if_serialized(&mut self) -> Result<bool, ReplicaError> {
+        let Some(dir) = self.opts.snapshot_dir.as_ref() else {
             return Ok(false);
         };
-        if every == 0 || committed < *self.last + every || !self.pending.is_empty() {
-            return Ok(false);
+        match self.journal.record_serialized_snapshot(dir)? {
+            Some(p) => {
+                self.pending.push(p);
+                Ok(true)
+            }
+            None => Ok(false),
         }
-        let started = std::time::Instant::now();
-        let p = self.journal.begin_snapshot(dir)?;
-        tracing::info!(
-            "snapshot at {} (evidence {}) pending, serialized in {}ms",
-            p.seqno,
-            p.evidence,
-            started.elapsed().as_millis()
-        );
-        *self.last = committed;
-        self.pending.push(p);
-        Ok(true)
     }
 
-    /// Backup, after appending a replicated entry: the snapshot it starts, if any.
+    /// Backup, after appending a replicated entry (and on its timer): the snapshots whose
+    /// evidence arrived and that it has serialized too.
     pub(super) fn replicated(&mut self) -> Result<(), ReplicaError> {
         if let Some(dir) = &self.opts.snapshot_dir {
-            if let Some(p) = self.journal.take_replicated_snapshot(dir)? {
-                tracing::info!("snapshot at {} (evidence {}) pending", p.seqno, p.evidence);
-                self.pending.push(p);
-            }
+            self.pending
+                .extend(self.journal.take_replicated_snapshots(dir)?);
         }
         Ok(())
     }
