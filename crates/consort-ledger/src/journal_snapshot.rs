@@ -298,7 +298,14 @@ impl Journal {
         }
         store.reset_to(decoded.snapshot.with_writes(&drop_tree));
         store.set_view(decoded.txid.view.max(1));
+        // The views before the snapshot, from its view history (the first seqno of each
+        // view), so that snapshots this node writes record the same history.
         let mut views = BTreeMap::new();
+        for (v, first) in decoded.view_history.iter().enumerate() {
+            if *first > 0 && *first <= s {
+                views.insert(*first, v as View);
+            }
+        }
         views.insert(s, decoded.txid.view);
         let mut inner = Inner::new(files, tree, secrets, BTreeMap::new(), views, decoded.txid);
         inner.pending_evidence = Some(PendingEvidence {

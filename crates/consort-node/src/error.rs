@@ -25,6 +25,8 @@ pub enum NodeError {
     Replica(#[from] crate::replica::ReplicaError),
     #[error("joining the service: {0}")]
     Join(String),
+    #[error("catching up with the service: {0}")]
+    CatchUp(String),
     #[error("attestation: {0}")]
     Attestation(#[from] consort_attestation::AttestError),
 }

@@ -132,11 +132,18 @@ fn journal_config(config: &NodeConfig, storage: &Arc<dyn Storage>) -> JournalCon
     jc
 }
 
+/// Whether this node has a ledger to restart from: chunk files, or the snapshot it
+/// joined from (its ledger may hold no entry yet).
 fn has_ledger(config: &NodeConfig, storage: &dyn Storage) -> bool {
     storage
         .list_dir(&config.ledger_dir())
         .map(|names| names.iter().any(|n| n.starts_with("ledger_")))
         .unwrap_or(false)
+        || storage.exists(
+            &config
+                .snapshot_dir()
+                .join(lifecycle::snapshots::JOINED_FROM),
+        )
 }
 
 /// The node-to-node listener: (listener, published address, source IP for dialling).

@@ -83,18 +83,19 @@ fn snapshot_redirect(ctx: &mut Ctx<'_>, svc: &FileService) -> Result<Response, A
 /// The committed chunk holding `seqno` on this node, else a trusted node that may have it.
 fn chunk_for(ctx: &mut Ctx<'_>, svc: &FileService) -> Result<Response, ApiError> {
     let s = since(ctx, true)?;
-    let chunks: Vec<ChunkName> = names_in(&svc.ledger_dir)
+    let all: Vec<ChunkName> = names_in(&svc.ledger_dir)
         .iter()
         .filter_map(|n| ChunkName::parse(n))
-        .filter(|c| c.committed)
         .collect();
+    let chunks: Vec<&ChunkName> = all.iter().filter(|c| c.committed).collect();
     if let Some(c) = chunks
         .iter()
         .find(|c| c.start <= s && c.end.is_some_and(|e| s <= e))
     {
         return Ok(redirect(format!("/node/ledger-chunk/{}", c.file_name())));
     }
-    let first = chunks.iter().map(|c| c.start).min();
+    // This node's ledger holds `s` (or will): it is only not in a committed chunk yet.
+    let first = all.iter().map(|c| c.start).min();
     if first.is_some_and(|f| s >= f) {
         let last = chunks.iter().filter_map(|c| c.end).max().unwrap_or(0);
         return Err(ApiError::not_found(format!(

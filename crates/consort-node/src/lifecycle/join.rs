@@ -15,7 +15,9 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use super::{
-    attest, published, read_text,
+    attest,
+    fetch::{fetch_snapshot, refusal},
+    published, read_text,
     secrets::{DataFiles, NetworkSecrets},
     snapshots::JOINED_FROM,
     Boot, NodeConfig,
@@ -33,89 +35,6 @@ async fn post_join(
     let mut c = client.connect().await?;
     let r = c.post_json("/node/join", body).await?;
     Ok((r.status, r.body))
-}
-
-/// Bytes per ranged request of a snapshot download.
-const FETCH_STEP: u64 = 4 << 20;
-
-/// The newest committed snapshot of the node at `client`, fetched as a trusted node with
-/// CCF's endpoints: `/node/snapshot` names it (308), HEAD gives its size, and it comes in
-/// ranges of [`FETCH_STEP`]. `None`: the node has none. (Verified by the caller, against
-/// its receipt, before it is used.)
-async fn fetch_snapshot(client: &ClientConfig) -> Result<Option<Vec<u8>>, String> {
-    let mut c = client.connect().await.map_err(|e| e.to_string())?;
-    let r = c.get("/node/snapshot").await.map_err(|e| e.to_string())?;
-    match r.status {
-        404 => return Ok(None),
-        308 => {}
-        s => return Err(format!("GET /node/snapshot: {s} {}", refusal(&r.body))),
-    }
-    let loc = r
-        .header("location")
-        .filter(|l| {
-            l.strip_prefix("/node/snapshot/")
-                .is_some_and(|n| super::snapshots::snapshot_seqno(n).is_some())
-        })
-        .ok_or("GET /node/snapshot: no snapshot named in its redirect")?
-        .to_string();
-    let request = |method: http::Method, range: Option<String>| {
-        let mut b = http::Request::builder()
-            .method(method)
-            .uri(&loc)
-            .header(http::header::HOST, "consort");
-        if let Some(r) = range {
-            b = b.header(http::header::RANGE, r);
-        }
-        b.body(http_body_util::Full::new(Bytes::new()))
-            .map_err(|e| e.to_string())
-    };
-    let head = c
-        .send(request(http::Method::HEAD, None)?)
-        .await
-        .map_err(|e| e.to_string())?;
-    let len: u64 = match (head.status, head.header("content-length")) {
-        (200, Some(l)) => l
-            .parse()
-            .map_err(|_| format!("HEAD {loc}: bad content-length"))?,
-        (s, _) => return Err(format!("HEAD {loc}: {s}")),
-    };
-    let mut out = Vec::with_capacity(usize::try_from(len).map_err(|_| "snapshot too large")?);
-    while (out.len() as u64) < len {
-        let first = out.len() as u64;
-        let last = (first + FETCH_STEP).min(len) - 1;
-        let r = c
-            .send(request(
-                http::Method::GET,
-                Some(format!("bytes={first}-{last}")),
-            )?)
-            .await
-            .map_err(|e| e.to_string())?;
-        let expected = format!("bytes {first}-{last}/{len}");
-        if r.status != 206 || r.header("content-range") != Some(expected.as_str()) {
-            return Err(format!(
-                "GET {loc} ({expected}): {} {}",
-                r.status,
-                refusal(&r.body)
-            ));
-        }
-        if r.body.len() as u64 != last - first + 1 {
-            return Err(format!("GET {loc} ({expected}): {} bytes", r.body.len()));
-        }
-        out.extend_from_slice(&r.body);
-    }
-    Ok(Some(out))
-}
-
-/// The reason in a refusal (CCF's `{"error": {"code", "message"}}`), or the body.
-fn refusal(body: &[u8]) -> String {
-    let v: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-    match v
-        .as_ref()
-        .map(|v| (&v["error"]["code"], &v["error"]["message"]))
-    {
-        Some((serde_json::Value::String(c), serde_json::Value::String(m))) => format!("{c}: {m}"),
-        _ => String::from_utf8_lossy(body).into_owned(),
-    }
 }
 
 /// Ask to join until the service trusts this node; its answer then.
@@ -245,7 +164,7 @@ pub(crate) fn join(
 
     let store = super::new_store(config);
     let journal = if j.fetch_snapshot {
-        match rt.block_on(fetch_snapshot(&client)) {
+        match rt.block_on(fetch_snapshot(&client, 0)) {
             Ok(Some(bytes)) => {
                 let dir = config.snapshot_dir();
                 std::fs::create_dir_all(&dir).map_err(NodeError::io(&dir))?;

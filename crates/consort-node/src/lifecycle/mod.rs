@@ -5,8 +5,10 @@
 //! network.
 
 pub(crate) mod attest;
+mod catch_up;
 pub mod config;
 pub(crate) mod create;
+mod fetch;
 mod files;
 pub(crate) mod join;
 pub(crate) mod recover;

@@ -80,7 +80,7 @@ pub(crate) fn restart(
     if joined_from.exists() {
         // This node joined from a snapshot; its ledger continues from there.
         let journal = Journal::open_from_snapshot(
-            jc,
+            jc.clone(),
             store,
             node.clone(),
             secrets.ledger_secrets()?,
@@ -93,10 +93,12 @@ pub(crate) fn restart(
             joined_from.display(),
             journal.last_signature()
         );
+        let journal = or_from_peer_snapshot(config, jc, journal, &node, &service_cert, &secrets)?;
         return Ok(boot(journal, node, service_cert, secrets));
     }
     let started = std::time::Instant::now();
-    let (journal, report) = Journal::open(jc, store, node.clone(), secrets.ledger_secrets()?)?;
+    let (journal, report) =
+        Journal::open(jc.clone(), store, node.clone(), secrets.ledger_secrets()?)?;
     let replay_ms = started.elapsed().as_millis();
     // The identity files must be the ones the (verified) ledger records.
     let recorded = service::INFO
@@ -119,5 +121,56 @@ pub(crate) fn restart(
         "restarted from ledger (replayed in {replay_ms}ms); last signature {:?}",
         report.last_signature
     );
+    let journal = or_from_peer_snapshot(config, jc, journal, &node, &service_cert, &secrets)?;
     Ok(boot(journal, node, service_cert, secrets))
+}
+
+/// `journal`, or — when the peers can no longer catch this node up by replication — a
+/// journal started from a peer's snapshot, verified first (see `catch_up`). The old
+/// ledger is kept, renamed `<ledger>.before_<S>`; the snapshot becomes the one this node
+/// "joined from", so later restarts continue from it.
+fn or_from_peer_snapshot(
+    config: &NodeConfig,
+    jc: JournalConfig,
+    journal: Journal,
+    node: &Arc<NodeIdentity>,
+    service_cert: &Certificate,
+    secrets: &NetworkSecrets,
+) -> Result<Journal, NodeError> {
+    let dir = config.snapshot_dir();
+    std::fs::create_dir_all(&dir).map_err(NodeError::io(&dir))?;
+    let fetched = dir.join("fetched.snapshot.part");
+    let ls = secrets.ledger_secrets()?;
+    let Some(s) = super::catch_up::snapshot_if_behind(&journal, node, service_cert, &ls, &fetched)?
+    else {
+        return Ok(journal);
+    };
+    drop(journal);
+    // The snapshot first: a crash before the ledger is set aside leaves both, and the next
+    // start refuses a ledger that does not continue the snapshot, with the reason.
+    let joined_from = dir.join(JOINED_FROM);
+    std::fs::rename(&fetched, &joined_from).map_err(NodeError::io(&joined_from))?;
+    let ledger = config.ledger_dir();
+    let aside = ledger.with_file_name(format!(
+        "{}.before_{s}",
+        ledger
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("ledger")
+    ));
+    std::fs::rename(&ledger, &aside).map_err(NodeError::io(&aside))?;
+    std::fs::create_dir_all(&ledger).map_err(NodeError::io(&ledger))?;
+    let journal = Journal::open_from_snapshot(
+        jc,
+        super::new_store(config),
+        node.clone(),
+        ls,
+        &joined_from,
+        service_cert,
+    )?;
+    tracing::info!(
+        "caught up from a peer's snapshot at {s}, without joining again; the ledger before it is kept in {}",
+        aside.display()
+    );
+    Ok(journal)
 }

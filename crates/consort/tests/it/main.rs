@@ -8,6 +8,7 @@ mod common;
 mod attest_vectors;
 mod attestation;
 mod bench_cli;
+mod catch_up;
 mod ccf_compat;
 mod crash_restart;
 mod eth_clients;

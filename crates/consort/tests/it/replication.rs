@@ -285,7 +285,7 @@ async fn five_nodes_survive_two_failures() {
 }
 
 /// Write `n` entries with ids from `from`, 4 connections to node `i`.
-async fn write_many(net: &Network, i: usize, from: u64, n: u64) {
+pub(crate) async fn write_many(net: &Network, i: usize, from: u64, n: u64) {
     let mut tasks = Vec::new();
     for w in 0..4 {
         let client = net.client(i);
@@ -308,7 +308,7 @@ async fn write_many(net: &Network, i: usize, from: u64, n: u64) {
     }
 }
 
-fn committed_snapshots(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn committed_snapshots(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<_> = std::fs::read_dir(dir)
         .map(|d| {
             d.filter_map(|e| {

@@ -317,7 +317,8 @@ impl Network {
         }
     }
 
-    fn spawn(&mut self, i: usize) {
+    /// Start node `i`'s process without waiting for it.
+    pub(crate) fn spawn(&mut self, i: usize) {
         self.spawn_cmd(i, "start");
     }
 
