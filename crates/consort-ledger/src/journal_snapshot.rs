@@ -210,16 +210,34 @@ impl Journal {
     /// and rename it `snapshot_<S>_<E>.committed`. Returns the new path.
     pub fn complete_snapshot(&self, p: &PendingSnapshot) -> Result<PathBuf, LedgerError> {
         drop(self.lock_live()?);
-        let receipt = self.receipt(p.evidence)?;
+        let receipt = serde_json::to_vec(&self.receipt(p.evidence)?).expect("json");
+        // The receipt goes right after the snapshot entry, in place (the file can be as
+        // large as the state: it is not read into memory), then the file takes its
+        // committed name. A pending name is never used, so a crash in between leaves
+        // nothing usable half-written; a retry rewrites the receipt at the same offset.
         let storage = &*self.config.storage;
-        let mut contents = storage.read(&p.path).map_err(LedgerError::io(&p.path))?;
-        contents.extend(serde_json::to_vec(&receipt).expect("json"));
-        let dir = p.path.parent().unwrap_or(Path::new("."));
-        let name = format!("snapshot_{}_{}.committed", p.seqno, p.evidence);
-        let path = write_atomic(storage, dir, &name, &contents)?;
-        storage
-            .remove_file(&p.path)
+        let io = LedgerError::io(&p.path);
+        let f = storage
+            .open(&p.path, crate::storage::OpenMode::Existing)
             .map_err(LedgerError::io(&p.path))?;
+        let mut header = [0u8; consort_kv::entry::HEADER_LEN];
+        f.read_at(&mut header, 0)
+            .map_err(LedgerError::io(&p.path))?;
+        let len = consort_kv::entry::entry_len(&header).ok_or_else(|| LedgerError::Invalid {
+            path: p.path.clone(),
+            reason: "not a snapshot".into(),
+        })?;
+        f.set_len(len)
+            .and_then(|_| f.write_at(&receipt, len))
+            .and_then(|_| f.sync_all())
+            .map_err(io)?;
+        drop(f);
+        let dir = p.path.parent().unwrap_or(Path::new("."));
+        let path = dir.join(format!("snapshot_{}_{}.committed", p.seqno, p.evidence));
+        storage
+            .rename(&p.path, &path)
+            .map_err(LedgerError::io(&path))?;
+        storage.sync_dir(dir).map_err(LedgerError::io(dir))?;
         Ok(path)
     }
 

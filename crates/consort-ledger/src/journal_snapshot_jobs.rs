@@ -31,9 +31,13 @@ struct Job {
 }
 
 impl Job {
-    /// The serialized bytes, once done (`Some(Err)` if serializing failed).
-    fn done(&self) -> Option<Result<Vec<u8>, String>> {
-        self.outcome.lock().expect("snapshot job").clone()
+    fn is_done(&self) -> bool {
+        self.outcome.lock().expect("snapshot job").is_some()
+    }
+
+    /// The serialized bytes, once done (`Some(Err)` if serializing failed), moved out.
+    fn take(&self) -> Option<Result<Vec<u8>, String>> {
+        self.outcome.lock().expect("snapshot job").take()
     }
 }
 
@@ -121,11 +125,11 @@ impl Journal {
         let (s, bytes) = {
             let mut inner = self.lock_live()?;
             let jobs = &mut inner.snapshot_jobs.jobs;
-            let Some(i) = jobs.iter().position(|j| j.done().is_some()) else {
+            let Some(i) = jobs.iter().position(Job::is_done) else {
                 return Ok(None);
             };
             let job = jobs.remove(i);
-            match job.done().expect("done") {
+            match job.take().expect("done") {
                 Ok(bytes) => (job.seqno, bytes),
                 Err(e) => {
                     tracing::error!("cannot serialize the snapshot at {}: {e}", job.seqno);
@@ -176,11 +180,11 @@ impl Journal {
                 tracing::info!("no snapshot of my own at {s} (evidence {e})");
                 continue;
             };
-            let Some(done) = inner.snapshot_jobs.jobs[i].done() else {
+            if !inner.snapshot_jobs.jobs[i].is_done() {
                 inner.snapshot_jobs.awaiting.push((s, e, hash));
                 continue;
-            };
-            inner.snapshot_jobs.jobs.remove(i);
+            }
+            let done = inner.snapshot_jobs.jobs.remove(i).take().expect("done");
             match done {
                 Ok(bytes) if sha256(&bytes).to_hex() == hash => {
                     let path = write_atomic(
