@@ -116,7 +116,9 @@ fn range(ctx: &mut Ctx<'_>, map: &'static str) -> Result<Response, ApiError> {
         std::ops::Bound::Excluded(key(t))
     });
     let (lo, hi) = (start.as_ref().map(|b| &b[..]), end.as_ref().map(|b| &b[..]));
-    let rows = ctx.tx.range(map, &(lo, hi));
+    // One more than the page, to name where the next one starts: the cost is the page's,
+    // however many keys follow.
+    let (rows, _) = ctx.tx.range_page(map, &(lo, hi), limit + 1);
     let mut out = Vec::new();
     let mut next = None;
     for (k, v) in rows {

@@ -79,9 +79,23 @@ impl Snapshot {
         map: &str,
         range: (Bound<&[u8]>, Bound<&[u8]>),
     ) -> Vec<(Bytes, Bytes, Version)> {
+        self.visible_first(map, range, usize::MAX)
+    }
+
+    /// The first `n` (key, value, version) of `map` within `range`, in key order: the
+    /// cost is that of the keys returned, not of the range.
+    fn visible_first(
+        &self,
+        map: &str,
+        range: (Bound<&[u8]>, Bound<&[u8]>),
+        n: usize,
+    ) -> Vec<(Bytes, Bytes, Version)> {
         if is_empty_range(range) {
             return Vec::new();
         }
+        // An overlay may remove keys from the page: take it all, then cut.
+        let overlaid = self.overlay.as_ref().is_some_and(|o| o.get(map).is_some());
+        let take = if overlaid { usize::MAX } else { n };
         let mut out: Vec<(Bytes, Bytes, Version)> = {
             let tables = self.pin.data.read();
             match tables.get(map) {
@@ -93,6 +107,7 @@ impl Snapshot {
                         let c = c.at(self.version)?;
                         Some((k.clone(), c.value.clone()?, c.version))
                     })
+                    .take(take)
                     .collect(),
             }
         };
@@ -107,7 +122,26 @@ impl Snapshot {
             }
             out = merged.into_iter().map(|(k, (v, n))| (k, v, n)).collect();
         }
+        out.truncate(n);
         out
+    }
+
+    /// The first `n` key/value pairs of `map` within `range`, in key order, at a cost
+    /// proportional to `n` (not to the size of the range).
+    pub fn range_first(
+        &self,
+        map: &str,
+        range: (Bound<Bytes>, Bound<Bytes>),
+        n: usize,
+    ) -> Vec<(Bytes, Bytes)> {
+        let r = (
+            range.0.as_ref().map(|b| &b[..]),
+            range.1.as_ref().map(|b| &b[..]),
+        );
+        self.visible_first(map, r, n)
+            .into_iter()
+            .map(|(k, v, _)| (k, v))
+            .collect()
     }
 
     /// Names of all maps that hold at least one key.
@@ -201,11 +235,31 @@ impl Snapshot {
         }
         last.into_iter()
             .map(|(n, lw)| {
-                let e = self.entries(&n);
+                let e = self.entries_in_chunks(&n);
                 (n, lw, e)
             })
             .filter(|(_, _, e)| !e.is_empty())
             .collect()
+    }
+
+    /// [`Snapshot::entries`], taking the store's lock for one chunk of keys at a time, so
+    /// that commits go on while a large map is read (this snapshot's pin keeps what it
+    /// sees).
+    fn entries_in_chunks(&self, map: &str) -> Vec<(Bytes, Bytes, Version)> {
+        const CHUNK: usize = 4096;
+        let mut out: Vec<(Bytes, Bytes, Version)> = Vec::new();
+        loop {
+            let lo = match out.last() {
+                Some((k, _, _)) => Bound::Excluded(&k[..]),
+                None => Bound::Unbounded,
+            };
+            let got = self.visible_first(map, (lo, Bound::Unbounded), CHUNK);
+            let done = got.len() < CHUNK;
+            out.extend(got);
+            if done {
+                return out;
+            }
+        }
     }
 
     /// A standalone snapshot at `version` holding `maps` (e.g. read from a snapshot file).

@@ -200,6 +200,74 @@ fn pagination_walks_everything_once() {
     assert!(all.windows(2).all(|w| w[0].0 < w[1].0));
 }
 
+proptest! {
+    /// A page of a range is exactly the head of the whole range (own writes and removals
+    /// included), and says whether more follow.
+    #[test]
+    fn a_range_page_is_the_head_of_the_range(
+        committed in proptest::collection::btree_set(0u8..60, 0..40),
+        mine in proptest::collection::vec((0u8..60, any::<bool>()), 0..12),
+        lo in 0u8..60,
+        limit in 1usize..12,
+    ) {
+        let store = Store::new();
+        let mut w = store.begin();
+        for k in &committed {
+            w.put("m", vec![*k], vec![*k]);
+        }
+        w.put("other", &b"x"[..], &b"x"[..]);
+        ok(&store, w);
+        let mut t = store.begin();
+        for (k, put) in &mine {
+            if *put { t.put("m", vec![*k], &b"mine"[..]); } else { t.remove("m", vec![*k]); }
+        }
+        let range = (std::ops::Bound::Included(&[lo][..]), std::ops::Bound::Unbounded);
+        let whole = t.range("m", &range);
+        let (page, more) = t.range_page("m", &range, limit);
+        prop_assert_eq!(&page[..], &whole[..whole.len().min(limit)]);
+        prop_assert_eq!(more, whole.len() > limit);
+    }
+}
+
+#[test]
+fn a_range_page_reads_only_up_to_its_last_key() {
+    let store = Store::new();
+    let mut w = store.begin();
+    for i in 0..1000u32 {
+        w.put("m", Bytes::from(format!("k{i:04}")), Bytes::from("v"));
+    }
+    ok(&store, w);
+    let page_of_ten = |store: &Store| {
+        let mut t = store.begin();
+        let (page, more) = t.range_page(
+            "m",
+            &(
+                std::ops::Bound::Included(&b"k0100"[..]),
+                std::ops::Bound::Unbounded,
+            ),
+            10,
+        );
+        assert_eq!((page.len(), more), (10, true));
+        assert_eq!(page[9].0, Bytes::from("k0109"));
+        t.put("count", &b"c"[..], &b"1"[..]);
+        t
+    };
+    // A write after the page does not conflict with it; one inside it does.
+    let t = page_of_ten(&store);
+    let mut w = store.begin();
+    w.put("m", &b"k0500"[..], &b"w"[..]);
+    ok(&store, w);
+    ok(&store, t);
+    let t = page_of_ten(&store);
+    let mut w = store.begin();
+    w.put("m", &b"k0105"[..], &b"w"[..]);
+    ok(&store, w);
+    assert!(matches!(
+        store.commit(t, |_| Ok::<_, String>(())),
+        Err(CommitError::Kv(KvError::Conflict { .. }))
+    ));
+}
+
 #[test]
 fn snapshot_isolation_for_readers() {
     let store = Store::new();

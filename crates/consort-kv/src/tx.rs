@@ -187,41 +187,59 @@ impl Tx {
             Some(a) => Bound::Excluded(a),
             None => Bound::Unbounded,
         };
-        // Read (and so conflict-check) only up to the last key returned.
-        let mut all = self.range_unrecorded(map, (start, Bound::Unbounded));
-        let more = all.len() > limit;
-        all.truncate(limit);
-        let end = if more {
-            all.last().map(|(k, _)| Bound::Included(&k[..]))
-        } else {
-            Some(Bound::Unbounded)
-        };
-        if let Some(end) = end {
-            let r = own(&(start, end));
-            self.reads
-                .entry(map.to_string())
-                .or_default()
-                .ranges
-                .push(r);
-        }
-        let next = if more {
-            all.last().map(|(k, _)| k.clone())
-        } else {
-            None
-        };
-        (all, next)
+        let (page, more) = self.range_page(map, &(start, Bound::Unbounded), limit);
+        let next = more.then(|| page.last().map(|(k, _)| k.clone())).flatten();
+        (page, next)
     }
 
-    fn range_unrecorded(
+    /// The first `limit` pairs of `map` within `range`, in key order (this transaction's
+    /// writes included), and whether the range holds more. Only what the page covers
+    /// counts as read (up to its last key, or the whole range if it holds no more), and
+    /// the cost is that of the page, not of the range.
+    pub fn range_page<R: RangeBounds<[u8]> + ?Sized>(
         &mut self,
         map: &str,
-        range: (Bound<&[u8]>, Bound<&[u8]>),
-    ) -> Vec<(Bytes, Bytes)> {
-        let saved = self.reads.get(map).map(|m| m.ranges.len());
-        let out = self.range(map, &range);
-        if let Some(m) = self.reads.get_mut(map) {
-            m.ranges.truncate(saved.unwrap_or(0));
+        range: &R,
+        limit: usize,
+    ) -> (Vec<(Bytes, Bytes)>, bool) {
+        let r = own(range);
+        // Our own removals may hide committed keys: ask for enough of them.
+        let writes = self.writes.get(map);
+        let hidden = writes.map_or(0, |w| w.iter().filter(|(k, _)| in_range(k, &r)).count());
+        let want = limit.saturating_add(hidden).saturating_add(1);
+        let base = self.snapshot.range_first(map, r.clone(), want);
+        let base_complete = base.len() < want;
+        let base_last = base.last().map(|(k, _)| k.clone());
+        let mut merged: BTreeMap<Bytes, Bytes> = base.into_iter().collect();
+        if let Some(w) = writes {
+            for (k, v) in w.iter().filter(|(k, _)| in_range(k, &r)) {
+                // Past what the committed page covers, a write may not be in order with
+                // committed keys not fetched: leave it to the next page.
+                if !base_complete && base_last.as_ref().is_some_and(|l| k > l) {
+                    continue;
+                }
+                match v {
+                    Some(v) => {
+                        merged.insert(k.clone(), v.clone());
+                    }
+                    None => {
+                        merged.remove(k);
+                    }
+                }
+            }
         }
-        out
+        let mut page: Vec<(Bytes, Bytes)> = merged.into_iter().collect();
+        let more = page.len() > limit || !base_complete;
+        page.truncate(limit);
+        let end = match page.last() {
+            Some((k, _)) if more => Bound::Included(k.clone()),
+            _ => r.1.clone(),
+        };
+        self.reads
+            .entry(map.to_string())
+            .or_default()
+            .ranges
+            .push((r.0, end));
+        (page, more)
     }
 }
