@@ -153,17 +153,7 @@ impl Journal {
             return Ok(out);
         };
         drop(inner);
-        let path = write_atomic(
-            &*self.config.storage,
-            dir,
-            &format!("snapshot_{s}_{e}"),
-            &bytes,
-        )?;
-        out.push(PendingSnapshot {
-            seqno: s,
-            evidence: e,
-            path,
-        });
+        out.push(self.write_pending(dir, s, e, &bytes)?);
         Ok(out)
     }
 
@@ -179,12 +169,23 @@ impl Journal {
             let inner = self.lock();
             self.snapshot_bytes_locked(&inner)?
         };
+        self.record_evidence(dir, s, &bytes)
+    }
+
+    /// Commit the evidence transaction `E` for the snapshot `bytes` of seqno `s` (not
+    /// signed yet) and write them as `snapshot_<s>_<E>` into `dir`.
+    pub(super) fn record_evidence(
+        &self,
+        dir: &Path,
+        s: Version,
+        bytes: &[u8],
+    ) -> Result<PendingSnapshot, LedgerError> {
         let mut tx = self.begin();
         tx.put(
             SNAPSHOT_EVIDENCE,
             bytes::Bytes::from_static(&tables::SINGLETON_KEY),
             serde_json::to_vec(&Evidence {
-                hash: sha256(&bytes).to_hex(),
+                hash: sha256(bytes).to_hex(),
                 version: s,
             })
             .expect("json"),
@@ -193,12 +194,24 @@ impl Journal {
             CommitOutcome::Committed(c) => c.txid.seqno,
             CommitOutcome::ReadOnly { .. } => unreachable!("evidence writes"),
         };
+        self.write_pending(dir, s, e, bytes)
+    }
+
+    /// `snapshot_<s>_<e>` in `dir`: a snapshot whose evidence `e` is not committed yet.
+    pub(super) fn write_pending(
+        &self,
+        dir: &Path,
+        s: Version,
+        e: Version,
+        bytes: &[u8],
+    ) -> Result<PendingSnapshot, LedgerError> {
         let path = write_atomic(
             &*self.config.storage,
             dir,
             &format!("snapshot_{s}_{e}"),
-            &bytes,
+            bytes,
         )?;
+        tracing::info!("snapshot at {s} (evidence {e}) pending");
         Ok(PendingSnapshot {
             seqno: s,
             evidence: e,

@@ -16,7 +16,6 @@ use std::{
 };
 
 use super::{snapshot_support::Evidence, *};
-use crate::storage::write_atomic;
 
 /// Most serializations kept at once (a backup whose primary never recorded evidence for
 /// an older one drops it).
@@ -137,32 +136,7 @@ impl Journal {
                 }
             }
         };
-        let mut tx = self.begin();
-        tx.put(
-            SNAPSHOT_EVIDENCE,
-            Bytes::from_static(&tables::SINGLETON_KEY),
-            serde_json::to_vec(&Evidence {
-                hash: sha256(&bytes).to_hex(),
-                version: s,
-            })
-            .expect("json"),
-        );
-        let e = match self.commit(tx)? {
-            CommitOutcome::Committed(c) => c.txid.seqno,
-            CommitOutcome::ReadOnly { .. } => unreachable!("evidence writes"),
-        };
-        let path = write_atomic(
-            &*self.config.storage,
-            dir,
-            &format!("snapshot_{s}_{e}"),
-            &bytes,
-        )?;
-        tracing::info!("snapshot at {s} (evidence {e}) pending");
-        Ok(Some(PendingSnapshot {
-            seqno: s,
-            evidence: e,
-            path,
-        }))
+        self.record_evidence(dir, s, &bytes).map(Some)
     }
 
     /// Backup: the snapshots whose evidence was appended and whose own serialization is
@@ -187,18 +161,7 @@ impl Journal {
             let done = inner.snapshot_jobs.jobs.remove(i).take().expect("done");
             match done {
                 Ok(bytes) if sha256(&bytes).to_hex() == hash => {
-                    let path = write_atomic(
-                        &*self.config.storage,
-                        dir,
-                        &format!("snapshot_{s}_{e}"),
-                        &bytes,
-                    )?;
-                    tracing::info!("snapshot at {s} (evidence {e}) pending");
-                    out.push(PendingSnapshot {
-                        seqno: s,
-                        evidence: e,
-                        path,
-                    });
+                    out.push(self.write_pending(dir, s, e, &bytes)?);
                 }
                 Ok(_) => tracing::warn!("snapshot at {s} differs from the primary's"),
                 Err(err) => tracing::warn!("cannot reproduce snapshot at {s}: {err}"),

@@ -11,9 +11,7 @@
 
 use std::{path::PathBuf, sync::Arc};
 
-use consort_consensus::{
-    Action, Config, Entry, EntryKind, Message, NodeId, Raft, Restored, Role, Seqno, View,
-};
+use consort_consensus::{Action, Config, Message, NodeId, Raft, Restored, Role, Seqno, View};
 use consort_kv::{CommitOutcome, Tx, TxId};
 use consort_ledger::{journal::PendingSnapshot, Journal, LedgerError};
 use thiserror::Error;
@@ -144,16 +142,7 @@ impl Replica {
         let held = journal
             .read_stored(commit + 1, last)?
             .into_iter()
-            .map(|e| Entry {
-                view: e.view,
-                seqno: e.seqno,
-                kind: if e.signature {
-                    EntryKind::Signature
-                } else {
-                    EntryKind::Normal
-                },
-                data: e.bytes,
-            })
+            .map(outgoing::entry_of)
             .collect();
         let views = journal.view_runs();
         let max_view = views.last().map_or(0, |(_, v)| *v);

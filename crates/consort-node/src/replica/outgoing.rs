@@ -2,7 +2,21 @@
 //! ledger (the consensus engine does not hold them: see `Config::retain_committed`).
 
 use consort_consensus::{Entry, EntryKind, Message, NodeId, Seqno};
-use consort_ledger::{Journal, LedgerError};
+use consort_ledger::{journal::StoredEntry, Journal, LedgerError};
+
+/// A ledger entry as the consensus engine knows it.
+pub(super) fn entry_of(e: StoredEntry) -> Entry {
+    Entry {
+        view: e.view,
+        seqno: e.seqno,
+        kind: if e.signature {
+            EntryKind::Signature
+        } else {
+            EntryKind::Normal
+        },
+        data: e.bytes,
+    }
+}
 
 /// A message for a peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,19 +59,7 @@ impl Outgoing {
         };
         let stored = journal.read_stored(first, last)?;
         if let Message::AppendEntries { entries, .. } = &mut msg {
-            *entries = stored
-                .into_iter()
-                .map(|e| Entry {
-                    view: e.view,
-                    seqno: e.seqno,
-                    kind: if e.signature {
-                        EntryKind::Signature
-                    } else {
-                        EntryKind::Normal
-                    },
-                    data: e.bytes,
-                })
-                .collect();
+            *entries = stored.into_iter().map(entry_of).collect();
         }
         Ok((to, msg))
     }
