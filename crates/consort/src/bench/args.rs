@@ -73,6 +73,14 @@ pub(crate) struct BenchArgs {
     /// `ledger verify`'s rate and a 1,000-key range query's latency.
     #[arg(long, num_args = 0..=1, default_missing_value = "1000000", value_name = "N")]
     pub(crate) scale: Option<u64>,
+    /// Benchmark memory under steady load instead: a 3-node network at half its
+    /// throughput for MINUTES (default 60) over a fixed key space, each node's RSS sampled
+    /// throughout; reports its spread over the last three quarters (goal ≤ 10 %).
+    #[arg(long, num_args = 0..=1, default_missing_value = "60", value_name = "MINUTES")]
+    pub(crate) soak: Option<f64>,
+    /// With --soak: the keys written (over and over).
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) soak_keys: u64,
     /// With --recovery: transactions in the ledger.
     #[arg(long, default_value_t = 1_000_000)]
     pub(crate) recovery_txs: u64,

@@ -9,7 +9,8 @@
 //! - `recovery` (`--recovery`): recovering a ledger of N transactions (public and private
 //!   replay), against `ledger verify` of the same ledger;
 //! - `scale` (`--scale N`): a 3-node network filled with N writes, measured as a
-//!   long-lived service (memory, disk, snapshot, join, restart, verify, range query).
+//!   long-lived service (memory, disk, snapshot, join, restart, verify, range query);
+//! - `soak` (`--soak [MINUTES]`): memory under steady load at half the throughput.
 //!
 //! `stats` and `net` are what they share: latency figures, and the processes and connections.
 
@@ -25,6 +26,7 @@ mod multi;
 mod net;
 mod recovery;
 mod scale;
+mod soak;
 mod stats;
 
 pub(crate) use args::BenchArgs;
@@ -36,6 +38,9 @@ pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
     }
     if let Some(n) = args.scale {
         return scale::run(&args, n);
+    }
+    if let Some(m) = args.soak {
+        return soak::run(&args, m);
     }
     if args.eth {
         return eth::run(args);

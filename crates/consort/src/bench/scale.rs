@@ -30,7 +30,7 @@ use super::{
 use crate::sandbox::free_port;
 
 /// Resident set of process `pid` in MB (`VmRSS`).
-fn rss_mb(pid: u32) -> Result<f64> {
+pub(super) fn rss_mb(pid: u32) -> Result<f64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kb: f64 = s
         .lines()

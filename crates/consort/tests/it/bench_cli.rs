@@ -56,6 +56,45 @@ fn bench_eth_swaps_runs_uniswap_on_consort_and_on_anvil() {
 /// `consort bench --scale N` at a small N: every figure it reports is measured (memory
 /// from `/proc`, files on disk, a real join, restart and `ledger verify`).
 #[test]
+fn bench_soak_samples_memory_under_steady_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("soak.json");
+    let out = consort()
+        .args([
+            "bench",
+            "--soak",
+            "0.25",
+            "--soak-keys",
+            "500",
+            "--connections",
+            "4",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let (o, e) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "bench failed:\n{o}\n{e}");
+    assert!(o.contains("RSS spread over the last three quarters"), "{o}");
+    let v: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let samples = v["samples"].as_array().unwrap();
+    assert!(samples.len() >= 5, "RSS sampled throughout: {v}");
+    assert!(samples
+        .iter()
+        .all(|s| s["rss_mb"].as_array().unwrap().len() == 3));
+    // Half the measured throughput, and it was held (within a generous margin: 2 cores).
+    let (full, achieved) = (
+        v["full_per_s"].as_f64().unwrap(),
+        v["achieved_per_s"].as_f64().unwrap(),
+    );
+    assert!(
+        full > 0.0 && achieved > 0.2 * full && achieved < 0.8 * full,
+        "{v}"
+    );
+    assert_eq!(v["late_spread"].as_array().unwrap().len(), 3, "{v}");
+}
+
+#[test]
 fn bench_scale_measures_a_filled_network() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("scale.json");

@@ -1,0 +1,187 @@
+//! `consort bench --soak [MINUTES]`: a long-lived service's memory under steady load. A
+//! 3-node network is first driven as fast as it goes for a short while (its throughput),
+//! then at half that for MINUTES (default 60) over a fixed key space (`--soak-keys`, the
+//! writes overwrite), while each node's resident memory is read from `/proc` at regular
+//! intervals. A service whose memory is bounded by its state, not its history, stays flat:
+//! the report gives each node's spread (max − min, over min) over the last three quarters
+//! of the run, against the 10 % aimed for.
+
+#![allow(clippy::print_stdout)]
+
+use std::{
+    process::ExitCode,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Result};
+use consort_client::ClientConfig;
+use serde_json::{json, Value};
+
+use super::{
+    args::BenchArgs,
+    net::{start_consort_ext, wait_open},
+    scale::rss_mb,
+};
+
+/// Write over `connections` until `stop`, keys cycling through `keys`, each connection at
+/// most `per_conn` writes/s (unpaced when `None`); counts writes in `done`.
+async fn drive(
+    client: &ClientConfig,
+    connections: u64,
+    keys: u64,
+    per_conn: Option<f64>,
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicU64>,
+    msg: &str,
+) -> Result<()> {
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (client, next, msg) = (client.clone(), next.clone(), msg.to_string());
+        let (stop, done) = (stop.clone(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut c = client.connect().await?;
+            let start = Instant::now();
+            let mut sent = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(rate) = per_conn {
+                    let due = Duration::from_secs_f64(sent as f64 / rate);
+                    if let Some(wait) = due.checked_sub(start.elapsed()) {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+                let k = next.fetch_add(1, Ordering::Relaxed) % keys;
+                let r = c
+                    .post_json("/app/log/private", &json!({"id": k, "msg": msg}))
+                    .await?;
+                match r.status {
+                    200 => {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    503 => tokio::time::sleep(Duration::from_millis(50)).await,
+                    s => bail!("write {k}: HTTP {s}: {}", String::from_utf8_lossy(&r.body)),
+                }
+                sent += 1;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
+}
+
+/// Each node's spread over `samples` (each a row of per-node MB): (max − min) / min.
+fn spreads(samples: &[Vec<f64>]) -> Vec<f64> {
+    let nodes = samples.first().map_or(0, Vec::len);
+    (0..nodes)
+        .map(|i| {
+            let col = samples.iter().map(|s| s[i]);
+            let (lo, hi) = col.fold((f64::MAX, 0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+            (hi - lo) / lo.max(1e-9)
+        })
+        .collect()
+}
+
+pub(crate) fn run(args: &BenchArgs, minutes: f64) -> Result<ExitCode> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    let ukey = consort_crypto::keys::SigningKey::generate()?;
+    let cert = consort_crypto::cert::self_signed_leaf(&ukey, "bench", 30)?;
+    std::fs::write(dir.join("user_cert.pem"), cert.to_pem())?;
+    let keys = args.soak_keys.max(1);
+    let extra = json!({"snapshot_tx_interval": (keys / 2).clamp(1_000, 100_000)});
+    let (mut procs, addrs) = start_consort_ext(3, dir, args.signature_ms, &Value::Null, &extra)?;
+    let pids: Vec<u32> = procs.0.iter().map(std::process::Child::id).collect();
+    let msg = "x".repeat(args.msg_bytes);
+    let total = Duration::from_secs_f64(minutes * 60.0);
+    let calibrate = Duration::from_secs_f64((total.as_secs_f64() / 6.0).clamp(2.0, 10.0));
+    let every = Duration::from_secs_f64((total.as_secs_f64() / 60.0).clamp(1.0, 30.0));
+    let conns = args.connections as u64;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let out = rt.block_on(async {
+        let service = wait_open(&addrs, dir, &mut procs).await?;
+        let c0 = ClientConfig::new(addrs[0], &service, Some((&cert, &ukey)))?;
+        // Throughput: as fast as it goes, for a short while.
+        let (stop, done) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+        let flat_out = {
+            let (c, stop, done, msg) = (c0.clone(), stop.clone(), done.clone(), msg.clone());
+            tokio::spawn(async move { drive(&c, conns, keys, None, stop, done, &msg).await })
+        };
+        tokio::time::sleep(calibrate).await;
+        stop.store(true, Ordering::Relaxed);
+        flat_out.await??;
+        let full = done.load(Ordering::Relaxed) as f64 / calibrate.as_secs_f64();
+        let target = full / 2.0;
+        println!(
+            "soak: {minutes} min at {target:.0} writes/s (half of {full:.0}/s), {keys} keys, 3 nodes; RSS every {every:?}"
+        );
+        let (stop, done) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+        let load = {
+            let (c, stop, done, msg) = (c0.clone(), stop.clone(), done.clone(), msg.clone());
+            let per_conn = target / conns.max(1) as f64;
+            tokio::spawn(async move { drive(&c, conns, keys, Some(per_conn), stop, done, &msg).await })
+        };
+        let start = Instant::now();
+        let mut samples: Vec<(f64, Vec<f64>)> = Vec::new();
+        while start.elapsed() < total {
+            tokio::time::sleep(every.min(total.saturating_sub(start.elapsed()))).await;
+            if load.is_finished() {
+                break;
+            }
+            let t = start.elapsed().as_secs_f64();
+            let rss: Vec<f64> = pids.iter().map(|p| rss_mb(*p)).collect::<Result<_>>()?;
+            let rate = done.load(Ordering::Relaxed) as f64 / t;
+            println!(
+                "  {:>5.0} s: RSS {} MB; {rate:.0} writes/s",
+                t,
+                rss.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(" / ")
+            );
+            samples.push((t, rss));
+        }
+        stop.store(true, Ordering::Relaxed);
+        load.await??;
+        let elapsed = start.elapsed().as_secs_f64();
+        let late: Vec<Vec<f64>> = samples
+            .iter()
+            .filter(|(t, _)| *t >= elapsed / 4.0)
+            .map(|(_, r)| r.clone())
+            .collect();
+        anyhow::Ok(json!({
+            "minutes": minutes, "keys": keys, "full_per_s": full, "target_per_s": target,
+            "writes": done.load(Ordering::Relaxed),
+            "achieved_per_s": done.load(Ordering::Relaxed) as f64 / elapsed,
+            "samples": samples.iter().map(|(t, r)| json!({"t_s": t, "rss_mb": r})).collect::<Vec<_>>(),
+            "late_spread": spreads(&late),
+        }))
+    });
+    drop(procs);
+    let out = out?;
+    let spread: Vec<f64> = out["late_spread"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default();
+    let flat = !spread.is_empty() && spread.iter().all(|s| *s <= 0.10);
+    println!(
+        "results: {} writes at {:.0}/s; RSS spread over the last three quarters: {} (goal ≤ 10 %: {})",
+        out["writes"],
+        out["achieved_per_s"].as_f64().unwrap_or(0.0),
+        spread
+            .iter()
+            .map(|s| format!("{:.1} %", s * 100.0))
+            .collect::<Vec<_>>()
+            .join(" / "),
+        if flat { "met" } else { "not met" }
+    );
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&out)?)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
