@@ -129,7 +129,9 @@ impl Filters {
         method: &str,
         params: &Value,
     ) -> Result<Value, RpcError> {
-        let committed = ctx.ledger.committed().seqno;
+        // Never past the state this request reads: the commit point may move on while it
+        // runs, and a poll that reported blocks it could not see would skip their logs.
+        let committed = ctx.ledger.committed().seqno.min(ctx.tx.read_version());
         let known = ctx.ledger.last_txid().seqno;
         match method {
             "eth_newFilter" => {

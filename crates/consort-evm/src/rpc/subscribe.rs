@@ -201,6 +201,8 @@ impl Session for EthSession {
     }
 
     fn on_commit(&mut self, ctx: &mut Ctx<'_>, committed: u64) -> (Vec<String>, bool) {
+        // Never past the state `ctx` reads (events for later blocks come with a later call).
+        let committed = committed.min(ctx.tx.read_version());
         if self.next > committed {
             return (Vec::new(), false);
         }

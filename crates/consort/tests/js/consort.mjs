@@ -101,7 +101,7 @@ export async function until(fn, what, timeoutMs = 10_000, stepMs = 25) {
   for (;;) {
     const v = await fn();
     if (v != null) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === "function" ? what() : what}`);
     await new Promise((r) => setTimeout(r, stepMs));
   }
 }

@@ -399,16 +399,22 @@ try {
     };
     await watched.on("Transfer", listener);
     await until(async () => ((await watched.listenerCount("Transfer")) > 0 ? true : null), "the listener");
-    await new Promise((r) => setTimeout(r, 300)); // its filter installed (first poll)
-    const t = token.connect(node(1));
-    const before = [await t.balanceOf(a0), await t.balanceOf(a1)];
+    // ethers installs its filter at its first poll, at a time of its choosing: a transfer of
+    // 0 it reports shows the filter is in place before the 200 are sent.
     const w = token.connect(on(0, 0));
     let nonce = await node(0).getTransactionCount(a0);
+    await (await w.transfer(a1, 0n, { nonce: nonce++, gasLimit: 100_000n })).wait();
+    sent[a0] = (sent[a0] ?? 0) + 1;
+    await until(() => (seen.some((s) => s.value === 0n) ? true : null), "the filter's first event", 20_000);
+    seen.length = 0;
+    const t = token.connect(node(1));
+    const before = [await t.balanceOf(a0), await t.balanceOf(a1)];
     let last;
     for (let i = 1n; i <= 200n; i++) last = await w.transfer(a1, i, { nonce: nonce++, gasLimit: 100_000n });
     sent[a0] = (sent[a0] ?? 0) + 200;
     await last.wait();
-    await until(() => (seen.length >= 200 ? true : null), `200 Transfer events (got ${seen.length})`, 20_000);
+    const missing = () => Array.from({ length: 200 }, (_, i) => BigInt(i + 1)).filter((v) => !seen.some((s) => s.value === v));
+    await until(() => (seen.length >= 200 ? true : null), () => `200 Transfer events (got ${seen.length}; missing ${missing().slice(0, 10).join(", ")})`, 20_000);
     await new Promise((r) => setTimeout(r, 500)); // a duplicate would arrive by now
     await watched.off("Transfer", listener);
     assertEq(seen.length, 200, "events received");
