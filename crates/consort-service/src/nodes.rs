@@ -70,6 +70,15 @@ pub struct NetInterface {
 /// CCF's name for a node's main client interface.
 pub const PRIMARY_RPC_INTERFACE: &str = "primary_rpc_interface";
 
+/// The published address of a node's client interfaces (as `rpc_interfaces` records them)
+/// to reach it at: its primary one, else any.
+pub fn client_address(interfaces: &BTreeMap<String, NetInterface>) -> Option<&str> {
+    interfaces
+        .get(PRIMARY_RPC_INTERFACE)
+        .or_else(|| interfaces.values().next())
+        .map(|i| i.published_address.as_str())
+}
+
 impl NodeInfo {
     /// A trusted node with `public_key` (PEM) and no attestation (virtual mode).
     pub fn trusted(public_key: String) -> Self {
@@ -88,6 +97,11 @@ impl NodeInfo {
             node_to_node_interface: None,
             rpc_interfaces: Default::default(),
         }
+    }
+
+    /// Where clients reach this one (its primary RPC interface, else any), as published.
+    pub fn rpc_address(&self) -> Option<&str> {
+        client_address(&self.rpc_interfaces)
     }
 
     /// Where other nodes reach this one, if recorded and well-formed.

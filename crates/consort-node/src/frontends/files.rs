@@ -124,12 +124,8 @@ fn next_trusted(ctx: &mut Ctx<'_>, me: &str) -> Result<Option<String>, ApiError>
             continue;
         }
         let info = nodes::INFO.get(ctx.tx, id).map_err(corrupt)?;
-        if let Some(i) = info.as_ref().and_then(|i| {
-            i.rpc_interfaces
-                .get(nodes::PRIMARY_RPC_INTERFACE)
-                .or_else(|| i.rpc_interfaces.values().next())
-        }) {
-            return Ok(Some(i.published_address.clone()));
+        if let Some(a) = info.as_ref().and_then(nodes::NodeInfo::rpc_address) {
+            return Ok(Some(a.to_string()));
         }
     }
     Ok(None)

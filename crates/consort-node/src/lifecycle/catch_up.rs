@@ -16,7 +16,7 @@
 //! and the next peer is tried; if every offered snapshot is refused, the node stops with
 //! the reasons rather than run behind.
 
-use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
 use consort_client::ClientConfig;
 use consort_crypto::cert::Certificate;
@@ -39,12 +39,12 @@ fn recorded_peers(journal: &Journal, me: &str) -> Vec<SocketAddr> {
     ids.iter()
         .filter(|id| id.as_str() != me)
         .filter_map(|id| {
-            let info = nodes::INFO.get(&mut snap, id).ok()??;
-            let i = info
-                .rpc_interfaces
-                .get(nodes::PRIMARY_RPC_INTERFACE)
-                .or_else(|| info.rpc_interfaces.values().next())?;
-            i.published_address.parse().ok()
+            nodes::INFO
+                .get(&mut snap, id)
+                .ok()??
+                .rpc_address()?
+                .parse()
+                .ok()
         })
         .collect()
 }
@@ -62,11 +62,9 @@ async fn listed_peers(client: &ClientConfig) -> Vec<(String, SocketAddr)> {
                 .iter()
                 .filter(|n| n["status"] == "Trusted")
                 .filter_map(|n| {
-                    let ifs = &n["rpc_interfaces"];
-                    let i = ifs
-                        .get(nodes::PRIMARY_RPC_INTERFACE)
-                        .or_else(|| ifs.as_object()?.values().next())?;
-                    let addr = i["published_address"].as_str()?.parse().ok()?;
+                    let ifs: BTreeMap<String, nodes::NetInterface> =
+                        serde_json::from_value(n["rpc_interfaces"].clone()).ok()?;
+                    let addr = nodes::client_address(&ifs)?.parse().ok()?;
                     Some((n["node_id"].as_str()?.to_string(), addr))
                 })
                 .collect(),
