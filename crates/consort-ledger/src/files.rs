@@ -21,15 +21,25 @@ const WRITE_BUFFER: usize = 1 << 20;
 #[derive(Debug)]
 struct Chunk {
     name: ChunkName,
-    /// Entry offsets within the file.
-    offsets: Vec<u32>,
+    /// Number of entries.
+    count: usize,
+    /// Entry offsets within the file; `None` once the chunk is committed (its positions
+    /// table, after `len` in the file, is read where needed: no memory per entry).
+    offsets: Option<Vec<u32>>,
     /// End of the last entry (file length, excluding any positions table).
     len: u64,
 }
 
 impl Chunk {
     fn end(&self) -> Version {
-        self.name.start + self.offsets.len() as u64 - 1
+        self.name.start + self.count as u64 - 1
+    }
+
+    /// The in-memory offsets of a chunk that is not committed.
+    fn offsets_mut(&mut self) -> &mut Vec<u32> {
+        self.offsets
+            .as_mut()
+            .expect("an uncommitted chunk keeps its offsets")
     }
 }
 
@@ -66,57 +76,6 @@ pub struct LedgerFiles {
 
 fn sync_dir(storage: &dyn Storage, dir: &Path) -> Result<(), LedgerError> {
     storage.sync_dir(dir).map_err(LedgerError::io(dir))
-}
-
-/// Consecutive entries located by [`LedgerFiles::plan_batch`], to read without the ledger.
-pub struct BatchPlan {
-    pub first: Version,
-    pub source: BatchSource,
-    /// Each entry's range in the batch's bytes.
-    pub ranges: Vec<std::ops::Range<usize>>,
-    storage: Arc<dyn Storage>,
-}
-
-/// A [`BatchPlan`] read: its first seqno, the bytes, and each entry's range in them.
-pub type ReadBatch = (Version, Vec<u8>, Vec<std::ops::Range<usize>>);
-
-/// Where a [`BatchPlan`]'s bytes are.
-#[derive(Debug)]
-pub enum BatchSource {
-    File {
-        path: PathBuf,
-        start: u64,
-        len: usize,
-    },
-    Bytes(Vec<u8>),
-}
-
-impl std::fmt::Debug for BatchPlan {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BatchPlan")
-            .field("first", &self.first)
-            .field("source", &self.source)
-            .field("entries", &self.ranges.len())
-            .finish()
-    }
-}
-
-impl BatchPlan {
-    /// The batch's bytes (read from the file, which a chunk rename since the plan makes
-    /// fail: a retryable I/O error).
-    pub fn read(self) -> Result<ReadBatch, LedgerError> {
-        let bytes = match self.source {
-            BatchSource::Bytes(b) => b,
-            BatchSource::File { path, start, len } => {
-                let mut buf = vec![0u8; len];
-                self.storage
-                    .read_range(&path, start, &mut buf)
-                    .map_err(LedgerError::io(&path))?;
-                buf
-            }
-        };
-        Ok((self.first, bytes, self.ranges))
-    }
 }
 
 /// A chunk file found by [`scan_dir`].
@@ -298,8 +257,9 @@ impl LedgerFiles {
                 continue;
             }
             chunks.push(Chunk {
+                count: lay.offsets.len(),
+                offsets: (!name.committed).then_some(lay.offsets),
                 name,
-                offsets: lay.offsets,
                 len: lay.entries_end.max(FILE_HEADER_LEN),
             });
         }
@@ -404,7 +364,8 @@ impl LedgerFiles {
             });
             self.chunks.push(Chunk {
                 name,
-                offsets: Vec::new(),
+                count: 0,
+                offsets: Some(Vec::new()),
                 len: FILE_HEADER_LEN,
             });
             sync_dir(&*self.storage, &self.dir)?;
@@ -414,7 +375,8 @@ impl LedgerFiles {
             path: self.dir.join(chunk.name.file_name()),
             reason: "chunk exceeds 4 GiB".into(),
         })?;
-        chunk.offsets.push(offset);
+        chunk.offsets_mut().push(offset);
+        chunk.count += 1;
         chunk.len += entry.len() as u64;
         let open = self.open.as_mut().expect("open chunk");
         open.buf.extend_from_slice(entry);
@@ -469,7 +431,7 @@ impl LedgerFiles {
     /// Complete the open chunk now, whatever its size (a recovered service starts its
     /// entries in a new chunk). Returns whether there was an open chunk with entries.
     pub fn complete_chunk(&mut self) -> Result<bool, LedgerError> {
-        let has_entries = self.chunks.last().is_some_and(|c| !c.offsets.is_empty());
+        let has_entries = self.chunks.last().is_some_and(|c| c.count > 0);
         if self.open.is_none() || !has_entries {
             return Ok(false);
         }
@@ -483,7 +445,7 @@ impl LedgerFiles {
         let open = self.open.take().expect("open chunk");
         let chunk = self.chunks.last_mut().expect("open chunk");
         let path = self.dir.join(chunk.name.file_name());
-        let table = chunk::encode_table(&chunk.offsets);
+        let table = chunk::encode_table(chunk.offsets_mut());
         open.file
             .write_at(&table, chunk.len)
             .and_then(|_| open.file.sync_data())
@@ -516,6 +478,7 @@ impl LedgerFiles {
             if c.name.state() == ChunkState::Complete && c.end() <= seqno {
                 let from = self.dir.join(c.name.file_name());
                 c.name.committed = true;
+                c.offsets = None;
                 let to = self.dir.join(c.name.file_name());
                 self.storage
                     .rename(&from, &to)
@@ -555,8 +518,10 @@ impl LedgerFiles {
         if let Some(c) = self.chunks.last_mut() {
             if c.end() > seqno {
                 let keep = (seqno - c.name.start + 1) as usize;
-                let new_len = c.offsets[keep] as u64;
-                c.offsets.truncate(keep);
+                let offsets = c.offsets_mut();
+                let new_len = offsets[keep] as u64;
+                offsets.truncate(keep);
+                c.count = keep;
                 c.len = new_len;
                 let mut path = self.dir.join(c.name.file_name());
                 if c.name.end.is_some() {
@@ -588,156 +553,6 @@ impl LedgerFiles {
         }
         sync_dir(&*self.storage, &self.dir)
     }
-
-    fn locate(&self, seqno: Version) -> Option<(usize, usize)> {
-        let i = self.chunks.partition_point(|c| c.end() < seqno);
-        let c = self.chunks.get(i)?;
-        if seqno < c.name.start {
-            return None;
-        }
-        Some((i, (seqno - c.name.start) as usize))
-    }
-
-    /// The bytes of entry `seqno`.
-    pub fn read_entry(&self, seqno: Version) -> Result<Vec<u8>, LedgerError> {
-        let (ci, ei) = self.locate(seqno).ok_or(LedgerError::UnknownSeqno(seqno))?;
-        let c = &self.chunks[ci];
-        let start = c.offsets[ei] as u64;
-        let end = c.offsets.get(ei + 1).map_or(c.len, |o| *o as u64);
-        let mut out = vec![0u8; (end - start) as usize];
-        let is_open = ci + 1 == self.chunks.len() && self.open.is_some();
-        if is_open {
-            let open = self.open.as_ref().expect("open");
-            if start >= open.written {
-                let s = (start - open.written) as usize;
-                let n = out.len();
-                out.copy_from_slice(&open.buf[s..s + n]);
-                return Ok(out);
-            }
-            open.file
-                .read_at(&mut out, start)
-                .map_err(LedgerError::io(self.path_of(c)))?;
-            return Ok(out);
-        }
-        let path = self.path_of(c);
-        self.storage
-            .read_range(&path, start, &mut out)
-            .map_err(LedgerError::io(&path))?;
-        Ok(out)
-    }
-
-    /// Read up to `max` consecutive entries from `from` on, all from `from`'s chunk, in one
-    /// read: their bytes into `bytes` and each one's range in them into `ranges` (both
-    /// cleared first, so that a caller reading many batches reuses them). None past the
-    /// last entry.
-    pub fn read_batch(
-        &self,
-        from: Version,
-        max: usize,
-        bytes: &mut Vec<u8>,
-        ranges: &mut Vec<std::ops::Range<usize>>,
-    ) -> Result<(), LedgerError> {
-        bytes.clear();
-        ranges.clear();
-        let Some((ci, ei)) = self.locate(from) else {
-            return Ok(());
-        };
-        let c = &self.chunks[ci];
-        let n = max.max(1).min(c.offsets.len() - ei);
-        let is_open = ci + 1 == self.chunks.len() && self.open.is_some();
-        if is_open {
-            // Part of it may still be in the write buffer: entry by entry.
-            for s in from..from + n as u64 {
-                let e = self.read_entry(s)?;
-                ranges.push(bytes.len()..bytes.len() + e.len());
-                bytes.extend_from_slice(&e);
-            }
-            return Ok(());
-        }
-        let start = c.offsets[ei] as u64;
-        let end = c.offsets.get(ei + n).map_or(c.len, |o| *o as u64);
-        bytes.resize((end - start) as usize, 0);
-        let path = self.path_of(c);
-        self.storage
-            .read_range(&path, start, bytes)
-            .map_err(LedgerError::io(&path))?;
-        let offs = &c.offsets[ei..ei + n];
-        ranges.extend(offs.iter().enumerate().map(|(i, o)| {
-            let next = offs.get(i + 1).map_or(end, |o| *o as u64);
-            (*o as u64 - start) as usize..(next - start) as usize
-        }));
-        Ok(())
-    }
-
-    /// Where up to `max` consecutive entries from `from` on are (all in `from`'s chunk, and
-    /// all written to its file or all still in the write buffer), so that a caller can read
-    /// them without holding the ledger: a file range, or the bytes themselves when they
-    /// are only in the buffer. `None` past the last entry or before the first.
-    pub fn plan_batch(&self, from: Version, max: usize) -> Option<BatchPlan> {
-        let (ci, ei) = self.locate(from)?;
-        let c = &self.chunks[ci];
-        let mut n = max.max(1).min(c.offsets.len() - ei);
-        let end_of = |n: usize| c.offsets.get(ei + n).map_or(c.len, |o| *o as u64);
-        let start = c.offsets[ei] as u64;
-        let open = (ci + 1 == self.chunks.len())
-            .then_some(self.open.as_ref())
-            .flatten();
-        let source = match open {
-            // The buffer holds whole entries: those written are a prefix of the batch.
-            Some(o) if start >= o.written => {
-                let (s, e) = (
-                    (start - o.written) as usize,
-                    (end_of(n) - o.written) as usize,
-                );
-                BatchSource::Bytes(o.buf[s..e].to_vec())
-            }
-            Some(o) => {
-                while end_of(n) > o.written {
-                    n -= 1;
-                }
-                BatchSource::File {
-                    path: self.path_of(c),
-                    start,
-                    len: (end_of(n) - start) as usize,
-                }
-            }
-            None => BatchSource::File {
-                path: self.path_of(c),
-                start,
-                len: (end_of(n) - start) as usize,
-            },
-        };
-        let ranges = (0..n)
-            .map(|i| {
-                let a = (c.offsets[ei + i] as u64 - start) as usize;
-                a..(end_of(i + 1) - start) as usize
-            })
-            .collect();
-        Some(BatchPlan {
-            first: from,
-            source,
-            ranges,
-            storage: self.storage.clone(),
-        })
-    }
-
-    /// Visit every entry in order: `f(seqno, bytes)`. Reads one chunk at a time.
-    pub fn for_each_entry(
-        &mut self,
-        mut f: impl FnMut(Version, &[u8]) -> Result<(), LedgerError>,
-    ) -> Result<(), LedgerError> {
-        self.flush()?;
-        for c in &self.chunks {
-            let path = self.path_of(c);
-            let mut bytes = self.storage.read(&path).map_err(LedgerError::io(&path))?;
-            bytes.truncate(c.len as usize);
-            for (i, off) in c.offsets.iter().enumerate() {
-                let end = c.offsets.get(i + 1).map_or(c.len, |o| *o as u64) as usize;
-                f(c.name.start + i as u64, &bytes[*off as usize..end])?;
-            }
-        }
-        Ok(())
-    }
 }
 
 impl Drop for LedgerFiles {
@@ -747,6 +562,10 @@ impl Drop for LedgerFiles {
         }
     }
 }
+
+#[path = "files_read.rs"]
+mod read;
+pub use read::{BatchPlan, BatchSource, ReadBatch};
 
 #[cfg(test)]
 #[path = "files_test.rs"]

@@ -213,7 +213,7 @@ fn complete_chunk_at_any_size_and_batched_reads() {
     // Planned reads (made without the ledger): a committed chunk's file range; the open
     // chunk's buffer by value, or its file once written.
     let read = |f: &LedgerFiles, from, max| {
-        let plan = f.plan_batch(from, max).unwrap();
+        let plan = f.plan_batch(from, max).unwrap().unwrap();
         let in_file = matches!(plan.source, BatchSource::File { .. });
         let (first, bytes, ranges) = plan.read().unwrap();
         assert_eq!(first, from);
@@ -234,9 +234,57 @@ fn complete_chunk_at_any_size_and_batched_reads() {
         "the written prefix of the open chunk"
     );
     assert_eq!(read(&f, 8, 10), (1, false));
-    assert!(f.plan_batch(9, 1).is_none());
+    assert!(f.plan_batch(9, 1).unwrap().is_none());
     // Reopened, the new entries still go after the completed chunk.
     drop(f);
     let (f, _) = LedgerFiles::open(d.path(), 1 << 20).unwrap();
     assert_eq!((f.first_seqno(), f.last_seqno()), (1, 8));
+}
+
+/// A committed chunk keeps no offsets in memory: its reads use the positions table on
+/// disk, and a table changed behind the node's back is reported as corruption.
+#[test]
+fn committed_chunks_read_through_their_table() {
+    let d = tempfile::tempdir().unwrap();
+    let (mut f, _) = LedgerFiles::open(d.path(), 200).unwrap();
+    let sizes: Vec<usize> = (0..9).map(|i| 50 + 7 * i).collect();
+    for (i, n) in sizes.iter().enumerate() {
+        f.append(&fake(i as u64 + 1, *n)).unwrap();
+        f.after_signature().unwrap();
+    }
+    f.commit(7).unwrap();
+    let committed: Vec<_> = f.chunks.iter().filter(|c| c.name.committed).collect();
+    assert!(committed.len() >= 2, "{:?}", names(d.path()));
+    assert!(committed.iter().all(|c| c.offsets.is_none()));
+    let expect = |s: u64| fake(s, sizes[s as usize - 1]);
+    for s in 1..=9 {
+        assert_eq!(f.read_entry(s).unwrap(), expect(s), "entry {s}");
+        let plan = f.plan_batch(s, 3).unwrap().unwrap();
+        let (first, bytes, ranges) = plan.read().unwrap();
+        for (i, r) in ranges.into_iter().enumerate() {
+            assert_eq!(bytes[r], expect(first + i as u64)[..]);
+        }
+    }
+    let mut seen = Vec::new();
+    f.for_each_entry(|s, b| {
+        seen.push((s, b.to_vec()));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen, (1..=9).map(|s| (s, expect(s))).collect::<Vec<_>>());
+    // Reopened: the same, from the table.
+    drop(f);
+    let (f, _) = LedgerFiles::open(d.path(), 200).unwrap();
+    assert!(f.chunks[0].offsets.is_none());
+    assert_eq!(f.read_entry(2).unwrap(), expect(2));
+    // The first chunk's table overwritten with garbage: an error, never a panic.
+    let first = d.path().join(f.chunks[0].name.file_name());
+    let len = fs::metadata(&first).unwrap().len();
+    let mut bytes = fs::read(&first).unwrap();
+    let table_at = f.chunks[0].len as usize;
+    bytes[table_at..len as usize].fill(0xff);
+    fs::write(&first, &bytes).unwrap();
+    let e = f.read_entry(1).unwrap_err();
+    assert!(matches!(e, LedgerError::Corrupt { .. }), "{e}");
+    assert!(f.plan_batch(1, 2).is_err());
 }

@@ -99,7 +99,7 @@ struct Inner {
     files: LedgerFiles,
     tree: MerkleTree,
     secrets: LedgerSecrets,
-    signatures: BTreeMap<Version, SignatureRecord>,
+    signatures: receipts::Signatures,
     /// First seqno of each view present in the ledger.
     views: BTreeMap<Version, View>,
     txs_since_sig: u64,
@@ -127,7 +127,7 @@ impl Inner {
         files: LedgerFiles,
         tree: MerkleTree,
         secrets: LedgerSecrets,
-        signatures: BTreeMap<Version, SignatureRecord>,
+        signatures: receipts::Signatures,
         views: BTreeMap<Version, View>,
         committed: TxId,
     ) -> Self {
@@ -229,7 +229,7 @@ impl Journal {
                 files,
                 tree,
                 secrets,
-                BTreeMap::new(),
+                Default::default(),
                 BTreeMap::new(),
                 TxId::default(),
             )),
@@ -380,7 +380,7 @@ impl Journal {
             CommitOutcome::ReadOnly { .. } => unreachable!("signature writes"),
         };
         debug_assert_eq!(got, txid);
-        let prev = inner.signatures.keys().next_back().copied();
+        let prev = inner.signatures.last();
         inner.signatures.insert(got.seqno, rec);
         let base = inner.files.first_seqno().saturating_sub(1);
         self.maybe_pin_snapshot(inner, got.seqno, prev.unwrap_or(base));
@@ -437,7 +437,7 @@ impl Journal {
         inner.tree.truncate(seqno + 1);
         let _ = inner.views.split_off(&(seqno + 1));
         inner.secrets.remove_after(seqno + 1);
-        let _ = inner.signatures.split_off(&(seqno + 1));
+        inner.signatures.truncate_after(seqno);
         inner.snapshot_jobs.rolled_back(seqno);
         if inner.missing.as_mut().is_some_and(|m| !m.rollback(seqno)) {
             inner.missing = None;
@@ -493,7 +493,7 @@ impl Journal {
 
     /// Seqno of the last signature, if any.
     pub fn last_signature(&self) -> Option<Version> {
-        self.lock().signatures.keys().next_back().copied()
+        self.lock().signatures.last()
     }
 
     /// The first seqno this ledger holds (after the snapshot it started from, if any).
@@ -561,7 +561,7 @@ impl Journal {
 
     /// Whether transaction `seqno` is a signature transaction.
     pub fn is_signature(&self, seqno: Version) -> bool {
-        self.lock().signatures.contains_key(&seqno)
+        self.lock().signatures.contains(seqno)
     }
 
     /// Current Merkle root (over every transaction appended so far).
@@ -582,52 +582,6 @@ impl Journal {
         inner.private_known(seqno)?;
         let bytes = inner.files.read_entry(seqno)?;
         Ok(entry::decode_entry(&bytes, &inner.secrets)?)
-    }
-
-    /// The Merkle leaves of transactions `from..=to` this node has (`None` before a
-    /// snapshot it started from, or past its last entry).
-    pub fn leaves(&self, from: Version, to: Version) -> Vec<Option<Sha256Digest>> {
-        let inner = self.lock();
-        (from..=to).map(|s| inner.tree.leaf(s)).collect()
-    }
-
-    /// A receipt for committed transaction `seqno`, from the first signature after it.
-    /// Its commit evidence needs the ledger secret: refused with
-    /// [`LedgerError::PrivateStateMissing`] while the old secrets of a recovering service
-    /// are not restored.
-    pub fn receipt(&self, seqno: Version) -> Result<Receipt, LedgerError> {
-        let inner = self.lock();
-        if seqno == 0 || seqno > inner.committed.seqno {
-            return Err(LedgerError::NotSigned(seqno));
-        }
-        inner.private_known(seqno)?;
-        let (sig_seqno, rec) = inner
-            .signatures
-            .range(seqno + 1..)
-            .next()
-            .ok_or(LedgerError::NotSigned(seqno))?;
-        let bytes = inner.files.read_entry(seqno)?;
-        let view = EntryView::parse(&bytes)?;
-        let public = entry::decode_public(view.public)?;
-        let write_set_digest = sha256(&bytes);
-        let commit_evidence = inner.secrets.for_version(seqno)?.commit_evidence(view.txid);
-        let proof = inner
-            .tree
-            .proof(seqno, *sig_seqno)
-            .ok_or(LedgerError::UnknownSeqno(seqno))?;
-        Ok(Receipt {
-            cert: rec.cert.clone(),
-            is_signature_transaction: false,
-            leaf_components: LeafComponents {
-                claims_digest: public.claims_digest.unwrap_or(Sha256Digest::ZERO),
-                commit_evidence,
-                write_set_digest,
-            },
-            node_id: rec.node.clone(),
-            proof,
-            signature: rec.sig.clone(),
-            service_endorsements: Vec::new(),
-        })
     }
 }
 
@@ -753,10 +707,14 @@ fn commit_to_locked(inner: &mut Inner, store: &Store, txid: TxId) -> Result<(), 
         return Err(inner.poison(e));
     }
     store.compact(txid.seqno);
+    inner.tree.flush(txid.seqno);
+    inner.signatures.forget_below(txid.seqno);
     inner.committed = txid;
     Ok(())
 }
 
+#[path = "journal_receipts.rs"]
+mod receipts;
 #[path = "journal_recovery.rs"]
 mod recovery;
 #[path = "journal_replay.rs"]

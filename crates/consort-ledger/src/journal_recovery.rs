@@ -219,7 +219,7 @@ impl Journal {
                 commit_to_locked(&mut inner, &journal.store, txid)?;
             }
             inner.files.complete_chunk()?;
-            match inner.signatures.values().next_back() {
+            match inner.signatures.last_record() {
                 Some(rec) => {
                     Sha256Digest::from_hex(&rec.root).ok_or_else(|| LedgerError::Corrupt {
                         seqno: rec.seqno,

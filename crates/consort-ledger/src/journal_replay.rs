@@ -7,7 +7,7 @@ use super::*;
 /// What [`replay`] rebuilt.
 pub(super) struct Replayed {
     pub(super) auditor: Auditor,
-    pub(super) signatures: BTreeMap<Version, SignatureRecord>,
+    pub(super) signatures: receipts::Signatures,
     /// First seqno of each view.
     pub(super) views: BTreeMap<Version, View>,
     pub(super) max_view: View,
@@ -30,7 +30,7 @@ pub(super) fn replay(
     mut secrets: LedgerSecrets,
     standalone: bool,
 ) -> Result<Replayed, LedgerError> {
-    let mut signatures = BTreeMap::new();
+    let mut signatures = receipts::Signatures::default();
     // Under consensus only what the chunk files record as committed is final: the rest
     // may still be rolled back, so the store keeps its undo log from there.
     let known_committed = files.committed_seqno();
@@ -74,6 +74,8 @@ pub(super) fn replay(
             signatures.insert(seqno, rec);
             if standalone || seqno <= known_committed {
                 store.compact(seqno);
+                auditor.flush_tree(seqno);
+                signatures.forget_below(seqno);
             }
         }
         Ok(())

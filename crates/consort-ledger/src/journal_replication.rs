@@ -226,7 +226,7 @@ impl Journal {
             }
         }
         if let Some(rec) = c.signature {
-            let prev = inner.signatures.keys().next_back().copied();
+            let prev = inner.signatures.last();
             inner.signatures.insert(txid.seqno, rec);
             if write {
                 if let Err(e) = inner.files.after_signature() {
@@ -276,13 +276,13 @@ impl Journal {
                 let inner = self.lock();
                 let plan = inner
                     .files
-                    .plan_batch(next, (last + 1 - next) as usize)
+                    .plan_batch(next, (last + 1 - next) as usize)?
                     .ok_or(LedgerError::UnknownSeqno(next))?;
                 let meta: Vec<(View, bool)> = (next..next + plan.ranges.len() as u64)
                     .map(|s| {
                         (
                             view_at(&inner.views, s).unwrap_or(0),
-                            inner.signatures.contains_key(&s),
+                            inner.signatures.contains(s),
                         )
                     })
                     .collect();

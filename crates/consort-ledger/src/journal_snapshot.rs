@@ -338,7 +338,14 @@ impl Journal {
             }
         }
         views.insert(s, decoded.txid.view);
-        let mut inner = Inner::new(files, tree, secrets, BTreeMap::new(), views, decoded.txid);
+        let mut inner = Inner::new(
+            files,
+            tree,
+            secrets,
+            Default::default(),
+            views,
+            decoded.txid,
+        );
         inner.pending_evidence = Some(PendingEvidence {
             evidence_seqno: evidence_txid.seqno,
             write_set_digest: receipt.leaf_components.write_set_digest,

@@ -5,6 +5,14 @@
 //! they never change until a truncation. Appending is amortised O(1) and at most O(log n)
 //! hashes; the root, and any node of the tree as it stood at an earlier size, is
 //! recomputed along the right edge in O(log n). Truncation (rollback) is O(log n).
+//!
+//! Memory is bounded by [`MerkleTree::flush`]: below the point it is given (the commit
+//! point), only nodes of level [`LOW_LEVELS`] and up are kept — 1/512 of the leaves' memory
+//! — so the tree no longer grows by 64 bytes per transaction. A proof for a flushed leaf
+//! needs the leaves of one or two blocks of [`BLOCK`] leaves again ([`MerkleTree::missing`]),
+//! which the caller recomputes from the ledger and passes to [`MerkleTree::proof_with`].
+
+use std::{collections::VecDeque, ops::Range};
 
 use consort_crypto::{sha256_concat, Sha256Digest};
 use serde::{Deserialize, Serialize};
@@ -43,18 +51,52 @@ pub fn root_from_proof(leaf: &Sha256Digest, proof: &[ProofStep]) -> Sha256Digest
     })
 }
 
+/// Levels below this are dropped for flushed leaves.
+pub const LOW_LEVELS: usize = 10;
+/// Leaves per block: the unit [`MerkleTree::flush`] drops and [`MerkleTree::missing`] asks
+/// back.
+pub const BLOCK: u64 = 1 << LOW_LEVELS;
+/// Leaves below the flush point that keep their low levels (a window for recent receipts).
+const KEEP: u64 = BLOCK;
+
 /// An append-only Merkle tree with truncation.
 #[derive(Debug, Clone)]
 pub struct MerkleTree {
     /// `levels[k][j]` is the complete node `starts[k] + j` of level `k`, covering leaves
     /// `[i * 2^k, (i + 1) * 2^k)`; level 0 holds the leaves. A tree restored from a
     /// snapshot starts at its frontier (see [`MerkleTree::from_frontier`]).
-    levels: Vec<Vec<Sha256Digest>>,
+    levels: Vec<VecDeque<Sha256Digest>>,
     starts: Vec<u64>,
     /// Number of leaves.
     size: u64,
     /// Size the tree was restored at (nothing below it can be truncated or proven).
     base: u64,
+    /// Leaves below this (a multiple of [`BLOCK`]) have no nodes below [`LOW_LEVELS`].
+    flushed: u64,
+    /// A restored tree's frontier `(level, index, node)`, kept through flushes: proofs of
+    /// the leaves after it in its block need it.
+    pinned: Vec<(usize, u64, Sha256Digest)>,
+}
+
+/// Leaves recomputed (from the ledger) for flushed blocks, for [`MerkleTree::proof_with`]:
+/// the nodes below [`LOW_LEVELS`] are hashed from them as the proof needs them.
+#[derive(Debug, Clone, Default)]
+pub struct Recomputed {
+    runs: Vec<(u64, Vec<Sha256Digest>)>,
+}
+
+impl Recomputed {
+    /// Add leaves `start..start + leaves.len()`.
+    pub fn add(&mut self, start: u64, leaves: Vec<Sha256Digest>) {
+        self.runs.push((start, leaves));
+    }
+
+    fn leaf(&self, i: u64) -> Option<Sha256Digest> {
+        self.runs.iter().find_map(|(start, leaves)| {
+            let j = i.checked_sub(*start)?;
+            leaves.get(j as usize).copied()
+        })
+    }
 }
 
 impl Default for MerkleTree {
@@ -66,10 +108,12 @@ impl Default for MerkleTree {
 impl MerkleTree {
     pub fn new() -> Self {
         Self {
-            levels: vec![Vec::new()],
+            levels: vec![VecDeque::new()],
             starts: vec![0],
             size: 0,
             base: 0,
+            flushed: 0,
+            pinned: Vec::new(),
         }
     }
 
@@ -96,6 +140,7 @@ impl MerkleTree {
     pub fn from_frontier(size: u64, frontier: &[(u32, Sha256Digest)]) -> Option<Self> {
         let mut levels = Vec::new();
         let mut starts = Vec::new();
+        let mut pinned = Vec::new();
         for k in 0..64usize {
             let n = size >> k;
             if n == 0 && k > 0 {
@@ -103,10 +148,11 @@ impl MerkleTree {
             }
             if n % 2 == 1 {
                 let h = frontier.iter().find(|(l, _)| *l as usize == k)?.1;
-                levels.push(vec![h]);
+                levels.push(VecDeque::from([h]));
                 starts.push(n - 1);
+                pinned.push((k, n - 1, h));
             } else {
-                levels.push(Vec::new());
+                levels.push(VecDeque::new());
                 starts.push(n);
             }
         }
@@ -115,6 +161,8 @@ impl MerkleTree {
             starts,
             size,
             base: size,
+            flushed: 0,
+            pinned,
         })
     }
 
@@ -132,13 +180,36 @@ impl MerkleTree {
             .and_then(|j| self.levels[k].get(j as usize).copied())
     }
 
+    /// Complete node `i` of level `k`: stored, pinned, or hashed from recomputed leaves.
+    fn complete_with(&self, re: &Recomputed, k: usize, i: u64) -> Option<Sha256Digest> {
+        if let Some(h) = self.complete(k, i) {
+            return Some(h);
+        }
+        if let Some((_, _, h)) = self.pinned.iter().find(|(l, j, _)| *l == k && *j == i) {
+            return Some(*h);
+        }
+        match k {
+            0 => re.leaf(i),
+            k if k < LOW_LEVELS => Some(node_hash(
+                &self.complete_with(re, k - 1, 2 * i)?,
+                &self.complete_with(re, k - 1, 2 * i + 1)?,
+            )),
+            _ => None,
+        }
+    }
+
+    /// Leaves below this have been flushed ([`MerkleTree::flush`]).
+    pub fn flushed(&self) -> u64 {
+        self.flushed
+    }
+
     pub fn leaf(&self, index: u64) -> Option<Sha256Digest> {
         self.complete(0, index)
     }
 
     /// Append a leaf (already a digest; it is not hashed again).
     pub fn append(&mut self, leaf: Sha256Digest) {
-        self.levels[0].push(leaf);
+        self.levels[0].push_back(leaf);
         self.size += 1;
         let mut k = 0;
         loop {
@@ -152,12 +223,51 @@ impl MerkleTree {
                 .expect("left sibling stored or in the frontier");
             let parent = node_hash(&left, &right);
             if self.levels.len() == k + 1 {
-                self.levels.push(Vec::new());
+                self.levels.push(VecDeque::new());
                 self.starts.push(0);
             }
-            self.levels[k + 1].push(parent);
+            self.levels[k + 1].push_back(parent);
             k += 1;
         }
+    }
+
+    /// Drop the nodes below [`LOW_LEVELS`] of the blocks that end a window before `upto`
+    /// (the commit point: nothing below it is truncated). The root, appends, truncation to
+    /// `upto` or later, and proofs of leaves from `upto` on are unchanged; older proofs need
+    /// [`MerkleTree::missing`].
+    pub fn flush(&mut self, upto: u64) {
+        let upto = upto.min(self.size.saturating_sub(1));
+        let f = upto.saturating_sub(KEEP) / BLOCK * BLOCK;
+        if f <= self.flushed {
+            return;
+        }
+        for k in 0..LOW_LEVELS.min(self.levels.len()) {
+            let target = f >> k;
+            let drop = target.saturating_sub(self.starts[k]) as usize;
+            let drop = drop.min(self.levels[k].len());
+            self.levels[k].drain(..drop);
+            self.starts[k] += drop as u64;
+            if self.levels[k].capacity() > 4 * self.levels[k].len().max(64) {
+                self.levels[k].shrink_to_fit();
+            }
+        }
+        self.flushed = f;
+    }
+
+    /// The leaf ranges a proof of `index` in the tree of `size` leaves needs recomputed
+    /// (empty when the tree has what it needs, or cannot prove it at all).
+    pub fn missing(&self, index: u64, size: u64) -> Vec<Range<u64>> {
+        if index >= size || size > self.len() || size < self.base || index < self.base {
+            return Vec::new();
+        }
+        let mut out: Vec<Range<u64>> = Vec::new();
+        for at in [index, size - 1] {
+            let start = at / BLOCK * BLOCK;
+            if start < self.flushed && out.iter().all(|r| r.start != start) {
+                out.push(start.max(self.base)..(start + BLOCK).min(size));
+            }
+        }
+        out
     }
 
     /// Keep only the first `size` leaves (never below a restored tree's base).
@@ -166,6 +276,7 @@ impl MerkleTree {
             size >= self.base,
             "cannot truncate a restored tree below its snapshot"
         );
+        assert!(size >= self.flushed, "cannot truncate a flushed tree");
         for (k, level) in self.levels.iter_mut().enumerate() {
             let keep = (size >> k).saturating_sub(self.starts[k]);
             level.truncate(keep as usize);
@@ -182,14 +293,14 @@ impl MerkleTree {
     }
 
     /// Node `i` at level `k` of the tree as it was with `size` leaves.
-    fn node(&self, size: u64, k: usize, i: u64) -> Option<Sha256Digest> {
+    fn node(&self, re: &Recomputed, size: u64, k: usize, i: u64) -> Option<Sha256Digest> {
         let complete = (i + 1).checked_shl(k as u32).is_some_and(|end| end <= size);
         if complete {
-            return self.complete(k, i);
+            return self.complete_with(re, k, i);
         }
-        let left = self.node(size, k - 1, 2 * i)?;
+        let left = self.node(re, size, k - 1, 2 * i)?;
         if 2 * i + 1 < Self::count(size, k - 1) {
-            Some(node_hash(&left, &self.node(size, k - 1, 2 * i + 1)?))
+            Some(node_hash(&left, &self.node(re, size, k - 1, 2 * i + 1)?))
         } else {
             Some(left)
         }
@@ -213,11 +324,17 @@ impl MerkleTree {
         if size == 0 || size > self.len() || size < self.base {
             return None;
         }
-        self.node(size, Self::height(size), 0)
+        self.node(&Recomputed::default(), size, Self::height(size), 0)
     }
 
     /// Inclusion proof of leaf `index` in the tree of the first `size` leaves, bottom-up.
+    /// `None` also for a flushed leaf (see [`MerkleTree::proof_with`]).
     pub fn proof(&self, index: u64, size: u64) -> Option<Vec<ProofStep>> {
+        self.proof_with(index, size, &Recomputed::default())
+    }
+
+    /// [`MerkleTree::proof`], with the nodes of flushed blocks taken from `re`.
+    pub fn proof_with(&self, index: u64, size: u64, re: &Recomputed) -> Option<Vec<ProofStep>> {
         if index >= size || size > self.len() || size < self.base {
             return None;
         }
@@ -226,7 +343,7 @@ impl MerkleTree {
         for k in 0..Self::height(size) {
             let sibling = i ^ 1;
             if sibling < Self::count(size, k) {
-                let h = self.node(size, k, sibling)?;
+                let h = self.node(re, size, k, sibling)?;
                 out.push(if sibling < i {
                     ProofStep::Left(h)
                 } else {
@@ -331,6 +448,75 @@ mod tests {
             if let (Some(p), Some(l)) = (restored.proof(0, cut), restored.leaf(0)) {
                 prop_assert_eq!(Some(root_from_proof(&l, &p)), restored.root());
             }
+        }
+
+        /// A flushed tree roots, grows and truncates (back to its flush point) like the
+        /// whole tree, and proves every leaf the same given the leaves `missing` names.
+        #[test]
+        fn flushed_tree_matches_full_tree(
+            n in 1usize..5000, restore_at in 0usize..3000, upto in 0usize..5000,
+            extra in 0usize..1200, probes in proptest::collection::vec((0usize..6200, 0usize..6200), 12),
+        ) {
+            let ls = leaves(n + extra);
+            let mut full = MerkleTree::new();
+            for l in &ls[..n] { full.append(*l); }
+            let restore_at = restore_at.min(n);
+            let mut t = if restore_at > 0 {
+                let mut r = MerkleTree::new();
+                for l in &ls[..restore_at] { r.append(*l); }
+                let mut t = MerkleTree::from_frontier(restore_at as u64, &r.frontier()).unwrap();
+                for l in &ls[restore_at..n] { t.append(*l); }
+                t
+            } else {
+                full.clone()
+            };
+            let upto = upto.min(n) as u64;
+            t.flush(upto);
+            prop_assert_eq!(t.root(), full.root());
+            prop_assert_eq!(t.frontier(), full.frontier());
+            for l in &ls[n..] { full.append(*l); t.append(*l); }
+            prop_assert_eq!(t.root(), full.root());
+            let total = (n + extra) as u64;
+            for (a, b) in probes {
+                let (size, index) = (1 + (a as u64 % total), b as u64 % total);
+                if index >= size { continue; }
+                let mut re = Recomputed::default();
+                for r in t.missing(index, size) {
+                    let run = ls[r.start as usize..r.end as usize].to_vec();
+                    re.add(r.start, run);
+                }
+                let got = t.proof_with(index, size, &re);
+                if index >= restore_at as u64 {
+                    prop_assert_eq!(got, full.proof(index, size));
+                } else if got.is_some() {
+                    // Before a restored tree's frontier, only some proofs exist; any is right.
+                    prop_assert_eq!(got, full.proof(index, size));
+                }
+                if index >= upto && index >= restore_at as u64 && size > upto {
+                    prop_assert!(t.missing(index, size).is_empty() || index < upto + BLOCK);
+                }
+            }
+            let cut = upto.max(restore_at as u64).max(1) + (extra as u64 / 2);
+            if cut <= total {
+                t.truncate(cut);
+                full.truncate(cut);
+                prop_assert_eq!(t.root(), full.root());
+                for l in &ls[..3] { t.append(*l); full.append(*l); }
+                prop_assert_eq!(t.root(), full.root());
+            }
+        }
+
+        #[test]
+        fn flush_bounds_memory(n in 3000usize..20000) {
+            let mut t = MerkleTree::new();
+            for (i, l) in leaves(n).into_iter().enumerate() {
+                t.append(l);
+                t.flush(i as u64);
+            }
+            let stored: usize = t.levels.iter().map(|l| l.len()).sum();
+            // The low levels hold at most the window and the open block (twice over for
+            // the inner nodes); the high ones about 2 / BLOCK of the leaves.
+            prop_assert!(stored <= 2 * (3 * BLOCK as usize) + 2 * n / BLOCK as usize + 64, "{stored}");
         }
 
         #[test]

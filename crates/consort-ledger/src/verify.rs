@@ -196,6 +196,11 @@ impl Auditor {
         &self.tree
     }
 
+    /// Let the tree forget what it needs only for proofs below `upto` (final entries).
+    pub fn flush_tree(&mut self, upto: Version) {
+        self.tree.flush(upto);
+    }
+
     pub fn into_tree(self) -> MerkleTree {
         self.tree
     }
@@ -581,7 +586,10 @@ pub fn verify_dir_with_in(
     mut auditor: Auditor,
 ) -> Result<VerifyReport, LedgerError> {
     let chunks = for_each_entry_in(storage, dir, |seqno, bytes| {
-        auditor.add(seqno, bytes).map(|_| ())
+        if auditor.add(seqno, bytes)?.signature.is_some() {
+            auditor.flush_tree(seqno);
+        }
+        Ok(())
     })?;
     if let (Some(e), Some(c)) = (&auditor.expected_service, &auditor.service_cert) {
         if e != c {
