@@ -10,7 +10,7 @@ use std::{
 use bytes::Bytes;
 
 use crate::{
-    mvcc::{Cell, Chain, Data, Pin, Table, Tables},
+    mvcc::{Blob, Cell, Chain, Data, Pin, Table, Tables},
     tx::ReadSet,
     CommitError, KvError, Tx, TxId, Version, View, WriteSet,
 };
@@ -54,13 +54,7 @@ impl Snapshot {
             return w;
         }
         let tables = self.pin.data.read();
-        tables
-            .get(map)?
-            .keys
-            .get(key)?
-            .at(self.version)?
-            .value
-            .clone()
+        tables.get(map)?.keys.get(key)?.at(self.version)?.value()
     }
 
     /// Version at which `key` was last written, if present.
@@ -70,7 +64,7 @@ impl Snapshot {
         }
         let tables = self.pin.data.read();
         let c = tables.get(map)?.keys.get(key)?.at(self.version)?;
-        c.value.as_ref().map(|_| c.version)
+        c.is_value().then_some(c.version)
     }
 
     /// Every (key, value, version) of `map` within `range`, in key order.
@@ -105,7 +99,7 @@ impl Snapshot {
                     .range::<[u8], _>(range)
                     .filter_map(|(k, c)| {
                         let c = c.at(self.version)?;
-                        Some((k.clone(), c.value.clone()?, c.version))
+                        Some((Bytes::copy_from_slice(k), c.value()?, c.version))
                     })
                     .take(take)
                     .collect(),
@@ -165,7 +159,7 @@ impl Snapshot {
         tables.get(map).map_or(0, |t| {
             t.keys
                 .values()
-                .filter(|c| c.at(self.version).is_some_and(|c| c.value.is_some()))
+                .filter(|c| c.at(self.version).is_some_and(Cell::is_value))
                 .count()
         })
     }
@@ -179,7 +173,7 @@ impl Snapshot {
         tables.get(map).is_none_or(|t| {
             !t.keys
                 .values()
-                .any(|c| c.at(self.version).is_some_and(|c| c.value.is_some()))
+                .any(|c| c.at(self.version).is_some_and(Cell::is_value))
         })
     }
 
@@ -269,15 +263,7 @@ impl Snapshot {
             .map(|(name, last_write, items)| {
                 let keys = items
                     .into_iter()
-                    .map(|(k, v, n)| {
-                        (
-                            k,
-                            Chain::new(Cell {
-                                version: n,
-                                value: Some(v),
-                            }),
-                        )
-                    })
+                    .map(|(k, v, n)| (Blob::from(&k[..]), Chain::new(Cell::new(n, Some(&v)))))
                     .collect();
                 let name: Arc<str> = Arc::from(name.as_str());
                 let table = Table::restored(name.clone(), keys, last_write);
@@ -697,16 +683,13 @@ impl Store {
                 debug_assert!(version < below, "a merged key comes from below");
                 let newer = table
                     .keys
-                    .get(&k)
+                    .get(&k[..])
                     .is_some_and(|c| c.newest().version >= below);
                 if newer || keep.contains(&k) {
                     continue;
                 }
-                let cell = Cell {
-                    version,
-                    value: Some(value),
-                };
-                table.keys.insert(k, Chain::new(cell));
+                let cell = Cell::new(version, Some(&value));
+                table.keys.insert(Blob::from(&k[..]), Chain::new(cell));
                 merged += 1;
             }
             table.note_older_write(last_write);
@@ -759,10 +742,13 @@ fn validate(snap: &Snapshot, tables: &Tables, reads: &ReadSet) -> Result<(), KvE
             continue;
         }
         let changed = |c: &Chain| c.newest().version > v;
-        let conflict = mr.keys.iter().any(|k| t.keys.get(k).is_some_and(changed))
+        let conflict = mr
+            .keys
+            .iter()
+            .any(|k| t.keys.get(&k[..]).is_some_and(changed))
             || mr.ranges.iter().any(|r| {
-                !is_empty_range((r.0.as_ref(), r.1.as_ref()))
-                    && t.keys.range::<Bytes, _>(r.clone()).any(|(_, c)| changed(c))
+                let r = (r.0.as_ref().map(|b| &b[..]), r.1.as_ref().map(|b| &b[..]));
+                !is_empty_range(r) && t.keys.range::<[u8], _>(r).any(|(_, c)| changed(c))
             });
         if conflict {
             return Err(KvError::Conflict {

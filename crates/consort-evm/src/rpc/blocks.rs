@@ -2,7 +2,7 @@
 //! transaction's Merkle leaf (so a block hash is bound to the signed ledger); its Ethereum
 //! transactions are the receipts it wrote, in execution order.
 
-use std::{collections::HashMap, sync::Mutex};
+use std::sync::Mutex;
 
 use alloy_primitives::{Address, B256};
 use consort_endpoints::Ctx;
@@ -21,9 +21,56 @@ const INDEX_STEP: u64 = 4096;
 
 /// Block hash → number for committed blocks, extended as the commit point advances (hashes
 /// of blocks not yet committed may still change, so they are looked up directly).
+///
+/// Compact: 16 bytes per block (the hash's first 8 bytes and the number) in two sorted
+/// arrays, a large one and a tail merged into it once it reaches an eighth of its size; a
+/// prefix match is confirmed against the block's full hash.
 #[derive(Debug, Default)]
 pub(crate) struct BlockIndex {
-    inner: Mutex<(u64, HashMap<B256, u64>)>,
+    inner: Mutex<Sorted>,
+}
+
+#[derive(Debug, Default)]
+struct Sorted {
+    /// The next block to index.
+    next: u64,
+    main: Vec<(u64, u64)>,
+    tail: Vec<(u64, u64)>,
+}
+
+fn prefix(h: &[u8; 32]) -> u64 {
+    u64::from_be_bytes(h[..8].try_into().expect("8 bytes"))
+}
+
+impl Sorted {
+    fn add(&mut self, batch: impl Iterator<Item = (u64, u64)>) {
+        self.tail.extend(batch);
+        self.tail.sort_unstable();
+        if self.tail.len() * 8 >= self.main.len() {
+            let mut merged = Vec::with_capacity(self.main.len() + self.tail.len());
+            let mut a = std::mem::take(&mut self.main).into_iter().peekable();
+            let mut b = std::mem::take(&mut self.tail).into_iter().peekable();
+            while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
+                merged.push(if x <= y { a.next() } else { b.next() }.expect("peeked"));
+            }
+            merged.extend(a.chain(b));
+            self.main = merged;
+        }
+    }
+
+    /// Blocks whose hash starts with `p`.
+    fn candidates(&self, p: u64) -> Vec<u64> {
+        [&self.main, &self.tail]
+            .into_iter()
+            .flat_map(|v| {
+                let i = v.partition_point(|(q, _)| *q < p);
+                v[i..]
+                    .iter()
+                    .take_while(move |(q, _)| *q == p)
+                    .map(|(_, n)| *n)
+            })
+            .collect()
+    }
 }
 
 /// The hash of block `n` (its Merkle leaf), if this node has it.
@@ -45,20 +92,23 @@ impl BlockIndex {
         known: u64,
     ) -> Option<u64> {
         let mut g = self.inner.lock().expect("block index lock poisoned");
-        let (next, map) = &mut *g;
-        while *next <= committed {
-            let to = committed.min(*next + INDEX_STEP - 1);
-            for (i, leaf) in ctx.ledger.leaves(*next, to).into_iter().enumerate() {
-                if let Some(l) = leaf {
-                    map.insert(B256::from(l.0), *next + i as u64);
-                }
-            }
-            *next = to + 1;
+        while g.next <= committed {
+            let from = g.next;
+            let to = committed.min(from + INDEX_STEP - 1);
+            let leaves = ctx.ledger.leaves(from, to);
+            g.add(
+                leaves
+                    .into_iter()
+                    .enumerate()
+                    .filter_map(|(i, l)| l.map(|l| (prefix(&l.0), from + i as u64))),
+            );
+            g.next = to + 1;
         }
-        if let Some(n) = map.get(h) {
-            return Some(*n);
-        }
+        let found = g.candidates(prefix(&h.0));
         drop(g);
+        if let Some(n) = found.into_iter().find(|n| hash_of(ctx, *n) == Some(*h)) {
+            return Some(n);
+        }
         let pending = ctx.ledger.leaves(committed + 1, known);
         pending
             .iter()
@@ -349,3 +399,7 @@ pub(crate) fn get_logs(
     let out: Vec<Value> = logs.into_iter().map(|(_, _, j)| j).collect();
     Ok(Value::Array(out))
 }
+
+#[cfg(test)]
+#[path = "blocks_test.rs"]
+mod blocks_test;

@@ -23,28 +23,41 @@ use serde_json::{json, Value};
 
 use super::{
     args::BenchArgs,
-    net::{start_consort_ext, wait_open},
+    net::{log_tails, start_consort_ext, wait_open},
     scale::rss_mb,
 };
 
+/// How long a connection may keep failing (the node restarting, say) before the run stops.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
+
+/// Counters shared by the writers.
+#[derive(Default)]
+struct Counts {
+    done: AtomicU64,
+    /// Connection errors (each followed by a reconnect).
+    reconnects: AtomicU64,
+}
+
 /// Write over `connections` until `stop`, keys cycling through `keys`, each connection at
-/// most `per_conn` writes/s (unpaced when `None`); counts writes in `done`.
+/// most `per_conn` writes/s (unpaced when `None`). A failed connection is opened again
+/// (counted): only one that keeps failing for [`GIVE_UP_AFTER`] stops the run.
 async fn drive(
     client: &ClientConfig,
     connections: u64,
     keys: u64,
     per_conn: Option<f64>,
     stop: Arc<AtomicBool>,
-    done: Arc<AtomicU64>,
+    counts: Arc<Counts>,
     msg: &str,
 ) -> Result<()> {
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..connections {
         let (client, next, msg) = (client.clone(), next.clone(), msg.to_string());
-        let (stop, done) = (stop.clone(), done.clone());
+        let (stop, counts) = (stop.clone(), counts.clone());
         tasks.push(tokio::spawn(async move {
-            let mut c = client.connect().await?;
+            let mut conn: Option<consort_client::Connection> = None;
+            let mut failing_since: Option<Instant> = None;
             let start = Instant::now();
             let mut sent = 0u64;
             while !stop.load(Ordering::Relaxed) {
@@ -55,12 +68,38 @@ async fn drive(
                     }
                 }
                 let k = next.fetch_add(1, Ordering::Relaxed) % keys;
-                let r = c
-                    .post_json("/app/log/private", &json!({"id": k, "msg": msg}))
-                    .await?;
+                let body = json!({"id": k, "msg": msg});
+                let r = match conn.as_mut() {
+                    Some(c) => c.post_json("/app/log/private", &body).await,
+                    None => match client.connect().await {
+                        Ok(c) => {
+                            conn = Some(c);
+                            continue;
+                        }
+                        Err(e) => Err(e),
+                    },
+                };
+                let r = match r {
+                    Ok(r) => {
+                        failing_since = None;
+                        r
+                    }
+                    Err(e) => {
+                        let since = *failing_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() > GIVE_UP_AFTER {
+                            bail!("write {k}: connection failing for {GIVE_UP_AFTER:?}: {e}");
+                        }
+                        if conn.take().is_some() {
+                            counts.reconnects.fetch_add(1, Ordering::Relaxed);
+                            eprintln!("  soak: connection error ({e}); reconnecting");
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
                 match r.status {
                     200 => {
-                        done.fetch_add(1, Ordering::Relaxed);
+                        counts.done.fetch_add(1, Ordering::Relaxed);
                     }
                     503 => tokio::time::sleep(Duration::from_millis(50)).await,
                     s => bail!("write {k}: HTTP {s}: {}", String::from_utf8_lossy(&r.body)),
@@ -110,24 +149,25 @@ pub(crate) fn run(args: &BenchArgs, minutes: f64) -> Result<ExitCode> {
         let service = wait_open(&addrs, dir, &mut procs).await?;
         let c0 = ClientConfig::new(addrs[0], &service, Some((&cert, &ukey)))?;
         // Throughput: as fast as it goes, for a short while.
-        let (stop, done) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+        let (stop, counts) = (Arc::new(AtomicBool::new(false)), Arc::new(Counts::default()));
         let flat_out = {
-            let (c, stop, done, msg) = (c0.clone(), stop.clone(), done.clone(), msg.clone());
-            tokio::spawn(async move { drive(&c, conns, keys, None, stop, done, &msg).await })
+            let (c, stop, counts, msg) = (c0.clone(), stop.clone(), counts.clone(), msg.clone());
+            tokio::spawn(async move { drive(&c, conns, keys, None, stop, counts, &msg).await })
         };
         tokio::time::sleep(calibrate).await;
         stop.store(true, Ordering::Relaxed);
         flat_out.await??;
-        let full = done.load(Ordering::Relaxed) as f64 / calibrate.as_secs_f64();
+        let full = counts.done.load(Ordering::Relaxed) as f64 / calibrate.as_secs_f64();
         let target = full / 2.0;
         println!(
             "soak: {minutes} min at {target:.0} writes/s (half of {full:.0}/s), {keys} keys, 3 nodes; RSS every {every:?}"
         );
-        let (stop, done) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+        let (stop, counts) = (Arc::new(AtomicBool::new(false)), Arc::new(Counts::default()));
+        let done = &counts.done;
         let load = {
-            let (c, stop, done, msg) = (c0.clone(), stop.clone(), done.clone(), msg.clone());
+            let (c, stop, counts, msg) = (c0.clone(), stop.clone(), counts.clone(), msg.clone());
             let per_conn = target / conns.max(1) as f64;
-            tokio::spawn(async move { drive(&c, conns, keys, Some(per_conn), stop, done, &msg).await })
+            tokio::spawn(async move { drive(&c, conns, keys, Some(per_conn), stop, counts, &msg).await })
         };
         let start = Instant::now();
         let mut samples: Vec<(f64, Vec<f64>)> = Vec::new();
@@ -135,6 +175,15 @@ pub(crate) fn run(args: &BenchArgs, minutes: f64) -> Result<ExitCode> {
             tokio::time::sleep(every.min(total.saturating_sub(start.elapsed()))).await;
             if load.is_finished() {
                 break;
+            }
+            for (i, p) in procs.0.iter_mut().enumerate() {
+                if let Some(status) = p.try_wait()? {
+                    bail!(
+                        "node {i} exited ({status}) after {:.0} s of the soak\n{}",
+                        start.elapsed().as_secs_f64(),
+                        log_tails(dir, 3)
+                    );
+                }
             }
             let t = start.elapsed().as_secs_f64();
             let rss: Vec<f64> = pids.iter().map(|p| rss_mb(*p)).collect::<Result<_>>()?;
@@ -157,6 +206,7 @@ pub(crate) fn run(args: &BenchArgs, minutes: f64) -> Result<ExitCode> {
         anyhow::Ok(json!({
             "minutes": minutes, "keys": keys, "full_per_s": full, "target_per_s": target,
             "writes": done.load(Ordering::Relaxed),
+            "reconnects": counts.reconnects.load(Ordering::Relaxed),
             "achieved_per_s": done.load(Ordering::Relaxed) as f64 / elapsed,
             "samples": samples.iter().map(|(t, r)| json!({"t_s": t, "rss_mb": r})).collect::<Vec<_>>(),
             "late_spread": spreads(&late),
@@ -170,9 +220,10 @@ pub(crate) fn run(args: &BenchArgs, minutes: f64) -> Result<ExitCode> {
         .unwrap_or_default();
     let flat = !spread.is_empty() && spread.iter().all(|s| *s <= 0.10);
     println!(
-        "results: {} writes at {:.0}/s; RSS spread over the last three quarters: {} (goal ≤ 10 %: {})",
+        "results: {} writes at {:.0}/s ({} reconnects); RSS spread over the last three quarters: {} (goal ≤ 10 %: {})",
         out["writes"],
         out["achieved_per_s"].as_f64().unwrap_or(0.0),
+        out["reconnects"],
         spread
             .iter()
             .map(|s| format!("{:.1} %", s * 100.0))
