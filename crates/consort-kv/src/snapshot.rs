@@ -28,20 +28,31 @@ fn pad8(out: &mut Vec<u8>, size: usize) {
     out.extend(std::iter::repeat_n(0u8, (8 - size % 8) % 8));
 }
 
-fn put_map(out: &mut Vec<u8>, (name, last_write, items): &MapDump) {
+/// Append `map` as the snapshot holds it (nothing when it has no keys), read a page at a
+/// time: the serialized snapshot is the only copy of the state made.
+fn put_map(out: &mut Vec<u8>, snap: &Snapshot, name: &str, last_write: Version) {
+    let mark = out.len();
     put_bytes(out, name.as_bytes());
-    put_u64(out, *last_write);
+    put_u64(out, last_write);
     let size_at = out.len();
     put_u64(out, 0);
     let start = out.len();
-    for (k, value, version) in items {
-        put_u64(out, k.len() as u64);
-        out.extend_from_slice(k);
-        pad8(out, k.len());
-        put_u64(out, 8 + value.len() as u64);
-        put_u64(out, *version);
-        out.extend_from_slice(value);
-        pad8(out, 8 + value.len());
+    let mut any = false;
+    snap.for_each_page(name, |page| {
+        any |= !page.is_empty();
+        for (k, value, version) in page {
+            put_u64(out, k.len() as u64);
+            out.extend_from_slice(k);
+            pad8(out, k.len());
+            put_u64(out, 8 + value.len() as u64);
+            put_u64(out, *version);
+            out.extend_from_slice(value);
+            pad8(out, 8 + value.len());
+        }
+    });
+    if !any {
+        out.truncate(mark);
+        return;
     }
     let size = (out.len() - start) as u64;
     out[size_at..size_at + 8].copy_from_slice(&size.to_le_bytes());
@@ -71,13 +82,13 @@ pub fn serialize_snapshot(
     for v in view_history {
         put_u64(&mut out, *v);
     }
-    let maps = snap.dump();
-    for m in maps.iter().filter(|m| is_public(&m.0)) {
-        put_map(&mut out, m);
+    let maps = snap.map_heads();
+    for (name, lw) in maps.iter().filter(|m| is_public(&m.0)) {
+        put_map(&mut out, snap, name, *lw);
     }
     let public_end = out.len();
-    for m in maps.iter().filter(|m| !is_public(&m.0)) {
-        put_map(&mut out, m);
+    for (name, lw) in maps.iter().filter(|m| !is_public(&m.0)) {
+        put_map(&mut out, snap, name, *lw);
     }
     entry::seal_entry(out, public_end, txid, true, 0, secret)
 }

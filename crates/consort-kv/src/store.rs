@@ -213,6 +213,19 @@ impl Snapshot {
 
     /// Every map that holds a key, materialized, in name order.
     pub(crate) fn dump(&self) -> Vec<MapDump> {
+        self.map_heads()
+            .into_iter()
+            .map(|(n, lw)| {
+                let e = self.entries_in_chunks(&n);
+                (n, lw, e)
+            })
+            .filter(|(_, _, e)| !e.is_empty())
+            .collect()
+    }
+
+    /// Every map this snapshot may hold keys in, in name order, with the version of its
+    /// last write at or below this snapshot's.
+    pub(crate) fn map_heads(&self) -> Vec<(String, Version)> {
         let mut last: BTreeMap<String, Version> = {
             let tables = self.pin.data.read();
             tables
@@ -227,32 +240,35 @@ impl Snapshot {
                 }
             }
         }
-        last.into_iter()
-            .map(|(n, lw)| {
-                let e = self.entries_in_chunks(&n);
-                (n, lw, e)
-            })
-            .filter(|(_, _, e)| !e.is_empty())
-            .collect()
+        last.into_iter().collect()
     }
 
     /// [`Snapshot::entries`], taking the store's lock for one chunk of keys at a time, so
     /// that commits go on while a large map is read (this snapshot's pin keeps what it
     /// sees).
     fn entries_in_chunks(&self, map: &str) -> Vec<(Bytes, Bytes, Version)> {
+        let mut out = Vec::new();
+        self.for_each_page(map, |page| out.extend_from_slice(page));
+        out
+    }
+
+    /// Visit the (key, value, version) entries of `map` in key order, a page of at most
+    /// 4,096 at a time, each page read under the store's lock once (so that commits go on
+    /// while a large map is read, and only a page is copied out at a time).
+    pub(crate) fn for_each_page(&self, map: &str, mut f: impl FnMut(&[(Bytes, Bytes, Version)])) {
         const CHUNK: usize = 4096;
-        let mut out: Vec<(Bytes, Bytes, Version)> = Vec::new();
+        let mut last: Option<Bytes> = None;
         loop {
-            let lo = match out.last() {
-                Some((k, _, _)) => Bound::Excluded(&k[..]),
+            let lo = match &last {
+                Some(k) => Bound::Excluded(&k[..]),
                 None => Bound::Unbounded,
             };
             let got = self.visible_first(map, (lo, Bound::Unbounded), CHUNK);
-            let done = got.len() < CHUNK;
-            out.extend(got);
-            if done {
-                return out;
+            f(&got);
+            if got.len() < CHUNK {
+                return;
             }
+            last = got.last().map(|(k, _, _)| k.clone());
         }
     }
 
