@@ -23,6 +23,8 @@ const PRIVATE: &str = "records";
 /// Who may use the app: users by certificate, COSE-signed request, or JWT.
 const USERS: &[AuthPolicy] = &[UserCert, UserCose, Jwt];
 const PUBLIC: &str = "public:records";
+/// Most records one `/range` page returns.
+const MAX_PAGE: usize = 1000;
 /// Longest message accepted.
 pub const MAX_MSG_BYTES: usize = 64 * 1024;
 
@@ -106,11 +108,12 @@ fn delete(ctx: &mut Ctx<'_>, map: &'static str) -> Result<Response, ApiError> {
 fn range(ctx: &mut Ctx<'_>, map: &'static str) -> Result<Response, ApiError> {
     let from: u64 = ctx.req.query_opt("from")?.unwrap_or(0);
     let to: Option<u64> = ctx.req.query_opt("to")?;
-    let limit: usize = ctx
-        .req
-        .query_opt::<usize>("limit")?
-        .unwrap_or(100)
-        .clamp(1, 1000);
+    let limit: usize = ctx.req.query_opt::<usize>("limit")?.unwrap_or(100);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid_query(format!(
+            "limit must be from 1 to {MAX_PAGE}, not {limit}"
+        )));
+    }
     let start = std::ops::Bound::Included(key(from));
     let end = to.map_or(std::ops::Bound::Unbounded, |t| {
         std::ops::Bound::Excluded(key(t))

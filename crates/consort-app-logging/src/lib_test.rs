@@ -57,6 +57,16 @@ fn records_are_written_read_paged_and_deleted() {
     assert_eq!(page["records"][0]["id"], 1);
     assert_eq!(page["records"][1]["id"], 2);
     assert_eq!(page["next"], 3);
+    // A page holds 1 to 1,000 records: other limits are refused, not bent.
+    for bad in ["limit=0", "limit=1001", "limit=-1"] {
+        let path = format!("/app/log/private/range?from=1&{bad}");
+        let e = call(&h, &c, Method::GET, &path, "").unwrap_err();
+        assert_eq!(
+            (e.status.as_u16(), e.code),
+            (400, "InvalidQueryParameterValue"),
+            "{bad}"
+        );
+    }
     // Private and public maps are apart.
     assert_eq!(
         call(&h, &c, Method::GET, "/app/log/public?id=2", "")

@@ -124,8 +124,31 @@ pub struct Request {
 }
 
 impl Request {
-    /// Parse the body as JSON, or fail with 400 `InvalidInput`.
+    /// Parse the body as JSON, or fail with 400 `InvalidInput` — or 415
+    /// `UnsupportedContentType` when the request declares another content type (none
+    /// declared is read as JSON).
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
+        if let Some(ct) = self.headers.get(http::header::CONTENT_TYPE) {
+            let essence = ct
+                .to_str()
+                .ok()
+                .and_then(|v| v.split(';').next())
+                .map(|v| v.trim().to_ascii_lowercase());
+            let json = essence
+                .as_deref()
+                .is_some_and(|e| e == "application/json" || e.ends_with("+json"));
+            // COSE requests carry JSON payloads (the body is the verified payload).
+            if !json && self.cose_headers.is_empty() {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "UnsupportedContentType",
+                    format!(
+                        "Unsupported content type {:?}: this endpoint takes application/json.",
+                        ct.to_str().unwrap_or("(not text)")
+                    ),
+                ));
+            }
+        }
         serde_json::from_slice(&self.body).map_err(|e| {
             ApiError::invalid_input(format!(
                 "request body is not valid JSON for this endpoint: {e}"
@@ -145,6 +168,20 @@ impl Request {
         v.parse().map_err(|e| {
             ApiError::invalid_query(format!("invalid value for query parameter '{name}': {e}"))
         })
+    }
+
+    /// Parse a query string: each parameter at most once (400 `InvalidQueryParameterValue`
+    /// otherwise: which of two values to take would be a guess).
+    pub fn parse_query(q: Option<&str>) -> Result<BTreeMap<String, String>, ApiError> {
+        let mut out = BTreeMap::new();
+        for (k, v) in url::form_urlencoded::parse(q.unwrap_or_default().as_bytes()) {
+            if out.insert(k.to_string(), v.into_owned()).is_some() {
+                return Err(ApiError::invalid_query(format!(
+                    "query parameter '{k}' is given more than once"
+                )));
+            }
+        }
+        Ok(out)
     }
 
     pub fn query_opt<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, ApiError>

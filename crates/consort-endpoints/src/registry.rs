@@ -85,7 +85,9 @@ impl std::fmt::Debug for Registry {
 /// segment values, percent-decoded.
 pub(crate) fn match_template(template: &str, path: &str) -> Option<BTreeMap<String, String>> {
     let t: Vec<&str> = template.trim_matches('/').split('/').collect();
-    let p: Vec<&str> = path.trim_matches('/').split('/').collect();
+    // Exactly the canonical form: one leading slash, no empty segment, no trailing slash
+    // (`//app/x` and `/app/x/` are other paths, as in CCF).
+    let p: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
     if t.len() != p.len() {
         return None;
     }

@@ -129,6 +129,17 @@ fn malformed_arguments_fail_with_the_reason() {
     .into_iter()
     .enumerate()
     {
+        // Refused when proposed where the constitution checks the arguments, else when
+        // applied: with the reason either way.
+        let proposal = json!({"actions": [{"name": action, "args": args}]}).to_string();
+        let mut tx = s.begin();
+        tx.put(MEMBERS_CERTS, Bytes::from("m0"), b"pem".to_vec());
+        put_json(&mut tx, MEMBERS_INFO, "m0", &json!({"status": "Active"}));
+        if let Err(e) = create(&mut tx, "m0", &proposal, "check") {
+            assert!(e.to_string().contains(why), "{action}: {e}");
+            continue;
+        }
+        drop(tx);
         let info = pass(
             &s,
             &format!("p{i}"),

@@ -13,18 +13,29 @@ fn votes(v: &[(usize, bool)]) -> Vec<Vote> {
         .collect()
 }
 
-const PROPOSAL: &str = r#"{"actions": [{"name": "set_user", "args": {"cert": "..."}}]}"#;
+const PROPOSAL: &str = r#"{"actions": [{"name": "remove_user", "args": {"user_id": "ab"}}]}"#;
 
 #[test]
 fn default_constitution_validates_and_resolves_by_majority() {
     let e = Engine::new(DEFAULT_CONSTITUTION, Limits::default()).unwrap();
     assert!(e.validate(PROPOSAL).unwrap().valid);
+    let key = consort_crypto::keys::SigningKey::generate().unwrap();
+    let pem = consort_crypto::cert::self_signed_leaf(&key, "u", 30)
+        .unwrap()
+        .to_pem();
+    let set_user = serde_json::json!({"actions": [{"name": "set_user", "args": {"cert": pem}}]});
+    assert!(e.validate(&set_user.to_string()).unwrap().valid);
     for bad in [
         "not json",
         "{}",
         r#"{"actions": []}"#,
         r#"{"actions": [{"name": "launch_missiles"}]}"#,
         r#"{"actions": [{"name": "set_user", "args": 3}]}"#,
+        // Arguments that could only fail to apply are refused at submission, as in CCF.
+        r#"{"actions": [{"name": "set_user", "args": {"cert": "garbage"}}]}"#,
+        r#"{"actions": [{"name": "set_member", "args": {"cert": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"}}]}"#,
+        r#"{"actions": [{"name": "set_user", "args": {}}]}"#,
+        r#"{"actions": [{"name": "add_snp_measurement", "args": {"measurement": "zz"}}]}"#,
     ] {
         let v = e.validate(bad).unwrap();
         assert!(!v.valid, "{bad}");
@@ -85,7 +96,7 @@ fn a_unanimity_constitution_waits_for_the_last_ballot() {
 #[test]
 fn ballots_are_functions() {
     let e = Engine::new(DEFAULT_CONSTITUTION, Limits::default()).unwrap();
-    let yes = "export function vote(proposal, proposerId) { return JSON.parse(proposal).actions[0].name === 'set_user'; }";
+    let yes = "export function vote(proposal, proposerId) { return JSON.parse(proposal).actions[0].name === 'remove_user'; }";
     assert!(e.ballot(yes, PROPOSAL, "m0").unwrap());
     let no = "export function vote(proposal, proposerId) { return proposerId === 'someone else'; }";
     assert!(!e.ballot(no, PROPOSAL, "m0").unwrap());

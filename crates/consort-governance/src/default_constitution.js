@@ -28,6 +28,14 @@ export function validate(input) {
     if (action.args !== undefined && (action.args === null || typeof action.args !== "object")) {
       return { valid: false, description: `arguments of ${action.name} must be an object` };
     }
+    const check = Object.prototype.hasOwnProperty.call(CHECK, action.name) ? CHECK[action.name] : undefined;
+    if (check !== undefined) {
+      try {
+        check(action.args === undefined ? {} : action.args);
+      } catch (e) {
+        return { valid: false, description: `${action.name}: ${e.message}` };
+      }
+    }
   }
   return { valid: true, description: "OK" };
 }
@@ -109,6 +117,17 @@ function cpuidArg(args) {
 }
 
 const ALLOWED_TO_JOIN = JSON.stringify("AllowedToJoin");
+
+// Arguments checked when a proposal is submitted (`validate`), as CCF's actions do, so
+// that a proposal that could only fail to apply is refused before anyone votes on it.
+const CHECK = {
+  set_member(args) { ccf.pemToId(need(args, "cert", "string")); },
+  set_user(args) { ccf.pemToId(need(args, "cert", "string")); },
+  remove_member(args) { need(args, "member_id", "string"); },
+  remove_user(args) { need(args, "user_id", "string"); },
+  add_snp_measurement(args) { hexArg(args, "measurement", 48); },
+  add_snp_host_data(args) { hexArg(args, "host_data", 32); },
+};
 
 const APPLY = {
   set_member(args) {

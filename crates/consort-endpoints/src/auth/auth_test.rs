@@ -367,3 +367,53 @@ fn jwt_bearer_tokens() {
     // replay: a bearer token is by design usable until it expires (`exp`, refused above);
     // nothing else distinguishes a replay.
 }
+
+/// As in CCF, any one of an endpoint's policies suffices: a bad or malformed bearer token
+/// does not make a registered client certificate fail; alone, it is refused for itself.
+#[test]
+fn any_passing_policy_accepts() {
+    let f = fixture();
+    let t = now();
+    let uid = f.user.cert.fingerprint().to_hex();
+    let expired_token = jwt_token(&f.issuer_key, "k1", claims(t - 7200));
+    for auth in [
+        "Bearer not-a-jwt".to_string(),
+        format!("Bearer {expired_token}"),
+        "Basic dXNlcjpwYXNz".to_string(),
+    ] {
+        let mut req = with_cert(&f.user.cert);
+        req.headers
+            .insert(http::header::AUTHORIZATION, auth.parse().unwrap());
+        assert_eq!(
+            run(&f, USER_EP, req, t).unwrap(),
+            Caller::User { id: uid.clone() },
+            "{auth}"
+        );
+    }
+    refused(
+        run(&f, USER_EP, bearer("not-a-jwt"), t),
+        StatusCode::UNAUTHORIZED,
+        "JWT",
+    );
+    let mut basic = request(Method::POST, "/app/x");
+    basic.headers.insert(
+        http::header::AUTHORIZATION,
+        "Basic dXNlcjpwYXNz".parse().unwrap(),
+    );
+    refused(
+        run(&f, USER_EP, basic, t),
+        StatusCode::UNAUTHORIZED,
+        "Bearer <JWT>",
+    );
+    // An unregistered certificate and a good token: the token.
+    let token = jwt_token(&f.issuer_key, "k1", claims(t));
+    let mut req = with_cert(&identity().cert);
+    req.headers.insert(
+        http::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    assert!(matches!(
+        run(&f, USER_EP, req, t).unwrap(),
+        Caller::Jwt { .. }
+    ));
+}

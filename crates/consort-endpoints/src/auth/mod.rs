@@ -71,39 +71,63 @@ pub fn authenticate(
     if policies.contains(&NoAuth) {
         return Ok(Caller::Anonymous);
     }
+    // As in CCF, the request is accepted if any of the endpoint's policies accepts it: a
+    // bad bearer token does not make a registered client certificate fail. If none does,
+    // the first refusal (in this order) is the answer.
+    let mut refused: Option<ApiError> = None;
+    let mut refuse = |e: ApiError| {
+        refused.get_or_insert(e);
+    };
     let is_cose = req
         .headers
         .get(http::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/cose"));
     if is_cose && (policies.contains(&UserCose) || policies.contains(&MemberCose)) {
-        return cose::authenticate(tx, policies, req, now);
+        match cose::authenticate(tx, policies, req, now) {
+            Ok(c) => return Ok(c),
+            Err(e) => refuse(e),
+        }
     }
     if policies.contains(&Jwt) {
-        if let Some(token) = req
+        let bearer = req
             .headers
             .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-        {
-            return jwt::verify(tx, token.trim(), now);
+            .map(|v| v.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")));
+        match bearer {
+            Some(Some(token)) => match jwt::verify(tx, token.trim(), now) {
+                Ok(c) => return Ok(c),
+                Err(e) => refuse(e),
+            },
+            Some(None) => refuse(ApiError::unauthorized(
+                "The Authorization header is not of the form `Bearer <JWT>`.",
+            )),
+            None => {}
         }
     }
     if policies.contains(&UserCert) || policies.contains(&MemberCert) {
         if let Some(c) = &req.client_cert {
-            return cert::caller(tx, policies, c, now);
+            match cert::caller(tx, policies, c, now) {
+                Ok(c) => return Ok(c),
+                Err(e) => refuse(e),
+            }
         }
     }
     if policies.contains(&NodeCert) {
-        if let Some(c) = &req.client_cert {
-            return cert::node(tx, c, now);
+        match &req.client_cert {
+            Some(c) => match cert::node(tx, c, now) {
+                Ok(c) => return Ok(c),
+                Err(e) => refuse(e),
+            },
+            None => refuse(ApiError::unauthorized(
+                "This endpoint is for the service's trusted nodes: present the node's TLS client certificate.",
+            )),
         }
-        return Err(ApiError::unauthorized(
-            "This endpoint is for the service's trusted nodes: present the node's TLS client certificate.",
-        ));
     }
-    Err(ApiError::unauthorized(
-        "This endpoint requires authentication: a TLS client certificate of a registered user or member, a COSE Sign1 signed request, or a JWT bearer token; none was presented.",
-    ))
+    Err(refused.unwrap_or_else(|| {
+        ApiError::unauthorized(
+            "This endpoint requires authentication: a TLS client certificate of a registered user or member, a COSE Sign1 signed request, or a JWT bearer token; none was presented.",
+        )
+    }))
 }
 
 #[cfg(test)]

@@ -390,14 +390,7 @@ pub(crate) async fn run_forwarded(state: Arc<NodeState>, f: ForwardedRequest) ->
             .client_cert
             .as_deref()
             .and_then(|d| Certificate::from_der(d).ok());
-        let query = uri
-            .query()
-            .map(|q| {
-                url::form_urlencoded::parse(q.as_bytes())
-                    .into_owned()
-                    .collect()
-            })
-            .unwrap_or_default();
+        let query = Request::parse_query(uri.query())?;
         let request = Request {
             method,
             path,
@@ -434,18 +427,18 @@ async fn handle_inner(
     req: http::Request<Incoming>,
 ) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
+    if parts.version < http::Version::HTTP_2 && parts.uri.authority().is_some() {
+        // An absolute-form target is for a proxy, which a node is not.
+        return Err(ApiError::new(
+            http::StatusCode::BAD_REQUEST,
+            "InvalidRequestTarget",
+            "Absolute-form request targets are not accepted: send the path (origin form).",
+        ));
+    }
     let path = parts.uri.path().to_string();
     let (endpoint, params) = state.registry.route(&parts.method, &path)?;
     let endpoint = endpoint.clone();
-    let query: BTreeMap<String, String> = parts
-        .uri
-        .query()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default();
+    let query = Request::parse_query(parts.uri.query())?;
     let max = state.config.max_body_bytes;
     let too_large = || {
         ApiError::new(
