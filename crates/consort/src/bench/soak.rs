@@ -2,9 +2,12 @@
 //! 3-node network is first driven as fast as it goes for a short while (its throughput),
 //! then at half that for MINUTES (default 60) over a fixed key space (`--soak-keys`, the
 //! writes overwrite), while each node's resident memory is read from `/proc` at regular
-//! intervals. A service whose memory is bounded by its state, not its history, stays flat:
-//! the report gives each node's spread (max − min, over min) over the last three quarters
-//! of the run, against the 10 % aimed for.
+//! intervals (every 5 s at most). A service whose memory is bounded by its state, not its
+//! history, stays flat: over the last three quarters of the run the report gives, per node,
+//! the spread (max − min, over min) of the RSS medians of consecutive buckets (a minute,
+//! or a tenth of the window in a short run), against the 10 % aimed for; the growth from
+//! the first bucket's median to the last one's; and the spread of every sample, which
+//! includes the moments a snapshot is being serialized (a transient copy of the state).
 
 #![allow(clippy::print_stdout)]
 
@@ -127,6 +130,43 @@ fn spreads(samples: &[Vec<f64>]) -> Vec<f64> {
         .collect()
 }
 
+/// Per-node medians of `samples` (time, per-node MB) over consecutive buckets of
+/// `bucket` seconds: what memory holds, without the moment a snapshot is being
+/// serialized (which a single sample may catch).
+fn bucket_medians(samples: &[(f64, Vec<f64>)], bucket: f64) -> Vec<Vec<f64>> {
+    let Some(t0) = samples.first().map(|(t, _)| *t) else {
+        return Vec::new();
+    };
+    let mut buckets: Vec<Vec<&Vec<f64>>> = Vec::new();
+    for (t, r) in samples {
+        let b = ((t - t0) / bucket) as usize;
+        if buckets.len() <= b {
+            buckets.resize_with(b + 1, Vec::new);
+        }
+        buckets[b].push(r);
+    }
+    buckets
+        .into_iter()
+        .filter(|b| !b.is_empty())
+        .map(|b| {
+            (0..b[0].len())
+                .map(|i| {
+                    let mut col: Vec<f64> = b.iter().map(|r| r[i]).collect();
+                    col.sort_by(f64::total_cmp);
+                    col[col.len() / 2]
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn percents(v: &[f64]) -> String {
+    v.iter()
+        .map(|s| format!("{:.1} %", s * 100.0))
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
 pub(crate) fn run(args: &BenchArgs, minutes: f64) -> Result<ExitCode> {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path();
@@ -140,7 +180,9 @@ pub(crate) fn run(args: &BenchArgs, minutes: f64) -> Result<ExitCode> {
     let msg = "x".repeat(args.msg_bytes);
     let total = Duration::from_secs_f64(minutes * 60.0);
     let calibrate = Duration::from_secs_f64((total.as_secs_f64() / 6.0).clamp(2.0, 10.0));
-    let every = Duration::from_secs_f64((total.as_secs_f64() / 60.0).clamp(1.0, 30.0));
+    // Sampled often (a median per bucket needs several), printed about 60 times.
+    let every = Duration::from_secs_f64((total.as_secs_f64() / 240.0).clamp(1.0, 5.0));
+    let print_every = (total.as_secs_f64() / 60.0).clamp(1.0, 60.0);
     let conns = args.connections as u64;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -188,48 +230,62 @@ pub(crate) fn run(args: &BenchArgs, minutes: f64) -> Result<ExitCode> {
             let t = start.elapsed().as_secs_f64();
             let rss: Vec<f64> = pids.iter().map(|p| rss_mb(*p)).collect::<Result<_>>()?;
             let rate = done.load(Ordering::Relaxed) as f64 / t;
-            println!(
-                "  {:>5.0} s: RSS {} MB; {rate:.0} writes/s",
-                t,
-                rss.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(" / ")
-            );
+            if samples.last().is_none_or(|(p, _)| (p / print_every) as u64 != (t / print_every) as u64) {
+                println!(
+                    "  {:>5.0} s: RSS {} MB; {rate:.0} writes/s",
+                    t,
+                    rss.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(" / ")
+                );
+            }
             samples.push((t, rss));
         }
         stop.store(true, Ordering::Relaxed);
         load.await??;
         let elapsed = start.elapsed().as_secs_f64();
-        let late: Vec<Vec<f64>> = samples
+        let late: Vec<(f64, Vec<f64>)> = samples
             .iter()
             .filter(|(t, _)| *t >= elapsed / 4.0)
-            .map(|(_, r)| r.clone())
+            .cloned()
             .collect();
+        let bucket = (elapsed * 0.75 / 10.0).min(60.0);
+        let medians = bucket_medians(&late, bucket);
+        let raw: Vec<Vec<f64>> = late.iter().map(|(_, r)| r.clone()).collect();
+        let growth: Vec<f64> = match (medians.first(), medians.last()) {
+            (Some(a), Some(b)) => a.iter().zip(b).map(|(a, b)| (b - a) / a).collect(),
+            _ => Vec::new(),
+        };
         anyhow::Ok(json!({
             "minutes": minutes, "keys": keys, "full_per_s": full, "target_per_s": target,
             "writes": done.load(Ordering::Relaxed),
             "reconnects": counts.reconnects.load(Ordering::Relaxed),
             "achieved_per_s": done.load(Ordering::Relaxed) as f64 / elapsed,
             "samples": samples.iter().map(|(t, r)| json!({"t_s": t, "rss_mb": r})).collect::<Vec<_>>(),
-            "late_spread": spreads(&late),
+            "bucket_s": bucket,
+            "late_spread": spreads(&medians),
+            "late_raw_spread": spreads(&raw),
+            "late_growth": growth,
         }))
     });
     drop(procs);
     let out = out?;
-    let spread: Vec<f64> = out["late_spread"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_f64).collect())
-        .unwrap_or_default();
+    let get = |k: &str| -> Vec<f64> {
+        out[k]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_f64).collect())
+            .unwrap_or_default()
+    };
+    let spread = get("late_spread");
     let flat = !spread.is_empty() && spread.iter().all(|s| *s <= 0.10);
     println!(
-        "results: {} writes at {:.0}/s ({} reconnects); RSS spread over the last three quarters: {} (goal ≤ 10 %: {})",
+        "results: {} writes at {:.0}/s ({} reconnects); over the last three quarters, RSS per node: spread of the {:.0}-s medians {} (goal ≤ 10 %: {}), growth first → last median {}, spread of every sample {}",
         out["writes"],
         out["achieved_per_s"].as_f64().unwrap_or(0.0),
         out["reconnects"],
-        spread
-            .iter()
-            .map(|s| format!("{:.1} %", s * 100.0))
-            .collect::<Vec<_>>()
-            .join(" / "),
-        if flat { "met" } else { "not met" }
+        out["bucket_s"].as_f64().unwrap_or(0.0),
+        percents(&spread),
+        if flat { "met" } else { "not met" },
+        percents(&get("late_growth")),
+        percents(&get("late_raw_spread")),
     );
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&out)?)?;
