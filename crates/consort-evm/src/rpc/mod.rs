@@ -138,7 +138,10 @@ fn dispatch(
     method: &str,
     params: &Value,
 ) -> Result<Value, RpcError> {
-    let committed = ctx.ledger.committed().seqno;
+    // The commit point as of the state this request reads, as filters see it: read live, a
+    // batch's `eth_blockNumber` could name a block its `eth_getFilterChanges` (capped at the
+    // request's state) did not report — and ethers then never asks for that block again.
+    let committed = ctx.ledger.committed().seqno.min(ctx.tx.read_version());
     // Blocks named by number or hash may be pending (a receipt names its block at once).
     let known = ctx.ledger.last_txid().seqno;
     let chain = settings::chain(ctx.tx, eth.base);

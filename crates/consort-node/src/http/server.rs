@@ -110,10 +110,15 @@ pub async fn serve(
                 .http1()
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(30))
-                .max_buf_size(64 * 1024);
+                // CCF's defaults: a request head of at most 16 KiB and 256 headers (431).
+                .max_buf_size(MAX_HEAD_BYTES)
+                .max_headers(MAX_HEADERS);
             builder.http2().max_concurrent_streams(64);
             if let Err(e) = builder
-                .serve_connection_with_upgrades(TokioIo::new(tls), svc)
+                .serve_connection_with_upgrades(
+                    TokioIo::new(super::proto_errors::JsonErrors::new(tls)),
+                    svc,
+                )
                 .await
             {
                 tracing::debug!("connection from {peer} ended: {e}");
@@ -122,6 +127,11 @@ pub async fn serve(
         });
     }
 }
+
+/// Largest request head (request line and headers) accepted over HTTP/1, as in CCF.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Most headers in a request, as in CCF.
+const MAX_HEADERS: usize = 256;
 
 /// Most bytes of an oversized body read (and discarded) so the client sees a clean 413
 /// rather than a reset; beyond this the connection is dropped.

@@ -17,6 +17,7 @@ mod eth_privacy;
 mod eth_rpc;
 mod eth_tools;
 mod governance;
+mod hostile_http;
 mod jwt_auth;
 mod ledger_cli;
 mod linearizability_checker;
