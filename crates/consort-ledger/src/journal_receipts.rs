@@ -99,8 +99,9 @@ impl Journal {
         out
     }
 
-    /// The Merkle leaves of entries `range`, recomputed from the files (the journal's lock
-    /// only to locate each batch). Meant for committed entries, which never change.
+    /// The Merkle leaves of entries `range`, recomputed from the files (read as
+    /// [`Journal::read_stored`] reads them: the lock only to locate each batch). Meant for
+    /// committed entries, which never change.
     fn ledger_leaves(
         &self,
         range: std::ops::Range<Version>,
@@ -110,20 +111,12 @@ impl Journal {
             // The tree's first leaf stands for seqno 0, which no entry holds.
             out.push(Sha256Digest::ZERO);
         }
-        let mut next = range.start + out.len() as u64;
-        while next < range.end {
-            let plan = self
-                .lock()
-                .files
-                .plan_batch(next, (range.end - next) as usize)?
-                .ok_or(LedgerError::UnknownSeqno(next))?;
-            let (_, bytes, ranges) = plan.read()?;
-            for r in ranges {
-                let e = &bytes[r];
-                let public = entry::decode_public(EntryView::parse(e)?.public)?;
-                out.push(leaf_of(&sha256(e), &public));
+        let first = range.start.max(1);
+        if first < range.end {
+            for e in self.read_stored(first, range.end - 1)? {
+                let public = entry::decode_public(EntryView::parse(&e.bytes)?.public)?;
+                out.push(leaf_of(&sha256(&e.bytes), &public));
             }
-            next = range.start + out.len() as u64;
         }
         Ok(out)
     }
